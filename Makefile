@@ -1,0 +1,50 @@
+# The targets CI runs are exactly these. Each installs what it needs into .venv
+# (and the Snowflake CLI into .venv-snow: it pins its own dependencies exactly).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SNOW_VENV := .venv-snow
+SNOW := $(SNOW_VENV)/bin/snow
+SNOWFLAKE_CLI_VERSION := 3.30.0
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint format pytest clean snow
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+$(SNOW):
+	$(PYTHON) -m venv $(SNOW_VENV)
+	$(SNOW_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SNOW_VENV)/bin/python -m pip install --quiet 'snowflake-cli==$(SNOWFLAKE_CLI_VERSION)'
+
+install: $(STAMP)
+
+snow: $(SNOW)
+
+## demo: the whole platform on this machine (Ctrl-C stops it)
+demo: $(STAMP)
+	$(BIN)/mempool demo $(ARGS)
+
+## lint: ruff (lint and format) and mypy
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## pytest: the test suite alone
+pytest: $(STAMP) $(SNOW)
+	SNOW_BIN=$(abspath $(SNOW)) $(BIN)/pytest $(PYTEST_ARGS)
+
+## test: everything CI checks
+test: lint pytest
+
+clean:
+	rm -rf $(VENV) $(SNOW_VENV) .mempool .pytest_cache .mypy_cache .ruff_cache

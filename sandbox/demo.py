@@ -1,0 +1,273 @@
+"""`mempool demo`: the whole platform on one machine.
+
+Starts the emulators (moto for AWS, fakesnow for Snowflake), provisions them as
+Terraform and the Snowflake deploy would, then plugs in the pipeline's parts. Every
+part is a `Component`; the demo starts them in order, watches them, and stops them in
+reverse on Ctrl-C, SIGTERM or the end of --duration, leaving no process behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any, Protocol
+
+from ingest import contract
+from sandbox import aws_local
+from sandbox.paths import Workspace
+from sandbox.services import Service, Supervisor, free_port, port_open, python_module
+from sandbox.warehouse import LocalWarehouse
+
+log = logging.getLogger("mempool.demo")
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    duration: float | None = None
+    seed: int = 1
+    speed: float = 10.0
+    source: str = "sim"
+    chaos: bool = False
+    dashboard: bool = True
+    moto_port: int = 0
+    fakesnow_port: int = 0
+    sim_port: int = 0
+    dashboard_port: int = 0
+    fresh: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> DemoOptions:
+        return cls(
+            duration=args.duration,
+            seed=args.seed,
+            speed=args.speed,
+            source=args.source,
+            chaos=args.chaos,
+            dashboard=not args.no_dashboard,
+            moto_port=args.moto_port,
+            fakesnow_port=args.fakesnow_port,
+            sim_port=args.sim_port,
+            dashboard_port=args.dashboard_port,
+            fresh=args.fresh,
+        )
+
+
+@dataclass
+class Stack:
+    """What the running stack offers to the components plugged into it."""
+
+    ws: Workspace
+    opts: DemoOptions
+    supervisor: Supervisor = field(default_factory=Supervisor)
+    landing: aws_local.Landing = field(default_factory=aws_local.Landing)
+    aws_endpoint: str = ""
+    queue_url: str = ""
+    warehouse: LocalWarehouse | None = None
+    api_base: str = ""
+    ws_url: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def aws_env(self) -> dict[str, str]:
+        return aws_local.client_env(self.aws_endpoint)
+
+    def write_runtime_file(self) -> None:
+        info: dict[str, Any] = {
+            "pid": os.getpid(),
+            "aws_endpoint": self.aws_endpoint,
+            "bucket": self.landing.bucket,
+            "queue_url": self.queue_url,
+            "api_base": self.api_base,
+            "ws_url": self.ws_url,
+            **self.extra,
+        }
+        if self.warehouse:
+            info["fakesnow"] = {"host": self.warehouse.host, "port": self.warehouse.port}
+            self.ws.connections_file.write_text(self.warehouse.connections_toml())
+        self.ws.runtime_file.write_text(json.dumps(info, indent=2))
+
+
+class Component(Protocol):
+    name: str
+
+    def start(self, stack: Stack) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def summary(self) -> dict[str, Any]: ...
+
+
+class MotoComponent:
+    name = "aws (moto)"
+
+    def start(self, stack: Stack) -> None:
+        port = stack.opts.moto_port or free_port()
+        stack.supervisor.start(aws_local.moto_service(stack.ws, port))
+        stack.aws_endpoint = f"http://127.0.0.1:{port}"
+        # Every boto3 client this process creates now talks to moto (the standard way).
+        os.environ.update(stack.aws_env())
+        stack.queue_url = aws_local.provision(stack.aws_endpoint, stack.landing)["queue_url"]
+
+    def stop(self) -> None:
+        """moto is stopped by the supervisor with the other processes."""
+
+    def summary(self) -> dict[str, Any]:
+        return {}
+
+
+class FakesnowComponent:
+    name = "snowflake (fakesnow)"
+
+    def start(self, stack: Stack) -> None:
+        port = stack.opts.fakesnow_port or free_port()
+        stack.supervisor.start(
+            Service(
+                name="fakesnow",
+                argv=python_module(
+                    "sandbox.fakesnow_server",
+                    "--db-dir",
+                    str(stack.ws.warehouse),
+                    "--port",
+                    str(port),
+                ),
+                log_path=stack.ws.logs / "fakesnow.log",
+                healthy=lambda: port_open("127.0.0.1", port),
+            )
+        )
+        stack.warehouse = LocalWarehouse(host="127.0.0.1", port=port)
+
+    def stop(self) -> None:
+        """fakesnow is stopped by the supervisor."""
+
+    def summary(self) -> dict[str, Any]:
+        return {}
+
+
+def landing_counts(stack: Stack) -> dict[str, int]:
+    """Objects under each landing prefix."""
+    s3 = aws_local.clients(stack.aws_endpoint)["s3"]
+    counts: dict[str, int] = {}
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=stack.landing.bucket, Prefix=contract.PREFIX_ROOT + "/"):
+        for obj in page.get("Contents", []):
+            prefix = "/".join(obj["Key"].split("/")[:2]) + "/"
+            counts[prefix] = counts.get(prefix, 0) + 1
+    return counts
+
+
+def table_counts(stack: Stack) -> dict[str, int]:
+    """Rows in every table of the local warehouse's RAW, SILVER, GOLD and OPS schemas."""
+    if stack.warehouse is None:
+        return {}
+    import snowflake.connector
+
+    counts: dict[str, int] = {}
+    with snowflake.connector.connect(**stack.warehouse.connect_kwargs()) as conn:
+        cur = conn.cursor()
+        cur.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema IN ('RAW', 'SILVER', 'GOLD', 'OPS') AND table_type = 'BASE TABLE' "
+            "ORDER BY 1, 2"
+        )
+        for schema, table in cur.fetchall():
+            cur.execute(f'SELECT COUNT(*) FROM "{schema}"."{table}"')
+            row = cur.fetchone()
+            counts[f"{schema}.{table}"] = int(row[0]) if row else 0
+    return counts
+
+
+def default_components(opts: DemoOptions) -> list[Component]:
+    components: list[Component] = [MotoComponent(), FakesnowComponent()]
+    from sandbox import pipeline
+
+    components.extend(pipeline.components(opts))
+    return components
+
+
+@contextmanager
+def stop_signals(stop: threading.Event) -> Iterator[None]:
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def print_summary(stack: Stack, components: list[Component], elapsed: float) -> None:
+    print(f"\n== mempool demo: summary after {elapsed:.0f}s ==")
+    try:
+        for prefix, n in sorted(landing_counts(stack).items()):
+            print(f"  s3  {prefix:<36} {n:>8} objects")
+    except Exception as exc:
+        print(f"  s3  (not readable: {exc})")
+    for comp in components:
+        for key, value in comp.summary().items():
+            print(f"  {comp.name:<22} {key:<26} {value}")
+    try:
+        for table, n in table_counts(stack).items():
+            print(f"  sf  {table:<36} {n:>8} rows")
+    except Exception as exc:
+        print(f"  sf  (not readable: {exc})")
+
+
+def run_demo(opts: DemoOptions, components: list[Component] | None = None) -> int:
+    ws = Workspace.default()
+    if opts.fresh and ws.root.exists():
+        shutil.rmtree(ws.root)
+    ws.ensure()
+    stack = Stack(ws=ws, opts=opts)
+    comps = components if components is not None else default_components(opts)
+    stop = threading.Event()
+    started: list[Component] = []
+    t0 = time.monotonic()
+    exit_code = 0
+    with stop_signals(stop):
+        try:
+            for comp in comps:
+                if stop.is_set():
+                    break
+                log.info("starting %s", comp.name)
+                comp.start(stack)
+                started.append(comp)
+                stack.write_runtime_file()
+            log.info("stack is up (state in %s); Ctrl-C to stop", ws.root)
+            deadline = None if opts.duration is None else t0 + opts.duration
+            while not stop.is_set():
+                timeout = 2.0 if deadline is None else min(2.0, deadline - time.monotonic())
+                if timeout <= 0:
+                    break
+                stop.wait(timeout)
+                dead = stack.supervisor.check()
+                if dead:
+                    log.error("service(s) died: %s; stopping", ", ".join(dead))
+                    exit_code = 1
+                    break
+        except Exception:
+            log.exception("demo failed")
+            exit_code = 1
+        finally:
+            for comp in reversed(started):
+                try:
+                    comp.stop()
+                except Exception:
+                    log.exception("stopping %s failed", comp.name)
+                    exit_code = 1
+            if started and stack.aws_endpoint:
+                print_summary(stack, started, time.monotonic() - t0)
+            stack.supervisor.stop_all()
+            ws.runtime_file.unlink(missing_ok=True)
+    return exit_code

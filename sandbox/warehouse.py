@@ -1,0 +1,148 @@
+"""Connections to the warehouse: the local fakesnow server by default, or a named
+Snowflake connection from the standard connections file (~/.snowflake/connections.toml)
+or SNOWFLAKE_* environment variables. Credentials are never stored by this project.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sandbox.paths import Workspace
+
+DATABASE = os.environ.get("MEMPOOL_DATABASE", "MEMPOOL")
+# The emulator accepts any login; these placeholders identify the local stack only.
+LOCAL_LOGIN = {"account": "local", "user": "local", "password": "local"}
+# fakesnow answers an internal error with HTTP 500, which the connector otherwise
+# retries for minutes: fail fast locally.
+LOCAL_TIMEOUTS = {"login_timeout": 20, "network_timeout": 120, "socket_timeout": 120}
+
+
+@dataclass(frozen=True, slots=True)
+class LocalWarehouse:
+    host: str
+    port: int
+    database: str = DATABASE
+
+    def connect_kwargs(self, schema: str | None = None) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "protocol": "http",
+            "database": self.database,
+            **LOCAL_LOGIN,
+            **LOCAL_TIMEOUTS,
+        }
+        if schema:
+            kwargs["schema"] = schema
+        return kwargs
+
+    def connections_toml(self) -> str:
+        """A connections file for `snow`, Streamlit and dbt users pointing at the local stack."""
+        return (
+            "[local]\n"
+            f'host = "{self.host}"\nport = {self.port}\nprotocol = "http"\n'
+            f'account = "local"\nuser = "local"\npassword = "local"\n'
+            f'database = "{self.database}"\nwarehouse = "LOCAL_WH"\n'
+        )
+
+
+class StackNotRunning(RuntimeError):
+    pass
+
+
+def local_from_workspace(ws: Workspace) -> LocalWarehouse:
+    try:
+        info = json.loads(ws.runtime_file.read_text())
+    except FileNotFoundError as exc:
+        raise StackNotRunning(
+            f"no local stack found ({ws.runtime_file} is missing): start one with `mempool demo` "
+            "or `mempool up`, or pass --connection NAME for a Snowflake account"
+        ) from exc
+    return LocalWarehouse(host=info["fakesnow"]["host"], port=int(info["fakesnow"]["port"]))
+
+
+@contextmanager
+def connect(
+    connection: str | None = None, ws: Workspace | None = None, schema: str | None = None
+) -> Iterator[Any]:
+    """A DB-API connection: `connection` names a Snowflake connection, else the local stack."""
+    import snowflake.connector
+
+    if connection:
+        conn = snowflake.connector.connect(connection_name=connection)
+    else:
+        local = local_from_workspace(ws or Workspace.default())
+        conn = snowflake.connector.connect(**local.connect_kwargs(schema))
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a script on semicolons outside quotes, $$ bodies and comments."""
+    statements: list[str] = []
+    buf: list[str] = []
+    i, n = 0, len(sql)
+    quote: str | None = None
+    while i < n:
+        ch = sql[i]
+        two = sql[i : i + 2]
+        if quote:
+            buf.append(ch)
+            if quote == "$$" and two == "$$":
+                buf.append("$")
+                i += 2
+                quote = None
+                continue
+            if quote != "$$" and ch == quote:
+                quote = None
+            i += 1
+            continue
+        if two == "--":
+            end = sql.find("\n", i)
+            i = n if end == -1 else end
+            continue
+        if two == "/*":
+            end = sql.find("*/", i + 2)
+            i = n if end == -1 else end + 2
+            continue
+        if two == "$$":
+            quote = "$$"
+            buf.append(two)
+            i += 2
+            continue
+        if ch in ("'", '"'):
+            quote = ch
+        if ch == ";":
+            stmt = "".join(buf).strip()
+            if stmt:
+                statements.append(stmt)
+            buf = []
+        else:
+            buf.append(ch)
+        i += 1
+    tail = "".join(buf).strip()
+    if tail:
+        statements.append(tail)
+    return statements
+
+
+def run_sql(conn: Any, sql: str) -> list[tuple[list[str], list[tuple[Any, ...]]]]:
+    """Run every statement; return (column names, rows) of each."""
+    results = []
+    cur = conn.cursor()
+    try:
+        for statement in split_statements(sql):
+            cur.execute(statement)
+            columns = [d[0] for d in (cur.description or [])]
+            rows = [tuple(r) for r in cur.fetchall()] if columns else []
+            results.append((columns, rows))
+    finally:
+        cur.close()
+    return results

@@ -1,0 +1,76 @@
+"""Shared fixtures: real emulators (moto server, fakesnow server) on loopback ports."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sandbox import aws_local
+from sandbox.paths import Workspace
+from sandbox.services import Service, free_port, port_open, python_module
+from sandbox.warehouse import LocalWarehouse
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_FIXTURES = REPO.parent / "shared" / "reference" / "fixtures" / "mempool-space"
+
+
+@pytest.fixture(scope="session")
+def session_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    return Workspace(tmp_path_factory.mktemp("mempool-home")).ensure()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(session_ws: Workspace) -> Iterator[str]:
+    port = free_port()
+    service = aws_local.moto_service(session_ws, port)
+    service.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    saved = {k: os.environ.get(k) for k in aws_local.client_env(endpoint)}
+    os.environ.update(aws_local.client_env(endpoint))
+    try:
+        yield endpoint
+    finally:
+        service.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture
+def landing(moto_endpoint: str, request: pytest.FixtureRequest) -> aws_local.Landing:
+    """A freshly provisioned landing zone with a bucket of its own for each test."""
+    name = request.node.name.lower().replace("_", "-").replace("[", "-").replace("]", "")[:40]
+    land = aws_local.Landing(
+        bucket=f"t-{name}-{free_port()}",
+        stream_delivery=f"s-{name}"[:60],
+        conversions_delivery=f"c-{name}"[:60],
+        queue=f"q-{name}"[:70],
+    )
+    aws_local.provision(moto_endpoint, land)
+    return land
+
+
+def start_fakesnow(ws: Workspace, db_dir: Path, port: int) -> Service:
+    service = Service(
+        name="fakesnow",
+        argv=python_module("sandbox.fakesnow_server", "--db-dir", str(db_dir), "--port", str(port)),
+        log_path=ws.logs / f"fakesnow-{port}.log",
+        healthy=lambda: port_open("127.0.0.1", port),
+    )
+    service.start()
+    return service
+
+
+@pytest.fixture(scope="session")
+def fakesnow_server(session_ws: Workspace) -> Iterator[LocalWarehouse]:
+    port = free_port()
+    service = start_fakesnow(session_ws, session_ws.warehouse, port)
+    try:
+        yield LocalWarehouse(host="127.0.0.1", port=port)
+    finally:
+        service.stop()

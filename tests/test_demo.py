@@ -1,0 +1,66 @@
+"""`mempool demo` brings the stack up and down: exit 0, a summary, no process left."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.stack, pytest.mark.slow]
+
+
+def processes_with_env(marker: str) -> list[int]:
+    """PIDs whose environment carries `marker` (every process the demo started does)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if marker.encode() in (proc / "environ").read_bytes():
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
+def demo_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "sandbox.cli", "demo", "--no-dashboard", *args]
+
+
+def test_bounded_demo_exits_zero_with_a_summary_and_leaves_nothing_running(tmp_path: Path) -> None:
+    home = tmp_path / "demo-home"
+    env = {**os.environ, "MEMPOOL_HOME": str(home)}
+    out = subprocess.run(
+        demo_cmd("--duration", "15"), env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "summary after" in out.stdout
+    assert (home / "logs" / "moto.log").exists() and (home / "logs" / "fakesnow.log").exists()
+    assert not (home / "stack.json").exists()
+    time.sleep(0.5)
+    assert processes_with_env(str(home)) == []
+
+
+def test_sigterm_stops_the_stack_cleanly(tmp_path: Path) -> None:
+    home = tmp_path / "demo-term"
+    env = {**os.environ, "MEMPOOL_HOME": str(home)}
+    proc = subprocess.Popen(
+        demo_cmd(), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while not (home / "stack.json").exists():
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "stack did not come up"
+        time.sleep(0.5)
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=180)
+    assert proc.returncode == 0, stderr[-3000:]
+    assert "summary after" in stdout
+    time.sleep(0.5)
+    assert processes_with_env(str(home)) == []

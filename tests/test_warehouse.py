@@ -1,0 +1,106 @@
+"""The local Snowflake keeps its data across a restart, and `mempool sql` reads it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import snowflake.connector
+
+from sandbox.paths import Workspace
+from sandbox.services import free_port
+from sandbox.warehouse import LocalWarehouse, split_statements
+from tests.conftest import start_fakesnow
+
+pytestmark = pytest.mark.stack
+
+
+def test_fakesnow_server_keeps_tables_across_a_restart(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path).ensure()
+    port = free_port()
+    service = start_fakesnow(ws, ws.warehouse, port)
+    try:
+        wh = LocalWarehouse("127.0.0.1", port)
+        with snowflake.connector.connect(**wh.connect_kwargs()) as conn:
+            cur = conn.cursor()
+            cur.execute("CREATE SCHEMA IF NOT EXISTS RAW")
+            cur.execute("CREATE TABLE RAW.KEEP (ID INT, NOTE VARCHAR)")
+            cur.execute("INSERT INTO RAW.KEEP VALUES (1, 'survives'), (2, 'restarts')")
+    finally:
+        service.stop()
+    port2 = free_port()
+    service = start_fakesnow(ws, ws.warehouse, port2)
+    try:
+        with snowflake.connector.connect(
+            **LocalWarehouse("127.0.0.1", port2).connect_kwargs()
+        ) as c:
+            cur = c.cursor()
+            cur.execute("SELECT ID, NOTE FROM RAW.KEEP ORDER BY ID")
+            assert cur.fetchall() == [(1, "survives"), (2, "restarts")]
+    finally:
+        service.stop()
+
+
+def test_mempool_sql_prints_rows_from_the_running_stack(
+    fakesnow_server: LocalWarehouse, tmp_path: Path
+) -> None:
+    ws = Workspace(tmp_path).ensure()
+    ws.runtime_file.write_text(
+        json.dumps({"fakesnow": {"host": fakesnow_server.host, "port": fakesnow_server.port}})
+    )
+    env = {**os.environ, "MEMPOOL_HOME": str(ws.root)}
+    query = (
+        "CREATE SCHEMA IF NOT EXISTS OPS; CREATE OR REPLACE TABLE OPS.HELLO (N INT, S VARCHAR);"
+        "INSERT INTO OPS.HELLO VALUES (7, 'seven'), (8, 'eight');"
+        "SELECT N, S FROM OPS.HELLO ORDER BY N"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "sandbox.cli", "sql", query, "--format", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    last = out.stdout.strip().splitlines()[-1]
+    assert json.loads(last) == [{"N": 7, "S": "seven"}, {"N": 8, "S": "eight"}]
+    table = subprocess.run(
+        [sys.executable, "-m", "sandbox.cli", "sql", "SELECT 1 AS ONE"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "| ONE |" in table.stdout and "(1 row)" in table.stdout
+
+
+def test_mempool_sql_without_a_stack_says_how_to_start_one(tmp_path: Path) -> None:
+    env = {**os.environ, "MEMPOOL_HOME": str(tmp_path / "nothing")}
+    out = subprocess.run(
+        [sys.executable, "-m", "sandbox.cli", "sql", "SELECT 1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2
+    assert "mempool demo" in out.stderr
+
+
+def test_statement_splitter_respects_quotes_comments_and_dollar_bodies() -> None:
+    sql = """
+    -- a comment; with a semicolon
+    SELECT 'a;b' AS x;
+    CREATE PROCEDURE p() RETURNS STRING LANGUAGE SQL AS $$ BEGIN RETURN 'x;y'; END $$;
+    /* block; comment */ SELECT "we;ird" FROM t
+    """
+    parts = split_statements(sql)
+    assert len(parts) == 3
+    assert parts[0] == "SELECT 'a;b' AS x"
+    assert "RETURN 'x;y'; END $$" in parts[1]
+    assert parts[2] == 'SELECT "we;ird" FROM t'
