@@ -92,7 +92,210 @@ def _add_sql(sub: Any) -> None:
     p.set_defaults(func=_sql)
 
 
-REGISTRARS: list[Callable[[Any], None]] = [_add_demo, _add_sql]
+def _sim(args: argparse.Namespace) -> int:
+    from sandbox.simulator.server import SimOptions, run
+
+    return run(
+        SimOptions(
+            seed=args.seed,
+            speed=args.speed,
+            host=args.host,
+            port=args.port,
+            chaos=args.chaos,
+            truth_path=args.truth,
+            start_time=args.start,
+            history_blocks=args.history_blocks,
+        )
+    )
+
+
+def _add_sim(sub: Any) -> None:
+    from pathlib import Path
+
+    p = sub.add_parser(
+        "sim",
+        help="run the mempool.space simulator (WebSocket and REST) on loopback",
+        description="A deterministic mempool.space: /api/v1/ws and /api/... on one port.",
+    )
+    p.add_argument("--seed", type=int, default=1, help="random seed (same seed, same chain)")
+    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8999)
+    p.add_argument(
+        "--chaos",
+        action="store_true",
+        help="reorgs, restarts, dropped connections, duplicate frames, 429/5xx/slow",
+    )
+    p.add_argument(
+        "--truth",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write the ground truth (JSON lines) to FILE",
+    )
+    p.add_argument(
+        "--start",
+        type=int,
+        default=None,
+        metavar="UNIX_S",
+        help="simulated start time (default: now)",
+    )
+    p.add_argument("--history-blocks", type=int, default=24, help="blocks mined before the start")
+    p.set_defaults(func=_sim)
+
+
+def _use_local_stack_defaults() -> None:
+    """When a local stack is running and no endpoint is configured, point at it."""
+    from sandbox.stackenv import apply_stack_env
+
+    apply_stack_env()
+
+
+def _stream(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from ingest.config import Settings, resolve_region
+    from ingest.stream_main import build_streamer
+
+    _use_local_stack_defaults()
+    settings = Settings.load()
+    region, source = resolve_region()
+    logging.getLogger("mempool.stream").info("region %s (from %s)", region, source)
+    streamer = build_streamer(settings, region)
+
+    async def bounded() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        import signal
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if args.duration:
+            loop.call_later(args.duration, stop.set)
+        await streamer.run(stop)
+
+    asyncio.run(bounded())
+    return 0
+
+
+def _poll(args: argparse.Namespace) -> int:
+    import json
+
+    from ingest import aws
+    from ingest.config import Settings
+    from ingest.mempool_api import MempoolApi
+    from ingest.poller import Poller, PollOptions
+
+    _use_local_stack_defaults()
+    settings = Settings.load()
+    api = MempoolApi(settings.api_base, settings.user_agent, settings.http_timeout_s)
+    opts = PollOptions(budget_s=args.budget, lookback_blocks=args.lookback)
+    result = Poller(
+        api, aws.client("s3"), settings.require_bucket(), settings.state_key, opts
+    ).run()
+    print(json.dumps(result.as_dict(), indent=2))
+    return 0
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from ingest import aws
+    from ingest.backfill import Checkpoint, backfill_blocks, backfill_prices
+    from ingest.config import Settings
+    from ingest.mempool_api import MempoolApi
+
+    _use_local_stack_defaults()
+    settings = Settings.load()
+    api = MempoolApi(settings.api_base, settings.user_agent, settings.http_timeout_s)
+    s3 = aws.client("s3")
+    bucket = settings.require_bucket()
+    if args.what == "blocks":
+        path = args.checkpoint or Path(f".mempool/backfill-blocks-{args.from_}-{args.to}.json")
+        n = backfill_blocks(
+            api, s3, bucket, args.from_, args.to, Checkpoint(path), rate_per_s=args.rate
+        )
+    else:
+        since = datetime.fromisoformat(args.since).replace(tzinfo=UTC)
+        until = (
+            datetime.fromisoformat(args.until).replace(tzinfo=UTC)
+            if args.until
+            else datetime.now(UTC)
+        )
+        path = args.checkpoint or Path(f".mempool/backfill-prices-{args.currency}.json")
+        n = backfill_prices(
+            api,
+            s3,
+            bucket,
+            since,
+            until,
+            Checkpoint(path),
+            currency=args.currency,
+            rate_per_s=args.rate,
+        )
+    print(f"wrote {n} records")
+    return 0
+
+
+def _add_ingest(sub: Any) -> None:
+    from pathlib import Path
+
+    p = sub.add_parser(
+        "stream",
+        help="run the WebSocket streamer (the EC2 service)",
+        description="Stream mempool.space frames to Firehose until stopped.",
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this long (default: until Ctrl-C / SIGTERM)",
+    )
+    p.set_defaults(func=_stream)
+
+    p = sub.add_parser(
+        "poll",
+        help="run the REST poller once (what the Lambda runs)",
+        description="One poller run: new blocks, gaps, prices, fees, mempool.",
+    )
+    p.add_argument("--budget", type=float, default=6.0, help="time budget in seconds")
+    p.add_argument(
+        "--lookback", type=int, default=144, help="blocks of history the first run starts from"
+    )
+    p.set_defaults(func=_poll)
+
+    p = sub.add_parser(
+        "backfill",
+        help="load history (blocks or prices) in the same contract",
+        description="Resumable, rate-limited history loads to the landing bucket.",
+    )
+    what = p.add_subparsers(dest="what", required=True, metavar="WHAT")
+    b = what.add_parser(
+        "blocks",
+        help="blocks by height range",
+        description="Backfill blocks --from H --to H (inclusive).",
+    )
+    b.add_argument("--from", dest="from_", type=int, required=True, help="lowest height")
+    b.add_argument("--to", type=int, required=True, help="highest height")
+    b.add_argument("--rate", type=float, default=2.0, help="requests per second")
+    b.add_argument("--checkpoint", type=Path, default=None, help="checkpoint file")
+    b.set_defaults(func=_backfill)
+    pr = what.add_parser(
+        "prices",
+        help="hourly prices since a date",
+        description="Backfill prices --since YYYY-MM-DD (hourly).",
+    )
+    pr.add_argument("--since", required=True, help="start date (YYYY-MM-DD[THH:MM])")
+    pr.add_argument("--until", default=None, help="end date (default: now)")
+    pr.add_argument("--currency", default="USD")
+    pr.add_argument("--rate", type=float, default=2.0, help="requests per second")
+    pr.add_argument("--checkpoint", type=Path, default=None, help="checkpoint file")
+    pr.set_defaults(func=_backfill)
+
+
+REGISTRARS: list[Callable[[Any], None]] = [_add_demo, _add_sql, _add_sim, _add_ingest]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,12 +1,150 @@
-"""The pipeline parts that plug into the local stack after the emulators."""
+"""The pipeline parts that plug into the local stack after the emulators: the
+mempool.space simulator (or the real site), the streamer, the poller on its schedule,
+the local Snowflake runtime and dbt."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+import sys
+from typing import TYPE_CHECKING, Any
+
+from sandbox.loops import PeriodicLoop
+from sandbox.services import Service, free_port, http_ok
 
 if TYPE_CHECKING:
-    from sandbox.demo import Component, DemoOptions
+    from sandbox.demo import Component, DemoOptions, Stack
+
+log = logging.getLogger("mempool.demo")
+
+LIVE_API = "https://mempool.space/api"
+LIVE_WS = "wss://mempool.space/api/v1/ws"
+
+
+class SimulatorComponent:
+    name = "simulator"
+
+    def start(self, stack: Stack) -> None:
+        if stack.opts.source == "live":
+            stack.api_base, stack.ws_url = LIVE_API, LIVE_WS
+            log.info("using the real mempool.space")
+            return
+        port = stack.opts.sim_port or free_port()
+        truth = stack.ws.root / "truth.jsonl"
+        argv = [
+            sys.executable,
+            "-m",
+            "sandbox.cli",
+            "sim",
+            "--port",
+            str(port),
+            "--seed",
+            str(stack.opts.seed),
+            "--speed",
+            str(stack.opts.speed),
+            "--truth",
+            str(truth),
+        ]
+        if stack.opts.chaos:
+            argv.append("--chaos")
+        base = f"http://127.0.0.1:{port}"
+        stack.supervisor.start(
+            Service(
+                name="simulator",
+                argv=argv,
+                log_path=stack.ws.logs / "simulator.log",
+                healthy=lambda: http_ok(f"{base}/api/blocks/tip/height", timeout_s=1.0),
+            )
+        )
+        stack.api_base = f"{base}/api"
+        stack.ws_url = f"ws://127.0.0.1:{port}/api/v1/ws"
+        stack.extra["truth"] = str(truth)
+
+    def stop(self) -> None:
+        """Stopped (SIGTERM, writes the final truth line) by the supervisor."""
+
+    def summary(self) -> dict[str, Any]:
+        return {}
+
+
+class StreamerComponent:
+    name = "streamer"
+
+    def __init__(self) -> None:
+        self.service: Service | None = None
+
+    def start(self, stack: Stack) -> None:
+        env = {
+            **stack.aws_env(),
+            "MEMPOOL_BUCKET": stack.landing.bucket,
+            "MEMPOOL_WS_URL": stack.ws_url,
+            "MEMPOOL_STREAM_DELIVERY": stack.landing.stream_delivery,
+            "MEMPOOL_CONVERSIONS_DELIVERY": stack.landing.conversions_delivery,
+            "MEMPOOL_SPOOL_DIR": str(stack.ws.spool),
+        }
+        self.service = Service(
+            name="streamer",
+            argv=[sys.executable, "-m", "ingest.stream_main"],
+            log_path=stack.ws.logs / "streamer.log",
+            env=env,
+            healthy=lambda: True,
+        )
+        stack.supervisor.start(self.service)
+
+    def stop(self) -> None:
+        """SIGTERM from the supervisor makes the streamer flush everything first."""
+
+    def summary(self) -> dict[str, Any]:
+        return {}
+
+
+class PollerComponent:
+    """The Lambda's handler logic on the EventBridge schedule (1 minute / speed)."""
+
+    name = "poller"
+
+    def __init__(self) -> None:
+        self.loop: PeriodicLoop | None = None
+        self.blocks = 0
+        self.reorgs = 0
+
+    def start(self, stack: Stack) -> None:
+        from ingest import aws
+        from ingest.mempool_api import MempoolApi
+        from ingest.poller import Poller, PollOptions
+
+        api = MempoolApi(stack.api_base, timeout_s=4.0)
+        poller = Poller(
+            api, aws.client("s3"), stack.landing.bucket, "mempool-state/poller.json", PollOptions()
+        )
+        handler = logging.FileHandler(stack.ws.logs / "poller.log")
+        poll_log = logging.getLogger("mempool.poll")
+        poll_log.addHandler(handler)
+        poll_log.propagate = False
+
+        def run() -> None:
+            result = poller.run()
+            self.blocks += result.blocks_written
+            self.reorgs += 1 if result.reorg_depth else 0
+
+        interval = 60.0 / max(stack.opts.speed, 0.01) if stack.opts.source == "sim" else 60.0
+        self.loop = PeriodicLoop("poller", interval, run)
+        self.loop.start()
+
+    def stop(self) -> None:
+        if self.loop:
+            self.loop.stop()
+
+    def summary(self) -> dict[str, Any]:
+        if not self.loop:
+            return {}
+        return {
+            "runs": self.loop.runs,
+            "failed runs": self.loop.failures,
+            "blocks written": self.blocks,
+            "reorgs seen": self.reorgs,
+        }
 
 
 def components(opts: DemoOptions) -> list[Component]:
-    return []
+    parts: list[Component] = [SimulatorComponent(), StreamerComponent(), PollerComponent()]
+    return parts

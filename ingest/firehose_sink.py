@@ -1,0 +1,216 @@
+"""Deliver contract records to Kinesis Data Firehose without losing any.
+
+- Batches respect PutRecordBatch's limits: 500 records, 4 MiB per call.
+- A record above Firehose's 1,000 KiB limit is stored whole in S3 under `oversize/`
+  and a pointer record takes its place.
+- After a partial failure only the failed records are resent, with backoff.
+- When Firehose stays unavailable, records go to an on-disk journal (the spool) and
+  are replayed in order once it answers again; while anything is spooled for a
+  stream, new records queue behind it so order is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ingest import contract
+from ingest.spool import ReplayStalled, Spool
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH_RECORDS = 500
+MAX_BATCH_BYTES = 4 * 1024 * 1024
+
+
+class DeliveryUnavailable(RuntimeError):
+    """Firehose did not take these records after the allowed attempts."""
+
+    def __init__(self, message: str, remaining: list[bytes]) -> None:
+        super().__init__(message)
+        self.remaining = remaining
+
+
+@dataclass
+class SinkCounters:
+    records: int = 0
+    batches: int = 0
+    retried_records: int = 0
+    spooled: int = 0
+    replayed: int = 0
+    replayed_batches: int = 0
+    oversize: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class FirehoseSink:
+    firehose: Any
+    s3: Any
+    bucket: str
+    deliveries: dict[str, str]  # route ("stream", "conversions") -> delivery stream name
+    spool: Spool
+    max_attempts: int = 5
+    base_backoff_s: float = 0.2
+    max_backoff_s: float = 5.0
+    sleep: Callable[[float], None] = time.sleep
+    counters: SinkCounters = field(default_factory=SinkCounters)
+
+    def __post_init__(self) -> None:
+        self._buffers: dict[str, list[bytes]] = {route: [] for route in self.deliveries}
+        self._sizes: dict[str, int] = dict.fromkeys(self.deliveries, 0)
+        self._lock = threading.Lock()
+
+    # -- buffering ---------------------------------------------------------------------
+
+    def add(self, route: str, record: contract.Record) -> bool:
+        """Buffer one record; True when a batch is full and should be flushed."""
+        line = record.to_line()
+        if len(line) > contract.MAX_RECORD_BYTES:
+            line = self._store_oversize(record, line)
+        with self._lock:
+            self._buffers[route].append(line)
+            self._sizes[route] += len(line)
+            return (
+                len(self._buffers[route]) >= MAX_BATCH_RECORDS
+                or self._sizes[route] >= MAX_BATCH_BYTES
+            )
+
+    def buffered(self) -> int:
+        with self._lock:
+            return sum(len(b) for b in self._buffers.values())
+
+    def _store_oversize(self, record: contract.Record, line: bytes) -> bytes:
+        key = (
+            f"{contract.PREFIX_OVERSIZE}{record.origin_id}/"
+            f"{record.frame_seq:012d}-{record.topic}.json"
+        )
+        self.s3.put_object(
+            Bucket=self.bucket, Key=key, Body=line, ContentType="application/x-ndjson"
+        )
+        self.counters.oversize += 1
+        log.warning(
+            "record %s is %d bytes: stored whole at s3://%s/%s",
+            record.dedup_key,
+            len(line),
+            self.bucket,
+            key,
+        )
+        pointer = contract.Record(
+            source=record.source,
+            topic=record.topic,
+            origin_id=record.origin_id,
+            frame_seq=record.frame_seq,
+            received_at=record.received_at,
+            payload={"s3_key": key, "bytes": len(line), "sha256": hashlib.sha256(line).hexdigest()},
+            flags=(*record.flags, contract.FLAG_OVERSIZE),
+        )
+        return pointer.to_line()
+
+    # -- sending -----------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Deliver everything buffered (spooling what Firehose will not take)."""
+        for route, name in self.deliveries.items():
+            with self._lock:
+                lines, self._buffers[route] = self._buffers[route], []
+                self._sizes[route] = 0
+            self._deliver(name, lines)
+
+    def _deliver(self, name: str, lines: list[bytes]) -> None:
+        if self.spool.has_pending(name):
+            try:
+                self.counters.replayed += self.spool.replay(name, lambda b: self._try_put(name, b))
+            except ReplayStalled:
+                # The journal keeps its own checkpoint; new records queue behind it.
+                self._to_spool(name, lines)
+                return
+        batches = split_batches(lines)
+        for i, batch in enumerate(batches):
+            try:
+                self._put(name, batch)
+            except DeliveryUnavailable as exc:
+                later = [line for b in batches[i + 1 :] for line in b]
+                self._to_spool(name, exc.remaining + later)
+                return
+
+    def _to_spool(self, name: str, lines: list[bytes]) -> None:
+        if lines:
+            self.spool.append(name, lines)
+            self.counters.spooled += len(lines)
+            log.warning("firehose %s unavailable: spooled %d records", name, len(lines))
+
+    def _try_put(self, name: str, batch: list[bytes]) -> list[bytes]:
+        """Deliver a batch; return the lines that could not be delivered."""
+        try:
+            self._put(name, batch)
+        except DeliveryUnavailable as exc:
+            return exc.remaining
+        self.counters.replayed_batches += 1
+        return []
+
+    def _put(self, name: str, batch: list[bytes]) -> None:
+        """PutRecordBatch with per-record retries; DeliveryUnavailable when out of attempts."""
+        pending = batch
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                resp = self.firehose.put_record_batch(
+                    DeliveryStreamName=name, Records=[{"Data": line} for line in pending]
+                )
+            except Exception as exc:
+                if attempt == self.max_attempts:
+                    raise DeliveryUnavailable(
+                        f"{name}: {type(exc).__name__}: {exc}", pending
+                    ) from exc
+                log.info("firehose %s call failed (%s); retry %d", name, exc, attempt)
+                self.sleep(self._backoff(attempt))
+                continue
+            failed = int(resp.get("FailedPutCount", 0))
+            if failed == 0:
+                self.counters.records += len(pending)
+                self.counters.batches += 1
+                return
+            results = resp["RequestResponses"]
+            retry = [line for line, r in zip(pending, results, strict=True) if r.get("ErrorCode")]
+            self.counters.records += len(pending) - len(retry)
+            self.counters.retried_records += len(retry)
+            codes = sorted({r["ErrorCode"] for r in results if r.get("ErrorCode")})
+            log.info(
+                "firehose %s: %d of %d records failed (%s); resending those",
+                name,
+                len(retry),
+                len(pending),
+                ", ".join(codes),
+            )
+            pending = retry
+            if attempt < self.max_attempts:
+                self.sleep(self._backoff(attempt))
+        raise DeliveryUnavailable(f"{name}: {len(pending)} records still failing", pending)
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self.max_backoff_s, self.base_backoff_s * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+def split_batches(lines: list[bytes]) -> list[list[bytes]]:
+    """Group lines into PutRecordBatch calls within the record and byte limits."""
+    batches: list[list[bytes]] = []
+    current: list[bytes] = []
+    size = 0
+    for line in lines:
+        if current and (len(current) >= MAX_BATCH_RECORDS or size + len(line) > MAX_BATCH_BYTES):
+            batches.append(current)
+            current, size = [], 0
+        current.append(line)
+        size += len(line)
+    if current:
+        batches.append(current)
+    return batches

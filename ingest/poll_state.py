@@ -1,0 +1,90 @@
+"""The poller's state: one S3 object, changed only by conditional writes.
+
+Reading returns the object's ETag; saving sends If-Match with it (or If-None-Match: *
+for the first save), so of two overlapping runs that read the same state only one can
+advance it: the other gets HTTP 412 and ends without touching it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+RECENT_KEPT = 32
+
+
+@dataclass
+class PollState:
+    tip_height: int
+    tip_hash: str
+    floor_height: int
+    recent: dict[int, str] = field(default_factory=dict)  # height -> hash, last RECENT_KEPT
+    gaps: list[tuple[int, int]] = field(default_factory=list)  # inclusive, highest first
+
+    def to_json(self) -> bytes:
+        return json.dumps(
+            {
+                "version": 1,
+                "tip_height": self.tip_height,
+                "tip_hash": self.tip_hash,
+                "floor_height": self.floor_height,
+                "recent": {str(h): v for h, v in sorted(self.recent.items())},
+                "gaps": [list(g) for g in self.gaps],
+            },
+            indent=1,
+        ).encode()
+
+    @classmethod
+    def from_json(cls, blob: bytes) -> PollState:
+        data = json.loads(blob)
+        return cls(
+            tip_height=int(data["tip_height"]),
+            tip_hash=str(data["tip_hash"]),
+            floor_height=int(data["floor_height"]),
+            recent={int(h): str(v) for h, v in data.get("recent", {}).items()},
+            gaps=[(int(a), int(b)) for a, b in data.get("gaps", [])],
+        )
+
+
+class StateConflict(RuntimeError):
+    """Another run changed the state since we read it (HTTP 412)."""
+
+
+@dataclass
+class StateStore:
+    s3: Any
+    bucket: str
+    key: str
+
+    def load(self) -> tuple[PollState | None, str | None]:
+        try:
+            obj = self.s3.get_object(Bucket=self.bucket, Key=self.key)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                return None, None
+            raise
+        return PollState.from_json(obj["Body"].read()), obj["ETag"]
+
+    def save(self, state: PollState, etag: str | None) -> str:
+        condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+        try:
+            resp = self.s3.put_object(
+                Bucket=self.bucket,
+                Key=self.key,
+                Body=state.to_json(),
+                ContentType="application/json",
+                **condition,
+            )
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in ("PreconditionFailed", "412", "ConditionalRequestConflict") or status in (
+                409,
+                412,
+            ):
+                raise StateConflict(f"state {self.key} changed since it was read") from exc
+            raise
+        return str(resp["ETag"])

@@ -1,0 +1,275 @@
+"""The WebSocket streamer (the EC2 service): mempool.space frames -> contract records ->
+Firehose, unattended for months.
+
+- `async for ws in connect(...)` reconnect loop; opening errors are classified as
+  retryable (network, 429, 5xx) or fatal (bad URL, other 4xx).
+- Subscribes (init, want, track-mempool-block 0) on every connection: subscriptions do
+  not survive a reconnect.
+- Application-level ping after 30 s of silence; 5 s without an answer means dead.
+- Reconnect delay: mempool.space's own 2-4 s after a healthy connection, otherwise
+  exponential backoff with jitter, reset once a connection is healthy again.
+- SIGTERM (the `stop` event) closes the socket and flushes everything before exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidStatus,
+    InvalidURI,
+)
+
+from ingest import contract, frames
+from ingest.firehose_sink import FirehoseSink
+
+log = logging.getLogger("mempool.stream")
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether opening the connection may succeed later."""
+    if isinstance(exc, InvalidURI):
+        return False
+    if isinstance(exc, InvalidStatus):
+        status = exc.response.status_code
+        return status == 429 or status >= 500
+    return isinstance(exc, OSError | TimeoutError | asyncio.TimeoutError | InvalidHandshake)
+
+
+class FatalStreamError(RuntimeError):
+    pass
+
+
+@dataclass
+class Backoff:
+    """Delay before reconnecting; resets after a healthy connection."""
+
+    base_s: float = 1.0
+    cap_s: float = 60.0
+    healthy_after_s: float = 60.0
+    rng: random.Random = field(default_factory=random.Random)
+    failures: int = 0
+
+    def next_delay(self, connected_for_s: float) -> float:
+        if connected_for_s >= self.healthy_after_s:
+            self.failures = 0
+            return self.rng.uniform(2.0, 4.0)
+        self.failures += 1
+        ceiling = min(self.cap_s, self.base_s * 2**self.failures)
+        return self.rng.uniform(ceiling / 2, ceiling)
+
+
+@dataclass
+class StreamCounters:
+    frames: int = 0
+    records: int = 0
+    unparsed: int = 0
+    connections: int = 0
+    reconnects: int = 0
+    pings: int = 0
+    dead_connections: int = 0
+    flagged: int = 0
+
+
+@dataclass
+class StreamerOptions:
+    silence_s: float = 30.0
+    pong_timeout_s: float = 5.0
+    flush_interval_s: float = 1.0
+    counters_interval_s: float = 60.0
+    open_timeout_s: float = 10.0
+    track_index: int = 0
+
+
+class Streamer:
+    def __init__(
+        self,
+        url: str,
+        sink: FirehoseSink,
+        opts: StreamerOptions | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.url = url
+        self.sink = sink
+        self.opts = opts or StreamerOptions()
+        self.backoff = backoff or Backoff()
+        self.counters = StreamCounters()
+        self.host = socket.gethostname().split(".")[0] or "stream"
+        self._flush_now = asyncio.Event()
+        self.origins: list[str] = []
+
+    def new_origin_id(self) -> str:
+        return f"{self.host}-{uuid.uuid4().hex[:16]}"
+
+    # -- the connection loop -------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        flusher = asyncio.create_task(self._flush_loop(stop))
+        reporter = asyncio.create_task(self._report_loop(stop))
+        try:
+            async for ws in connect(
+                self.url,
+                open_timeout=self.opts.open_timeout_s,
+                ping_interval=None,
+                max_size=None,
+                process_exception=self._process_exception,
+                user_agent_header="mempool-platform/0.1",
+            ):
+                if stop.is_set():
+                    await ws.close()
+                    break
+                connected_at = time.monotonic()
+                await self._serve_connection(ws, stop)
+                if stop.is_set():
+                    break
+                delay = self.backoff.next_delay(time.monotonic() - connected_at)
+                log.info("connection ended; reconnecting in %.1fs", delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                if stop.is_set():
+                    break
+                self.counters.reconnects += 1
+        finally:
+            stop.set()
+            for task in (flusher, reporter):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await asyncio.to_thread(self.sink.flush)
+            self._log_counters()
+
+    def _process_exception(self, exc: Exception) -> Exception | None:
+        if is_retryable(exc):
+            log.warning("connect failed (retryable): %s", exc)
+            return None
+        log.error("connect failed (fatal): %s", exc)
+        return FatalStreamError(str(exc))
+
+    async def _serve_connection(self, ws: ClientConnection, stop: asyncio.Event) -> None:
+        origin = self.new_origin_id()
+        self.origins.append(origin)
+        self.counters.connections += 1
+        tracker = frames.SequenceTracker()
+        log.info("connected to %s as %s", self.url, origin)
+        for request in frames.subscribe_messages(self.opts.track_index):
+            await ws.send(request)
+        closer = asyncio.create_task(self._close_on_stop(ws, stop))
+        frame_seq = 0
+        try:
+            while True:
+                try:
+                    message = await asyncio.wait_for(self._recv(ws), self.opts.silence_s)
+                except TimeoutError:
+                    self.counters.pings += 1
+                    await ws.send(frames.PING)
+                    try:
+                        message = await asyncio.wait_for(self._recv(ws), self.opts.pong_timeout_s)
+                    except TimeoutError:
+                        self.counters.dead_connections += 1
+                        log.warning(
+                            "%s: no answer %.0fs after ping: treating as dead",
+                            origin,
+                            self.opts.pong_timeout_s,
+                        )
+                        await ws.close(1001, "pong timeout")
+                        return
+                self._on_message(message, origin, frame_seq, tracker)
+                frame_seq += 1
+        except ConnectionClosed as exc:
+            if not stop.is_set():
+                log.info("%s closed: %s", origin, exc)
+        finally:
+            closer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await closer
+
+    @staticmethod
+    async def _recv(ws: ClientConnection) -> str | bytes:
+        return await ws.recv()
+
+    @staticmethod
+    async def _close_on_stop(ws: ClientConnection, stop: asyncio.Event) -> None:
+        await stop.wait()
+        await ws.close(1001, "shutting down")
+
+    def _on_message(
+        self, message: str | bytes, origin: str, frame_seq: int, tracker: frames.SequenceTracker
+    ) -> None:
+        received_at = contract.utc_now_iso()
+        self.counters.frames += 1
+        try:
+            frame = frames.decode_frame(message)
+            records = frames.frame_to_records(
+                frame,
+                origin_id=origin,
+                frame_seq=frame_seq,
+                received_at=received_at,
+                tracker=tracker,
+            )
+        except frames.FrameError as exc:
+            log.warning("%s frame %d: %s; kept as _unparsed", origin, frame_seq, exc)
+            self.counters.unparsed += 1
+            records = [
+                frames.unparsed_record(
+                    message, origin_id=origin, frame_seq=frame_seq, received_at=received_at
+                )
+            ]
+        full = False
+        for record in records:
+            if record.flags:
+                self.counters.flagged += 1
+                log.warning(
+                    "%s frame %d %s: %s", origin, frame_seq, record.topic, ",".join(record.flags)
+                )
+            full = self.sink.add(frames.route(record), record) or full
+            self.counters.records += 1
+        if full:
+            self._flush_now.set()
+
+    # -- background work ---------------------------------------------------------------
+
+    async def _flush_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._flush_now.wait(), self.opts.flush_interval_s)
+            self._flush_now.clear()
+            await asyncio.to_thread(self.sink.flush)
+
+    async def _report_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.opts.counters_interval_s)
+            self._log_counters()
+
+    def counters_line(self) -> dict[str, Any]:
+        sink = self.sink.counters
+        return {
+            "event": "stream_counters",
+            "frames": self.counters.frames,
+            "records": self.counters.records,
+            "unparsed": self.counters.unparsed,
+            "flagged": self.counters.flagged,
+            "connections": self.counters.connections,
+            "reconnects": self.counters.reconnects,
+            "dead_connections": self.counters.dead_connections,
+            "delivered": sink.records,
+            "retries": sink.retried_records,
+            "spooled": sink.spooled,
+            "replayed": sink.replayed,
+            "oversize": sink.oversize,
+            "buffered": self.sink.buffered(),
+        }
+
+    def _log_counters(self) -> None:
+        log.info(json.dumps(self.counters_line(), separators=(",", ":")))

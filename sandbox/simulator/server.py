@@ -1,0 +1,391 @@
+"""`mempool sim`: one loopback server that speaks mempool.space's WebSocket
+(`/api/v1/ws`) and REST (`/api/...`) as our clients use them.
+
+The model advances in simulated time (`--speed` simulated seconds per real second);
+every event is fanned out to the connected clients according to what each asked for,
+and written to the ground-truth file that verifiers read. `--chaos` adds reorgs,
+server restarts, dropped connections, duplicated frames, 429s with an HTML body, 5xx
+and slow responses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import re
+import signal
+import time
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from sandbox.simulator import prices
+from sandbox.simulator.model import Block, ChaosPlan, Event, Model, Update
+from sandbox.simulator.truth import TruthWriter
+
+log = logging.getLogger("mempool.sim")
+
+WS_PATH = "/api/v1/ws"
+MAX_CLIENT_MESSAGE = 50_000
+
+
+@dataclass
+class SimOptions:
+    seed: int = 1
+    speed: float = 10.0
+    host: str = "127.0.0.1"
+    port: int = 0
+    chaos: bool = False
+    truth_path: Path | None = None
+    start_time: int | None = None
+    history_blocks: int = 24
+
+
+@dataclass
+class ChaosRates:
+    """Probabilities per event (WebSocket) or per request (REST)."""
+
+    drop_connection: float = 0.0
+    duplicate_frame: float = 0.0
+    http_429: float = 0.0
+    http_5xx: float = 0.0
+    slow_response: float = 0.0
+
+    @classmethod
+    def for_chaos(cls, enabled: bool) -> ChaosRates:
+        if not enabled:
+            return cls()
+        return cls(
+            drop_connection=0.002,
+            duplicate_frame=0.02,
+            http_429=0.05,
+            http_5xx=0.03,
+            slow_response=0.03,
+        )
+
+
+@dataclass(eq=False)
+class Client:
+    conn: ServerConnection
+    wants: set[str] = field(default_factory=set)
+    track_index: int | None = None
+    sent_full: bool = False
+
+
+def _json_response(body: Any, status: int = 200) -> Response:
+    data = json.dumps(body).encode()
+    headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return Response(status, HTTPStatus(status).phrase, headers, data)
+
+
+def _text_response(text: str, status: int = 200, content_type: str = "text/plain") -> Response:
+    data = text.encode()
+    headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(data)))])
+    return Response(status, HTTPStatus(status).phrase, headers, data)
+
+
+class Simulator:
+    def __init__(self, opts: SimOptions) -> None:
+        self.opts = opts
+        start = opts.start_time if opts.start_time is not None else int(time.time())
+        plan = (
+            ChaosPlan(reorg_probability=0.25, restart_every_s=1500) if opts.chaos else ChaosPlan()
+        )
+        self.model = Model(
+            seed=opts.seed, start_time=start, history_blocks=opts.history_blocks, chaos=plan
+        )
+        self.chaos = ChaosRates.for_chaos(opts.chaos)
+        self.chaos_rng = random.Random(opts.seed * 7919 + 1)
+        self.clients: set[Client] = set()
+        self.truth = TruthWriter(opts.truth_path)
+        self.real_start = time.monotonic()
+        self.latest_conversions = prices.conversions(opts.seed, start)
+        self.counters = {
+            "connections": 0,
+            "frames": 0,
+            "rest_requests": 0,
+            "rest_errors": 0,
+            "dropped": 0,
+            "duplicated": 0,
+            "restarts": 0,
+        }
+        self.truth.history(self.model.chain)
+        self.port = 0
+
+    # -- time ----------------------------------------------------------------------------
+
+    def sim_now(self) -> float:
+        return self.model.start_time + (time.monotonic() - self.real_start) * self.opts.speed
+
+    async def clock(self) -> None:
+        while True:
+            for event in self.model.advance(self.sim_now()):
+                await self.dispatch(event)
+            await asyncio.sleep(0.05)
+
+    # -- WebSocket -----------------------------------------------------------------------
+
+    async def handle(self, conn: ServerConnection) -> None:
+        client = Client(conn)
+        self.clients.add(client)
+        self.counters["connections"] += 1
+        try:
+            async for message in conn:
+                if isinstance(message, bytes) or len(message) > MAX_CLIENT_MESSAGE:
+                    await conn.close(1009, "message too big")
+                    return
+                try:
+                    request = json.loads(message)
+                except json.JSONDecodeError:
+                    await conn.close(1003, "unparsable message")
+                    return
+                await self.on_message(client, request)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.clients.discard(client)
+
+    async def on_message(self, client: Client, request: dict[str, Any]) -> None:
+        m = self.model
+        reply: dict[str, Any] = {}
+        action = request.get("action")
+        if action == "ping":
+            reply["pong"] = True
+        if action == "init":
+            reply.update(self.init_snapshot())
+        if action == "want":
+            new = set(request.get("data") or [])
+            fresh = new - client.wants
+            client.wants = new
+            if "blocks" in fresh:
+                reply["blocks"] = [b.to_api() for b in m.chain[-8:]]
+            if "stats" in fresh:
+                reply.update(m.stats_payloads())
+            if "mempool-blocks" in fresh:
+                reply["mempool-blocks"] = m.mempool_blocks()
+            if "live-2h-chart" in fresh:
+                reply["live-2h-chart"] = m.live_2h_chart(int(m.now))
+        if request.get("refresh-blocks"):
+            reply["blocks"] = [b.to_api() for b in m.chain[-8:]]
+        if "track-mempool-block" in request:
+            index = request["track-mempool-block"]
+            if isinstance(index, int) and 0 <= index <= 7:
+                client.track_index = index
+                reply["projected-block-transactions"] = {
+                    "index": index,
+                    "sequence": m.sequence,
+                    "blockTransactions": [t.projected() for t in m.projected.values()],
+                }
+                client.sent_full = True
+            else:
+                client.track_index = None
+        if reply:
+            await self.send(client, reply)
+
+    def init_snapshot(self) -> dict[str, Any]:
+        m = self.model
+        return {
+            **m.stats_payloads(),
+            "mempool-blocks": m.mempool_blocks(),
+            "transactions": [
+                {"txid": t.txid, "fee": t.fee, "vsize": t.vsize, "value": t.value, "rate": t.rate}
+                for t in list(m.mempool.values())[-6:]
+            ],
+            "loadingIndicators": {},
+            "blocks": [b.to_api() for b in m.chain[-8:]],
+            "conversions": self.latest_conversions,
+            "backendInfo": {
+                "hostname": "simulator",
+                "version": "3.1.0-sim",
+                "gitCommit": "sim",
+                "lightning": False,
+            },
+        }
+
+    async def send(self, client: Client, frame: dict[str, Any]) -> None:
+        text = json.dumps(frame)
+        try:
+            await client.conn.send(text)
+            self.counters["frames"] += 1
+            if self.chaos_rng.random() < self.chaos.duplicate_frame:
+                await client.conn.send(text)
+                self.counters["duplicated"] += 1
+        except ConnectionClosed:
+            self.clients.discard(client)
+
+    async def dispatch(self, event: Event) -> None:
+        m = self.model
+        self.truth.event(event, m)
+        if event.kind == "restart":
+            # A restarted mempool.space drops every connection and counts from 0 again.
+            self.counters["restarts"] += 1
+            for client in list(self.clients):
+                await client.conn.close(1012, "service restart")
+            return
+        if event.kind == "conversions":
+            self.latest_conversions = event.data
+            for client in list(self.clients):
+                await self.send(client, {"conversions": event.data})
+            return
+        if self.clients and self.chaos_rng.random() < self.chaos.drop_connection:
+            victim = self.chaos_rng.choice(sorted(self.clients, key=id))
+            self.counters["dropped"] += 1
+            await victim.conn.close(1011, "chaos: dropped")
+        for client in list(self.clients):
+            frame = self.frame_for(client, event)
+            if frame:
+                await self.send(client, frame)
+
+    def frame_for(self, client: Client, event: Event) -> dict[str, Any]:
+        m = self.model
+        frame: dict[str, Any] = {}
+        if event.kind == "live2h" and "live-2h-chart" in client.wants:
+            frame["live-2h-chart"] = event.data
+        elif event.kind == "block" and "blocks" in client.wants:
+            block: Block = event.data
+            frame["block"] = block.to_api()
+        elif event.kind == "reorg" and "blocks" in client.wants:
+            # No reorg message exists: the whole `blocks` array is re-sent, then the new tip.
+            frame["blocks"] = [b.to_api() for b in m.chain[-8:]]
+            client_block = m.chain[-1]
+            frame["block"] = client_block.to_api()
+        elif event.kind == "update":
+            update: Update = event.data
+            if "stats" in client.wants:
+                frame.update(m.stats_payloads())
+            if "mempool-blocks" in client.wants:
+                frame["mempool-blocks"] = m.mempool_blocks()
+            if client.track_index == 0:
+                frame["projected-block-transactions"] = {
+                    "index": 0,
+                    "sequence": update.sequence,
+                    "delta": {
+                        "added": [t.projected() for t in update.added],
+                        "removed": update.removed,
+                        "changed": update.changed,
+                    },
+                }
+        return frame
+
+    # -- REST ----------------------------------------------------------------------------
+
+    async def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        path = urlsplit(request.path).path
+        if path == WS_PATH:
+            return None
+        self.counters["rest_requests"] += 1
+        roll = self.chaos_rng.random()
+        if roll < self.chaos.http_429:
+            self.counters["rest_errors"] += 1
+            return _text_response(
+                "<html><body><h1>429 Too Many Requests</h1></body></html>", 429, "text/html"
+            )
+        if roll < self.chaos.http_429 + self.chaos.http_5xx:
+            self.counters["rest_errors"] += 1
+            return _text_response("<html><body>502 Bad Gateway</body></html>", 502, "text/html")
+        if roll < self.chaos.http_429 + self.chaos.http_5xx + self.chaos.slow_response:
+            await asyncio.sleep(3.0)
+        return self.rest(request.path)
+
+    def rest(self, raw_path: str) -> Response:
+        m = self.model
+        parts = urlsplit(raw_path)
+        path, query = parts.path, parse_qs(parts.query)
+        if path == "/api/blocks/tip/height":
+            return _text_response(str(m.tip.height))
+        if path == "/api/blocks/tip/hash":
+            return _text_response(m.tip.hash)
+        if match := re.fullmatch(r"/api/v1/blocks(?:/(\d+))?", path):
+            start = int(match.group(1)) if match.group(1) else m.tip.height
+            blocks = [b for h in range(start, start - 15, -1) if (b := m.block_at(h))]
+            return _json_response([b.to_api() for b in blocks])
+        if match := re.fullmatch(r"/api/v1/block/([0-9a-f]{64})", path):
+            found = m.by_hash.get(match.group(1))
+            if found is None:
+                return _text_response("Block not found", 404)
+            body = found.to_api()
+            if found.stale:
+                canonical = m.block_at(found.height)
+                body["canonical"] = canonical.hash if canonical else None
+            return _json_response(body)
+        if match := re.fullmatch(r"/api/block-height/(\d+)", path):
+            at = m.block_at(int(match.group(1)))
+            return (
+                _text_response(at.hash) if at else _text_response("Block height out of range", 404)
+            )
+        if path == "/api/v1/prices":
+            return _json_response(self.latest_conversions)
+        if path == "/api/v1/historical-price":
+            currency = query.get("currency", ["USD"])[0]
+            ts = int(query.get("timestamp", [str(int(m.now))])[0])
+            return _json_response(prices.historical_price(self.opts.seed, currency, ts))
+        if path == "/api/v1/fees/recommended":
+            return _json_response(m.recommended_fees(whole=True))
+        if path == "/api/v1/fees/mempool-blocks":
+            return _json_response(m.mempool_blocks())
+        if path == "/api/mempool":
+            return _json_response(m.rest_mempool())
+        if path == "/api/v1/difficulty-adjustment":
+            return _json_response(m.difficulty_adjustment())
+        if path == "/api/v1/init-data":
+            return _json_response(self.init_snapshot())
+        return _text_response("Not found", 404)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def serve(
+        self, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None
+    ) -> None:
+        stop = stop or asyncio.Event()
+        async with serve(
+            self.handle,
+            self.opts.host,
+            self.opts.port,
+            process_request=self.process_request,
+            max_size=2**20,
+            ping_interval=None,
+        ) as server:
+            self.port = next(iter(server.sockets)).getsockname()[1]
+            log.info(
+                "simulator on http://%s:%d (ws %s), seed %d, speed %.1fx%s",
+                self.opts.host,
+                self.port,
+                WS_PATH,
+                self.opts.seed,
+                self.opts.speed,
+                ", chaos" if self.opts.chaos else "",
+            )
+            if ready:
+                ready.set()
+            clock = asyncio.create_task(self.clock())
+            try:
+                await stop.wait()
+            finally:
+                clock.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await clock
+                self.truth.close(self.model)
+                log.info("simulator stopped: %s", self.counters)
+
+
+def run(opts: SimOptions) -> int:
+    async def main() -> None:
+        sim = Simulator(opts)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await sim.serve(stop=stop)
+
+    asyncio.run(main())
+    return 0

@@ -1,0 +1,95 @@
+"""The simulator's ground truth: every block with its final canonical/stale status,
+every price, every projected-block state by (epoch, sequence), every stats sample.
+JSON lines, so a verifier can stream it; the last line is the final chain."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import IO, Any
+
+from sandbox.simulator.model import Block, Event, Model, Update
+
+
+def _block_line(block: Block) -> dict[str, Any]:
+    return {
+        "kind": "block",
+        "hash": block.hash,
+        "height": block.height,
+        "prev": block.prev,
+        "timestamp": block.timestamp,
+        "tx_count": block.tx_count,
+        "total_fees": block.total_fees,
+    }
+
+
+class TruthWriter:
+    def __init__(self, path: Path | None) -> None:
+        self._file: IO[str] | None = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = path.open("w")
+
+    def _write(self, obj: dict[str, Any]) -> None:
+        if self._file is not None:
+            self._file.write(json.dumps(obj, separators=(",", ":")) + "\n")
+
+    def history(self, chain: list[Block]) -> None:
+        for block in chain:
+            self._write(_block_line(block))
+
+    def event(self, event: Event, model: Model) -> None:
+        if self._file is None:
+            return
+        if event.kind == "block":
+            self._write(_block_line(event.data))
+        elif event.kind == "reorg":
+            for block in event.data["stale"]:
+                self._write({"kind": "stale", "hash": block.hash, "height": block.height})
+            for block in event.data["new"]:
+                self._write(_block_line(block))
+        elif event.kind == "update":
+            update: Update = event.data
+            self._write(
+                {
+                    "kind": "projected",
+                    "epoch": model.epoch,
+                    "sequence": update.sequence,
+                    "time": update.time,
+                    "tx_count": len(update.full),
+                    "total_fees": sum(t.fee for t in update.full),
+                    "total_vsize": sum(t.vsize for t in update.full),
+                }
+            )
+            self._write(
+                {
+                    "kind": "stats",
+                    "time": update.time,
+                    "mempool_size": len(model.mempool),
+                    "vbytes_per_second": model.last_vbytes_per_s,
+                }
+            )
+        elif event.kind == "conversions":
+            self._write({"kind": "price", **event.data})
+        elif event.kind == "restart":
+            self._write({"kind": "restart", "epoch": event.data["epoch"], "time": event.time})
+        self._file.flush()
+
+    def close(self, model: Model) -> None:
+        if self._file is None:
+            return
+        stale = sorted(h for h, b in model.by_hash.items() if b.stale)
+        self._write(
+            {
+                "kind": "final",
+                "tip_height": model.tip.height,
+                "canonical": [b.hash for b in model.chain],
+                "stale": stale,
+            }
+        )
+        self._file.close()
+        self._file = None
+
+
+def read_truth(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
