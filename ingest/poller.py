@@ -75,18 +75,19 @@ class Poller:
         deadline = started + self.opts.budget_s
         run_id = f"poll-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         result = PollResult(run_id=run_id)
+        self._backed_off: Retryable | None = None
         state, etag = self.store.load()
         blocks: dict[str, Any] = {}
         new_state: PollState | None = state
         try:
             new_state = self._fetch_blocks(state, deadline, blocks, result)
-        except Retryable as exc:
-            result.stopped = f"backed off: {exc}"
-            log.warning("run %s: %s", run_id, exc)
         except ApiError as exc:
             result.stopped = f"api error: {exc}"
             log.error("run %s: %s", run_id, exc)
 
+        if self._backed_off is not None:
+            result.stopped = f"backed off: {self._backed_off}"
+            log.warning("run %s: %s", run_id, self._backed_off)
         now = datetime.now(UTC)
         received_at = contract.format_time(now)
         if blocks:
@@ -125,9 +126,15 @@ class Poller:
         return deadline - self.clock()
 
     def _page(self, start: int | None, deadline: float) -> list[Any] | None:
-        if self._time_left(deadline) < self.opts.request_timeout_s:
+        """One page of 15 blocks, or None when the budget is spent or the API pushes back
+        (what was fetched so far is still written and recorded in the state)."""
+        if self._backed_off is not None or self._time_left(deadline) < self.opts.request_timeout_s:
             return None
-        return self.api.blocks(start, timeout_s=self.opts.request_timeout_s)
+        try:
+            return self.api.blocks(start, timeout_s=self.opts.request_timeout_s)
+        except Retryable as exc:
+            self._backed_off = exc
+            return None
 
     def _fetch_blocks(
         self, state: PollState | None, deadline: float, blocks: dict[str, Any], result: PollResult

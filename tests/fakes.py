@@ -1,0 +1,77 @@
+"""Test doubles for what moto cannot do (partial Firehose failures, outages) and an
+in-process mempool.space REST API over the simulator's model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ingest.mempool_api import Retryable
+from sandbox.simulator.model import Model
+
+
+@dataclass
+class StubFirehose:
+    """put_record_batch that fails as told: whole calls (outage) or some records."""
+
+    fail_calls: int = 0  # the next N calls raise (service unavailable)
+    fail_record_indexes: list[set[int]] = field(default_factory=list)  # per call, partial
+    delivered: dict[str, list[bytes]] = field(default_factory=dict)
+    calls: int = 0
+
+    def put_record_batch(self, DeliveryStreamName: str, Records: list[dict[str, bytes]]) -> Any:
+        self.calls += 1
+        assert len(Records) <= 500
+        assert sum(len(r["Data"]) for r in Records) <= 4 * 1024 * 1024
+        if self.fail_calls > 0:
+            self.fail_calls -= 1
+            raise ConnectionError("firehose unavailable")
+        failing = self.fail_record_indexes.pop(0) if self.fail_record_indexes else set()
+        responses = []
+        for i, rec in enumerate(Records):
+            if i in failing:
+                responses.append(
+                    {"ErrorCode": "ServiceUnavailableException", "ErrorMessage": "slow down"}
+                )
+            else:
+                self.delivered.setdefault(DeliveryStreamName, []).append(rec["Data"])
+                responses.append({"RecordId": f"r{self.calls}-{i}"})
+        return {
+            "FailedPutCount": len(failing & set(range(len(Records)))),
+            "RequestResponses": responses,
+        }
+
+
+class ModelApi:
+    """The REST calls the poller and backfill make, answered from a simulator model."""
+
+    def __init__(self, model: Model, fail_after: int | None = None) -> None:
+        self.model = model
+        self.requests = 0
+        self.fail_after = fail_after
+
+    def _count(self) -> None:
+        self.requests += 1
+        if self.fail_after is not None and self.requests > self.fail_after:
+            raise Retryable("HTTP 429", 429)
+
+    def blocks(self, start_height: int | None = None, timeout_s: float | None = None) -> list[Any]:
+        self._count()
+        start = self.model.tip.height if start_height is None else start_height
+        return [b.to_api() for h in range(start, start - 15, -1) if (b := self.model.block_at(h))]
+
+    def prices(self) -> Any:
+        self._count()
+        return {"time": int(self.model.now), "USD": 90000}
+
+    def fees_recommended(self) -> Any:
+        self._count()
+        return self.model.recommended_fees(whole=True)
+
+    def mempool(self) -> Any:
+        self._count()
+        return self.model.rest_mempool()
+
+    def historical_price(self, currency: str, timestamp: int) -> Any:
+        self._count()
+        return {"prices": [{"time": timestamp - timestamp % 3600, currency: 90000}]}

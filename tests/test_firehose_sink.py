@@ -1,0 +1,143 @@
+"""Delivery to Firehose: limits, partial failures, outages, oversize records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+
+from ingest import contract
+from ingest.firehose_sink import MAX_BATCH_RECORDS, FirehoseSink, split_batches
+from ingest.spool import Spool
+from sandbox import aws_local
+from tests.fakes import StubFirehose
+
+
+def rec(i: int, size: int = 10, topic: str = "fees") -> contract.Record:
+    return contract.Record(
+        source="ws",
+        topic=topic,
+        origin_id="conn",
+        frame_seq=i,
+        received_at="2026-01-01T00:00:00.000Z",
+        payload={"x": "y" * size},
+    )
+
+
+def sink(stub: StubFirehose, tmp_path: Path, s3: object = None) -> FirehoseSink:
+    return FirehoseSink(
+        firehose=stub,
+        s3=s3,
+        bucket="b",
+        deliveries={"stream": "mempool-stream", "conversions": "mempool-conv"},
+        spool=Spool(tmp_path / "spool"),
+        sleep=lambda _s: None,
+    )
+
+
+def seqs(lines: list[bytes]) -> list[int]:
+    return [json.loads(line)["frame_seq"] for line in lines]
+
+
+def test_batches_respect_record_and_byte_limits() -> None:
+    many = [rec(i).to_line() for i in range(1201)]
+    assert [len(b) for b in split_batches(many)] == [500, 500, 201]
+    big = [rec(i, size=900_000).to_line() for i in range(10)]
+    batches = split_batches(big)
+    assert all(sum(map(len, b)) <= 4 * 1024 * 1024 for b in batches)
+    assert sum(len(b) for b in batches) == 10
+
+
+def test_partial_failure_resends_exactly_the_failed_records(tmp_path: Path) -> None:
+    stub = StubFirehose(fail_record_indexes=[{1, 3}, {0}])
+    s = sink(stub, tmp_path)
+    for i in range(5):
+        s.add("stream", rec(i))
+    s.flush()
+    # Call 1 delivers 0,2,4; call 2 resends [1,3] and 1 fails again; call 3 resends [1].
+    assert stub.calls == 3
+    assert sorted(seqs(stub.delivered["mempool-stream"])) == [0, 1, 2, 3, 4]
+    assert len(stub.delivered["mempool-stream"]) == 5
+    assert s.counters.retried_records == 3
+
+
+def test_an_outage_spools_and_replays_in_order_with_nothing_lost_or_doubled(
+    tmp_path: Path,
+) -> None:
+    stub = StubFirehose()
+    s = sink(stub, tmp_path)
+    for i in range(3):
+        s.add("stream", rec(i))
+    s.flush()
+    stub.fail_calls = 10**6  # Firehose goes away
+    for i in range(3, 1300):
+        s.add("stream", rec(i))
+        if i % 400 == 0:
+            s.flush()
+    s.flush()
+    assert s.spool.pending("mempool-stream") == 1297
+    stub.fail_calls = 0  # back again
+    s.add("stream", rec(1300))
+    s.flush()
+    delivered = seqs(stub.delivered["mempool-stream"])
+    assert delivered == list(range(1301))
+    assert s.spool.pending("mempool-stream") == 0
+
+
+def test_a_replay_interrupted_by_partial_failures_resumes_without_doubles(
+    tmp_path: Path,
+) -> None:
+    stub = StubFirehose(fail_calls=10**6)
+    s = sink(stub, tmp_path)
+    for i in range(700):
+        s.add("stream", rec(i))
+    s.flush()
+    stub.fail_calls = 0
+    # During replay: first batch partially fails forever (5 attempts), stalling the replay.
+    stub.fail_record_indexes = [{7}, {0}, {0}, {0}, {0}]
+    s.flush()
+    assert s.spool.pending("mempool-stream") > 0
+    s.flush()
+    delivered = seqs(stub.delivered["mempool-stream"])
+    assert sorted(delivered) == list(range(700))
+    assert len(delivered) == 700
+
+
+def test_memory_stays_bounded_while_spooling(tmp_path: Path) -> None:
+    stub = StubFirehose(fail_calls=10**6)
+    s = sink(stub, tmp_path)
+    for i in range(2000):
+        if s.add("stream", rec(i)):
+            s.flush()
+        assert s.buffered() <= MAX_BATCH_RECORDS
+    s.flush()
+    assert s.buffered() == 0
+    assert s.spool.pending("mempool-stream") == 2000
+
+
+@pytest.mark.stack
+def test_an_oversize_record_is_stored_whole_in_s3_with_a_pointer(
+    moto_endpoint: str, landing: aws_local.Landing, tmp_path: Path
+) -> None:
+    s3 = boto3.client("s3")
+    stub = StubFirehose()
+    s = FirehoseSink(
+        firehose=stub,
+        s3=s3,
+        bucket=landing.bucket,
+        deliveries={"stream": "mempool-stream"},
+        spool=Spool(tmp_path),
+        sleep=lambda _s: None,
+    )
+    huge = rec(9, size=1_100_000, topic="projected-block-transactions")
+    s.add("stream", huge)
+    s.flush()
+    (line,) = stub.delivered["mempool-stream"]
+    pointer = contract.parse_line(line)
+    assert contract.FLAG_OVERSIZE in pointer.flags
+    assert pointer.dedup_key == huge.dedup_key
+    body = s3.get_object(Bucket=landing.bucket, Key=pointer.payload["s3_key"])["Body"].read()
+    assert pointer.payload["s3_key"].startswith(contract.PREFIX_OVERSIZE)
+    assert contract.parse_line(body) == huge

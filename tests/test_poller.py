@@ -1,0 +1,155 @@
+"""The poller against moto S3 and the simulator's chain."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from ingest import contract
+from ingest.poll_state import PollState, StateConflict, StateStore
+from ingest.poller import Poller, PollOptions
+from sandbox import aws_local
+from sandbox.simulator.model import Model
+from tests.fakes import ModelApi
+
+pytestmark = pytest.mark.stack
+EVENTS = Path(__file__).parent / "events"
+
+
+def landed_blocks(bucket: str) -> list[dict[str, Any]]:
+    s3 = boto3.client("s3")
+    out = []
+    for obj in s3.list_objects_v2(Bucket=bucket, Prefix=contract.PREFIX_BLOCKS).get("Contents", []):
+        body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+        out.extend(r.payload for r in contract.iter_ndjson(body))
+    return out
+
+
+def make_poller(model: Model, bucket: str, **kw: Any) -> Poller:
+    api = ModelApi(model, kw.pop("fail_after", None))
+    return Poller(
+        api,
+        boto3.client("s3"),
+        bucket,
+        "state/poller.json",  # type: ignore[arg-type]
+        PollOptions(**kw),
+    )
+
+
+def test_first_run_writes_history_then_only_new_blocks(landing: aws_local.Landing) -> None:
+    model = Model(seed=3, start_time=1_800_000_000, history_blocks=40)
+    first = make_poller(model, landing.bucket, lookback_blocks=100).run()
+    assert first.advanced and first.blocks_written == 40 and first.gaps_left == 0
+    model.advance(model.start_time + 4000)
+    second = make_poller(model, landing.bucket).run()
+    new = model.tip.height - 900_039
+    assert second.blocks_written == new > 0
+    heights = sorted(b["height"] for b in landed_blocks(landing.bucket))
+    assert heights == list(range(900_000, model.tip.height + 1))
+    prefixes = {
+        o["Key"].split("/")[1]
+        for o in boto3.client("s3").list_objects_v2(Bucket=landing.bucket)["Contents"]
+    }
+    assert {"blocks", "prices", "stats", "state"} - {"state"} <= prefixes
+
+
+def test_budget_leaves_gaps_that_later_runs_fill(landing: aws_local.Landing) -> None:
+    model = Model(seed=4, start_time=1_800_000_000, history_blocks=60)
+    # 2 requests per run: the top page and one more.
+    runs = []
+    for _ in range(6):
+        runs.append(make_poller(model, landing.bucket, lookback_blocks=60, fail_after=2).run())
+    assert runs[0].gaps_left > 0
+    assert runs[-1].gaps_left == 0
+    heights = sorted({b["height"] for b in landed_blocks(landing.bucket)})
+    assert heights == list(range(900_000, 900_060))
+
+
+def test_a_reorg_is_refetched_back_to_the_fork_point(landing: aws_local.Landing) -> None:
+    model = Model(seed=5, start_time=1_800_000_000, history_blocks=20)
+    make_poller(model, landing.bucket).run()
+    old_tip = model.tip
+    events = model._reorg(int(model.now) + 60, depth=2)
+    replaced = {b.hash for b in events[0].data["new"]}
+    result = make_poller(model, landing.bucket).run()
+    assert result.reorg_depth == 2
+    written = {b["id"] for b in landed_blocks(landing.bucket)}
+    assert replaced <= written
+    assert old_tip.hash in written  # the stale block stays; Snowflake flags it
+    state, _ = StateStore(boto3.client("s3"), landing.bucket, "state/poller.json").load()
+    assert state is not None and state.tip_hash == model.tip.hash
+
+
+def test_two_concurrent_pollers_never_both_advance_the_state(landing: aws_local.Landing) -> None:
+    model = Model(seed=6, start_time=1_800_000_000, history_blocks=20)
+    make_poller(model, landing.bucket).run()
+    model.advance(model.start_time + 3000)
+    barrier = threading.Barrier(2)
+    store = StateStore(boto3.client("s3"), landing.bucket, "state/poller.json")
+    original_load = store.load
+
+    results: list[Any] = []
+
+    def run() -> None:
+        poller = make_poller(model, landing.bucket)
+
+        def synchronised_load() -> Any:
+            loaded = original_load()
+            barrier.wait(timeout=10)  # both runs read the same state before either saves
+            return loaded
+
+        poller.store.load = synchronised_load  # type: ignore[method-assign]
+        results.append(poller.run())
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(r.advanced for r in results) == [False, True]
+    loser = next(r for r in results if not r.advanced)
+    assert loser.stopped.startswith("state conflict")
+
+
+def test_state_store_conditional_writes(landing: aws_local.Landing) -> None:
+    store = StateStore(boto3.client("s3"), landing.bucket, "state/x.json")
+    state = PollState(10, "h10", 0, {10: "h10"}, [])
+    etag = store.save(state, None)
+    with pytest.raises(StateConflict):
+        store.save(state, None)  # If-None-Match: * on an existing object
+    advanced = PollState(11, "h11", 0, {10: "h10", 11: "h11"}, [])
+    store.save(advanced, etag)
+    with pytest.raises(StateConflict):
+        store.save(PollState(12, "h12", 0, {}, []), etag)  # stale ETag
+    loaded, _ = store.load()
+    assert loaded == advanced
+
+
+def test_429_ends_the_run_cleanly_without_advancing(landing: aws_local.Landing) -> None:
+    model = Model(seed=8, start_time=1_800_000_000, history_blocks=20)
+    result = make_poller(model, landing.bucket, fail_after=0).run()
+    assert result.stopped.startswith("backed off")
+    assert not result.advanced and result.blocks_written == 0
+
+
+def test_lambda_handler_runs_on_a_recorded_scheduled_event(
+    landing: aws_local.Landing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = Model(seed=9, start_time=1_800_000_000, history_blocks=15)
+    monkeypatch.setenv("MEMPOOL_BUCKET", landing.bucket)
+    monkeypatch.setenv("MEMPOOL_ENV_FILE", "/nonexistent")
+    import ingest.lambda_handler as handler_module
+
+    handler_module = importlib.reload(handler_module)
+    monkeypatch.setattr(handler_module, "_api", ModelApi(model))
+    event = json.loads((EVENTS / "eventbridge-scheduled.json").read_text())
+    out = handler_module.handler(event, None)
+    assert out["source_event"] == event["id"]
+    assert out["advanced"] is True and out["blocks_written"] == 15
+    json.dumps(out)  # the Lambda console shows it: it must serialise

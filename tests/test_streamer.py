@@ -1,0 +1,133 @@
+"""The streamer against the simulator: subscriptions, reconnects, shutdown flush."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from ingest import contract
+from ingest.firehose_sink import FirehoseSink
+from ingest.spool import Spool
+from ingest.streamer import Backoff, Streamer, StreamerOptions, is_retryable
+from sandbox.simulator.server import SimOptions, Simulator
+from tests.fakes import StubFirehose
+
+
+def delivered_records(stub: StubFirehose) -> list[contract.Record]:
+    return [contract.parse_line(line) for lines in stub.delivered.values() for line in lines]
+
+
+async def run_against_sim(tmp_path: Path, scenario) -> tuple[Streamer, StubFirehose]:  # type: ignore[no-untyped-def]
+    sim = Simulator(
+        SimOptions(seed=2, speed=60.0, port=0, start_time=1_800_000_000, history_blocks=8)
+    )
+    ready, stop_sim = asyncio.Event(), asyncio.Event()
+    sim_task = asyncio.create_task(sim.serve(ready=ready, stop=stop_sim))
+    await ready.wait()
+    stub = StubFirehose()
+    sink = FirehoseSink(
+        firehose=stub,
+        s3=None,
+        bucket="b",
+        deliveries={"stream": "s", "conversions": "c"},
+        spool=Spool(tmp_path / "spool"),
+        sleep=lambda _s: None,
+    )
+    streamer = Streamer(
+        f"ws://127.0.0.1:{sim.port}/api/v1/ws",
+        sink,
+        StreamerOptions(flush_interval_s=0.2, silence_s=5, pong_timeout_s=1),
+        Backoff(base_s=0.05, cap_s=0.2, rng=random.Random(1)),
+    )
+    stop = asyncio.Event()
+    run = asyncio.create_task(streamer.run(stop))
+    try:
+        await scenario(sim, streamer)
+    finally:
+        stop.set()
+        await asyncio.wait_for(run, 20)
+        stop_sim.set()
+        await sim_task
+    return streamer, stub
+
+
+async def wait_until(cond, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not cond():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+def test_resubscribes_after_every_reconnect_and_flushes_on_stop(tmp_path: Path) -> None:
+    async def scenario(sim: Simulator, streamer: Streamer) -> None:
+        await wait_until(lambda: streamer.counters.frames >= 5)
+        for client in list(sim.clients):
+            await client.conn.close(1011, "test: dropped")
+        await wait_until(
+            lambda: streamer.counters.connections >= 2 and streamer.counters.frames >= 12
+        )
+
+    streamer, stub = asyncio.run(run_against_sim(tmp_path, scenario))
+    records = delivered_records(stub)
+    assert len(records) == streamer.counters.records  # the stop flushed everything
+    origins = streamer.origins
+    assert len(origins) >= 2 and len(set(origins)) == len(origins)
+    for origin in origins[:2]:
+        mine = [r for r in records if r.origin_id == origin]
+        topics = {r.topic for r in mine}
+        assert {"mempoolInfo", "blocks", "conversions", "projected-block-transactions"} <= topics
+        first_projected = next(
+            r
+            for r in sorted(mine, key=lambda r: r.frame_seq)
+            if r.topic == "projected-block-transactions"
+        )
+        assert "blockTransactions" in first_projected.payload  # a full set after subscribing
+        seqs = sorted({r.frame_seq for r in mine})
+        assert seqs == list(range(len(seqs)))  # frame_seq counts every frame, from 0
+    assert streamer.counters.reconnects >= 1
+    conv = stub.delivered.get("c", [])
+    assert conv and all(json.loads(c)["topic"] == "conversions" for c in conv)
+
+
+def test_retryable_versus_fatal_connect_errors() -> None:
+    from websockets.datastructures import Headers
+    from websockets.exceptions import InvalidStatus, InvalidURI
+    from websockets.http11 import Response
+
+    assert is_retryable(ConnectionRefusedError())
+    assert is_retryable(TimeoutError())
+    assert is_retryable(InvalidStatus(Response(503, "x", Headers())))
+    assert is_retryable(InvalidStatus(Response(429, "x", Headers())))
+    assert not is_retryable(InvalidStatus(Response(404, "x", Headers())))
+    assert not is_retryable(InvalidURI("ftp://x", "bad scheme"))
+
+
+def test_backoff_grows_with_failures_and_resets_after_a_healthy_connection() -> None:
+    backoff = Backoff(base_s=1, cap_s=60, healthy_after_s=60, rng=random.Random(3))
+    delays = [backoff.next_delay(connected_for_s=1) for _ in range(5)]
+    assert delays[-1] > delays[0]
+    assert all(d <= 60 for d in delays)
+    healthy = backoff.next_delay(connected_for_s=3600)
+    assert 2.0 <= healthy <= 4.0 and backoff.failures == 0
+    assert backoff.next_delay(connected_for_s=1) <= 2.0
+
+
+def test_ec2_entry_point_refuses_to_start_without_a_bucket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingest import stream_main
+
+    env_file = tmp_path / "mempool.env"
+    env_file.write_text("AWS_REGION=eu-west-1\n")  # as user_data writes it, minus the bucket
+    monkeypatch.setenv("MEMPOOL_ENV_FILE", str(env_file))
+    monkeypatch.delenv("MEMPOOL_BUCKET", raising=False)
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    from ingest.config import ConfigError, Settings
+
+    with pytest.raises(ConfigError, match="MEMPOOL_BUCKET"):
+        stream_main.build_streamer(Settings.load(), "eu-west-1")
