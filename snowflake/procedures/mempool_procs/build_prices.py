@@ -1,0 +1,49 @@
+"""BUILD_PRICES: one row per price time from WebSocket/REST `conversions` and backfilled
+`historical-price`; the usual currencies as columns (-1, "unavailable", becomes NULL),
+every currency kept in CURRENCIES."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mempool_procs.common import count_pending, pending_events, release, sql, take_from_stream
+
+CONSUMER = "prices"
+STREAM = "SILVER.EVENTS_PRICES_STRM"
+TOPICS = ["conversions", "historical-price"]
+CURRENCIES = ["USD", "EUR", "GBP", "CAD", "CHF", "AUD", "JPY"]
+
+
+def run(session: Any) -> str:
+    take_from_stream(session, CONSUMER, STREAM, TOPICS)
+    pending = count_pending(session, CONSUMER)
+    source = pending_events(CONSUMER)
+    cols = ", ".join(f"NULLIF(P:{c}::FLOAT, -1) AS {c}" for c in CURRENCIES)
+    sql(
+        session,
+        f"""
+        MERGE INTO SILVER.PRICES t
+        USING (
+          SELECT P:time::NUMBER AS PRICE_TIME_S, TOPIC AS SOURCE_TOPIC, {cols},
+                 P AS OTHER_CURRENCIES, EVENT_KEY, RECEIVED_AT
+          FROM (SELECT e.PAYLOAD AS P, e.TOPIC, e.EVENT_KEY, e.RECEIVED_AT
+                FROM {source} e WHERE e.TOPIC = 'conversions'
+                UNION ALL
+                SELECT p.value AS P, e.TOPIC, e.EVENT_KEY, e.RECEIVED_AT
+                FROM {source} e, LATERAL FLATTEN(input => e.PAYLOAD:prices) p
+                WHERE e.TOPIC = 'historical-price') x
+          WHERE TRY_TO_NUMBER(P:time::VARCHAR) IS NOT NULL
+          -- Live conversions win over backfilled hourly prices at the same time.
+          QUALIFY ROW_NUMBER() OVER (PARTITION BY P:time::NUMBER
+                                     ORDER BY CASE TOPIC WHEN 'conversions' THEN 0 ELSE 1 END,
+                                              RECEIVED_AT, EVENT_KEY) = 1
+        ) s
+        ON t.PRICE_TIME_S = s.PRICE_TIME_S
+        WHEN NOT MATCHED THEN INSERT
+          (PRICE_TIME_S, SOURCE_TOPIC, {", ".join(CURRENCIES)}, OTHER_CURRENCIES, EVENT_KEY,
+           RECEIVED_AT)
+        VALUES (s.PRICE_TIME_S, s.SOURCE_TOPIC, {", ".join("s." + c for c in CURRENCIES)},
+                s.OTHER_CURRENCIES, s.EVENT_KEY, s.RECEIVED_AT)""",
+    )
+    release(session, CONSUMER)
+    return f"BUILD_PRICES: {pending} events"

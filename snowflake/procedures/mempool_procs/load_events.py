@@ -1,0 +1,125 @@
+"""LOAD_EVENTS: RAW streams -> SILVER.EVENTS, deduplicated; bad records -> quarantine.
+
+Exactly once out of at-least-once in: records are keyed by (origin_id, frame_seq,
+topic); a key already in SILVER.EVENTS, or seen twice in one batch, is a duplicate.
+Every raw row is accounted for in OPS.LOAD_LEDGER: clean + duplicates + quarantined.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mempool_procs.common import lit, new_batch_id, sql
+
+RAW_STREAMS = {
+    "RAW.STREAM_EVENTS": "RAW.STREAM_EVENTS_STRM",
+    "RAW.CONVERSIONS": "RAW.CONVERSIONS_STRM",
+    "RAW.BLOCKS": "RAW.BLOCKS_STRM",
+    "RAW.PRICES": "RAW.PRICES_STRM",
+    "RAW.REST_STATS": "RAW.REST_STATS_STRM",
+}
+
+# The contract's rules, in SQL both Snowflake and the local engine evaluate alike.
+REASON = """CASE
+  WHEN RECORD IS NULL THEN 'unparsable JSON'
+  WHEN RECORD:v IS NULL OR RECORD:v::VARCHAR <> '1' THEN 'unsupported contract version'
+  WHEN RECORD:source::VARCHAR IS NULL OR RECORD:source::VARCHAR NOT IN ('ws', 'rest', 'backfill')
+    THEN 'unknown source'
+  WHEN RECORD:topic::VARCHAR IS NULL OR RECORD:topic::VARCHAR = '' THEN 'missing topic'
+  WHEN RECORD:origin_id::VARCHAR IS NULL OR RECORD:origin_id::VARCHAR = '' THEN 'missing origin_id'
+  WHEN TRY_TO_NUMBER(RECORD:frame_seq::VARCHAR) IS NULL THEN 'invalid frame_seq'
+  WHEN RECORD:received_at::VARCHAR IS NULL
+    OR NOT REGEXP_LIKE(RECORD:received_at::VARCHAR,
+       '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?Z$')
+    THEN 'invalid received_at'
+  WHEN RECORD:payload IS NULL THEN 'missing payload'
+END"""
+
+TOPIC = "COALESCE(RECORD:topic::VARCHAR, '(unparsable)')"
+EVENT_KEY = (
+    "RECORD:origin_id::VARCHAR || ':' || RECORD:frame_seq::VARCHAR || ':' || RECORD:topic::VARCHAR"
+)
+
+
+def run(session: Any) -> str:
+    batch = new_batch_id()
+    union = " UNION ALL ".join(
+        f"SELECT {lit(batch)}, {lit(table)}, RECORD, SOURCE_FILE, SOURCE_ROW, SCANNED_AT "
+        f"FROM {stream}"
+        for table, stream in RAW_STREAMS.items()
+    )
+    # Consumes all five streams in one committed statement.
+    sql(
+        session,
+        f"""INSERT INTO OPS.LOAD_BATCH
+        (BATCH_ID, SOURCE_TABLE, RECORD, SOURCE_FILE, SOURCE_ROW, SCANNED_AT) {union}""",
+    )
+
+    # Everything below works on all of OPS.LOAD_BATCH (this batch and any left by a run
+    # that failed half-way) and is idempotent, so a retry finishes the job.
+    sql(
+        session,
+        f"""
+        MERGE INTO OPS.QUARANTINE q
+        USING (SELECT BATCH_ID, SOURCE_TABLE, SOURCE_FILE, SOURCE_ROW, RECORD,
+                      {TOPIC} AS TOPIC, {REASON} AS REASON
+               FROM OPS.LOAD_BATCH) s
+        ON q.SOURCE_FILE = s.SOURCE_FILE AND q.SOURCE_ROW = s.SOURCE_ROW AND q.STAGE = 'load'
+        WHEN NOT MATCHED AND s.REASON IS NOT NULL THEN INSERT
+          (SOURCE_TABLE, SOURCE_FILE, SOURCE_ROW, TOPIC, STAGE, REASON, RECORD, BATCH_ID,
+           QUARANTINED_AT)
+        VALUES (s.SOURCE_TABLE, s.SOURCE_FILE, s.SOURCE_ROW, s.TOPIC, 'load', s.REASON,
+                s.RECORD, s.BATCH_ID, CURRENT_TIMESTAMP())""",
+    )
+
+    sql(
+        session,
+        f"""
+        MERGE INTO SILVER.EVENTS e
+        USING (
+          SELECT {EVENT_KEY} AS EVENT_KEY, RECORD:origin_id::VARCHAR AS ORIGIN_ID,
+                 RECORD:frame_seq::NUMBER AS FRAME_SEQ, RECORD:topic::VARCHAR AS TOPIC,
+                 RECORD:source::VARCHAR AS SOURCE,
+                 TO_TIMESTAMP_NTZ(RECORD:received_at::VARCHAR) AS RECEIVED_AT,
+                 RECORD:flags AS FLAGS, RECORD:payload AS PAYLOAD, SOURCE_TABLE, SOURCE_FILE,
+                 SOURCE_ROW, BATCH_ID
+          FROM OPS.LOAD_BATCH
+          WHERE {REASON} IS NULL
+          QUALIFY ROW_NUMBER() OVER (PARTITION BY {EVENT_KEY}
+                                     ORDER BY SOURCE_FILE, SOURCE_ROW) = 1
+        ) s
+        ON e.EVENT_KEY = s.EVENT_KEY
+        WHEN NOT MATCHED THEN INSERT
+          (EVENT_KEY, ORIGIN_ID, FRAME_SEQ, TOPIC, SOURCE, RECEIVED_AT, FLAGS, PAYLOAD,
+           SOURCE_TABLE, SOURCE_FILE, SOURCE_ROW, BATCH_ID, LOADED_AT)
+        VALUES (s.EVENT_KEY, s.ORIGIN_ID, s.FRAME_SEQ, s.TOPIC, s.SOURCE, s.RECEIVED_AT,
+                s.FLAGS, s.PAYLOAD, s.SOURCE_TABLE, s.SOURCE_FILE, s.SOURCE_ROW, s.BATCH_ID,
+                CURRENT_TIMESTAMP())""",
+    )
+
+    sql(
+        session,
+        f"""
+        MERGE INTO OPS.LOAD_LEDGER l
+        USING (
+          SELECT b.BATCH_ID, b.TOPIC, b.RAW_ROWS, b.QUARANTINED_ROWS,
+                 COALESCE(c.CLEAN_ROWS, 0) AS CLEAN_ROWS,
+                 b.RAW_ROWS - b.QUARANTINED_ROWS - COALESCE(c.CLEAN_ROWS, 0) AS DUPLICATE_ROWS
+          FROM (SELECT BATCH_ID, {TOPIC} AS TOPIC, COUNT(*) AS RAW_ROWS,
+                       SUM(CASE WHEN {REASON} IS NULL THEN 0 ELSE 1 END) AS QUARANTINED_ROWS
+                FROM OPS.LOAD_BATCH GROUP BY 1, 2) b
+          LEFT JOIN (SELECT BATCH_ID, TOPIC, COUNT(*) AS CLEAN_ROWS FROM SILVER.EVENTS
+                     WHERE BATCH_ID IN (SELECT DISTINCT BATCH_ID FROM OPS.LOAD_BATCH)
+                     GROUP BY 1, 2) c
+            ON c.BATCH_ID = b.BATCH_ID AND c.TOPIC = b.TOPIC
+        ) s
+        ON l.BATCH_ID = s.BATCH_ID AND l.TOPIC = s.TOPIC
+        WHEN NOT MATCHED THEN INSERT
+          (BATCH_ID, TOPIC, RAW_ROWS, CLEAN_ROWS, DUPLICATE_ROWS, QUARANTINED_ROWS, LOADED_AT)
+        VALUES (s.BATCH_ID, s.TOPIC, s.RAW_ROWS, s.CLEAN_ROWS, s.DUPLICATE_ROWS,
+                s.QUARANTINED_ROWS, CURRENT_TIMESTAMP())""",
+    )
+
+    totals = sql(session, """SELECT COUNT(*) FROM OPS.LOAD_BATCH""")
+    sql(session, "DELETE FROM OPS.LOAD_BATCH")
+    return f"LOAD_EVENTS batch {batch}: {int(totals[0][0])} raw rows processed"
