@@ -145,6 +145,64 @@ class PollerComponent:
         }
 
 
+class SnowflakeRuntimeComponent:
+    """Deploys the SQL to the local warehouse, then on a short cadence loads new landing
+    objects (the pipes) and runs the task graph (the procedures)."""
+
+    name = "snowflake runtime"
+
+    def __init__(self, interval_s: float = 5.0) -> None:
+        self.interval_s = interval_s
+        self.loop: PeriodicLoop | None = None
+        self.runtime: Any = None
+
+    def start(self, stack: Stack) -> None:
+        from ingest import aws
+        from sandbox.snowflake_local import LocalSnowflake
+
+        assert stack.warehouse is not None
+        self.runtime = LocalSnowflake(
+            stack.warehouse,
+            stack.landing.bucket,
+            aws.client("s3"),
+            aws.client("sqs"),
+            stack.queue_url,
+        )
+        self.runtime.deploy()
+        handler = logging.FileHandler(stack.ws.logs / "snowflake-runtime.log")
+        rt_log = logging.getLogger("mempool.snowflake")
+        rt_log.addHandler(handler)
+        rt_log.propagate = False
+
+        def cycle() -> None:
+            self.runtime.drain_notifications()
+            self.runtime.run_graph()
+
+        self.loop = PeriodicLoop("snowflake-runtime", self.interval_s, cycle)
+        self.loop.start()
+
+    def stop(self) -> None:
+        if self.loop:
+            self.loop.stop()
+            # A last pass so everything that landed before the stop is in SILVER.
+            try:
+                self.loop.run_once_now()
+            except Exception:
+                log.exception("final snowflake runtime pass failed")
+        if self.runtime:
+            self.runtime.close()
+
+    def summary(self) -> dict[str, Any]:
+        if not self.runtime:
+            return {}
+        return {**self.runtime.counters, "failed cycles": self.loop.failures if self.loop else 0}
+
+
 def components(opts: DemoOptions) -> list[Component]:
-    parts: list[Component] = [SimulatorComponent(), StreamerComponent(), PollerComponent()]
+    parts: list[Component] = [
+        SimulatorComponent(),
+        StreamerComponent(),
+        PollerComponent(),
+        SnowflakeRuntimeComponent(),
+    ]
     return parts

@@ -12,6 +12,7 @@ own artifacts.
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import json
 import logging
@@ -191,9 +192,16 @@ class LocalSnowflake:
         return self._session
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+        session, self._session = self._session, None
+        if session is not None:
+            try:
+                session.close()
+            except Exception as exc:
+                # Snowpark cancels running queries with a SYSTEM$ function fakesnow lacks;
+                # the connection itself is closed either way.
+                log.debug("session close: %s", exc)
+            # Snowpark would try again at interpreter exit, after the server is gone.
+            atexit.unregister(session._close_at_exit)
         if self._conn is not None:
             self._conn.close()
             self._conn = None
