@@ -45,10 +45,20 @@ def test_bounded_demo_exits_zero_with_a_summary_and_leaves_nothing_running(tmp_p
     silver = {t: int(n) for t, n in rows.items() if t.startswith("SILVER.")}
     # Every SILVER table fills from simulated data (no gaps is the correct outcome).
     assert all(n > 0 for t, n in silver.items() if t != "SILVER.BLOCK_GAPS"), silver
-    assert {"SILVER.EVENTS", "SILVER.MEMPOOL_INFO", "SILVER.RECOMMENDED_FEES",
-            "SILVER.VBYTES_PER_SECOND", "SILVER.MEMPOOL_BLOCKS", "SILVER.DIFFICULTY_ADJUSTMENTS",
-            "SILVER.LIVE_2H_CHART", "SILVER.MEMPOOL_SUMMARY", "SILVER.BLOCKS", "SILVER.PRICES",
-            "SILVER.PROJECTED_BLOCK_STATES", "SILVER.PROJECTED_BLOCK_TXS"} <= set(silver)
+    assert {
+        "SILVER.EVENTS",
+        "SILVER.MEMPOOL_INFO",
+        "SILVER.RECOMMENDED_FEES",
+        "SILVER.VBYTES_PER_SECOND",
+        "SILVER.MEMPOOL_BLOCKS",
+        "SILVER.DIFFICULTY_ADJUSTMENTS",
+        "SILVER.LIVE_2H_CHART",
+        "SILVER.MEMPOOL_SUMMARY",
+        "SILVER.BLOCKS",
+        "SILVER.PRICES",
+        "SILVER.PROJECTED_BLOCK_STATES",
+        "SILVER.PROJECTED_BLOCK_TXS",
+    } <= set(silver)
     landed = dict(re.findall(r"s3  mempool-data/(\w+)/\s+(\d+) objects", out.stdout))
     assert {"stream", "conversions", "blocks", "prices", "stats"} <= set(landed)
     assert (home / "logs" / "moto.log").exists() and (home / "logs" / "fakesnow.log").exists()
