@@ -105,6 +105,7 @@ def _sim(args: argparse.Namespace) -> int:
             truth_path=args.truth,
             start_time=args.start,
             history_blocks=args.history_blocks,
+            start_race=not args.no_start_race,
         )
     )
 
@@ -141,6 +142,12 @@ def _add_sim(sub: Any) -> None:
         help="simulated start time (default: now)",
     )
     p.add_argument("--history-blocks", type=int, default=24, help="blocks mined before the start")
+    p.add_argument(
+        "--no-start-race",
+        action="store_true",
+        help="do not start in a one-block race (by default the first new block makes the "
+        "current tip stale, a natural reorg)",
+    )
     p.set_defaults(func=_sim)
 
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
+from sandbox.dbt_local import run_dbt
 from sandbox.loops import PeriodicLoop
 from sandbox.services import Service, free_port, http_ok
 
@@ -151,10 +153,15 @@ class SnowflakeRuntimeComponent:
 
     name = "snowflake runtime"
 
-    def __init__(self, interval_s: float = 5.0) -> None:
+    def __init__(self, interval_s: float = 5.0, dbt_interval_s: float = 30.0) -> None:
         self.interval_s = interval_s
+        self.dbt_interval_s = dbt_interval_s
         self.loop: PeriodicLoop | None = None
         self.runtime: Any = None
+        self.dbt_runs = 0
+        self.dbt_failures = 0
+        self._last_dbt = 0.0
+        self._force_dbt = False
 
     def start(self, stack: Stack) -> None:
         from ingest import aws
@@ -169,6 +176,24 @@ class SnowflakeRuntimeComponent:
             stack.queue_url,
         )
         self.runtime.deploy()
+        dbt_log = stack.ws.logs / "dbt.log"
+        target_dir = stack.ws.root / "dbt-target"
+        warehouse = stack.warehouse
+
+        def refresh_gold() -> str:
+            """EXECUTE DBT PROJECT, locally: `dbt build` on a cadence (it takes seconds)."""
+            now = time.monotonic()
+            if not self._force_dbt and now - self._last_dbt < self.dbt_interval_s:
+                return "REFRESH_GOLD: skipped (ran recently)"
+            self._last_dbt = now
+            result = run_dbt(warehouse, "build", target_dir=target_dir, log_file=dbt_log)
+            self.dbt_runs += 1
+            if result.returncode != 0:
+                self.dbt_failures += 1
+                log.error("dbt build failed (see %s)", dbt_log)
+            return f"REFRESH_GOLD: dbt build exit {result.returncode}"
+
+        self.runtime.dbt_runner = refresh_gold
         handler = logging.FileHandler(stack.ws.logs / "snowflake-runtime.log")
         rt_log = logging.getLogger("mempool.snowflake")
         rt_log.addHandler(handler)
@@ -184,7 +209,8 @@ class SnowflakeRuntimeComponent:
     def stop(self) -> None:
         if self.loop:
             self.loop.stop()
-            # A last pass so everything that landed before the stop is in SILVER.
+            # A last pass so everything that landed before the stop is in SILVER and GOLD.
+            self._force_dbt = True
             try:
                 self.loop.run_once_now()
             except Exception:
@@ -195,7 +221,12 @@ class SnowflakeRuntimeComponent:
     def summary(self) -> dict[str, Any]:
         if not self.runtime:
             return {}
-        return {**self.runtime.counters, "failed cycles": self.loop.failures if self.loop else 0}
+        return {
+            **self.runtime.counters,
+            "failed cycles": self.loop.failures if self.loop else 0,
+            "dbt builds": self.dbt_runs,
+            "failed dbt builds": self.dbt_failures,
+        }
 
 
 def components(opts: DemoOptions) -> list[Component]:

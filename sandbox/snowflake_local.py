@@ -51,6 +51,10 @@ UNSUPPORTED = [
     (re.compile(r"^\s*CREATE\s+(OR\s+REPLACE\s+)?(ROLE|WAREHOUSE)\b", re.I), "account object"),
     (re.compile(r"^\s*GRANT\b", re.I), "grant (no access control locally)"),
     (re.compile(r"^\s*ALTER\s+TASK\b", re.I), "task (emulated)"),
+    (
+        re.compile(r"^\s*CREATE\s+(OR\s+REPLACE\s+)?SCHEMA\b.*\bWITH\s+MANAGED\s+ACCESS", re.I),
+        "managed access",
+    ),
 ]
 
 PIPE_RE = re.compile(
@@ -64,11 +68,12 @@ STREAM_RE = re.compile(
     re.I,
 )
 TASK_RE = re.compile(
-    r"CREATE\s+OR\s+REPLACE\s+TASK\s+(?P<task>\S+)(?P<body>.*?)\bAS\s+CALL\s+"
-    r"(?P<proc>[\w.]+)\(\)",
+    r"CREATE\s+OR\s+REPLACE\s+TASK\s+(?P<task>\S+)(?P<body>.*?)\bAS\s+"
+    r"(?:CALL\s+(?P<proc>[\w.]+)\(\)|(?P<dbt>EXECUTE\s+DBT\s+PROJECT)\b)",
     re.I | re.S,
 )
-AFTER_RE = re.compile(r"\bAFTER\s+(?P<parent>\S+)", re.I)
+AFTER_RE = re.compile(r"\bAFTER\s+(?P<parents>[\w.$\s,]+?)\s*(?:\bWHEN\b|$)", re.I | re.S)
+DBT_TASK = "EXECUTE DBT PROJECT"
 
 
 def render(sql: str, values: dict[str, str]) -> str:
@@ -96,8 +101,8 @@ class Pipe:
 @dataclass
 class Task:
     name: str
-    procedure: str
-    parent: str | None
+    procedure: str  # SCHEMA.NAME of the procedure it calls, or DBT_TASK
+    parents: list[str]
 
 
 @dataclass
@@ -154,6 +159,8 @@ class LocalSnowflake:
         self.queue_url = queue_url
         self.values = values or default_values(self.database, bucket)
         self.plan = Plan()
+        # What EXECUTE DBT PROJECT does locally (the sandbox sets it; None skips gold).
+        self.dbt_runner: Callable[[], str] | None = None
         self._conn: Any = None
         self._session: Any = None
         self.counters = {
@@ -240,12 +247,18 @@ class LocalSnowflake:
             )
         if m := TASK_RE.search(statement):
             after = AFTER_RE.search(m["body"])
+            parents = (
+                [
+                    strip_database(p.strip(), self.database)
+                    for p in after["parents"].split(",")
+                    if p.strip()
+                ]
+                if after
+                else []
+            )
+            procedure = DBT_TASK if m["dbt"] else strip_database(m["proc"], self.database).upper()
             self.plan.tasks.append(
-                Task(
-                    strip_database(m["task"], self.database),
-                    strip_database(m["proc"], self.database).upper(),
-                    strip_database(after["parent"], self.database) if after else None,
-                )
+                Task(strip_database(m["task"], self.database), procedure, parents)
             )
         for pattern, reason in UNSUPPORTED:
             if pattern.search(statement):
@@ -376,9 +389,9 @@ class LocalSnowflake:
         return result
 
     def run_graph(self) -> list[str]:
-        """One run of the task graph: the root when its streams have data, then the rest
-        in dependency order."""
-        roots = [t for t in self.plan.tasks if t.parent is None]
+        """One run of the task graph: the root when its streams have data, then every task
+        whose predecessors have all run (the dbt task only when a dbt runner is set)."""
+        roots = [t for t in self.plan.tasks if not t.parents]
         results = []
         for root in roots:
             module = importlib.import_module(procedure_handlers()[root.procedure].rsplit(".", 1)[0])
@@ -386,13 +399,17 @@ class LocalSnowflake:
                 continue
             done = {root.name}
             results.append(self.call(root.procedure))
-            pending = [t for t in self.plan.tasks if t.parent is not None]
+            pending = [t for t in self.plan.tasks if t.parents]
             while pending:
-                ready = [t for t in pending if t.parent in done]
+                ready = [t for t in pending if all(p in done for p in t.parents)]
                 if not ready:
                     break
                 for task in ready:
-                    results.append(self.call(task.procedure))
+                    if task.procedure == DBT_TASK:
+                        if self.dbt_runner is not None:
+                            results.append(self.dbt_runner())
+                    else:
+                        results.append(self.call(task.procedure))
                     done.add(task.name)
                     pending.remove(task)
             self.counters["graph_runs"] += 1

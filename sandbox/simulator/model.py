@@ -147,6 +147,9 @@ class Model:
     update_interval_s: float = 2.0
     conversions_interval_s: float = 300.0
     chaos: ChaosPlan = field(default_factory=ChaosPlan)
+    # Start in the middle of a one-block race: a sibling of the tip exists, and the next
+    # block is mined on it, so the tip everyone saw first goes stale (a natural reorg).
+    start_race: bool = False
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -163,6 +166,12 @@ class Model:
         self.vbytes_since_update: float = 0.0
         self.last_vbytes_per_s = 0
         self._build_history()
+        self.race_sibling: Block | None = None
+        if self.start_race:
+            tip = self.tip
+            txs = [self._new_tx(tip.timestamp) for _ in range(self.rng.randint(1500, 3500))]
+            self.race_sibling = self._make_block(tip.height, tip.prev, tip.timestamp + 7, txs)
+            self.by_hash[self.race_sibling.hash] = self.race_sibling
         self.next_tx_at = self.now + self.rng.expovariate(self.tx_per_s)
         self.next_block_at = self.now + self.rng.expovariate(1 / self.block_interval_s)
         self.next_update_at = self.now + self.update_interval_s
@@ -320,6 +329,8 @@ class Model:
         )
 
     def _mine(self, at: int) -> list[Event]:
+        if self.race_sibling is not None:
+            return self._resolve_race(at)
         if (
             self.chaos.reorg_probability
             and len(self.chain) > 4
@@ -355,6 +366,16 @@ class Model:
             new_blocks.append(self._mine_one(at - depth + i, self.tip.hash, self.tip.height + 1))
             self._refresh_projected()
         return [Event("reorg", at, {"stale": orphaned, "new": new_blocks}), self._update(at)]
+
+    def _resolve_race(self, at: int) -> list[Event]:
+        """The next block extends the tip's sibling: the first-seen tip goes stale."""
+        sibling, self.race_sibling = self.race_sibling, None
+        assert sibling is not None
+        loser = self.chain.pop()
+        loser.stale = True
+        self.chain.append(sibling)
+        new = self._mine_one(at, sibling.hash, sibling.height + 1)
+        return [Event("reorg", at, {"stale": [loser], "new": [sibling, new]}), self._update(at)]
 
     def _restart(self, at: int) -> Event:
         self.sequence = 0

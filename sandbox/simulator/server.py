@@ -49,6 +49,7 @@ class SimOptions:
     truth_path: Path | None = None
     start_time: int | None = None
     history_blocks: int = 24
+    start_race: bool = True
 
 
 @dataclass
@@ -102,7 +103,11 @@ class Simulator:
             ChaosPlan(reorg_probability=0.25, restart_every_s=1500) if opts.chaos else ChaosPlan()
         )
         self.model = Model(
-            seed=opts.seed, start_time=start, history_blocks=opts.history_blocks, chaos=plan
+            seed=opts.seed,
+            start_time=start,
+            history_blocks=opts.history_blocks,
+            chaos=plan,
+            start_race=opts.start_race,
         )
         self.chaos = ChaosRates.for_chaos(opts.chaos)
         self.chaos_rng = random.Random(opts.seed * 7919 + 1)

@@ -31,3 +31,11 @@ AS CALL <% database %>.SILVER.BUILD_PRICES();
 CREATE OR REPLACE TASK <% database %>.OPS.BUILD_PROJECTED
   TARGET_COMPLETION_INTERVAL = '1 MINUTE' AFTER <% database %>.OPS.LOAD_EVENTS
 AS CALL <% database %>.SILVER.BUILD_PROJECTED();
+
+-- Gold: the dbt project (deployed with `snow dbt deploy MEMPOOL_DBT`) after every
+-- builder. EXECUTE DBT PROJECT needs a warehouse, so this task is not serverless.
+CREATE OR REPLACE TASK <% database %>.OPS.REFRESH_GOLD
+  WAREHOUSE = <% warehouse %>
+  AFTER <% database %>.OPS.BUILD_STATS, <% database %>.OPS.BUILD_BLOCKS,
+        <% database %>.OPS.BUILD_PRICES, <% database %>.OPS.BUILD_PROJECTED
+AS EXECUTE DBT PROJECT <% database %>.GOLD.MEMPOOL_DBT ARGS = 'build --target prod';

@@ -1,0 +1,55 @@
+"""Run the production dbt project against the local warehouse (target `local`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sandbox.warehouse import LocalWarehouse
+
+log = logging.getLogger("mempool.dbt")
+
+REPO = Path(__file__).resolve().parent.parent
+DBT_DIR = REPO / "snowflake" / "dbt"
+
+
+def dbt_env(warehouse: LocalWarehouse, target_dir: Path | None = None) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DBT_TARGET": "local",
+        "MEMPOOL_SF_HOST": warehouse.host,
+        "MEMPOOL_SF_PORT": str(warehouse.port),
+        "MEMPOOL_DATABASE": warehouse.database,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    if target_dir is not None:
+        env["DBT_TARGET_PATH"] = str(target_dir)
+        env["DBT_LOG_PATH"] = str(target_dir / "logs")
+    return env
+
+
+def run_dbt(
+    warehouse: LocalWarehouse,
+    *args: str,
+    target_dir: Path | None = None,
+    log_file: Path | None = None,
+    timeout_s: float = 900,
+) -> subprocess.CompletedProcess[str]:
+    """`dbt <args>` with the project's own profiles.yml; output returned (and logged)."""
+    dbt = Path(sys.executable).with_name("dbt")
+    cmd = [str(dbt), *args, "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR)]
+    result = subprocess.run(
+        cmd,
+        env=dbt_env(warehouse, target_dir),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    if log_file is not None:
+        with log_file.open("a") as fh:
+            fh.write(f"$ {' '.join(args)}\n{result.stdout}\n{result.stderr}\n")
+    return result

@@ -1,0 +1,22 @@
+select
+    block_hash,
+    height,
+    previous_block_hash,
+    to_timestamp_ntz(mined_at_s) as mined_at,
+    mined_at_s,
+    tx_count,
+    size_bytes,
+    weight_wu,
+    vsize,
+    total_fees_sat,
+    median_fee_rate as median_fee_rate_sat_per_vb,
+    fee_range[0]::float as min_fee_rate_sat_per_vb,
+    fee_range[6]::float as max_fee_rate_sat_per_vb,
+    reward_sat,
+    pool_name,
+    pool_slug,
+    payload:extras.matchRate::float as match_rate_pct,
+    first_seen_at,
+    is_canonical,
+    is_stale
+from {{ source('silver', 'blocks') }}

@@ -1,0 +1,21 @@
+select
+    origin_id || ':' || frame_seq::varchar as projected_state_id,
+    origin_id,
+    frame_seq,
+    sequence,
+    epoch_frame_seq,
+    is_full_set,
+    is_valid,
+    flags,
+    received_at as projected_at,
+    tx_count,
+    total_fees_sat,
+    total_vsize,
+    fee_rate_min,
+    fee_rate_p10,
+    fee_rate_p25,
+    fee_rate_p50,
+    fee_rate_p75,
+    fee_rate_p90,
+    fee_rate_max
+from {{ source('silver', 'projected_block_states') }}

@@ -1,0 +1,10 @@
+select
+    event_key as recommended_fees_id,
+    source,
+    received_at,
+    fastest_fee_sat_per_vb,
+    half_hour_fee_sat_per_vb,
+    hour_fee_sat_per_vb,
+    economy_fee_sat_per_vb,
+    minimum_fee_sat_per_vb
+from {{ source('silver', 'recommended_fees') }}
