@@ -260,7 +260,12 @@ def run_demo(opts: DemoOptions, components: list[Component] | None = None) -> in
             log.exception("demo failed")
             exit_code = 1
         finally:
-            for comp in reversed(started):
+            # Sources first, in start order (no new data once the simulator is gone, and
+            # the streamer flushes on its way out); then the rest in reverse, so the
+            # runtime's last pass loads everything that landed.
+            sources = [c for c in started if getattr(c, "is_source", False)]
+            others = [c for c in reversed(started) if not getattr(c, "is_source", False)]
+            for comp in sources + others:
                 try:
                     comp.stop()
                 except Exception:

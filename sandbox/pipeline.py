@@ -24,6 +24,10 @@ LIVE_WS = "wss://mempool.space/api/v1/ws"
 
 class SimulatorComponent:
     name = "simulator"
+    is_source = True
+
+    def __init__(self) -> None:
+        self.service: Service | None = None
 
     def start(self, stack: Stack) -> None:
         if stack.opts.source == "live":
@@ -49,20 +53,21 @@ class SimulatorComponent:
         if stack.opts.chaos:
             argv.append("--chaos")
         base = f"http://127.0.0.1:{port}"
-        stack.supervisor.start(
-            Service(
-                name="simulator",
-                argv=argv,
-                log_path=stack.ws.logs / "simulator.log",
-                healthy=lambda: http_ok(f"{base}/api/blocks/tip/height", timeout_s=1.0),
-            )
+        self.service = Service(
+            name="simulator",
+            argv=argv,
+            log_path=stack.ws.logs / "simulator.log",
+            healthy=lambda: http_ok(f"{base}/api/blocks/tip/height", timeout_s=1.0),
         )
+        stack.supervisor.start(self.service)
         stack.api_base = f"{base}/api"
         stack.ws_url = f"ws://127.0.0.1:{port}/api/v1/ws"
         stack.extra["truth"] = str(truth)
 
     def stop(self) -> None:
-        """Stopped (SIGTERM, writes the final truth line) by the supervisor."""
+        """SIGTERM: the simulator writes the final line of its ground truth and exits."""
+        if self.service:
+            self.service.stop()
 
     def summary(self) -> dict[str, Any]:
         return {}
@@ -70,6 +75,7 @@ class SimulatorComponent:
 
 class StreamerComponent:
     name = "streamer"
+    is_source = True
 
     def __init__(self) -> None:
         self.service: Service | None = None
@@ -93,7 +99,9 @@ class StreamerComponent:
         stack.supervisor.start(self.service)
 
     def stop(self) -> None:
-        """SIGTERM from the supervisor makes the streamer flush everything first."""
+        """SIGTERM makes the streamer flush everything before it exits."""
+        if self.service:
+            self.service.stop()
 
     def summary(self) -> dict[str, Any]:
         return {}
@@ -103,6 +111,7 @@ class PollerComponent:
     """The Lambda's handler logic on the EventBridge schedule (1 minute / speed)."""
 
     name = "poller"
+    is_source = True
 
     def __init__(self) -> None:
         self.loop: PeriodicLoop | None = None

@@ -11,6 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
+import snowflake.connector
+
+from sandbox.paths import Workspace
+from sandbox.services import free_port
+from sandbox.simulator.truth import read_truth
+from sandbox.warehouse import LocalWarehouse
+from tests.conftest import start_fakesnow
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
@@ -33,18 +40,30 @@ def demo_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "sandbox.cli", "demo", "--no-dashboard", *args]
 
 
-def test_bounded_demo_exits_zero_with_a_summary_and_leaves_nothing_running(tmp_path: Path) -> None:
+def test_bounded_demo_runs_the_pipeline_end_to_end_and_leaves_nothing_running(
+    tmp_path: Path,
+) -> None:
     home = tmp_path / "demo-home"
     env = {**os.environ, "MEMPOOL_HOME": str(home)}
     out = subprocess.run(
-        demo_cmd("--duration", "25"), env=env, capture_output=True, text=True, timeout=300
+        demo_cmd("--duration", "120", "--seed", "7"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "summary after" in out.stdout
-    rows = dict(re.findall(r"sf  (\S+)\s+(\d+) rows", out.stdout))
-    silver = {t: int(n) for t, n in rows.items() if t.startswith("SILVER.")}
-    # Every SILVER table fills from simulated data (no gaps is the correct outcome).
-    assert all(n > 0 for t, n in silver.items() if t != "SILVER.BLOCK_GAPS"), silver
+    assert not (home / "stack.json").exists()
+    time.sleep(0.5)
+    assert processes_with_env(str(home)) == []
+    for log in ("moto", "fakesnow", "simulator", "streamer", "poller", "snowflake-runtime", "dbt"):
+        assert (home / "logs" / f"{log}.log").exists(), log
+
+    landed = dict(re.findall(r"s3  mempool-data/(\w+)/\s+(\d+) objects", out.stdout))
+    assert {"stream", "conversions", "blocks", "prices", "stats"} <= set(landed)
+    rows = {t: int(n) for t, n in re.findall(r"sf  (\S+)\s+(\d+) rows", out.stdout)}
+    silver = {t: n for t, n in rows.items() if t.startswith("SILVER.")}
     assert {
         "SILVER.EVENTS",
         "SILVER.MEMPOOL_INFO",
@@ -59,12 +78,41 @@ def test_bounded_demo_exits_zero_with_a_summary_and_leaves_nothing_running(tmp_p
         "SILVER.PROJECTED_BLOCK_STATES",
         "SILVER.PROJECTED_BLOCK_TXS",
     } <= set(silver)
-    landed = dict(re.findall(r"s3  mempool-data/(\w+)/\s+(\d+) objects", out.stdout))
-    assert {"stream", "conversions", "blocks", "prices", "stats"} <= set(landed)
-    assert (home / "logs" / "moto.log").exists() and (home / "logs" / "fakesnow.log").exists()
-    assert not (home / "stack.json").exists()
-    time.sleep(0.5)
-    assert processes_with_env(str(home)) == []
+    # Every SILVER table fills from simulated data (no gaps is the correct outcome).
+    assert all(n > 0 for t, n in silver.items() if t != "SILVER.BLOCK_GAPS"), silver
+    gold = {t: n for t, n in rows.items() if t.startswith("GOLD.")}
+    assert set(gold) == {
+        "GOLD.FCT_BLOCKS",
+        "GOLD.FCT_STALE_BLOCKS",
+        "GOLD.FCT_MEMPOOL_MINUTELY",
+        "GOLD.FCT_PRICES",
+        "GOLD.FCT_PRICES_HOURLY",
+        "GOLD.FCT_PROJECTED_BLOCK",
+        "GOLD.FCT_BLOCK_PROJECTION_ACCURACY",
+        "GOLD.FCT_DAILY_SUMMARY",
+    }
+    assert all(n > 0 for n in gold.values()), gold
+    assert "failed dbt builds          0" in out.stdout
+
+    # GOLD.FCT_BLOCKS holds exactly the canonical chain the simulator produced.
+    truth = read_truth(home / "truth.jsonl")
+    final = truth[-1]
+    assert final["kind"] == "final"
+    port = free_port()
+    service = start_fakesnow(Workspace(home), home / "warehouse", port)
+    try:
+        with snowflake.connector.connect(**LocalWarehouse("127.0.0.1", port).connect_kwargs()) as c:
+            cur = c.cursor()
+            cur.execute("SELECT BLOCK_HASH FROM GOLD.FCT_BLOCKS ORDER BY HEIGHT")
+            assert [r[0] for r in cur.fetchall()] == final["canonical"]
+            cur.execute("SELECT BLOCK_HASH FROM GOLD.FCT_STALE_BLOCKS ORDER BY HEIGHT")
+            assert [r[0] for r in cur.fetchall()] == final["stale"]
+            cur.execute(
+                "SELECT BOOLAND_AGG(IS_BALANCED), SUM(PENDING_ROWS) FROM OPS.RECONCILIATION"
+            )
+            assert cur.fetchall() == [(True, 0)]
+    finally:
+        service.stop()
 
 
 def test_sigterm_stops_the_stack_cleanly(tmp_path: Path) -> None:

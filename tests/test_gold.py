@@ -1,0 +1,141 @@
+"""dbt owns gold: the production project, built with dbt-snowflake against the local
+warehouse after the production procedures filled SILVER."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from ingest import contract
+from sandbox.dbt_local import run_dbt
+from sandbox.simulator.model import Model
+from sandbox.snowflake_local import LocalSnowflake
+from tests.test_snowflake_core import T0, cycle, land, q, rec, rt  # noqa: F401
+
+pytestmark = [pytest.mark.stack, pytest.mark.dbt]
+
+
+def dbt(rt: LocalSnowflake, tmp_path: Path, *args: str) -> str:  # noqa: F811
+    result = run_dbt(rt.warehouse, *args, target_dir=tmp_path / "dbt-target")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    return result.stdout
+
+
+def summary(stdout: str) -> dict[str, int]:
+    match = re.search(r"Done\. PASS=(\d+) WARN=(\d+) ERROR=(\d+) SKIP=(\d+)", stdout)
+    assert match, stdout[-2000:]
+    return dict(zip(["pass", "warn", "error", "skip"], map(int, match.groups()), strict=True))
+
+
+def fill_silver(rt: LocalSnowflake) -> Model:  # noqa: F811
+    """A chain with a 2-block reorg, stats, prices and projected-block updates."""
+    model = Model(seed=31, start_time=1_800_000_000, history_blocks=12, tx_per_s=2.0)
+    blocks = [b.to_api() for b in model.chain]
+    land(
+        rt,
+        contract.PREFIX_BLOCKS,
+        contract.encode_ndjson(
+            contract.rest_records("block", blocks, origin_id="poll-1", received_at=T0)
+        ),
+    )
+    frame = {
+        "mempoolInfo": model.mempool_info(),
+        "fees": model.recommended_fees(),
+        "vBytesPerSecond": 900,
+        "conversions": {"time": 1_800_000_000, "USD": 91000},
+    }
+    records = contract.records_from_frame(frame, origin_id="c", frame_seq=0, received_at=T0)
+    records.append(
+        rec(
+            "projected-block-transactions",
+            {
+                "index": 0,
+                "sequence": 0,
+                "blockTransactions": [t.projected() for t in model.projected.values()],
+            },
+            1,
+            "c",
+        )
+    )
+    land(rt, contract.PREFIX_STREAM, contract.encode_ndjson(records))
+    cycle(rt)
+    model._reorg(int(model.now) + 60, depth=2)
+    # Seen 5 minutes after the projection above, so the accuracy model has a pair.
+    tip = [b.to_api() for b in model.chain[-3:]]
+    land(
+        rt,
+        contract.PREFIX_STREAM,
+        contract.encode_ndjson(
+            [
+                contract.Record(
+                    source="ws",
+                    topic="blocks",
+                    origin_id="c",
+                    frame_seq=2,
+                    received_at="2026-01-13T10:05:00.000Z",
+                    payload=tip,
+                )
+            ]
+        ),
+    )
+    cycle(rt)
+    return model
+
+
+def test_dbt_build_is_green_and_gold_follows_the_canonical_chain(
+    rt: LocalSnowflake,
+    tmp_path: Path,
+) -> None:
+    model = fill_silver(rt)
+    first = summary(dbt(rt, tmp_path, "build"))
+    assert first["error"] == 0 and first["warn"] == 0 and first["skip"] == 0
+    assert first["pass"] >= 70
+    canonical = [(b.height, b.hash) for b in model.chain]
+    assert q(rt, "SELECT HEIGHT, BLOCK_HASH FROM GOLD.FCT_BLOCKS ORDER BY 1") == canonical
+    stale = q(
+        rt,
+        "SELECT s.BLOCK_HASH, s.REPLACED_BY_BLOCK_HASH, b.HEIGHT "
+        "FROM GOLD.FCT_STALE_BLOCKS s JOIN GOLD.FCT_BLOCKS b "
+        "ON b.BLOCK_HASH = s.REPLACED_BY_BLOCK_HASH ORDER BY 3",
+    )
+    assert sorted(r[0] for r in stale) == sorted(h for h, b in model.by_hash.items() if b.stale)
+    assert len(stale) == 2
+    counts = {
+        t: q(rt, f"SELECT COUNT(*) FROM GOLD.{t}")[0][0]
+        for t in (
+            "FCT_BLOCKS",
+            "FCT_STALE_BLOCKS",
+            "FCT_MEMPOOL_MINUTELY",
+            "FCT_PRICES",
+            "FCT_PRICES_HOURLY",
+            "FCT_PROJECTED_BLOCK",
+            "FCT_BLOCK_PROJECTION_ACCURACY",
+            "FCT_DAILY_SUMMARY",
+        )
+    }
+    assert all(n > 0 for n in counts.values()), counts
+    # Incremental models re-run on the same data change nothing.
+    again = summary(dbt(rt, tmp_path, "build"))
+    assert again["error"] == 0
+    assert {t: q(rt, f"SELECT COUNT(*) FROM GOLD.{t}")[0][0] for t in counts} == counts
+    assert q(rt, "SELECT HEIGHT, BLOCK_HASH FROM GOLD.FCT_BLOCKS ORDER BY 1") == canonical
+
+
+def test_unit_tests_run_and_stale_sources_fail_freshness(
+    rt: LocalSnowflake,
+    tmp_path: Path,
+) -> None:
+    fill_silver(rt)
+    out = dbt(rt, tmp_path, "build")
+    passed_unit_tests = re.findall(r"PASS (fct_\w+::\w+)", out)
+    assert sorted(passed_unit_tests) == [
+        "fct_block_projection_accuracy::accuracy_uses_the_last_valid_projection_before_the_block",
+        "fct_daily_summary::daily_percentiles_and_peaks",
+        "fct_prices_hourly::hourly_rollup_takes_first_last_extremes_and_mean",
+    ]
+    # These records were received on 2026-01-13: far past the freshness limits.
+    freshness = run_dbt(rt.warehouse, "source", "freshness", target_dir=tmp_path / "dbt-target")
+    assert freshness.returncode != 0
+    assert re.search(r"ERROR STALE freshness of silver\.mempool_info", freshness.stdout)
