@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from sandbox import aws_local
 from sandbox.paths import Workspace
 from sandbox.services import Service, free_port, port_open, python_module
+from sandbox.snowflake_local import LocalSnowflake
 from sandbox.warehouse import LocalWarehouse
 
 REPO = Path(__file__).resolve().parent.parent
@@ -74,3 +76,30 @@ def fakesnow_server(session_ws: Workspace) -> Iterator[LocalWarehouse]:
         yield LocalWarehouse(host="127.0.0.1", port=port)
     finally:
         service.stop()
+
+
+_databases = itertools.count(1)
+
+
+def next_database() -> str:
+    """A database of its own for each test on the shared fakesnow server."""
+    return f"T{os.getpid()}_{next(_databases)}"
+
+
+@pytest.fixture
+def rt(landing: aws_local.Landing, fakesnow_server: LocalWarehouse) -> Iterator[LocalSnowflake]:
+    """The production SQL deployed to a fresh local database, fed by moto S3 -> SQS."""
+    import boto3
+
+    wh = LocalWarehouse(fakesnow_server.host, fakesnow_server.port, database=next_database())
+    sqs = boto3.client("sqs")
+    runtime = LocalSnowflake(
+        wh,
+        landing.bucket,
+        boto3.client("s3"),
+        sqs,
+        sqs.get_queue_url(QueueName=landing.queue)["QueueUrl"],
+    )
+    runtime.deploy()
+    yield runtime
+    runtime.close()

@@ -12,12 +12,12 @@ from ingest import contract
 from sandbox.dbt_local import run_dbt
 from sandbox.simulator.model import Model
 from sandbox.snowflake_local import LocalSnowflake
-from tests.test_snowflake_core import T0, cycle, land, q, rec, rt  # noqa: F401
+from tests.warehouse_helpers import T0, cycle, land, q, rec
 
 pytestmark = [pytest.mark.stack, pytest.mark.dbt]
 
 
-def dbt(rt: LocalSnowflake, tmp_path: Path, *args: str) -> str:  # noqa: F811
+def dbt(rt: LocalSnowflake, tmp_path: Path, *args: str) -> str:
     result = run_dbt(rt.warehouse, *args, target_dir=tmp_path / "dbt-target")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     return result.stdout
@@ -29,7 +29,7 @@ def summary(stdout: str) -> dict[str, int]:
     return dict(zip(["pass", "warn", "error", "skip"], map(int, match.groups()), strict=True))
 
 
-def fill_silver(rt: LocalSnowflake) -> Model:  # noqa: F811
+def fill_silver(rt: LocalSnowflake) -> Model:
     """A chain with a 2-block reorg, stats, prices and projected-block updates."""
     model = Model(seed=31, start_time=1_800_000_000, history_blocks=12, tx_per_s=2.0)
     blocks = [b.to_api() for b in model.chain]

@@ -3,14 +3,11 @@ production runs, against fakesnow, fed through moto S3 -> SQS like Snowpipe."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import random
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import boto3
 import pytest
 
 from ingest import contract
@@ -18,55 +15,10 @@ from sandbox import aws_local
 from sandbox.simulator.model import Model
 from sandbox.snowflake_local import LocalSnowflake
 from sandbox.warehouse import LocalWarehouse
-from tests.conftest import SHARED_FIXTURES
+from tests.conftest import SHARED_FIXTURES, next_database
+from tests.warehouse_helpers import T0, cycle, land, q, rec
 
 pytestmark = pytest.mark.stack
-_db_numbers = itertools.count(1)
-T0 = "2026-01-13T10:00:00.000Z"
-
-
-@pytest.fixture
-def rt(landing: aws_local.Landing, fakesnow_server: LocalWarehouse) -> Iterator[LocalSnowflake]:
-    wh = LocalWarehouse(
-        fakesnow_server.host, fakesnow_server.port, database=f"CORE_{next(_db_numbers)}"
-    )
-    sqs = boto3.client("sqs")
-    runtime = LocalSnowflake(
-        wh,
-        landing.bucket,
-        boto3.client("s3"),
-        sqs,
-        sqs.get_queue_url(QueueName=landing.queue)["QueueUrl"],
-    )
-    runtime.deploy()
-    yield runtime
-    runtime.close()
-
-
-_keys = itertools.count(1)
-
-
-def land(rt: LocalSnowflake, prefix: str, body: bytes) -> str:
-    key = f"{prefix}2026/01/13/10/test-{next(_keys)}.ndjson"
-    rt.s3.put_object(Bucket=rt.bucket, Key=key, Body=body)
-    return key
-
-
-def cycle(rt: LocalSnowflake) -> list[str]:
-    rt.drain_notifications()
-    return rt.run_graph()
-
-
-def q(rt: LocalSnowflake, sql: str) -> list[tuple[Any, ...]]:
-    return [tuple(r) for r in rt.execute(sql)]
-
-
-def rec(
-    topic: str, payload: Any, seq: int, origin: str = "conn-1", source: contract.Source = "ws"
-) -> contract.Record:
-    return contract.Record(
-        source=source, topic=topic, origin_id=origin, frame_seq=seq, received_at=T0, payload=payload
-    )
 
 
 def snapshot(rt: LocalSnowflake) -> dict[str, list[tuple[Any, ...]]]:
@@ -263,9 +215,7 @@ def test_out_of_order_deltas_rebuild_the_same_states_as_in_order(
     assert len(expected) == len(records) and all(r[2] for r in expected)
 
     other = LocalSnowflake(
-        LocalWarehouse(
-            fakesnow_server.host, fakesnow_server.port, database=f"CORE_{next(_db_numbers)}"
-        ),
+        LocalWarehouse(fakesnow_server.host, fakesnow_server.port, database=next_database()),
         rt.bucket,
         rt.s3,
         rt.sqs,
