@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sandbox.dbt_local import run_dbt
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mempool.demo")
 
+REPO = Path(__file__).resolve().parent.parent
 LIVE_API = "https://mempool.space/api"
 LIVE_WS = "wss://mempool.space/api/v1/ws"
 
@@ -238,6 +240,62 @@ class SnowflakeRuntimeComponent:
         }
 
 
+class DashboardComponent:
+    """The Streamlit app, as deployed to Snowflake, pointed at the local warehouse."""
+
+    name = "dashboard"
+
+    def __init__(self) -> None:
+        self.url = ""
+
+    def start(self, stack: Stack) -> None:
+        assert stack.warehouse is not None
+        port = stack.opts.dashboard_port or free_port()
+        home = stack.ws.root / "dashboard"
+        (home / ".streamlit").mkdir(parents=True, exist_ok=True)
+        # Local placeholders only: the emulator accepts any login.
+        (home / ".streamlit" / "secrets.toml").write_text(
+            "[connections.snowflake]\n"
+            f'host = "{stack.warehouse.host}"\nport = {stack.warehouse.port}\n'
+            'protocol = "http"\naccount = "local"\nuser = "local"\npassword = "local"\n'
+            f'database = "{stack.warehouse.database}"\nschema = "GOLD"\n'
+            'warehouse = "LOCAL_WH"\n'
+        )
+        app = REPO / "streamlit_app" / "streamlit_app.py"
+        argv = [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(app),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ]
+        service = Service(
+            name="dashboard",
+            argv=argv,
+            log_path=stack.ws.logs / "dashboard.log",
+            healthy=lambda: http_ok(f"http://127.0.0.1:{port}/_stcore/health"),
+        )
+        service.cwd = home
+        stack.supervisor.start(service)
+        self.url = f"http://127.0.0.1:{port}"
+        stack.extra["dashboard"] = self.url
+        log.info("dashboard on %s", self.url)
+
+    def stop(self) -> None:
+        """Stopped by the supervisor."""
+
+    def summary(self) -> dict[str, Any]:
+        return {"url": self.url} if self.url else {}
+
+
 def components(opts: DemoOptions) -> list[Component]:
     parts: list[Component] = [
         SimulatorComponent(),
@@ -245,4 +303,6 @@ def components(opts: DemoOptions) -> list[Component]:
         PollerComponent(),
         SnowflakeRuntimeComponent(),
     ]
+    if opts.dashboard:
+        parts.append(DashboardComponent())
     return parts

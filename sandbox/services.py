@@ -60,6 +60,7 @@ class Service:
     log_path: Path
     healthy: Callable[[], bool]
     env: dict[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
     _log_file: IO[bytes] | None = None
 
@@ -74,6 +75,7 @@ class Service:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
+            cwd=self.cwd,
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout_s
