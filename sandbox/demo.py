@@ -224,8 +224,32 @@ def print_summary(stack: Stack, components: list[Component], elapsed: float) -> 
         print(f"  sf  (not readable: {exc})")
 
 
+def running_demo_pid(ws: Workspace) -> int | None:
+    """The pid of a live demo using this workspace (its database files are single-writer)."""
+    try:
+        pid = int(json.loads(ws.runtime_file.read_text())["pid"])
+    except (FileNotFoundError, KeyError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid if pid != os.getpid() else None
+
+
 def run_demo(opts: DemoOptions, components: list[Component] | None = None) -> int:
     ws = Workspace.default()
+    running = running_demo_pid(ws)
+    if running is not None:
+        log.error(
+            "a demo is already running in %s (pid %d): stop it first, or set MEMPOOL_HOME "
+            "to use another folder",
+            ws.root,
+            running,
+        )
+        return 2
     if opts.fresh and ws.root.exists():
         shutil.rmtree(ws.root)
     ws.ensure()

@@ -259,7 +259,7 @@ class DashboardComponent:
             f'host = "{stack.warehouse.host}"\nport = {stack.warehouse.port}\n'
             'protocol = "http"\naccount = "local"\nuser = "local"\npassword = "local"\n'
             f'database = "{stack.warehouse.database}"\nschema = "GOLD"\n'
-            'warehouse = "LOCAL_WH"\n'
+            'warehouse = "LOCAL_WH"\nlogin_timeout = 20\nnetwork_timeout = 60\n'
         )
         app = REPO / "streamlit_app" / "streamlit_app.py"
         argv = [

@@ -31,12 +31,15 @@ def metric_row(frame: pd.DataFrame, fields: list[tuple[str, str, str]]) -> None:
 
 
 def live() -> None:
-    latest = query("SELECT * FROM GOLD.FCT_MEMPOOL_MINUTELY ORDER BY MINUTE_AT DESC LIMIT 1")
+    latest = query(
+        "SELECT *, VSIZE / 1000000 AS VSIZE_MVB FROM GOLD.FCT_MEMPOOL_MINUTELY "
+        "ORDER BY MINUTE_AT DESC LIMIT 1"
+    )
     metric_row(
         latest,
         [
             ("Unconfirmed txs", "tx_count", "{:,.0f}"),
-            ("Mempool vsize (vMB)", "vsize", "{:,.0f}"),
+            ("Mempool vsize (vMB)", "vsize_mvb", "{:,.2f}"),
             ("Fastest fee (sat/vB)", "fastest_fee_sat_per_vb", "{:.1f}"),
             ("Hour fee (sat/vB)", "hour_fee_sat_per_vb", "{:.1f}"),
             ("Inflow (vB/s)", "vbytes_per_second", "{:,.0f}"),
@@ -56,7 +59,7 @@ def live() -> None:
                 y=alt.Y("tx_count:Q", title="transactions"),
             )
             .properties(title="Mempool size"),
-            use_container_width=True,
+            width="stretch",
         )
         fees = minutes.melt(
             "minute_at",
@@ -73,7 +76,7 @@ def live() -> None:
                 color="fee:N",
             )
             .properties(title="Recommended fees"),
-            use_container_width=True,
+            width="stretch",
         )
     projected = query(
         "SELECT PROJECTED_AT, TX_COUNT, TOTAL_FEES_BTC, FEE_RATE_P10, FEE_RATE_P50, "
@@ -98,7 +101,7 @@ def live() -> None:
             "MEDIAN_FEE_RATE_SAT_PER_VB, SECONDS_SINCE_PREVIOUS_BLOCK "
             "FROM GOLD.FCT_BLOCKS ORDER BY HEIGHT DESC LIMIT 10"
         ),
-        use_container_width=True,
+        width="stretch",
         hide_index=True,
     )
 
@@ -115,7 +118,7 @@ def history() -> None:
                 tooltip=["day:T", "block_count:Q", "total_fees_btc:Q", "avg_usd_per_btc:Q"],
             )
             .properties(title="Fees paid per day"),
-            use_container_width=True,
+            width="stretch",
         )
     hourly = query("SELECT * FROM GOLD.FCT_PRICES_HOURLY ORDER BY HOUR_AT")
     if not hourly.empty:
@@ -127,21 +130,21 @@ def history() -> None:
                 y=alt.Y("close_usd_per_btc:Q", title="USD", scale=alt.Scale(zero=False)),
             )
             .properties(title="BTC price (hourly close)"),
-            use_container_width=True,
+            width="stretch",
         )
     accuracy = query(
         "SELECT HEIGHT, SECONDS_BEFORE_BLOCK, TX_COUNT_DIFF, FEE_DIFF_PCT, "
         "TX_OVERLAP_PCT FROM GOLD.FCT_BLOCK_PROJECTION_ACCURACY ORDER BY HEIGHT"
     )
     st.subheader("Projection accuracy")
-    st.dataframe(accuracy, use_container_width=True, hide_index=True)
+    st.dataframe(accuracy, width="stretch", hide_index=True)
     st.subheader("Stale blocks")
     st.dataframe(
         query(
             "SELECT HEIGHT, BLOCK_HASH, POOL_NAME, REPLACED_BY_BLOCK_HASH "
             "FROM GOLD.FCT_STALE_BLOCKS ORDER BY HEIGHT DESC"
         ),
-        use_container_width=True,
+        width="stretch",
         hide_index=True,
     )
 
@@ -150,14 +153,14 @@ def health() -> None:
     recon = query("SELECT * FROM OPS.RECONCILIATION ORDER BY RAW_ROWS DESC")
     balanced = bool(recon["is_balanced"].all()) if not recon.empty else True
     st.metric("Every raw record accounted for", "yes" if balanced else "no")
-    st.dataframe(recon, use_container_width=True, hide_index=True)
+    st.dataframe(recon, width="stretch", hide_index=True)
     st.subheader("Quarantine")
     st.dataframe(
         query(
             "SELECT STAGE, REASON, COUNT(*) AS RECORDS FROM OPS.QUARANTINE "
             "GROUP BY 1, 2 ORDER BY 3 DESC"
         ),
-        use_container_width=True,
+        width="stretch",
         hide_index=True,
     )
 

@@ -139,3 +139,50 @@ def test_unit_tests_run_and_stale_sources_fail_freshness(
     freshness = run_dbt(rt.warehouse, "source", "freshness", target_dir=tmp_path / "dbt-target")
     assert freshness.returncode != 0
     assert re.search(r"ERROR STALE freshness of silver\.mempool_info", freshness.stdout)
+
+
+def close_snowpark_sessions() -> None:
+    """Close the app's cached Snowpark session while the server is still up (Snowpark
+    would otherwise retry closing it at interpreter exit, for minutes)."""
+    import atexit
+
+    from snowflake.snowpark import session as snowpark_session
+
+    for sess in list(snowpark_session._active_sessions):
+        atexit.unregister(sess._close_at_exit)
+        try:
+            sess.close()
+        except Exception:
+            pass
+
+
+def test_dashboard_renders_gold_and_ops_without_errors(
+    rt: LocalSnowflake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    fill_silver(rt)
+    dbt(rt, tmp_path, "build")
+    home = tmp_path / "dashboard"
+    (home / ".streamlit").mkdir(parents=True)
+    wh = rt.warehouse
+    (home / ".streamlit" / "secrets.toml").write_text(
+        f'[connections.snowflake]\nhost = "{wh.host}"\nport = {wh.port}\nprotocol = "http"\n'
+        f'account = "local"\nuser = "local"\npassword = "local"\ndatabase = "{wh.database}"\n'
+        'schema = "GOLD"\n'
+    )
+    monkeypatch.chdir(home)
+    app = AppTest.from_file(
+        str(Path(__file__).parent.parent / "streamlit_app" / "streamlit_app.py"),
+        default_timeout=120,
+    )
+    try:
+        app.run()
+    finally:
+        close_snowpark_sessions()
+    assert not app.exception, [e.value for e in app.exception]
+    assert [t.label for t in app.tabs] == ["Live", "History", "Pipeline health"]
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Every raw record accounted for"] == "yes"
+    assert metrics["Transactions"] != "n/a"  # the projected block
+    assert any(len(frame.value) > 0 for frame in app.dataframe)
