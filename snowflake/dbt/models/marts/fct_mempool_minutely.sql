@@ -16,38 +16,18 @@
 
 with mempool as (
 
-    -- The last sample of each minute describes the mempool at the end of it.
-    select
-        date_trunc('minute', received_at) as minute_at,
-        tx_count,
-        vsize,
-        total_fee_sat,
-        total_fee_btc,
-        min_fee_sat_per_vb
-    from {{ ref('stg_silver__mempool_info') }}
-    {{ since }}
-    qualify row_number() over (
-        partition by date_trunc('minute', received_at)
-        order by received_at desc, mempool_info_id desc
-    ) = 1
+    {{ last_per_minute(ref('stg_silver__mempool_info'), 'mempool_info_id',
+                       ['tx_count', 'vsize', 'total_fee_sat', 'total_fee_btc',
+                        'min_fee_sat_per_vb'], since) }}
 
 ),
 
 fees as (
 
-    select
-        date_trunc('minute', received_at) as minute_at,
-        fastest_fee_sat_per_vb,
-        half_hour_fee_sat_per_vb,
-        hour_fee_sat_per_vb,
-        economy_fee_sat_per_vb,
-        minimum_fee_sat_per_vb
-    from {{ ref('stg_silver__recommended_fees') }}
-    {{ since }}
-    qualify row_number() over (
-        partition by date_trunc('minute', received_at)
-        order by received_at desc, recommended_fees_id desc
-    ) = 1
+    {{ last_per_minute(ref('stg_silver__recommended_fees'), 'recommended_fees_id',
+                       ['fastest_fee_sat_per_vb', 'half_hour_fee_sat_per_vb',
+                        'hour_fee_sat_per_vb', 'economy_fee_sat_per_vb',
+                        'minimum_fee_sat_per_vb'], since) }}
 
 ),
 

@@ -1,0 +1,15 @@
+{#
+  The last row of each minute (by receive time, ties broken by key): the state at the
+  end of that minute. `where` limits the rows read (the incremental window).
+#}
+{% macro last_per_minute(relation, key, columns, where='') -%}
+    select
+        date_trunc('minute', received_at) as minute_at,
+        {{ columns | join(',\n        ') }}
+    from {{ relation }}
+    {{ where }}
+    qualify row_number() over (
+        partition by date_trunc('minute', received_at)
+        order by received_at desc, {{ key }} desc
+    ) = 1
+{%- endmacro %}
