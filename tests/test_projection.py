@@ -125,3 +125,59 @@ def test_percentiles_interpolate_like_sql() -> None:
     assert percentile_cont([1.0, 2.0, 10.0], 0.5) == 2.0
     assert percentile_cont([1.0, 3.0], 0.25) == 1.5
     assert percentile_cont([4.0], 0.9) == 4.0
+
+
+def test_simulator_deltas_always_rebuild_its_own_projected_block() -> None:
+    """Replaying the simulator's deltas (through blocks and reorgs) gives exactly the
+    projected block it holds: the rebuild and the simulator agree."""
+    from sandbox.simulator.model import ChaosPlan, Model
+
+    model = Model(
+        seed=41,
+        start_time=1_800_000_000,
+        history_blocks=6,
+        tx_per_s=3.0,
+        chaos=ChaosPlan(reorg_probability=0.5),
+        start_race=True,
+    )
+    cursor = Cursor()
+    events = [
+        Event(
+            0,
+            model.sequence,
+            T,
+            {
+                "index": 0,
+                "sequence": model.sequence,
+                "blockTransactions": [t.projected() for t in model.projected.values()],
+            },
+        )
+    ]
+    frame = 1
+    kinds = set()
+    for ev in model.advance(model.start_time + 2 * 3600):
+        kinds.add(ev.kind)
+        if ev.kind == "update":
+            u = ev.data
+            events.append(
+                Event(
+                    frame,
+                    u.sequence,
+                    T,
+                    {
+                        "index": 0,
+                        "sequence": u.sequence,
+                        "delta": {
+                            "added": [t.projected() for t in u.added],
+                            "removed": u.removed,
+                            "changed": u.changed,
+                        },
+                    },
+                )
+            )
+            frame += 1
+            states = apply(cursor, events)
+            events = []
+            assert states[-1].tx_count == len(u.full)
+            assert states[-1].total_vsize is not None and states[-1].total_vsize <= 1_000_000
+    assert {"reorg", "block"} <= kinds

@@ -259,6 +259,7 @@ class Model:
         return blocks
 
     def _refresh_projected(self) -> tuple[list[Tx], list[str]]:
+        """Recompute the projected block; the difference to what clients last saw."""
         new = {t.txid: t for t in self.projected_blocks(1)[0]}
         added = [t for txid, t in new.items() if txid not in self.projected]
         removed = [txid for txid in self.projected if txid not in new]
@@ -359,12 +360,10 @@ class Model:
                 if txid not in self.mempool:
                     rate = block.rates[i]
                     self.mempool[txid] = Tx(txid, max(1, int(rate * 250)), 250.0, 0, rate, at)
-        self.projected = {}
-        self._refresh_projected()
         new_blocks = []
         for i in range(depth + 1):
             new_blocks.append(self._mine_one(at - depth + i, self.tip.hash, self.tip.height + 1))
-            self._refresh_projected()
+        # self.projected stays what clients last saw, so the next delta is relative to it.
         return [Event("reorg", at, {"stale": orphaned, "new": new_blocks}), self._update(at)]
 
     def _resolve_race(self, at: int) -> list[Event]:
