@@ -186,3 +186,59 @@ def test_dashboard_renders_gold_and_ops_without_errors(
     assert metrics["Every raw record accounted for"] == "yes"
     assert metrics["Transactions"] != "n/a"  # the projected block
     assert any(len(frame.value) > 0 for frame in app.dataframe)
+
+
+def test_a_reorg_between_dbt_runs_replaces_gold_rows_of_orphaned_blocks(
+    rt: LocalSnowflake, tmp_path: Path
+) -> None:
+    model = Model(seed=32, start_time=1_800_000_000, history_blocks=8, tx_per_s=2.0)
+    land(
+        rt,
+        contract.PREFIX_STREAM,
+        contract.Record(
+            source="ws",
+            topic="projected-block-transactions",
+            origin_id="c",
+            frame_seq=0,
+            received_at="2026-01-13T09:58:00.000Z",
+            payload={
+                "index": 0,
+                "sequence": 0,
+                "blockTransactions": [t.projected() for t in model.projected.values()],
+            },
+        ).to_line(),
+    )
+    land(
+        rt,
+        contract.PREFIX_BLOCKS,
+        contract.encode_ndjson(
+            contract.rest_records(
+                "block", [b.to_api() for b in model.chain], origin_id="poll-1", received_at=T0
+            )
+        ),
+    )
+    cycle(rt)
+    dbt(rt, tmp_path, "build")
+    before = dict(q(rt, "SELECT HEIGHT, BLOCK_HASH FROM GOLD.FCT_BLOCK_PROJECTION_ACCURACY"))
+    assert before[model.tip.height] == model.tip.hash
+
+    model._reorg(int(model.now) + 60, depth=2)
+    land(
+        rt,
+        contract.PREFIX_STREAM,
+        contract.Record(
+            source="ws",
+            topic="blocks",
+            origin_id="c",
+            frame_seq=1,
+            received_at="2026-01-13T10:05:00.000Z",
+            payload=[b.to_api() for b in model.chain[-8:]],
+        ).to_line(),
+    )
+    cycle(rt)
+    assert summary(dbt(rt, tmp_path, "build"))["error"] == 0
+    canonical = {b.hash for b in model.chain}
+    accuracy = q(rt, "SELECT BLOCK_HASH FROM GOLD.FCT_BLOCK_PROJECTION_ACCURACY")
+    assert {r[0] for r in accuracy} <= canonical
+    assert q(rt, "SELECT COUNT(*) FROM GOLD.FCT_BLOCKS") == [(len(model.chain),)]
+    assert len(q(rt, "SELECT * FROM GOLD.FCT_STALE_BLOCKS")) == 2

@@ -1,6 +1,6 @@
 {{ config(
     materialized='incremental',
-    unique_key='block_hash',
+    unique_key='height',
     incremental_strategy=incremental_strategy(),
     on_schema_change='append_new_columns'
 ) }}
@@ -23,7 +23,8 @@ projections as (
 
 last_before_block as (
 
-    -- The newest valid projection we had before we first saw the block (within 30 min).
+    -- The newest valid projection we had before we first saw the block (within 30 min);
+    -- a block with none still gets its row, so a reorg always replaces the height's row.
     select
         blocks.block_hash,
         blocks.height,
@@ -36,7 +37,7 @@ last_before_block as (
         projections.tx_count as projected_tx_count,
         projections.total_fees_sat as projected_fees_sat
     from blocks
-    inner join projections
+    left join projections
         on projections.projected_at < blocks.first_seen_at
         and projections.projected_at >= dateadd('minute', -30, blocks.first_seen_at)
     qualify row_number() over (
