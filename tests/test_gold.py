@@ -242,3 +242,28 @@ def test_a_reorg_between_dbt_runs_replaces_gold_rows_of_orphaned_blocks(
     assert {r[0] for r in accuracy} <= canonical
     assert q(rt, "SELECT COUNT(*) FROM GOLD.FCT_BLOCKS") == [(len(model.chain),)]
     assert len(q(rt, "SELECT * FROM GOLD.FCT_STALE_BLOCKS")) == 2
+
+
+def test_history_older_than_gold_still_lands_in_fct_blocks(
+    rt: LocalSnowflake, tmp_path: Path
+) -> None:
+    model = Model(seed=33, start_time=1_800_000_000, history_blocks=30, tx_per_s=2.0)
+    recent = [b.to_api() for b in model.chain[-8:]]  # what the WebSocket sends first
+    land(rt, contract.PREFIX_STREAM, rec("blocks", recent, 0, "c").to_line())
+    cycle(rt)
+    dbt(rt, tmp_path, "build")
+    assert q(rt, "SELECT COUNT(*) FROM GOLD.FCT_BLOCKS") == [(8,)]
+    land(
+        rt,
+        contract.PREFIX_BLOCKS,
+        contract.encode_ndjson(
+            contract.rest_records(
+                "block", [b.to_api() for b in model.chain], origin_id="poll-1", received_at=T0
+            )
+        ),
+    )
+    cycle(rt)
+    assert summary(dbt(rt, tmp_path, "build"))["error"] == 0
+    assert q(rt, "SELECT HEIGHT, BLOCK_HASH FROM GOLD.FCT_BLOCKS ORDER BY 1") == [
+        (b.height, b.hash) for b in model.chain
+    ]

@@ -75,11 +75,11 @@ def run(session: Any) -> str:
         WHEN NOT MATCHED THEN INSERT
           (BLOCK_HASH, HEIGHT, PREVIOUS_BLOCK_HASH, MINED_AT_S, TX_COUNT, SIZE_BYTES, WEIGHT_WU,
            VSIZE, TOTAL_FEES_SAT, MEDIAN_FEE_RATE, FEE_RANGE, REWARD_SAT, POOL_NAME, POOL_SLUG,
-           FIRST_SEEN_AT, IS_CANONICAL, IS_STALE, PAYLOAD)
+           FIRST_SEEN_AT, IS_CANONICAL, IS_STALE, PAYLOAD, UPDATED_AT)
         VALUES (s.BLOCK_HASH, s.HEIGHT, s.PREVIOUS_BLOCK_HASH, s.MINED_AT_S, s.TX_COUNT,
                 s.SIZE_BYTES, s.WEIGHT_WU, s.VSIZE, s.TOTAL_FEES_SAT, s.MEDIAN_FEE_RATE,
                 s.FEE_RANGE, s.REWARD_SAT, s.POOL_NAME, s.POOL_SLUG, s.FIRST_SEEN_AT, FALSE,
-                FALSE, s.PAYLOAD)""",
+                FALSE, s.PAYLOAD, CURRENT_TIMESTAMP())""",
     )
     canonical, stale = resolve_chain(session)
     release(session, CONSUMER)
@@ -100,8 +100,12 @@ def resolve_chain(session: Any) -> tuple[int, int]:
         in_list = ", ".join(lit(h) for h in sorted(canonical))
         sql(
             session,
-            f"""UPDATE SILVER.BLOCKS SET IS_CANONICAL = BLOCK_HASH IN ({in_list}),
-                                                  IS_STALE = NOT (BLOCK_HASH IN ({in_list}))""",
+            f"""UPDATE SILVER.BLOCKS
+                SET IS_CANONICAL = BLOCK_HASH IN ({in_list}),
+                    IS_STALE = NOT (BLOCK_HASH IN ({in_list})),
+                    UPDATED_AT = CURRENT_TIMESTAMP()
+                WHERE IS_CANONICAL <> (BLOCK_HASH IN ({in_list}))
+                   OR IS_STALE = (BLOCK_HASH IN ({in_list}))""",
         )
     gaps = missing_heights(b.height for b in links if b.block_hash in canonical)
     sql(session, "DELETE FROM SILVER.BLOCK_GAPS")

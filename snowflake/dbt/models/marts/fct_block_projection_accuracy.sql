@@ -9,7 +9,10 @@ with blocks as (
 
     select * from {{ ref('fct_blocks') }}
     {% if is_incremental() %}
-    where height >= (select coalesce(max(height), 0) from {{ this }}) - {{ var('reorg_lookback_blocks') }}
+    -- The heights fct_blocks (re)wrote since this model last ran.
+    where silver_updated_at >= (
+        select coalesce(max(block_updated_at), '1970-01-01'::timestamp_ntz) from {{ this }}
+    )
     {% endif %}
 
 ),
@@ -32,6 +35,7 @@ last_before_block as (
         blocks.tx_count,
         blocks.total_fees_sat,
         blocks.match_rate_pct,
+        blocks.silver_updated_at,
         projections.projected_state_id,
         projections.projected_at,
         projections.tx_count as projected_tx_count,
@@ -64,5 +68,6 @@ select
     case when projected_fees_sat > 0
          then (total_fees_sat - projected_fees_sat) * 100.0 / projected_fees_sat end as fee_diff_pct,
     -- mempool.space's own share of the projected transactions that were mined.
-    match_rate_pct as tx_overlap_pct
+    match_rate_pct as tx_overlap_pct,
+    silver_updated_at as block_updated_at
 from last_before_block

@@ -16,9 +16,11 @@ in_scope as (
 
     select * from canonical
     {% if is_incremental() %}
-    -- Re-examine the last heights every run: a reorg replaces blocks there.
-    where height >= (select coalesce(max(height), 0) from {{ this }})
-                    - {{ var('reorg_lookback_blocks') }}
+    -- Blocks that are new, or whose canonical flag changed (a reorg), since the last
+    -- run, however old their height: late history from the poller or a backfill too.
+    where updated_at >= (
+        select coalesce(max(silver_updated_at), '1970-01-01'::timestamp_ntz) from {{ this }}
+    )
     {% endif %}
 
 )
@@ -43,7 +45,8 @@ select
     b.pool_name,
     b.pool_slug,
     b.match_rate_pct,
-    b.mined_at_s - previous.mined_at_s as seconds_since_previous_block
+    b.mined_at_s - previous.mined_at_s as seconds_since_previous_block,
+    b.updated_at as silver_updated_at
 from in_scope as b
 left join canonical as previous
     on previous.height = b.height - 1

@@ -18,5 +18,6 @@ select
     payload:extras.matchRate::float as match_rate_pct,
     first_seen_at,
     is_canonical,
-    is_stale
+    is_stale,
+    updated_at
 from {{ source('silver', 'blocks') }}
