@@ -13,6 +13,7 @@ own artifacts.
 from __future__ import annotations
 
 import atexit
+import functools
 import importlib
 import json
 import logging
@@ -125,8 +126,9 @@ def default_values(database: str, bucket: str) -> dict[str, str]:
     }
 
 
+@functools.cache
 def procedure_handlers(project_file: Path = PROJECT_FILE) -> dict[str, str]:
-    """Procedure name (SCHEMA.NAME) -> handler, from snowflake.yml."""
+    """Procedure name (SCHEMA.NAME) -> handler, from snowflake.yml (read once)."""
     project = yaml.safe_load(project_file.read_text())
     mixins = project.get("mixins", {})
     out = {}
