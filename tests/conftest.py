@@ -44,8 +44,9 @@ def moto_endpoint(session_ws: Workspace) -> Iterator[str]:
 
 
 @pytest.fixture
-def landing(moto_endpoint: str, request: pytest.FixtureRequest) -> aws_local.Landing:
-    """A freshly provisioned landing zone with a bucket of its own for each test."""
+def landing(moto_endpoint: str, request: pytest.FixtureRequest) -> Iterator[aws_local.Landing]:
+    """A freshly provisioned landing zone with a bucket of its own for each test; its
+    delivery streams are deleted afterwards (an account holds at most 50, in moto too)."""
     name = request.node.name.lower().replace("_", "-").replace("[", "-").replace("]", "")[:40]
     land = aws_local.Landing(
         bucket=f"t-{name}-{free_port()}",
@@ -54,7 +55,10 @@ def landing(moto_endpoint: str, request: pytest.FixtureRequest) -> aws_local.Lan
         queue=f"q-{name}"[:70],
     )
     aws_local.provision(moto_endpoint, land)
-    return land
+    yield land
+    firehose = aws_local.clients(moto_endpoint)["firehose"]
+    for name in (land.stream_delivery, land.conversions_delivery):
+        firehose.delete_delivery_stream(DeliveryStreamName=name)
 
 
 def start_fakesnow(ws: Workspace, db_dir: Path, port: int) -> Service:
