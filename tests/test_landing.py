@@ -76,4 +76,3 @@ def test_provisioning_is_idempotent(moto_endpoint: str, landing: aws_local.Landi
     assert again["bucket"] == landing.bucket
     names = boto3.client("firehose").list_delivery_streams()["DeliveryStreamNames"]
     assert names.count(landing.stream_delivery) == 1
-
