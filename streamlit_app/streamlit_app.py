@@ -23,6 +23,10 @@ def query(sql: str) -> pd.DataFrame:
     return frame
 
 
+def table(sql: str) -> None:
+    st.dataframe(query(sql), width="stretch", hide_index=True)
+
+
 def metric_row(frame: pd.DataFrame, fields: list[tuple[str, str, str]]) -> None:
     columns = st.columns(len(fields))
     for col, (label, field, fmt) in zip(columns, fields, strict=True):
@@ -95,14 +99,10 @@ def live() -> None:
         ],
     )
     st.subheader("Latest blocks")
-    st.dataframe(
-        query(
-            "SELECT HEIGHT, MINED_AT, POOL_NAME, TX_COUNT, TOTAL_FEES_BTC, "
-            "MEDIAN_FEE_RATE_SAT_PER_VB, SECONDS_SINCE_PREVIOUS_BLOCK "
-            "FROM GOLD.FCT_BLOCKS ORDER BY HEIGHT DESC LIMIT 10"
-        ),
-        width="stretch",
-        hide_index=True,
+    table(
+        "SELECT HEIGHT, MINED_AT, POOL_NAME, TX_COUNT, TOTAL_FEES_BTC, "
+        "MEDIAN_FEE_RATE_SAT_PER_VB, SECONDS_SINCE_PREVIOUS_BLOCK "
+        "FROM GOLD.FCT_BLOCKS ORDER BY HEIGHT DESC LIMIT 10"
     )
 
 
@@ -139,13 +139,9 @@ def history() -> None:
     st.subheader("Projection accuracy")
     st.dataframe(accuracy, width="stretch", hide_index=True)
     st.subheader("Stale blocks")
-    st.dataframe(
-        query(
-            "SELECT HEIGHT, BLOCK_HASH, POOL_NAME, REPLACED_BY_BLOCK_HASH "
-            "FROM GOLD.FCT_STALE_BLOCKS ORDER BY HEIGHT DESC"
-        ),
-        width="stretch",
-        hide_index=True,
+    table(
+        "SELECT HEIGHT, BLOCK_HASH, POOL_NAME, REPLACED_BY_BLOCK_HASH "
+        "FROM GOLD.FCT_STALE_BLOCKS ORDER BY HEIGHT DESC"
     )
 
 
@@ -155,13 +151,9 @@ def health() -> None:
     st.metric("Every raw record accounted for", "yes" if balanced else "no")
     st.dataframe(recon, width="stretch", hide_index=True)
     st.subheader("Quarantine")
-    st.dataframe(
-        query(
-            "SELECT STAGE, REASON, COUNT(*) AS RECORDS FROM OPS.QUARANTINE "
-            "GROUP BY 1, 2 ORDER BY 3 DESC"
-        ),
-        width="stretch",
-        hide_index=True,
+    table(
+        "SELECT STAGE, REASON, COUNT(*) AS RECORDS FROM OPS.QUARANTINE "
+        "GROUP BY 1, 2 ORDER BY 3 DESC"
     )
 
 

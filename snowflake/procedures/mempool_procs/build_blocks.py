@@ -8,7 +8,6 @@ from typing import Any
 
 from mempool_procs.chain import BlockLink, canonical_hashes, missing_heights
 from mempool_procs.common import (
-    count_pending,
     lit,
     pending_events,
     release,
@@ -32,8 +31,9 @@ def block_rows(source: str) -> str:
 
 
 def run(session: Any) -> str:
-    take_from_stream(session, CONSUMER, STREAM, TOPICS)
-    pending = count_pending(session, CONSUMER)
+    pending = take_from_stream(session, CONSUMER, STREAM, TOPICS)
+    if pending == 0:
+        return "BUILD_BLOCKS: nothing new"
     rows = block_rows(pending_events(CONSUMER))
     sql(
         session,

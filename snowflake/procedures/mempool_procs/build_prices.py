@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mempool_procs.common import count_pending, pending_events, release, sql, take_from_stream
+from mempool_procs.common import pending_events, release, sql, take_from_stream
 
 CONSUMER = "prices"
 STREAM = "SILVER.EVENTS_PRICES_STRM"
@@ -15,8 +15,9 @@ CURRENCIES = ["USD", "EUR", "GBP", "CAD", "CHF", "AUD", "JPY"]
 
 
 def run(session: Any) -> str:
-    take_from_stream(session, CONSUMER, STREAM, TOPICS)
-    pending = count_pending(session, CONSUMER)
+    pending = take_from_stream(session, CONSUMER, STREAM, TOPICS)
+    if pending == 0:
+        return "BUILD_PRICES: nothing new"
     source = pending_events(CONSUMER)
     cols = ", ".join(f"NULLIF(P:{c}::FLOAT, -1) AS {c}" for c in CURRENCIES)
     sql(

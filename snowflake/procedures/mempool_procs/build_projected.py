@@ -9,7 +9,6 @@ import json
 from typing import Any
 
 from mempool_procs.common import (
-    count_pending,
     lit,
     pending_events,
     release,
@@ -155,8 +154,9 @@ def write_txs(session: Any, origin: str, txs: list[Tx], as_of: int) -> None:
 
 
 def run(session: Any) -> str:
-    take_from_stream(session, CONSUMER, STREAM, [TOPIC])
-    pending = count_pending(session, CONSUMER)
+    pending = take_from_stream(session, CONSUMER, STREAM, [TOPIC])
+    if pending == 0:
+        return "BUILD_PROJECTED: nothing new"
     affected = sql(
         session,
         f"""SELECT ORIGIN_ID, MIN(FRAME_SEQ) FROM {pending_events(CONSUMER)} e

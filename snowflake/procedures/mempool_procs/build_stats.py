@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mempool_procs.common import count_pending, pending_events, release, sql, take_from_stream
+from mempool_procs.common import pending_events, release, sql, take_from_stream
 
 CONSUMER = "stats"
 STREAM = "SILVER.EVENTS_STATS_STRM"
@@ -153,8 +153,9 @@ def merge_sql(spec: Spec, source: str) -> str:
 
 
 def run(session: Any) -> str:
-    take_from_stream(session, CONSUMER, STREAM, TOPICS)
-    pending = count_pending(session, CONSUMER)
+    pending = take_from_stream(session, CONSUMER, STREAM, TOPICS)
+    if pending == 0:
+        return "BUILD_STATS: nothing new"
     source = pending_events(CONSUMER)
     for spec in SPECS:
         sql(session, merge_sql(spec, source))

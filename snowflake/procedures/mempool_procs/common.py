@@ -22,8 +22,9 @@ def sql(session: Any, text: str) -> list[Any]:
     return list(session.sql(text).collect())
 
 
-def take_from_stream(session: Any, consumer: str, stream: str, topics: list[str]) -> None:
-    """Move the stream's new event keys for `topics` into OPS.CONSUMER_BATCH.
+def take_from_stream(session: Any, consumer: str, stream: str, topics: list[str]) -> int:
+    """Move the stream's new event keys for `topics` into OPS.CONSUMER_BATCH; return how
+    many keys the consumer now holds (0: nothing to do this run).
 
     This INSERT is the DML that consumes the stream: when it commits, the stream's offset
     moves past everything it held. Keys stay in CONSUMER_BATCH until the consumer has
@@ -37,6 +38,7 @@ def take_from_stream(session: Any, consumer: str, stream: str, topics: list[str]
         SELECT {lit(consumer)}, EVENT_KEY, TOPIC, {lit(new_batch_id())}
         FROM {stream} WHERE TOPIC IN ({topic_list})""",
     )
+    return count_pending(session, consumer)
 
 
 def pending_events(consumer: str) -> str:
