@@ -49,6 +49,9 @@ TOPIC_MEMPOOL: Final = "mempool"
 TOPIC_PROJECTED: Final = "projected-block-transactions"
 
 _TOPIC_RE: Final = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+# Connection ids (`host-<hex>`), poll-run and backfill-run ids. LOAD_EVENTS enforces the
+# same pattern, so nothing else ever reaches SQL as an origin id.
+_ORIGIN_ID_RE: Final = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 
 # Firehose refuses records above 1,000 KiB; leave headroom for the envelope.
 MAX_RECORD_BYTES: Final = 1_000 * 1024
@@ -123,6 +126,8 @@ def validate(obj: Any) -> Record:
     origin_id = obj.get("origin_id")
     if not isinstance(origin_id, str) or not origin_id:
         raise ContractError("missing origin_id")
+    if not _ORIGIN_ID_RE.match(origin_id):
+        raise ContractError(f"invalid origin_id {origin_id!r}")
     frame_seq = obj.get("frame_seq")
     if not isinstance(frame_seq, int) or isinstance(frame_seq, bool) or frame_seq < 0:
         raise ContractError(f"invalid frame_seq {frame_seq!r}")

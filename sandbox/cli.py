@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -302,7 +303,88 @@ def _add_ingest(sub: Any) -> None:
     pr.set_defaults(func=_backfill)
 
 
-REGISTRARS: list[Callable[[Any], None]] = [_add_demo, _add_sql, _add_sim, _add_ingest]
+def _deploy(args: argparse.Namespace) -> int:
+    from sandbox.deploy import DeployConfig, DeployError, run_deploy
+
+    try:
+        config = DeployConfig(
+            database=args.database,
+            warehouse=args.warehouse,
+            dbt_version=args.dbt_version,
+            gold_refresh_minutes=args.gold_refresh_minutes,
+            bucket=args.bucket,
+            storage_role_arn=args.storage_role_arn,
+            error_topic_arn=args.error_topic_arn,
+            error_role_arn=args.error_role_arn,
+        )
+        only = [s for s in (args.only or "").split(",") if s]
+        return run_deploy(
+            config, args.connection, dry_run=args.dry_run, only=only, skip_admin=args.skip_admin
+        )
+    except DeployError as exc:
+        print(f"mempool deploy: {exc}", file=sys.stderr)
+        return 2
+
+
+def _add_deploy(sub: Any) -> None:
+    from sandbox.deploy import DBT_VERSION
+
+    env = os.environ.get
+    p = sub.add_parser(
+        "deploy",
+        help="deploy the Snowflake side to an account, step by step, with the Snowflake CLI",
+        description="Every step in order: roles, database, grants, integrations (as the "
+        "administrator roles), then landing, RAW and pipes, SILVER, streams, procedures, "
+        "dbt project, tasks, dashboard and resume (as the platform's own roles). "
+        "--dry-run prints every command and rendered SQL statement without connecting.",
+    )
+    p.add_argument(
+        "--connection",
+        default=env("MEMPOOL_SNOW_CONNECTION", "default"),
+        help="Snowflake CLI connection name (connections.toml)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the deploy; connect to nothing")
+    p.add_argument("--only", default="", metavar="STEP[,STEP]", help="run only these steps")
+    p.add_argument(
+        "--skip-admin",
+        action="store_true",
+        help="skip the SECURITYADMIN/SYSADMIN/ACCOUNTADMIN steps (CI service users)",
+    )
+    p.add_argument("--database", default=env("MEMPOOL_DATABASE", "MEMPOOL"))
+    p.add_argument("--warehouse", default=env("MEMPOOL_WAREHOUSE", "MEMPOOL_WH"))
+    p.add_argument(
+        "--dbt-version",
+        default=DBT_VERSION,
+        help=f"dbt Core version the dbt project runs (default {DBT_VERSION})",
+    )
+    p.add_argument(
+        "--gold-refresh-minutes",
+        type=int,
+        default=int(env("MEMPOOL_GOLD_REFRESH_MINUTES", "30")),
+        help="how often REFRESH_GOLD builds gold (the warehouse sleeps between)",
+    )
+    p.add_argument(
+        "--bucket", default=env("MEMPOOL_BUCKET", ""), help="landing bucket (terraform output)"
+    )
+    p.add_argument(
+        "--storage-role-arn",
+        default=env("MEMPOOL_STORAGE_ROLE_ARN", ""),
+        help="IAM role Snowflake reads the bucket with (terraform output)",
+    )
+    p.add_argument(
+        "--error-topic-arn",
+        default=env("MEMPOOL_ERROR_TOPIC_ARN", ""),
+        help="SNS topic for task failures (terraform output)",
+    )
+    p.add_argument(
+        "--error-role-arn",
+        default=env("MEMPOOL_ERROR_ROLE_ARN", ""),
+        help="IAM role Snowflake publishes to that topic with (terraform output)",
+    )
+    p.set_defaults(func=_deploy)
+
+
+REGISTRARS: list[Callable[[Any], None]] = [_add_demo, _add_sql, _add_sim, _add_ingest, _add_deploy]
 
 
 def build_parser() -> argparse.ArgumentParser:

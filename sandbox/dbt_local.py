@@ -19,7 +19,6 @@ DBT_DIR = REPO / "snowflake" / "dbt"
 def dbt_env(warehouse: LocalWarehouse, target_dir: Path | None = None) -> dict[str, str]:
     env = {
         **os.environ,
-        "DBT_TARGET": "local",
         "MEMPOOL_SF_HOST": warehouse.host,
         "MEMPOOL_SF_PORT": str(warehouse.port),
         "MEMPOOL_DATABASE": warehouse.database,
@@ -37,10 +36,12 @@ def run_dbt(
     target_dir: Path | None = None,
     log_file: Path | None = None,
     timeout_s: float = 900,
+    target: str = "local",
 ) -> subprocess.CompletedProcess[str]:
     """`dbt <args>` with the project's own profiles.yml; output returned (and logged)."""
     dbt = Path(sys.executable).with_name("dbt")
-    cmd = [str(dbt), *args, "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR)]
+    cmd = [str(dbt), *args, "--target", target, "--project-dir", str(DBT_DIR)]
+    cmd += ["--profiles-dir", str(DBT_DIR)]
     result = subprocess.run(
         cmd,
         env=dbt_env(warehouse, target_dir),

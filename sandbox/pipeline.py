@@ -213,6 +213,7 @@ class SnowflakeRuntimeComponent:
         def cycle() -> None:
             self.runtime.drain_notifications()
             self.runtime.run_graph()
+            self.runtime.run_scheduled()
 
         self.loop = PeriodicLoop("snowflake-runtime", self.interval_s, cycle)
         self.loop.start()

@@ -1,10 +1,13 @@
 """The local Snowflake runtime: what fakesnow lacks, provided by running production's
 own artifacts.
 
-- Applies the same SQL files (rendered with the same `<% name %>` values), passing over
-  only the statements fakesnow cannot run, and saying which.
+- Applies the deploy's SQL steps (sandbox/deploy.py), in the deploy's order, rendered
+  with the same `<% name %>` values, passing over only the statements fakesnow cannot
+  run, and saying which.
 - Emulates each Snowpipe from its own definition: every new S3 object named by an SQS
-  notification is loaded exactly once into the pipe's RAW table with the same columns.
+  notification is loaded exactly once into the pipe's RAW table through the pipe's own
+  SELECT list, honouring its ON_ERROR and its file format's REPLACE_INVALID_CHARACTERS.
+- Imports the procedure handlers from the archive the deploy uploads.
 - Emulates each stream as a per-consumer offset over its table that advances only when
   the consuming procedure returns successfully.
 - Runs the task graph by calling the same procedure handlers with a Snowpark session.
@@ -26,6 +29,8 @@ from urllib.parse import unquote_plus
 
 import yaml
 
+from sandbox.artifacts import use_procedures_archive
+from sandbox.deploy import DeployConfig, build_plan, render
 from sandbox.warehouse import LocalWarehouse, split_statements
 
 log = logging.getLogger("mempool.snowflake")
@@ -50,8 +55,17 @@ UNSUPPORTED = [
         "file format (lines are parsed by the pipe emulation)",
     ),
     (re.compile(r"^\s*CREATE\s+(OR\s+REPLACE\s+)?(ROLE|WAREHOUSE)\b", re.I), "account object"),
+    (
+        re.compile(r"^\s*CREATE\s+(OR\s+REPLACE\s+)?NOTIFICATION\s+INTEGRATION\b", re.I),
+        "notification integration (task errors are logged locally)",
+    ),
+    (
+        re.compile(r"^\s*ALTER\s+FILE\s+FORMAT\b", re.I),
+        "file format (lines are parsed by the pipe emulation)",
+    ),
     (re.compile(r"^\s*GRANT\b", re.I), "grant (no access control locally)"),
     (re.compile(r"^\s*ALTER\s+TASK\b", re.I), "task (emulated)"),
+    (re.compile(r"^\s*SELECT\s+SYSTEM\$TASK_DEPENDENTS_ENABLE\b", re.I), "task (emulated)"),
     (
         re.compile(r"^\s*CREATE\s+(OR\s+REPLACE\s+)?SCHEMA\b.*\bWITH\s+MANAGED\s+ACCESS", re.I),
         "managed access",
@@ -59,10 +73,28 @@ UNSUPPORTED = [
 ]
 
 PIPE_RE = re.compile(
-    r"CREATE\s+PIPE\s+IF\s+NOT\s+EXISTS\s+(?P<pipe>\S+).*?COPY\s+INTO\s+(?P<table>\S+).*?"
-    r"FROM\s+@\S+?/(?P<prefix>[\w-]+)/\)",
+    r"CREATE\s+PIPE\s+IF\s+NOT\s+EXISTS\s+(?P<pipe>\S+).*?COPY\s+INTO\s+(?P<table>\S+)\s*"
+    r"\((?P<columns>[^)]*)\)\s*FROM\s*\(\s*SELECT\s+(?P<select>.*?)\s+FROM\s+@(?P<stage>[\w.$]+)/"
+    r"(?P<prefix>[\w-]+)/\s*\)(?P<options>.*)$",
     re.I | re.S,
 )
+FILE_FORMAT_RE = re.compile(
+    r"^\s*(?:CREATE\s+(?:OR\s+REPLACE\s+)?FILE\s+FORMAT\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+    r"|ALTER\s+FILE\s+FORMAT\s+(?:IF\s+EXISTS\s+)?)(?P<name>[\w.$]+)(?P<body>.*)$",
+    re.I | re.S,
+)
+STAGE_RE = re.compile(
+    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?STAGE\s+(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>[\w.$]+)"
+    r".*?\bFILE_FORMAT\s*=\s*(?P<format>[\w.$]+)",
+    re.I | re.S,
+)
+# What a pipe's SELECT reads from each staged line, as the VALUES the emulation inserts.
+PIPE_INPUTS = {
+    "$1": "column1",
+    "METADATA$FILENAME": "column2",
+    "METADATA$FILE_ROW_NUMBER": "column3",
+    "METADATA$START_SCAN_TIME": "CURRENT_TIMESTAMP()",
+}
 STREAM_RE = re.compile(
     r"CREATE\s+STREAM\s+IF\s+NOT\s+EXISTS\s+(?P<stream>\S+)\s+ON\s+TABLE\s+"
     r"(?P<table>\S+)",
@@ -77,16 +109,6 @@ AFTER_RE = re.compile(r"\bAFTER\s+(?P<parents>[\w.$\s,]+?)\s*(?:\bWHEN\b|$)", re
 DBT_TASK = "EXECUTE DBT PROJECT"
 
 
-def render(sql: str, values: dict[str, str]) -> str:
-    def sub(match: re.Match[str]) -> str:
-        name = match.group(1).strip()
-        if name not in values:
-            raise KeyError(f"template variable {name!r} has no value")
-        return values[name]
-
-    return re.sub(r"<%\s*([\w.]+)\s*%>", sub, sql)
-
-
 def strip_database(name: str, database: str) -> str:
     prefix = database.upper() + "."
     return name[len(prefix) :] if name.upper().startswith(prefix) else name
@@ -97,6 +119,10 @@ class Pipe:
     name: str
     table: str
     prefix: str  # the folder under mempool-data/, e.g. "stream"
+    columns: list[str] = field(default_factory=list)
+    select: list[str] = field(default_factory=list)  # the COPY's expressions, as written
+    stage: str = ""
+    on_error: str = "SKIP_FILE"  # Snowpipe's default when the COPY names none
 
 
 @dataclass
@@ -104,6 +130,7 @@ class Task:
     name: str
     procedure: str  # SCHEMA.NAME of the procedure it calls, or DBT_TASK
     parents: list[str]
+    schedule: str = ""  # a scheduled task (no WHEN, no AFTER): its SCHEDULE
 
 
 @dataclass
@@ -114,16 +141,28 @@ class Plan:
     streams: dict[str, str] = field(default_factory=dict)  # stream -> table
     tasks: list[Task] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (reason, first line)
+    file_formats: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> options
+    stage_formats: dict[str, str] = field(default_factory=dict)  # stage -> file format
+
+    def replaces_invalid_characters(self, pipe: Pipe) -> bool:
+        options = self.file_formats.get(self.stage_formats.get(pipe.stage, ""), {})
+        return options.get("REPLACE_INVALID_CHARACTERS", "FALSE").upper() == "TRUE"
+
+
+def local_config(database: str, bucket: str) -> DeployConfig:
+    """The deploy's settings for the local stack (moto's account id in the ARNs)."""
+    return DeployConfig(
+        database=database,
+        warehouse="LOCAL_WH",
+        bucket=bucket,
+        storage_role_arn="arn:aws:iam::123456789012:role/local-snowflake-storage",
+        error_topic_arn="arn:aws:sns:us-east-1:123456789012:local-task-errors",
+        error_role_arn="arn:aws:iam::123456789012:role/local-snowflake-errors",
+    )
 
 
 def default_values(database: str, bucket: str) -> dict[str, str]:
-    return {
-        "database": database,
-        "warehouse": "LOCAL_WH",
-        "bucket": bucket,
-        "storage_role_arn": "arn:aws:iam::000000000000:role/local",
-        "error_integration": "LOCAL_ERRORS",
-    }
+    return local_config(database, bucket).values()
 
 
 @functools.cache
@@ -151,7 +190,7 @@ class LocalSnowflake:
         s3: Any = None,
         sqs: Any = None,
         queue_url: str = "",
-        values: dict[str, str] | None = None,
+        config: DeployConfig | None = None,
     ) -> None:
         self.warehouse = warehouse
         self.database = warehouse.database
@@ -159,7 +198,8 @@ class LocalSnowflake:
         self.s3 = s3
         self.sqs = sqs
         self.queue_url = queue_url
-        self.values = values or default_values(self.database, bucket)
+        self.config = config or local_config(self.database, bucket)
+        self.values = self.config.values()
         self.plan = Plan()
         # What EXECUTE DBT PROJECT does locally (the sandbox sets it; None skips gold).
         self.dbt_runner: Callable[[], str] | None = None
@@ -171,6 +211,8 @@ class LocalSnowflake:
             "duplicate_files": 0,
             "graph_runs": 0,
             "procedure_calls": 0,
+            "lines_rejected": 0,
+            "files_rejected": 0,
         }
 
     # -- connections -------------------------------------------------------------------
@@ -218,10 +260,14 @@ class LocalSnowflake:
     # -- deploy ------------------------------------------------------------------------
 
     def deploy(self, sql_dir: Path = SQL_DIR) -> Plan:
-        """Apply every SQL file in order; emulate what fakesnow cannot run."""
+        """Apply the deploy's SQL steps in the deploy's order; emulate what fakesnow
+        cannot run. Steps that run the Snowflake CLI (procedures, dbt, the app) are
+        provided by the runtime itself from the same artifacts."""
         self.plan = Plan()
-        for path in sorted(sql_dir.glob("*.sql")):
-            for statement in split_statements(render(path.read_text(), self.values)):
+        use_procedures_archive()
+        for step in build_plan(self.config).sql_steps():
+            text = (sql_dir / step.sql_file).read_text()
+            for statement in split_statements(render(text, self.values)):
                 self._apply(statement)
         self._setup_emulation()
         reasons: dict[str, int] = {}
@@ -236,12 +282,26 @@ class LocalSnowflake:
 
     def _apply(self, statement: str) -> None:
         if m := PIPE_RE.search(statement):
+            on_error = re.search(r"\bON_ERROR\s*=\s*'?(\w+)'?", m["options"], re.I)
             self.plan.pipes.append(
                 Pipe(
                     strip_database(m["pipe"], self.database),
                     strip_database(m["table"], self.database),
                     m["prefix"],
+                    columns=[c.strip() for c in m["columns"].split(",")],
+                    select=split_top_level(m["select"]),
+                    stage=strip_database(m["stage"], self.database).upper(),
+                    on_error=on_error[1].upper() if on_error else "SKIP_FILE",
                 )
+            )
+        if m := FILE_FORMAT_RE.search(statement):
+            name = strip_database(m["name"], self.database).upper()
+            options = self.plan.file_formats.setdefault(name, {})
+            for key, value in re.findall(r"\b(\w+)\s*=\s*('[^']*'|\w+)", m["body"]):
+                options[key.upper()] = value.strip("'")
+        if m := STAGE_RE.search(statement):
+            self.plan.stage_formats[strip_database(m["name"], self.database).upper()] = (
+                strip_database(m["format"], self.database).upper()
             )
         if m := STREAM_RE.search(statement):
             self.plan.streams[strip_database(m["stream"], self.database)] = strip_database(
@@ -259,8 +319,14 @@ class LocalSnowflake:
                 else []
             )
             procedure = DBT_TASK if m["dbt"] else strip_database(m["proc"], self.database).upper()
+            schedule = re.search(r"\bSCHEDULE\s*=\s*'([^']*)'", m["body"], re.I)
             self.plan.tasks.append(
-                Task(strip_database(m["task"], self.database), procedure, parents)
+                Task(
+                    strip_database(m["task"], self.database),
+                    procedure,
+                    parents,
+                    schedule[1] if schedule else "",
+                )
             )
         for pattern, reason in UNSUPPORTED:
             if pattern.search(statement):
@@ -272,6 +338,9 @@ class LocalSnowflake:
         self.execute(f"CREATE SCHEMA IF NOT EXISTS {LOCAL_SCHEMA}")
         self.execute(f"""CREATE TABLE IF NOT EXISTS {LOCAL_SCHEMA}.PIPE_FILES
             (PIPE VARCHAR, FILE_NAME VARCHAR, ORDINAL NUMBER, ROWS_LOADED NUMBER)""")
+        # What COPY_HISTORY would show as errors: lines or files the pipe's options reject.
+        self.execute(f"""CREATE TABLE IF NOT EXISTS {LOCAL_SCHEMA}.LOAD_ERRORS
+            (PIPE VARCHAR, FILE_NAME VARCHAR, SOURCE_ROW NUMBER, ERROR VARCHAR)""")
         self.execute(f"""CREATE TABLE IF NOT EXISTS {LOCAL_SCHEMA}.STREAM_OFFSETS
             (STREAM VARCHAR, POSITION VARCHAR)""")
         for stream, table in self.plan.streams.items():
@@ -341,18 +410,27 @@ class LocalSnowflake:
             self.counters["duplicate_files"] += 1
             return 0
         body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        lines = body.decode("utf-8", errors="replace").split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        for start in range(0, len(lines), 400):
-            chunk = lines[start : start + 400]
-            values = ", ".join(
-                f"({sql_string(line)}, {sql_string(file_name)}, {start + i + 1})"
-                for i, line in enumerate(chunk)
+        rows, errors = decode_lines(body, self.plan.replaces_invalid_characters(pipe))
+        if errors and pipe.on_error != "CONTINUE":
+            # SKIP_FILE (Snowpipe's default) and ABORT_STATEMENT load nothing of the file.
+            rows = []
+            self.counters["files_rejected"] += 1
+        self.counters["lines_rejected"] += len(errors)
+        for row, error in errors:
+            self.execute(
+                f"INSERT INTO {LOCAL_SCHEMA}.LOAD_ERRORS VALUES ({sql_string(pipe.name)}, "
+                f"{sql_string(file_name)}, {row}, {sql_string(error)})"
             )
-            self.execute(f"""INSERT INTO {pipe.table} (RECORD, SOURCE_FILE, SOURCE_ROW, SCANNED_AT)
-                SELECT TRY_PARSE_JSON(column1), column2, column3, CURRENT_TIMESTAMP()
-                FROM VALUES {values}""")
+        select = ", ".join(pipe_expression(expr) for expr in pipe.select)
+        for start in range(0, len(rows), 400):
+            values = ", ".join(
+                f"({sql_string(line)}, {sql_string(file_name)}, {row})"
+                for row, line in rows[start : start + 400]
+            )
+            self.execute(
+                f"INSERT INTO {pipe.table} ({', '.join(pipe.columns)}) "
+                f"SELECT {select} FROM VALUES {values}"
+            )
         ordinal = int(
             self.execute(f"SELECT COALESCE(MAX(ORDINAL), 0) + 1 FROM {LOCAL_SCHEMA}.PIPE_FILES")[0][
                 0
@@ -360,11 +438,11 @@ class LocalSnowflake:
         )
         self.execute(
             f"INSERT INTO {LOCAL_SCHEMA}.PIPE_FILES VALUES ({sql_string(pipe.name)}, "
-            f"{sql_string(file_name)}, {ordinal}, {len(lines)})"
+            f"{sql_string(file_name)}, {ordinal}, {len(rows)})"
         )
         self.counters["files_loaded"] += 1
-        self.counters["rows_loaded"] += len(lines)
-        return len(lines)
+        self.counters["rows_loaded"] += len(rows)
+        return len(rows)
 
     # -- streams and tasks -------------------------------------------------------------
 
@@ -393,7 +471,7 @@ class LocalSnowflake:
     def run_graph(self) -> list[str]:
         """One run of the task graph: the root when its streams have data, then every task
         whose predecessors have all run (the dbt task only when a dbt runner is set)."""
-        roots = [t for t in self.plan.tasks if not t.parents]
+        roots = [t for t in self.plan.tasks if not t.parents and not t.schedule]
         results = []
         for root in roots:
             module = importlib.import_module(procedure_handlers()[root.procedure].rsplit(".", 1)[0])
@@ -416,6 +494,64 @@ class LocalSnowflake:
                     pending.remove(task)
             self.counters["graph_runs"] += 1
         return results
+
+    def run_scheduled(self) -> list[str]:
+        """The scheduled tasks (REFRESH_GOLD): locally the dbt runner keeps its own,
+        shorter cadence, since demo time runs faster than the deployed schedule."""
+        results = []
+        for task in self.plan.tasks:
+            if task.schedule and task.procedure == DBT_TASK and self.dbt_runner is not None:
+                results.append(self.dbt_runner())
+        return results
+
+
+Rows = list[tuple[int, str]]
+
+
+def decode_lines(body: bytes, replace_invalid: bool) -> tuple[Rows, Rows]:
+    """(row number, text) of each line, and (row number, error) of the lines Snowflake
+    would reject: invalid UTF-8 unless the file format replaces it (with U+FFFD)."""
+    parts = body.split(b"\n")
+    if parts and parts[-1] == b"":
+        parts.pop()
+    rows: list[tuple[int, str]] = []
+    errors: list[tuple[int, str]] = []
+    for number, raw in enumerate(parts, 1):
+        try:
+            rows.append((number, raw.decode("utf-8")))
+        except UnicodeDecodeError as exc:
+            if replace_invalid:
+                rows.append((number, raw.decode("utf-8", errors="replace")))
+            else:
+                errors.append((number, f"Invalid UTF8 detected in string: {exc.reason}"))
+    return rows, errors
+
+
+def pipe_expression(expression: str) -> str:
+    """A pipe's SELECT expression over the emulation's VALUES (line, file, row)."""
+    out = expression
+    for name, column in sorted(PIPE_INPUTS.items(), key=lambda kv: -len(kv[0])):
+        out = re.sub(re.escape(name) + r"(?![\w$])", column, out, flags=re.I)
+    return out
+
+
+def split_top_level(text: str) -> list[str]:
+    """Split a SELECT list on the commas that are not inside parentheses or quotes."""
+    parts, depth, quoted, current = [], 0, False, []
+    for char in text:
+        if char == "'":
+            quoted = not quoted
+        elif not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")":
+            depth -= 1
+        if char == "," and depth == 0 and not quoted:
+            parts.append("".join(current).strip())
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current).strip())
+    return [p for p in parts if p]
 
 
 def consumed_streams(module: Any) -> list[str]:

@@ -7,7 +7,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-st.set_page_config(page_title="Bitcoin mempool", layout="wide")
+st.set_page_config(layout="wide")
 
 
 @st.cache_resource

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import aws_local
+from sandbox.artifacts import use_procedures_archive
 from sandbox.paths import Workspace
 from sandbox.services import Service, free_port, port_open, python_module
 from sandbox.snowflake_local import LocalSnowflake
@@ -17,6 +18,12 @@ from sandbox.warehouse import LocalWarehouse
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_FIXTURES = REPO.parent / "shared" / "reference" / "fixtures" / "mempool-space"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The procedures are importable only from the archive `snow snowpark build` makes,
+    as on Snowflake: built (or rebuilt) here, before any test module imports them."""
+    use_procedures_archive()
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
--- Append-only streams, one per consumer. RAW streams feed LOAD_EVENTS; the streams on
--- SILVER.EVENTS feed one builder each, so each keeps its own offset.
+-- Append-only streams, one per consumer. Run as TRANSFORM. RAW streams feed
+-- LOAD_EVENTS; the streams on SILVER.EVENTS feed one builder each, so each keeps its
+-- own offset.
 
 CREATE STREAM IF NOT EXISTS <% database %>.RAW.STREAM_EVENTS_STRM ON TABLE <% database %>.RAW.STREAM_EVENTS APPEND_ONLY = TRUE;
 CREATE STREAM IF NOT EXISTS <% database %>.RAW.CONVERSIONS_STRM ON TABLE <% database %>.RAW.CONVERSIONS APPEND_ONLY = TRUE;

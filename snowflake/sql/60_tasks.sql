@@ -1,9 +1,8 @@
--- The task graph: triggered serverless tasks. The root loads whenever any RAW stream
--- has data; the builders run after it. Deploy order: suspend the root, (re)create,
--- resume the children, then the root last:
---   ALTER TASK <% database %>.OPS.LOAD_EVENTS SUSPEND;  (if it exists)
---   snow sql -f snowflake/sql/60_tasks.sql -D database=... -D error_integration=...
---   SELECT SYSTEM$TASK_DEPENDENTS_ENABLE('<% database %>.OPS.LOAD_EVENTS');
+-- Tasks. Run as TRANSFORM, after the procedures and the dbt project exist; `mempool
+-- deploy` suspends the root first and resumes everything last, children before roots.
+--
+-- The silver graph: triggered serverless tasks. The root loads whenever any RAW stream
+-- has data (about once a minute: Firehose flushes every 60 s); the builders follow it.
 
 CREATE OR REPLACE TASK <% database %>.OPS.LOAD_EVENTS
   TARGET_COMPLETION_INTERVAL = '1 MINUTE'
@@ -32,10 +31,16 @@ CREATE OR REPLACE TASK <% database %>.OPS.BUILD_PROJECTED
   TARGET_COMPLETION_INTERVAL = '1 MINUTE' AFTER <% database %>.OPS.LOAD_EVENTS
 AS CALL <% database %>.SILVER.BUILD_PROJECTED();
 
--- Gold: the dbt project (deployed with `snow dbt deploy MEMPOOL_DBT`) after every
--- builder. EXECUTE DBT PROJECT needs a warehouse, so this task is not serverless.
+-- Gold: the dbt project on its own schedule, not after every silver run. A build
+-- each minute would keep the warehouse from ever suspending (about 24 XS credits a
+-- day); every `gold_refresh_minutes` it wakes, builds, and suspends 60 s later.
+-- Snowflake never overlaps two runs of one task, so builds never run concurrently
+-- (the gold workflow runs this same task instead of its own dbt).
+-- https://docs.snowflake.com/en/sql-reference/sql/create-task (SCHEDULE, ALLOW_OVERLAPPING_EXECUTION)
 CREATE OR REPLACE TASK <% database %>.OPS.REFRESH_GOLD
   WAREHOUSE = <% warehouse %>
-  AFTER <% database %>.OPS.BUILD_STATS, <% database %>.OPS.BUILD_BLOCKS,
-        <% database %>.OPS.BUILD_PRICES, <% database %>.OPS.BUILD_PROJECTED
-AS EXECUTE DBT PROJECT <% database %>.GOLD.MEMPOOL_DBT ARGS = 'build --target prod';
+  SCHEDULE = '<% gold_refresh_minutes %> MINUTE'
+  ALLOW_OVERLAPPING_EXECUTION = FALSE
+  SUSPEND_TASK_AFTER_NUM_FAILURES = 3
+  ERROR_INTEGRATION = <% error_integration %>
+AS EXECUTE DBT PROJECT <% database %>.GOLD.<% dbt_project %> ARGS = 'build --target prod';

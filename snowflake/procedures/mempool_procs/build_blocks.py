@@ -8,7 +8,7 @@ from typing import Any
 
 from mempool_procs.chain import BlockLink, canonical_hashes, missing_heights
 from mempool_procs.common import (
-    lit,
+    json_param,
     pending_events,
     release,
     sql,
@@ -18,6 +18,17 @@ from mempool_procs.common import (
 CONSUMER = "blocks"
 STREAM = "SILVER.EVENTS_BLOCKS_STRM"
 TOPICS = ["block", "blocks"]
+
+# A block is usable when its hash is a block hash and its height a number; anything else
+# goes to quarantine with the first rule it breaks.
+BLOCK_REASON = """CASE
+  WHEN r.B:id IS NULL THEN 'block without id'
+  WHEN NOT REGEXP_LIKE(TO_JSON(r.B:id), '^"[0-9a-f]{64}"$') THEN 'invalid block hash'
+  WHEN TRY_TO_NUMBER(TO_JSON(r.B:height)) IS NULL THEN 'block without a numeric height'
+  WHEN r.B:previousblockhash IS NOT NULL AND TO_JSON(r.B:previousblockhash) <> 'null'
+       AND NOT REGEXP_LIKE(TO_JSON(r.B:previousblockhash), '^"[0-9a-f]{64}"$')
+    THEN 'invalid previous block hash'
+END"""
 
 
 def block_rows(source: str) -> str:
@@ -39,33 +50,36 @@ def run(session: Any) -> str:
         session,
         f"""
         MERGE INTO OPS.QUARANTINE q
-        USING (SELECT * FROM ({rows}) r
-               WHERE r.B:id::VARCHAR IS NULL OR TRY_TO_NUMBER(r.B:height::VARCHAR) IS NULL) s
+        USING (SELECT r.*, {BLOCK_REASON} AS REASON FROM ({rows}) r) s
         ON q.SOURCE_FILE = s.SOURCE_FILE AND q.SOURCE_ROW = s.SOURCE_ROW AND q.STAGE = 'blocks'
-        WHEN NOT MATCHED THEN INSERT
+           AND q.RECORD = s.B
+        WHEN NOT MATCHED AND s.REASON IS NOT NULL THEN INSERT
           (SOURCE_TABLE, SOURCE_FILE, SOURCE_ROW, TOPIC, STAGE, REASON, RECORD, BATCH_ID,
            QUARANTINED_AT)
         VALUES ('SILVER.EVENTS', s.SOURCE_FILE, s.SOURCE_ROW, 'block', 'blocks',
-                'block without id or height', s.B, s.EVENT_KEY, CURRENT_TIMESTAMP())""",
+                s.REASON, s.B, s.EVENT_KEY, CURRENT_TIMESTAMP())""",
     )
     sql(
         session,
         f"""
         MERGE INTO SILVER.BLOCKS t
         USING (
-          SELECT r.B:id::VARCHAR AS BLOCK_HASH, r.B:height::NUMBER AS HEIGHT,
+          SELECT r.B:id::VARCHAR AS BLOCK_HASH, TRY_TO_NUMBER(TO_JSON(r.B:height)) AS HEIGHT,
                  r.B:previousblockhash::VARCHAR AS PREVIOUS_BLOCK_HASH,
-                 r.B:timestamp::NUMBER AS MINED_AT_S, r.B:tx_count::NUMBER AS TX_COUNT,
-                 r.B:size::NUMBER AS SIZE_BYTES, r.B:weight::NUMBER AS WEIGHT_WU,
-                 r.B:extras.virtualSize::FLOAT AS VSIZE,
-                 r.B:extras.totalFees::NUMBER AS TOTAL_FEES_SAT,
-                 r.B:extras.medianFee::FLOAT AS MEDIAN_FEE_RATE,
-                 r.B:extras.feeRange AS FEE_RANGE, r.B:extras.reward::NUMBER AS REWARD_SAT,
+                 TRY_TO_NUMBER(TO_JSON(r.B:timestamp)) AS MINED_AT_S,
+                 TRY_TO_NUMBER(TO_JSON(r.B:tx_count)) AS TX_COUNT,
+                 TRY_TO_NUMBER(TO_JSON(r.B:size)) AS SIZE_BYTES,
+                 TRY_TO_NUMBER(TO_JSON(r.B:weight)) AS WEIGHT_WU,
+                 TRY_TO_DOUBLE(TO_JSON(r.B:extras.virtualSize)) AS VSIZE,
+                 TRY_TO_NUMBER(TO_JSON(r.B:extras.totalFees)) AS TOTAL_FEES_SAT,
+                 TRY_TO_DOUBLE(TO_JSON(r.B:extras.medianFee)) AS MEDIAN_FEE_RATE,
+                 r.B:extras.feeRange AS FEE_RANGE,
+                 TRY_TO_NUMBER(TO_JSON(r.B:extras.reward)) AS REWARD_SAT,
                  r.B:extras.pool.name::VARCHAR AS POOL_NAME,
                  r.B:extras.pool.slug::VARCHAR AS POOL_SLUG,
                  r.RECEIVED_AT AS FIRST_SEEN_AT, r.B AS PAYLOAD
           FROM ({rows}) r
-          WHERE r.B:id::VARCHAR IS NOT NULL AND TRY_TO_NUMBER(r.B:height::VARCHAR) IS NOT NULL
+          WHERE {BLOCK_REASON} IS NULL
           QUALIFY ROW_NUMBER() OVER (PARTITION BY r.B:id::VARCHAR
                                      ORDER BY r.RECEIVED_AT, r.EVENT_KEY) = 1
         ) s
@@ -87,29 +101,41 @@ def run(session: Any) -> str:
 
 
 def resolve_chain(session: Any) -> tuple[int, int]:
-    links = [
-        BlockLink(str(r[0]), int(r[1]), r[2], str(r[3]))
-        for r in sql(
-            session,
-            """SELECT BLOCK_HASH, HEIGHT, PREVIOUS_BLOCK_HASH,
-                                        TO_VARCHAR(FIRST_SEEN_AT) FROM SILVER.BLOCKS""",
-        )
-    ]
+    rows = sql(
+        session,
+        """SELECT BLOCK_HASH, HEIGHT, PREVIOUS_BLOCK_HASH, TO_VARCHAR(FIRST_SEEN_AT),
+                  IS_CANONICAL, IS_STALE FROM SILVER.BLOCKS""",
+    )
+    links = [BlockLink(str(r[0]), int(r[1]), r[2], str(r[3])) for r in rows]
     canonical = canonical_hashes(links)
-    if links:
-        in_list = ", ".join(lit(h) for h in sorted(canonical))
-        sql(
-            session,
-            f"""UPDATE SILVER.BLOCKS
-                SET IS_CANONICAL = BLOCK_HASH IN ({in_list}),
-                    IS_STALE = NOT (BLOCK_HASH IN ({in_list})),
-                    UPDATED_AT = CURRENT_TIMESTAMP()
-                WHERE IS_CANONICAL <> (BLOCK_HASH IN ({in_list}))
-                   OR IS_STALE = (BLOCK_HASH IN ({in_list}))""",
-        )
+    # Only rows whose flags change are rewritten, and their hashes travel as one bound
+    # JSON array: the statement's size does not grow with the chain.
+    changed = sorted(
+        str(r[0])
+        for r in rows
+        if bool(r[4]) != (r[0] in canonical) or bool(r[5]) == (r[0] in canonical)
+    )
+    for flag, hashes in (
+        (True, [h for h in changed if h in canonical]),
+        (False, [h for h in changed if h not in canonical]),
+    ):
+        if hashes:
+            sql(
+                session,
+                """UPDATE SILVER.BLOCKS
+                   SET IS_CANONICAL = ?, IS_STALE = ?, UPDATED_AT = CURRENT_TIMESTAMP()
+                   WHERE BLOCK_HASH IN (SELECT f.value::VARCHAR
+                                        FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?))) f)""",
+                [flag, not flag, json_param(hashes)],
+            )
     gaps = missing_heights(b.height for b in links if b.block_hash in canonical)
     sql(session, "DELETE FROM SILVER.BLOCK_GAPS")
     if gaps:
-        values = ", ".join(f"({h}, CURRENT_TIMESTAMP())" for h in gaps)
-        sql(session, f"INSERT INTO SILVER.BLOCK_GAPS (HEIGHT, DETECTED_AT) VALUES {values}")
+        sql(
+            session,
+            """INSERT INTO SILVER.BLOCK_GAPS (HEIGHT, DETECTED_AT)
+               SELECT f.value::NUMBER, CURRENT_TIMESTAMP()
+               FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?))) f""",
+            [json_param(gaps)],
+        )
     return len(canonical), len(links) - len(canonical)

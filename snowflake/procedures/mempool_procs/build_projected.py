@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from mempool_procs.common import (
-    lit,
+    json_param,
     pending_events,
     release,
     sql,
@@ -23,21 +23,14 @@ TOPIC = "projected-block-transactions"
 CHUNK = 500
 
 
-def _num(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    return repr(value) if isinstance(value, float) else str(int(value))
-
-
 def load_events(session: Any, origin: str, from_frame: int) -> list[Event]:
     rows = sql(
         session,
-        f"""
+        """
         SELECT FRAME_SEQ, PAYLOAD, TO_VARCHAR(RECEIVED_AT), FLAGS FROM SILVER.EVENTS
-        WHERE TOPIC = {lit(TOPIC)} AND ORIGIN_ID = {lit(origin)} AND FRAME_SEQ >= {from_frame}
+        WHERE TOPIC = ? AND ORIGIN_ID = ? AND FRAME_SEQ >= ?
         ORDER BY FRAME_SEQ""",
+        [TOPIC, origin, from_frame],
     )
     events = []
     for frame_seq, payload, received_at, flags in rows:
@@ -55,9 +48,10 @@ def load_cursor(session: Any, origin: str) -> Cursor:
     """The cursor after the connection's last stored state and its current tx set."""
     last = sql(
         session,
-        f"""SELECT FRAME_SEQ, SEQUENCE, IS_VALID, EPOCH_FRAME_SEQ
-        FROM SILVER.PROJECTED_BLOCK_STATES WHERE ORIGIN_ID = {lit(origin)}
+        """SELECT FRAME_SEQ, SEQUENCE, IS_VALID, EPOCH_FRAME_SEQ
+        FROM SILVER.PROJECTED_BLOCK_STATES WHERE ORIGIN_ID = ?
         ORDER BY FRAME_SEQ DESC LIMIT 1""",
+        [origin],
     )
     if not last:
         return Cursor()
@@ -66,8 +60,9 @@ def load_cursor(session: Any, origin: str) -> Cursor:
     if is_valid:
         rows = sql(
             session,
-            f"""SELECT TXID, FEE_SAT, VSIZE, VALUE_SAT, FEE_RATE, FIRST_SEEN_S
-            FROM SILVER.PROJECTED_BLOCK_TXS WHERE ORIGIN_ID = {lit(origin)}""",
+            """SELECT TXID, FEE_SAT, VSIZE, VALUE_SAT, FEE_RATE, FIRST_SEEN_S
+            FROM SILVER.PROJECTED_BLOCK_TXS WHERE ORIGIN_ID = ?""",
+            [origin],
         )
         cursor.txs = {
             str(r[0]): Tx(
@@ -86,8 +81,8 @@ def load_cursor(session: Any, origin: str) -> Cursor:
 def rebuild_origin(session: Any, origin: str, first_new_frame: int) -> int:
     stored = sql(
         session,
-        f"""SELECT MAX(FRAME_SEQ) FROM SILVER.PROJECTED_BLOCK_STATES
-                              WHERE ORIGIN_ID = {lit(origin)}""",
+        "SELECT MAX(FRAME_SEQ) FROM SILVER.PROJECTED_BLOCK_STATES WHERE ORIGIN_ID = ?",
+        [origin],
     )
     last_stored = stored[0][0]
     if last_stored is not None and first_new_frame > int(last_stored):
@@ -97,60 +92,97 @@ def rebuild_origin(session: Any, origin: str, first_new_frame: int) -> int:
         # A late event: restart from the newest full set at or before it.
         full = sql(
             session,
-            f"""SELECT MAX(FRAME_SEQ) FROM SILVER.EVENTS
-            WHERE TOPIC = {lit(TOPIC)} AND ORIGIN_ID = {lit(origin)}
-              AND FRAME_SEQ <= {first_new_frame}
+            """SELECT MAX(FRAME_SEQ) FROM SILVER.EVENTS
+            WHERE TOPIC = ? AND ORIGIN_ID = ? AND FRAME_SEQ <= ?
               AND PAYLOAD:blockTransactions IS NOT NULL""",
+            [TOPIC, origin, first_new_frame],
         )
         start = int(full[0][0]) if full[0][0] is not None else 0
         cursor = Cursor()  # the full set itself resyncs the state
     states = apply(cursor, load_events(session, origin, start))
     sql(
         session,
-        f"""DELETE FROM SILVER.PROJECTED_BLOCK_STATES
-                     WHERE ORIGIN_ID = {lit(origin)} AND FRAME_SEQ >= {start}""",
+        "DELETE FROM SILVER.PROJECTED_BLOCK_STATES WHERE ORIGIN_ID = ? AND FRAME_SEQ >= ?",
+        [origin, start],
     )
     write_states(session, origin, states)
-    sql(session, f"DELETE FROM SILVER.PROJECTED_BLOCK_TXS WHERE ORIGIN_ID = {lit(origin)}")
+    sql(session, "DELETE FROM SILVER.PROJECTED_BLOCK_TXS WHERE ORIGIN_ID = ?", [origin])
     if cursor.txs:
         write_txs(session, origin, list(cursor.txs.values()), cursor.last_frame_seq)
     return len(states)
 
 
-def write_states(session: Any, origin: str, states: list[State]) -> None:
-    for i in range(0, len(states), CHUNK):
-        values = ", ".join(
-            f"({lit(origin)}, {s.frame_seq}, {s.sequence}, {_num(s.epoch_frame_seq)}, "
-            f"{_num(s.is_full_set)}, {_num(s.is_valid)}, {lit(s.flags)}, "
-            f"TO_TIMESTAMP_NTZ({lit(s.received_at)}), {_num(s.tx_count)}, "
-            f"{_num(s.total_fees_sat)}, {_num(s.total_vsize)}, "
-            + ", ".join(_num(r) for r in s.fee_rates)
-            + ")"
-            for s in states[i : i + CHUNK]
-        )
+STATE_COLUMNS = {
+    "ORIGIN_ID": "VARCHAR",
+    "FRAME_SEQ": "NUMBER",
+    "SEQUENCE": "NUMBER",
+    "EPOCH_FRAME_SEQ": "NUMBER",
+    "IS_FULL_SET": "BOOLEAN",
+    "IS_VALID": "BOOLEAN",
+    "FLAGS": "VARCHAR",
+    "RECEIVED_AT": "TIMESTAMP_NTZ",
+    "TX_COUNT": "NUMBER",
+    "TOTAL_FEES_SAT": "NUMBER",
+    "TOTAL_VSIZE": "FLOAT",
+    "FEE_RATE_MIN": "FLOAT",
+    "FEE_RATE_P10": "FLOAT",
+    "FEE_RATE_P25": "FLOAT",
+    "FEE_RATE_P50": "FLOAT",
+    "FEE_RATE_P75": "FLOAT",
+    "FEE_RATE_P90": "FLOAT",
+    "FEE_RATE_MAX": "FLOAT",
+}
+TX_COLUMNS = {
+    "ORIGIN_ID": "VARCHAR",
+    "TXID": "VARCHAR",
+    "FEE_SAT": "NUMBER",
+    "VSIZE": "FLOAT",
+    "VALUE_SAT": "NUMBER",
+    "FEE_RATE": "FLOAT",
+    "FIRST_SEEN_S": "NUMBER",
+    "AS_OF_FRAME_SEQ": "NUMBER",
+}
+
+
+def insert_rows(session: Any, table: str, columns: dict[str, str], rows: list[list[Any]]) -> None:
+    """Insert rows as one bound JSON array per chunk: values never become SQL text."""
+    select = ", ".join(f"f.value[{i}]::{kind}" for i, kind in enumerate(columns.values()))
+    for i in range(0, len(rows), CHUNK):
         sql(
             session,
-            f"""INSERT INTO SILVER.PROJECTED_BLOCK_STATES
-            (ORIGIN_ID, FRAME_SEQ, SEQUENCE, EPOCH_FRAME_SEQ, IS_FULL_SET, IS_VALID, FLAGS,
-             RECEIVED_AT, TX_COUNT, TOTAL_FEES_SAT, TOTAL_VSIZE, FEE_RATE_MIN, FEE_RATE_P10,
-             FEE_RATE_P25, FEE_RATE_P50, FEE_RATE_P75, FEE_RATE_P90, FEE_RATE_MAX)
-            VALUES {values}""",
+            f"""INSERT INTO {table} ({", ".join(columns)})
+            SELECT {select} FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?))) f""",
+            [json_param(rows[i : i + CHUNK])],
         )
+
+
+def write_states(session: Any, origin: str, states: list[State]) -> None:
+    rows = [
+        [
+            origin,
+            s.frame_seq,
+            s.sequence,
+            s.epoch_frame_seq,
+            s.is_full_set,
+            s.is_valid,
+            s.flags,
+            s.received_at,
+            s.tx_count,
+            s.total_fees_sat,
+            s.total_vsize,
+            *s.fee_rates,
+        ]
+        for s in states
+    ]
+    insert_rows(session, "SILVER.PROJECTED_BLOCK_STATES", STATE_COLUMNS, rows)
 
 
 def write_txs(session: Any, origin: str, txs: list[Tx], as_of: int) -> None:
-    for i in range(0, len(txs), CHUNK):
-        values = ", ".join(
-            f"({lit(origin)}, {lit(t.txid)}, {t.fee_sat}, {_num(t.vsize)}, {t.value_sat}, "
-            f"{_num(t.fee_rate)}, {_num(t.first_seen_s)}, {as_of})"
-            for t in txs[i : i + CHUNK]
-        )
-        sql(
-            session,
-            f"""INSERT INTO SILVER.PROJECTED_BLOCK_TXS
-            (ORIGIN_ID, TXID, FEE_SAT, VSIZE, VALUE_SAT, FEE_RATE, FIRST_SEEN_S, AS_OF_FRAME_SEQ)
-            VALUES {values}""",
-        )
+    rows = [
+        [origin, t.txid, t.fee_sat, t.vsize, t.value_sat, t.fee_rate, t.first_seen_s, as_of]
+        for t in txs
+    ]
+    insert_rows(session, "SILVER.PROJECTED_BLOCK_TXS", TX_COLUMNS, rows)
 
 
 def run(session: Any) -> str:

@@ -1,11 +1,21 @@
 """Helpers shared by the procedures. Set work is SQL through `session.sql()`, so the same
-handlers run on Snowflake and on the local fakesnow server."""
+handlers run on Snowflake and on the local fakesnow server.
+
+Data never becomes SQL text: values travel as bind parameters (`?`), and sets of values
+as one JSON array parameter read back with FLATTEN. Only names written in this package
+(tables, streams, consumers, topics) are part of statements.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 def new_batch_id() -> str:
@@ -13,13 +23,26 @@ def new_batch_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:8]
 
 
-def lit(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
+def name(value: str) -> str:
+    """A name from this package's own code, checked before it becomes part of SQL."""
+    if not _NAME.match(value):
+        raise ValueError(f"not a plain name: {value!r}")
+    return value
 
 
-def sql(session: Any, text: str) -> list[Any]:
+def sql(session: Any, text: str, params: Sequence[Any] | None = None) -> list[Any]:
+    if params:
+        return list(session.sql(text, params=list(params)).collect())
     return list(session.sql(text).collect())
+
+
+def json_param(rows: Sequence[Any]) -> str:
+    """Many values as one bind parameter: `TABLE(FLATTEN(INPUT => PARSE_JSON(?)))`."""
+    return json.dumps(list(rows), separators=(",", ":"), ensure_ascii=False)
+
+
+def placeholders(count: int) -> str:
+    return ", ".join("?" for _ in range(count))
 
 
 def take_from_stream(session: Any, consumer: str, stream: str, topics: list[str]) -> int:
@@ -30,28 +53,28 @@ def take_from_stream(session: Any, consumer: str, stream: str, topics: list[str]
     moves past everything it held. Keys stay in CONSUMER_BATCH until the consumer has
     finished with them, so a crash between the two loses nothing.
     """
-    topic_list = ", ".join(lit(t) for t in topics)
     sql(
         session,
         f"""
         INSERT INTO OPS.CONSUMER_BATCH (CONSUMER, EVENT_KEY, TOPIC, BATCH_ID)
-        SELECT {lit(consumer)}, EVENT_KEY, TOPIC, {lit(new_batch_id())}
-        FROM {stream} WHERE TOPIC IN ({topic_list})""",
+        SELECT ?, EVENT_KEY, TOPIC, ?
+        FROM {name(stream)} WHERE TOPIC IN ({placeholders(len(topics))})""",
+        [consumer, new_batch_id(), *topics],
     )
     return count_pending(session, consumer)
 
 
 def pending_events(consumer: str) -> str:
-    """The events a consumer holds, as a subquery."""
+    """The events a consumer holds, as a subquery (the consumer is a name of this code)."""
     return f"""(SELECT e.* FROM SILVER.EVENTS e
         WHERE e.EVENT_KEY IN (SELECT EVENT_KEY FROM OPS.CONSUMER_BATCH
-                              WHERE CONSUMER = {lit(consumer)}))"""
+                              WHERE CONSUMER = '{name(consumer)}'))"""
 
 
 def count_pending(session: Any, consumer: str) -> int:
-    rows = sql(session, f"SELECT COUNT(*) FROM OPS.CONSUMER_BATCH WHERE CONSUMER = {lit(consumer)}")
+    rows = sql(session, "SELECT COUNT(*) FROM OPS.CONSUMER_BATCH WHERE CONSUMER = ?", [consumer])
     return int(rows[0][0])
 
 
 def release(session: Any, consumer: str) -> None:
-    sql(session, f"DELETE FROM OPS.CONSUMER_BATCH WHERE CONSUMER = {lit(consumer)}")
+    sql(session, "DELETE FROM OPS.CONSUMER_BATCH WHERE CONSUMER = ?", [consumer])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mempool_procs.common import lit, new_batch_id, sql
+from mempool_procs.common import new_batch_id, sql
 
 RAW_STREAMS = {
     "RAW.STREAM_EVENTS": "RAW.STREAM_EVENTS_STRM",
@@ -19,18 +19,28 @@ RAW_STREAMS = {
     "RAW.REST_STATS": "RAW.REST_STATS_STRM",
 }
 
-# The contract's rules, in SQL both Snowflake and the local engine evaluate alike.
-REASON = """CASE
+# What the landing file format puts where a line held invalid UTF-8 (REPLACE_INVALID_CHARACTERS).
+REPLACEMENT_CHARACTER = "\ufffd"
+
+# The contract's rules (docs/data-contract.md, ingest/contract.py), in SQL both Snowflake
+# and the local engine evaluate alike. TO_JSON tells a JSON number from a string ("7").
+REASON = f"""CASE
   WHEN RECORD IS NULL THEN 'unparsable JSON'
-  WHEN RECORD:v IS NULL OR RECORD:v::VARCHAR <> '1' THEN 'unsupported contract version'
+  WHEN CONTAINS(COALESCE(LINE, TO_JSON(RECORD)), '{REPLACEMENT_CHARACTER}')
+    THEN 'invalid UTF-8 (replaced with U+FFFD at load)'
+  WHEN RECORD:v IS NULL OR TO_JSON(RECORD:v) <> '1' THEN 'unsupported contract version'
   WHEN RECORD:source::VARCHAR IS NULL OR RECORD:source::VARCHAR NOT IN ('ws', 'rest', 'backfill')
     THEN 'unknown source'
   WHEN RECORD:topic::VARCHAR IS NULL OR RECORD:topic::VARCHAR = '' THEN 'missing topic'
+  WHEN NOT REGEXP_LIKE(TO_JSON(RECORD:topic), '^"[A-Za-z0-9_.:-]{{1,64}}"$') THEN 'invalid topic'
   WHEN RECORD:origin_id::VARCHAR IS NULL OR RECORD:origin_id::VARCHAR = '' THEN 'missing origin_id'
-  WHEN TRY_TO_NUMBER(RECORD:frame_seq::VARCHAR) IS NULL THEN 'invalid frame_seq'
+  WHEN NOT REGEXP_LIKE(TO_JSON(RECORD:origin_id), '^"[A-Za-z0-9_.:-]{{1,128}}"$')
+    THEN 'invalid origin_id'
+  WHEN RECORD:frame_seq IS NULL OR NOT REGEXP_LIKE(TO_JSON(RECORD:frame_seq), '^[0-9]{{1,18}}$')
+    THEN 'invalid frame_seq (an integer >= 0)'
   WHEN RECORD:received_at::VARCHAR IS NULL
     OR NOT REGEXP_LIKE(RECORD:received_at::VARCHAR,
-       '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?Z$')
+       '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}T[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}([.][0-9]+)?Z$')
     THEN 'invalid received_at'
   WHEN RECORD:payload IS NULL THEN 'missing payload'
 END"""
@@ -44,15 +54,15 @@ EVENT_KEY = (
 def run(session: Any) -> str:
     batch = new_batch_id()
     union = " UNION ALL ".join(
-        f"SELECT {lit(batch)}, {lit(table)}, RECORD, SOURCE_FILE, SOURCE_ROW, SCANNED_AT "
-        f"FROM {stream}"
+        f"SELECT ?, '{table}', RECORD, LINE, SOURCE_FILE, SOURCE_ROW, SCANNED_AT FROM {stream}"
         for table, stream in RAW_STREAMS.items()
     )
     # Consumes all five streams in one committed statement.
     sql(
         session,
         f"""INSERT INTO OPS.LOAD_BATCH
-        (BATCH_ID, SOURCE_TABLE, RECORD, SOURCE_FILE, SOURCE_ROW, SCANNED_AT) {union}""",
+        (BATCH_ID, SOURCE_TABLE, RECORD, LINE, SOURCE_FILE, SOURCE_ROW, SCANNED_AT) {union}""",
+        [batch] * len(RAW_STREAMS),
     )
 
     # Everything below works on all of OPS.LOAD_BATCH (this batch and any left by a run
@@ -61,15 +71,15 @@ def run(session: Any) -> str:
         session,
         f"""
         MERGE INTO OPS.QUARANTINE q
-        USING (SELECT BATCH_ID, SOURCE_TABLE, SOURCE_FILE, SOURCE_ROW, RECORD,
+        USING (SELECT BATCH_ID, SOURCE_TABLE, SOURCE_FILE, SOURCE_ROW, RECORD, LINE,
                       {TOPIC} AS TOPIC, {REASON} AS REASON
                FROM OPS.LOAD_BATCH) s
         ON q.SOURCE_FILE = s.SOURCE_FILE AND q.SOURCE_ROW = s.SOURCE_ROW AND q.STAGE = 'load'
         WHEN NOT MATCHED AND s.REASON IS NOT NULL THEN INSERT
-          (SOURCE_TABLE, SOURCE_FILE, SOURCE_ROW, TOPIC, STAGE, REASON, RECORD, BATCH_ID,
+          (SOURCE_TABLE, SOURCE_FILE, SOURCE_ROW, TOPIC, STAGE, REASON, RECORD, LINE, BATCH_ID,
            QUARANTINED_AT)
         VALUES (s.SOURCE_TABLE, s.SOURCE_FILE, s.SOURCE_ROW, s.TOPIC, 'load', s.REASON,
-                s.RECORD, s.BATCH_ID, CURRENT_TIMESTAMP())""",
+                s.RECORD, s.LINE, s.BATCH_ID, CURRENT_TIMESTAMP())""",
     )
 
     sql(

@@ -1,0 +1,91 @@
+"""The procedure archive: built by the pinned Snowflake CLI exactly as the deploy builds
+it (`snow snowpark build`), and the only place the local runtime and the tests import
+the procedure handlers from. A packaging mistake therefore fails locally first."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PROCEDURES_DIR = REPO / "snowflake" / "procedures"
+PACKAGE = "mempool_procs"
+# Where `snow snowpark build` writes the archive of the `snowflake/procedures` artifact.
+PROCEDURES_ARCHIVE = REPO / "snowflake" / "procedures.zip"
+BUILD_COMMAND = ("snowpark", "build", "--ignore-anaconda")
+
+
+class ArtifactError(RuntimeError):
+    """The archive cannot be built or does not hold what the deploy needs."""
+
+
+def snow_binary() -> str:
+    for candidate in (os.environ.get("SNOW_BIN"), str(REPO / ".venv-snow" / "bin" / "snow")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    found = shutil.which("snow")
+    if found is None:
+        raise ArtifactError("the Snowflake CLI is not installed: run `make snow`")
+    return found
+
+
+def source_files() -> dict[str, bytes]:
+    """What the archive must hold: every source file of the package, by archive path."""
+    return {
+        path.relative_to(PROCEDURES_DIR).as_posix(): path.read_bytes()
+        for path in sorted((PROCEDURES_DIR / PACKAGE).rglob("*.py"))
+    }
+
+
+def archive_files(archive: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(archive) as zf:
+        return {n: zf.read(n) for n in zf.namelist() if not n.endswith("/")}
+
+
+def is_current(archive: Path = PROCEDURES_ARCHIVE) -> bool:
+    return archive.exists() and archive_files(archive) == source_files()
+
+
+def build_procedures() -> Path:
+    """Run `snow snowpark build` (no connection needed) and check what it made."""
+    result = subprocess.run(
+        [snow_binary(), *BUILD_COMMAND],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise ArtifactError(f"snow snowpark build failed:\n{result.stdout}\n{result.stderr}")
+    if not PROCEDURES_ARCHIVE.exists():
+        raise ArtifactError(f"snow snowpark build made no {PROCEDURES_ARCHIVE.name}")
+    if not is_current():
+        raise ArtifactError(
+            f"{PROCEDURES_ARCHIVE.name} does not hold {PACKAGE}/ as the handlers import it"
+        )
+    return PROCEDURES_ARCHIVE
+
+
+def procedures_archive() -> Path:
+    """The archive, rebuilt when the sources changed since the last build."""
+    return PROCEDURES_ARCHIVE if is_current() else build_procedures()
+
+
+def use_procedures_archive() -> Path:
+    """Put the archive on sys.path, as Snowflake puts a procedure's IMPORTS, so that
+    `mempool_procs` is imported from it and from nowhere else."""
+    archive = procedures_archive()
+    entry = str(archive)
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+        importlib.invalidate_caches()
+    loaded = sys.modules.get(PACKAGE)
+    if loaded is not None and not str(getattr(loaded, "__file__", "")).startswith(entry):
+        raise ArtifactError(f"{PACKAGE} was already imported from {loaded.__file__}")
+    return archive

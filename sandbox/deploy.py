@@ -1,0 +1,357 @@
+"""The one deploy path to a Snowflake account: every step, its role and its command.
+
+`mempool deploy --connection NAME` runs the steps in order with the Snowflake CLI;
+`--dry-run` prints every command and every rendered SQL statement without connecting.
+The local runtime applies the very same SQL steps, in the same order, to fakesnow, and
+the tests check each step's statements against the privileges its role holds
+(tests/access_model.py), so the order and the roles written here are what is tested.
+
+This module is operator tooling, not the local sandbox: it never starts an emulator.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+import yaml
+
+from sandbox.artifacts import snow_binary
+from sandbox.warehouse import split_statements
+
+REPO = Path(__file__).resolve().parent.parent
+SQL_DIR = REPO / "snowflake" / "sql"
+DBT_DIR = REPO / "snowflake" / "dbt"
+
+# dbt Projects on Snowflake run the version the project object is pinned to; the local
+# stack installs the same one (pyproject.toml), so what passes here parses there.
+# https://docs.snowflake.com/en/user-guide/data-engineering/dbt-projects-on-snowflake-dbt-core-versions
+DBT_VERSION = "1.10.15"
+
+SECURITYADMIN = "SECURITYADMIN"
+SYSADMIN = "SYSADMIN"
+ACCOUNTADMIN = "ACCOUNTADMIN"
+ADMIN_ROLES = (SECURITYADMIN, SYSADMIN, ACCOUNTADMIN)
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")
+ARN = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{12}:[A-Za-z0-9_/:.+=@-]+$")
+BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+AWS_VALUES = ("bucket", "storage_role_arn", "error_topic_arn", "error_role_arn")
+AWS_EXAMPLES = {
+    "bucket": "example-mempool-landing",
+    "storage_role_arn": "arn:aws:iam::123456789012:role/example-mempool-snowflake-storage",
+    "error_topic_arn": "arn:aws:sns:us-east-1:123456789012:example-mempool-task-errors",
+    "error_role_arn": "arn:aws:iam::123456789012:role/example-mempool-snowflake-errors",
+}
+
+
+class DeployError(ValueError):
+    """A deploy setting or step that cannot work; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    """Every name the deploy uses. The AWS values have no default: they are outputs of
+    Terraform's first apply (`terraform output`); a dry run shows examples instead."""
+
+    database: str = "MEMPOOL"
+    warehouse: str = "MEMPOOL_WH"
+    ingest_role: str = ""
+    transform_role: str = ""
+    read_role: str = ""
+    storage_integration: str = ""
+    error_integration: str = ""
+    dbt_project: str = "MEMPOOL_DBT"
+    dbt_version: str = DBT_VERSION
+    gold_refresh_minutes: int = 30
+    bucket: str = ""
+    storage_role_arn: str = ""
+    error_topic_arn: str = ""
+    error_role_arn: str = ""
+
+    def __post_init__(self) -> None:
+        db = self.database.upper()
+        defaults = {
+            "database": db,
+            "warehouse": self.warehouse.upper(),
+            "ingest_role": self.ingest_role.upper() or f"{db}_INGEST",
+            "transform_role": self.transform_role.upper() or f"{db}_TRANSFORM",
+            "read_role": self.read_role.upper() or f"{db}_READ",
+            "storage_integration": self.storage_integration.upper() or f"{db}_LANDING",
+            "error_integration": self.error_integration.upper() or f"{db}_TASK_ERRORS",
+            "dbt_project": self.dbt_project.upper(),
+        }
+        for name, value in defaults.items():
+            if not IDENTIFIER.match(value):
+                raise DeployError(f"{name} {value!r} is not a plain Snowflake identifier")
+            object.__setattr__(self, name, value)
+        for name in AWS_VALUES:
+            value = getattr(self, name)
+            pattern = BUCKET if name == "bucket" else ARN
+            if value and not pattern.match(value):
+                raise DeployError(f"{name} {value!r} is not a valid {name.replace('_', ' ')}")
+        if not 1 <= self.gold_refresh_minutes <= 11520:
+            raise DeployError("gold_refresh_minutes must be between 1 and 11520 (8 days)")
+        if not re.match(r"^\d+\.\d+\.\d+$", self.dbt_version):
+            raise DeployError(f"dbt_version {self.dbt_version!r} is not a version like 1.10.15")
+
+    def missing_aws_values(self) -> list[str]:
+        return [name for name in AWS_VALUES if not getattr(self, name)]
+
+    def with_examples(self) -> DeployConfig:
+        """The same settings, with example AWS values where none were given."""
+        given = {name: getattr(self, name) for name in AWS_VALUES}
+        examples = {k: v for k, v in AWS_EXAMPLES.items() if not given[k]}
+        return replace(self, **examples)
+
+    def values(self) -> dict[str, str]:
+        """The `<% name %>` values of the SQL files."""
+        return {f.name: str(getattr(self, f.name)) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    role: str
+    what: str
+    sql_file: str = ""  # a file under snowflake/sql, run with `snow sql -f`
+    snow: tuple[str, ...] = ()  # or a Snowflake CLI command (without connection options)
+    builds: bool = False  # a local build command: no connection, no role
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role in ADMIN_ROLES
+
+
+@dataclass
+class Plan:
+    config: DeployConfig
+    steps: list[Step] = field(default_factory=list)
+
+    def sql_steps(self) -> list[Step]:
+        return [s for s in self.steps if s.sql_file]
+
+    def step(self, name: str) -> Step:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise DeployError(f"no deploy step named {name!r}; steps: {', '.join(self.names())}")
+
+    def names(self) -> list[str]:
+        return [s.name for s in self.steps]
+
+
+def render(sql: str, values: dict[str, str]) -> str:
+    """`<% name %>` substitution, as `snow sql -D name=value` does it."""
+
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1).strip()
+        if name not in values:
+            raise KeyError(f"template variable {name!r} has no value")
+        return values[name]
+
+    return re.sub(r"<%\s*([\w.]+)\s*%>", sub, sql)
+
+
+def rendered_statements(step: Step, config: DeployConfig) -> list[str]:
+    """The SQL statements a SQL step sends, as the account receives them."""
+    text = (SQL_DIR / step.sql_file).read_text()
+    return split_statements(render(text, config.values()))
+
+
+def build_plan(config: DeployConfig) -> Plan:
+    """The deploy, in order. Administrators' steps come first; everything after them runs
+    as the platform's own roles, which is all a CI service user needs to hold."""
+    c = config
+    env = ("--env", f"MEMPOOL_DATABASE={c.database}", "--env", f"MEMPOOL_WAREHOUSE={c.warehouse}")
+    steps = [
+        Step("roles", SECURITYADMIN, "roles and account privileges", sql_file="00_roles.sql"),
+        Step("database", SYSADMIN, "warehouse, database, schemas", sql_file="01_database.sql"),
+        Step("grants", SECURITYADMIN, "privileges of the roles", sql_file="02_grants.sql"),
+        Step(
+            "integrations",
+            ACCOUNTADMIN,
+            "storage and notification integrations",
+            sql_file="10_integrations.sql",
+        ),
+        Step("landing", c.ingest_role, "file format and stage", sql_file="15_landing.sql"),
+        Step("raw", c.ingest_role, "RAW tables and Snowpipe pipes", sql_file="20_raw.sql"),
+        Step("silver", c.transform_role, "SILVER and OPS tables", sql_file="30_silver.sql"),
+        Step("streams", c.transform_role, "streams", sql_file="40_streams.sql"),
+        Step(
+            "build-procedures",
+            "",
+            "procedure archive (snowflake/procedures.zip)",
+            snow=("snowpark", "build", "--ignore-anaconda", *env),
+            builds=True,
+        ),
+        Step(
+            "procedures",
+            c.transform_role,
+            "Snowpark procedures from the archive",
+            snow=("snowpark", "deploy", "--replace", "--warehouse", c.warehouse, *env),
+        ),
+        Step(
+            "dbt",
+            c.transform_role,
+            f"dbt project {c.dbt_project} pinned to dbt {c.dbt_version}",
+            snow=(
+                "dbt",
+                "deploy",
+                c.dbt_project,
+                "--source",
+                "snowflake/dbt",
+                "--profiles-dir",
+                "{profiles_dir}",
+                "--default-target",
+                "prod",
+                "--dbt-version",
+                c.dbt_version,
+                "--database",
+                c.database,
+                "--schema",
+                "GOLD",
+                "--warehouse",
+                c.warehouse,
+            ),
+        ),
+        Step("suspend", c.transform_role, "suspend the task roots", sql_file="55_suspend.sql"),
+        Step("tasks", c.transform_role, "task graph and gold refresh", sql_file="60_tasks.sql"),
+        Step(
+            "dashboard",
+            c.transform_role,
+            "Streamlit app",
+            snow=(
+                "streamlit",
+                "deploy",
+                "dashboard",
+                "--replace",
+                "--warehouse",
+                c.warehouse,
+                *env,
+            ),
+        ),
+        Step("dashboard-access", c.transform_role, "READ may open the app", sql_file="70_app.sql"),
+        Step("resume", c.transform_role, "resume tasks, children first", sql_file="90_resume.sql"),
+    ]
+    return Plan(c, steps)
+
+
+def command(step: Step, config: DeployConfig, connection: str, profiles_dir: str) -> list[str]:
+    """The exact command line of a step."""
+    if step.sql_file:
+        argv = ["snow", "sql", "-f", f"snowflake/sql/{step.sql_file}"]
+        names = sorted(
+            set(re.findall(r"<%\s*([\w.]+)\s*%>", (SQL_DIR / step.sql_file).read_text()))
+        )
+        values = config.values()
+        for name in names:
+            argv += ["-D", f"{name}={values[name]}"]
+    else:
+        argv = ["snow", *(a.replace("{profiles_dir}", profiles_dir) for a in step.snow)]
+    if not step.builds:
+        argv += ["--connection", connection, "--role", step.role]
+    return argv
+
+
+@contextmanager
+def dbt_profiles(config: DeployConfig) -> Iterator[Path]:
+    """The profiles.yml staged with the dbt project: the repository's own, with the prod
+    target's database, warehouse and role set to the deploy's names. In Snowflake there
+    is no environment to read them from; account and user are not used there."""
+    profiles = yaml.safe_load((DBT_DIR / "profiles.yml").read_text())
+    prod = profiles["mempool"]["outputs"]["prod"]
+    prod.update(
+        {"database": config.database, "warehouse": config.warehouse, "role": config.transform_role}
+    )
+    profiles["mempool"]["target"] = "prod"
+    with tempfile.TemporaryDirectory(prefix="mempool-dbt-profiles-") as tmp:
+        path = Path(tmp) / "profiles.yml"
+        path.write_text(yaml.safe_dump(profiles, sort_keys=False))
+        yield Path(tmp)
+
+
+def select_steps(plan: Plan, only: Sequence[str] = (), skip_admin: bool = False) -> list[Step]:
+    wanted = set(only)
+    unknown = wanted - set(plan.names())
+    if unknown:
+        raise DeployError(
+            f"unknown step(s): {', '.join(sorted(unknown))}; steps: {', '.join(plan.names())}"
+        )
+    chosen = [s for s in plan.steps if not wanted or s.name in wanted]
+    if skip_admin:
+        chosen = [s for s in chosen if not s.is_admin]
+    return chosen
+
+
+def describe(
+    plan: Plan, steps: list[Step], connection: str, profiles_dir: str, with_sql: bool
+) -> Iterator[str]:
+    for number, step in enumerate(steps, 1):
+        who = "local build" if step.builds else f"as {step.role}"
+        yield f"# {number}/{len(steps)} {step.name}: {step.what} ({who})"
+        yield "$ " + " ".join(
+            quote(a) for a in command(step, plan.config, connection, profiles_dir)
+        )
+        if with_sql and step.sql_file:
+            for statement in rendered_statements(step, plan.config):
+                yield statement.rstrip() + ";"
+        yield ""
+
+
+def quote(arg: str) -> str:
+    return arg if re.match(r"^[\w@%+=:,./-]+$", arg) else "'" + arg.replace("'", "'\\''") + "'"
+
+
+def run_deploy(
+    config: DeployConfig,
+    connection: str,
+    *,
+    dry_run: bool = False,
+    only: Sequence[str] = (),
+    skip_admin: bool = False,
+    out: Callable[[str], None] = print,
+    runner: Callable[[list[str]], int] | None = None,
+) -> int:
+    """Run (or print) the chosen steps in order; stop at the first that fails."""
+    missing = config.missing_aws_values()
+    if missing and dry_run:
+        out(f"# not given, examples shown: {', '.join(missing)} (Terraform outputs)")
+        config = config.with_examples()
+    plan = build_plan(config)
+    steps = select_steps(plan, only, skip_admin)
+    needs_aws = [s.name for s in steps if s.sql_file and _uses_aws_values(s)]
+    if missing and not dry_run and needs_aws:
+        flags = ", ".join("--" + m.replace("_", "-") for m in missing)
+        raise DeployError(
+            f"steps {', '.join(needs_aws)} need {flags} "
+            "(outputs of `terraform apply`, see docs/deploy.md)"
+        )
+    with dbt_profiles(config) as profiles_dir:
+        if dry_run:
+            for line in describe(plan, steps, connection, str(profiles_dir), with_sql=True):
+                out(line)
+            return 0
+        snow = snow_binary()
+        run = runner or (lambda argv: subprocess.run(argv, cwd=REPO, check=False).returncode)
+        for number, step in enumerate(steps, 1):
+            argv = command(step, config, connection, str(profiles_dir))
+            out(f"[{number}/{len(steps)}] {step.name}: {step.what}")
+            code = run([snow, *argv[1:]])
+            if code != 0:
+                out(f"deploy stopped: step {step.name!r} failed (exit {code})")
+                return code
+    out(f"deployed {len(steps)} step(s) to {config.database}")
+    return 0
+
+
+def _uses_aws_values(step: Step) -> bool:
+    text = (SQL_DIR / step.sql_file).read_text()
+    return any(re.search(rf"<%\s*{name}\s*%>", text) for name in AWS_VALUES)

@@ -1,0 +1,34 @@
+-- Privileges of the three roles on the warehouse, database and schemas. Run as
+-- SECURITYADMIN: future grants need the global MANAGE GRANTS privilege.
+--   mempool deploy --connection NAME --only grants
+-- Privileges per statement are listed, with their documentation, in
+-- tests/access_model.py, which checks every deploy step against these grants.
+
+GRANT USAGE ON WAREHOUSE <% warehouse %> TO ROLE <% transform_role %>;
+GRANT USAGE ON WAREHOUSE <% warehouse %> TO ROLE <% read_role %>;
+
+GRANT USAGE ON DATABASE <% database %> TO ROLE <% ingest_role %>;
+GRANT USAGE ON DATABASE <% database %> TO ROLE <% transform_role %>;
+GRANT USAGE ON DATABASE <% database %> TO ROLE <% read_role %>;
+
+-- INGEST: the landing objects and RAW tables and pipes.
+GRANT USAGE, CREATE TABLE, CREATE PIPE, CREATE STAGE, CREATE FILE FORMAT
+  ON SCHEMA <% database %>.RAW TO ROLE <% ingest_role %>;
+
+-- TRANSFORM: reads RAW through its own streams; owns everything downstream.
+GRANT USAGE, CREATE STREAM ON SCHEMA <% database %>.RAW TO ROLE <% transform_role %>;
+GRANT SELECT ON FUTURE TABLES IN SCHEMA <% database %>.RAW TO ROLE <% transform_role %>;
+GRANT USAGE, CREATE TABLE, CREATE VIEW, CREATE STREAM, CREATE PROCEDURE, CREATE STAGE
+  ON SCHEMA <% database %>.SILVER TO ROLE <% transform_role %>;
+GRANT USAGE, CREATE TABLE, CREATE VIEW, CREATE TASK
+  ON SCHEMA <% database %>.OPS TO ROLE <% transform_role %>;
+GRANT USAGE, CREATE TABLE, CREATE VIEW ON SCHEMA <% database %>.STAGING TO ROLE <% transform_role %>;
+GRANT USAGE, CREATE TABLE, CREATE VIEW, CREATE STAGE, CREATE DBT PROJECT, CREATE STREAMLIT
+  ON SCHEMA <% database %>.GOLD TO ROLE <% transform_role %>;
+
+-- READ: gold and the operational views, nothing upstream.
+GRANT USAGE ON SCHEMA <% database %>.GOLD TO ROLE <% read_role %>;
+GRANT USAGE ON SCHEMA <% database %>.OPS TO ROLE <% read_role %>;
+GRANT SELECT ON FUTURE TABLES IN SCHEMA <% database %>.GOLD TO ROLE <% read_role %>;
+GRANT SELECT ON FUTURE VIEWS IN SCHEMA <% database %>.GOLD TO ROLE <% read_role %>;
+GRANT SELECT ON FUTURE VIEWS IN SCHEMA <% database %>.OPS TO ROLE <% read_role %>;
