@@ -8,7 +8,7 @@ SNOW := $(SNOW_VENV)/bin/snow
 SNOWFLAKE_CLI_VERSION := 3.30.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format pytest clean snow
+.PHONY: install demo test lint format pytest clean snow build deploy-plan
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,15 +25,25 @@ install: $(STAMP)
 
 snow: $(SNOW)
 
-## demo: the whole platform on this machine (Ctrl-C stops it)
-demo: $(STAMP)
-	$(BIN)/mempool demo $(ARGS)
+## build: the procedure archive, exactly as `mempool deploy` builds it
+build: $(STAMP) $(SNOW)
+	SNOW_BIN=$(abspath $(SNOW)) $(BIN)/python -c 'from sandbox.artifacts import build_procedures; print(build_procedures())'
 
-## lint: ruff (lint and format) and mypy
+## deploy-plan: every deploy command and rendered SQL statement, without connecting
+deploy-plan: $(STAMP)
+	$(BIN)/mempool deploy --dry-run $(ARGS)
+
+## demo: the whole platform on this machine (Ctrl-C stops it)
+demo: $(STAMP) $(SNOW)
+	SNOW_BIN=$(abspath $(SNOW)) $(BIN)/mempool demo $(ARGS)
+
+## lint: ruff (lint and format), mypy, and the workflows (actionlint, zizmor; offline)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/actionlint
+	$(BIN)/zizmor --offline --min-severity low .github/workflows
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -107,9 +107,13 @@ class DeployConfig:
 
     def with_examples(self) -> DeployConfig:
         """The same settings, with example AWS values where none were given."""
-        given = {name: getattr(self, name) for name in AWS_VALUES}
-        examples = {k: v for k, v in AWS_EXAMPLES.items() if not given[k]}
-        return replace(self, **examples)
+        return replace(
+            self,
+            bucket=self.bucket or AWS_EXAMPLES["bucket"],
+            storage_role_arn=self.storage_role_arn or AWS_EXAMPLES["storage_role_arn"],
+            error_topic_arn=self.error_topic_arn or AWS_EXAMPLES["error_topic_arn"],
+            error_role_arn=self.error_role_arn or AWS_EXAMPLES["error_role_arn"],
+        )
 
     def values(self) -> dict[str, str]:
         """The `<% name %>` values of the SQL files."""

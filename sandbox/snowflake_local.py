@@ -537,7 +537,9 @@ def pipe_expression(expression: str) -> str:
 
 def split_top_level(text: str) -> list[str]:
     """Split a SELECT list on the commas that are not inside parentheses or quotes."""
-    parts, depth, quoted, current = [], 0, False, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth, quoted = 0, False
     for char in text:
         if char == "'":
             quoted = not quoted

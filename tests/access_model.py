@@ -1,0 +1,351 @@
+"""Snowflake's access control, as far as the deploy and the running pipeline touch it.
+
+The local runtime skips every GRANT, so nothing local proves a role may do what a
+deploy step asks of it. This model replays the deploy plan instead: each statement,
+run as its step's role, must be allowed by the grants and ownerships the earlier
+statements created; then each running part (pipes, tasks, procedures, dbt, the
+dashboard) must be allowed what it does at run time.
+
+The privileges each statement kind needs come from the "Access control requirements"
+section of its page in Snowflake's SQL reference:
+  CREATE ROLE            https://docs.snowflake.com/en/sql-reference/sql/create-role
+  GRANT <privileges>     https://docs.snowflake.com/en/sql-reference/sql/grant-privilege
+  GRANT ROLE             https://docs.snowflake.com/en/sql-reference/sql/grant-role
+  CREATE WAREHOUSE       https://docs.snowflake.com/en/sql-reference/sql/create-warehouse
+  CREATE DATABASE        https://docs.snowflake.com/en/sql-reference/sql/create-database
+  CREATE SCHEMA          https://docs.snowflake.com/en/sql-reference/sql/create-schema
+  CREATE ... INTEGRATION https://docs.snowflake.com/en/sql-reference/sql/create-storage-integration
+                         https://docs.snowflake.com/en/sql-reference/sql/create-notification-integration-queue-outbound-aws
+  CREATE FILE FORMAT     https://docs.snowflake.com/en/sql-reference/sql/create-file-format
+  ALTER FILE FORMAT      https://docs.snowflake.com/en/sql-reference/sql/alter-file-format
+  CREATE STAGE           https://docs.snowflake.com/en/sql-reference/sql/create-stage
+  CREATE TABLE           https://docs.snowflake.com/en/sql-reference/sql/create-table
+  CREATE PIPE            https://docs.snowflake.com/en/sql-reference/sql/create-pipe
+  CREATE VIEW            https://docs.snowflake.com/en/sql-reference/sql/create-view
+  CREATE STREAM          https://docs.snowflake.com/en/sql-reference/sql/create-stream
+  CREATE PROCEDURE       https://docs.snowflake.com/en/sql-reference/sql/create-procedure
+  CREATE TASK            https://docs.snowflake.com/en/sql-reference/sql/create-task
+  ALTER TASK             https://docs.snowflake.com/en/sql-reference/sql/alter-task
+  SYSTEM$TASK_DEPENDENTS_ENABLE
+                         https://docs.snowflake.com/en/sql-reference/functions/system_task_dependents_enable
+  CREATE DBT PROJECT     https://docs.snowflake.com/en/sql-reference/sql/create-dbt-project
+  EXECUTE DBT PROJECT    https://docs.snowflake.com/en/sql-reference/sql/execute-dbt-project
+  CREATE STREAMLIT       https://docs.snowflake.com/en/sql-reference/sql/create-streamlit
+  Task owner's rights    https://docs.snowflake.com/en/user-guide/tasks-intro (task security)
+  Serverless tasks       https://docs.snowflake.com/en/user-guide/tasks-intro (EXECUTE MANAGED TASK)
+  Streamlit owner's rights
+                         https://docs.snowflake.com/en/developer-guide/streamlit/owners-rights
+  System roles           https://docs.snowflake.com/en/user-guide/security-access-control-overview
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+ACCOUNT = ("ACCOUNT", "ACCOUNT")
+
+# What the system roles hold out of the box (the overview page's table of system roles).
+SYSTEM_ROLE_PRIVILEGES = {
+    "USERADMIN": {"CREATE ROLE", "CREATE USER"},
+    "SECURITYADMIN": {"MANAGE GRANTS"},
+    "SYSADMIN": {"CREATE WAREHOUSE", "CREATE DATABASE"},
+    "ACCOUNTADMIN": {"CREATE INTEGRATION", "EXECUTE TASK", "EXECUTE MANAGED TASK"},
+}
+SYSTEM_ROLE_HIERARCHY = {
+    "SECURITYADMIN": {"USERADMIN"},
+    "ACCOUNTADMIN": {"SECURITYADMIN", "SYSADMIN"},
+}
+
+# Object kinds as GRANT ... ON <kind> and CREATE <kind> name them.
+KINDS = [
+    "DBT PROJECT",
+    "FILE FORMAT",
+    "STORAGE INTEGRATION",
+    "NOTIFICATION INTEGRATION",
+    "INTEGRATION",
+    "WAREHOUSE",
+    "DATABASE",
+    "SCHEMA",
+    "TABLE",
+    "VIEW",
+    "STAGE",
+    "PIPE",
+    "STREAM",
+    "TASK",
+    "PROCEDURE",
+    "STREAMLIT",
+]
+
+
+def kind_of(kind: str) -> str:
+    return "INTEGRATION" if kind.endswith("INTEGRATION") else kind
+
+
+Obj = tuple[str, str]  # (kind, fully qualified upper-case name)
+
+
+@dataclass(frozen=True)
+class Need:
+    privilege: str
+    obj: Obj
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.privilege} on {self.obj[0]} {self.obj[1]} ({self.why})"
+
+
+@dataclass
+class Account:
+    grants: dict[str, set[tuple[str, Obj]]] = field(default_factory=lambda: defaultdict(set))
+    owners: dict[Obj, str] = field(default_factory=dict)
+    parents: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    future: dict[tuple[str, str], set[tuple[str, str]]] = field(
+        default_factory=lambda: defaultdict(set)
+    )  # (kind, schema) -> {(privilege, role)}
+    change_tracking: set[str] = field(default_factory=set)
+    roles: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        for role, privileges in SYSTEM_ROLE_PRIVILEGES.items():
+            self.roles.add(role)
+            for privilege in privileges:
+                self.grants[role].add((privilege, ACCOUNT))
+        for role, children in SYSTEM_ROLE_HIERARCHY.items():
+            self.parents[role] |= children
+
+    def closure(self, role: str) -> set[str]:
+        """The role and every role granted to it, transitively."""
+        seen, todo = set(), [role]
+        while todo:
+            r = todo.pop()
+            if r not in seen:
+                seen.add(r)
+                todo.extend(self.parents.get(r, ()))
+        return seen
+
+    def allows(self, role: str, need: Need) -> bool:
+        roles = self.closure(role)
+        if "ACCOUNTADMIN" in roles:
+            return True
+        if self.owners.get(need.obj) in roles:
+            return True
+        if need.privilege == "OWNERSHIP":
+            return False
+        return any((need.privilege, need.obj) in self.grants[r] for r in roles)
+
+    def create(self, role: str, obj: Obj) -> None:
+        self.owners[obj] = role
+        kind, name = obj
+        schema = name.rsplit(".", 1)[0]
+        for privilege, grantee in self.future.get((kind, schema), ()):
+            self.grants[grantee].add((privilege, obj))
+
+
+def qualify(name: str, database: str, schema: str = "") -> str:
+    name = name.upper().strip('"')
+    parts = name.split(".")
+    if len(parts) == 3 or not schema:
+        return name
+    return f"{database}.{schema}.{name}" if len(parts) == 1 else f"{database}.{name}"
+
+
+def in_schema(name: str) -> str:
+    return name.rsplit(".", 1)[0]
+
+
+def schema_needs(name: str, privilege: str, why: str) -> list[Need]:
+    """USAGE on the database and schema, and the CREATE privilege on the schema."""
+    schema = in_schema(name)
+    database = schema.split(".")[0]
+    return [
+        Need("USAGE", ("DATABASE", database), why),
+        Need("USAGE", ("SCHEMA", schema), why),
+        Need(privilege, ("SCHEMA", schema), why),
+    ]
+
+
+def norm(statement: str) -> str:
+    return re.sub(r"\s+", " ", statement).strip().rstrip(";").upper()
+
+
+class UnknownStatement(ValueError):
+    pass
+
+
+Effect = Callable[[], object]
+
+
+def statement_needs(account: Account, role: str, statement: str) -> tuple[list[Need], Effect]:
+    """What the statement requires of its role, and how it changes the account."""
+    s = norm(statement)
+
+    if m := re.match(r"^CREATE ROLE (?:IF NOT EXISTS )?(\S+)$", s):
+        name = m[1]
+        return [Need("CREATE ROLE", ACCOUNT, s)], lambda: (
+            account.roles.add(name),
+            account.create(role, ("ROLE", name)),
+        )
+
+    if m := re.match(r"^GRANT ROLE (\S+) TO ROLE (\S+)$", s):
+        granted, grantee = m[1], m[2]
+        needs = (
+            []
+            if account.allows(role, Need("OWNERSHIP", ("ROLE", granted), s))
+            else [Need("MANAGE GRANTS", ACCOUNT, s)]
+        )
+        return needs, lambda: account.parents[grantee].add(granted)
+
+    if m := re.match(r"^GRANT (.+?) ON ACCOUNT TO ROLE (\S+)$", s):
+        privileges, grantee = [p.strip() for p in m[1].split(",")], m[2]
+        return [Need("MANAGE GRANTS", ACCOUNT, s)], lambda: [
+            account.grants[grantee].add((p, ACCOUNT)) for p in privileges
+        ]
+
+    if m := re.match(r"^GRANT (.+?) ON FUTURE (\w+(?: \w+)?)S IN SCHEMA (\S+) TO ROLE (\S+)$", s):
+        privileges = [p.strip() for p in m[1].split(",")]
+        kind, schema, grantee = m[2], m[3], m[4]
+        return [Need("MANAGE GRANTS", ACCOUNT, s)], lambda: [
+            account.future[(kind, schema)].add((p, grantee)) for p in privileges
+        ]
+
+    kinds = "|".join(KINDS)
+    if m := re.match(rf"^GRANT (.+?) ON ({kinds}) (\S+) TO ROLE (\S+)$", s):
+        privileges = [p.strip() for p in m[1].split(",")]
+        obj = (kind_of(m[2]), m[3])
+        grantee = m[4]
+        owner_ok = account.allows(role, Need("OWNERSHIP", obj, s))
+        needs = [] if owner_ok else [Need("MANAGE GRANTS", ACCOUNT, s)]
+        return needs, lambda: [account.grants[grantee].add((p, obj)) for p in privileges]
+
+    if m := re.match(r"^CREATE WAREHOUSE (?:IF NOT EXISTS )?(\S+)", s):
+        obj = ("WAREHOUSE", m[1])
+        return [Need("CREATE WAREHOUSE", ACCOUNT, s)], lambda: account.create(role, obj)
+
+    if m := re.match(r"^CREATE DATABASE (?:IF NOT EXISTS )?(\S+)", s):
+        obj = ("DATABASE", m[1])
+        return [Need("CREATE DATABASE", ACCOUNT, s)], lambda: account.create(role, obj)
+
+    if m := re.match(r"^CREATE SCHEMA (?:IF NOT EXISTS )?(\S+)", s):
+        obj = ("SCHEMA", m[1])
+        database = m[1].split(".")[0]
+        return [
+            Need("USAGE", ("DATABASE", database), s),
+            Need("CREATE SCHEMA", ("DATABASE", database), s),
+        ], lambda: account.create(role, obj)
+
+    if m := re.match(r"^CREATE (?:STORAGE|NOTIFICATION) INTEGRATION (?:IF NOT EXISTS )?(\S+)", s):
+        obj = ("INTEGRATION", m[1])
+        return [Need("CREATE INTEGRATION", ACCOUNT, s)], lambda: account.create(role, obj)
+
+    if m := re.match(r"^CREATE FILE FORMAT (?:IF NOT EXISTS )?(\S+)", s):
+        obj = ("FILE FORMAT", m[1])
+        return schema_needs(m[1], "CREATE FILE FORMAT", s), lambda: account.create(role, obj)
+
+    if m := re.match(r"^ALTER FILE FORMAT (?:IF EXISTS )?(\S+)", s):
+        return [Need("OWNERSHIP", ("FILE FORMAT", m[1]), s)], lambda: None
+
+    if m := re.match(r"^CREATE (?:OR REPLACE )?(?:TEMPORARY )?STAGE (?:IF NOT EXISTS )?(\S+)", s):
+        obj = ("STAGE", m[1])
+        needs = schema_needs(m[1], "CREATE STAGE", s)
+        if i := re.search(r"STORAGE_INTEGRATION = (\S+)", s):
+            needs.append(Need("USAGE", ("INTEGRATION", i[1]), s))
+        if f := re.search(r"FILE_FORMAT = (\S+)", s):
+            needs.append(Need("USAGE", ("FILE FORMAT", f[1]), s))
+        return needs, lambda: account.create(role, obj)
+
+    if m := re.match(r"^CREATE TABLE (?:IF NOT EXISTS )?(\S+)", s):
+        obj = ("TABLE", m[1])
+
+        def make_table() -> None:
+            account.create(role, obj)
+            if "CHANGE_TRACKING = TRUE" in s:
+                account.change_tracking.add(m[1])
+
+        return schema_needs(m[1], "CREATE TABLE", s), make_table
+
+    if m := re.match(r"^CREATE (?:OR REPLACE )?VIEW (?:IF NOT EXISTS )?(\S+) AS (.*)$", s):
+        obj = ("VIEW", m[1])
+        needs = schema_needs(m[1], "CREATE VIEW", s)
+        for table in sorted(set(re.findall(r"(?:FROM|JOIN) (\w+\.\w+\.\w+)", m[2]))):
+            needs.append(Need("SELECT", ("TABLE", table), s))
+        return needs, lambda: account.create(role, obj)
+
+    if m := re.match(
+        r"^CREATE PIPE (?:IF NOT EXISTS )?(\S+) .*?COPY INTO (\S+) .*?FROM @([\w.]+)", s
+    ):
+        obj = ("PIPE", m[1])
+        table = m[2].split("(")[0]
+        needs = [
+            *schema_needs(m[1], "CREATE PIPE", s),
+            Need("USAGE", ("STAGE", m[3]), s),
+            Need("INSERT", ("TABLE", table), s),
+            Need("SELECT", ("TABLE", table), s),
+        ]
+        return needs, lambda: account.create(role, obj)
+
+    if m := re.match(r"^CREATE (?:OR REPLACE )?STREAM (?:IF NOT EXISTS )?(\S+) ON TABLE (\S+)", s):
+        obj, table = ("STREAM", m[1]), m[2]
+        needs = [*schema_needs(m[1], "CREATE STREAM", s), Need("SELECT", ("TABLE", table), s)]
+        if table not in account.change_tracking:
+            # The first stream on a table enables change tracking: only its owner may.
+            needs.append(Need("OWNERSHIP", ("TABLE", table), s + " (enables change tracking)"))
+        return needs, lambda: account.create(role, obj)
+
+    if m := re.match(r"^CREATE (?:OR REPLACE )?PROCEDURE (\S+?)\(", s):
+        obj = ("PROCEDURE", m[1])
+        needs = schema_needs(m[1], "CREATE PROCEDURE", s)
+        for stage in re.findall(r"'@([\w.]+)/", s):
+            needs.append(Need("USAGE", ("STAGE", stage), s))
+        return needs, lambda: account.create(role, obj)
+
+    if m := re.match(r"^CREATE (?:OR REPLACE )?TASK (?:IF NOT EXISTS )?(\S+) (.*)$", s):
+        obj, body = ("TASK", m[1]), m[2]
+        needs = schema_needs(m[1], "CREATE TASK", s)
+        if w := re.search(r"\bWAREHOUSE = (\S+)", body):
+            needs.append(Need("USAGE", ("WAREHOUSE", w[1]), s))
+        else:
+            needs.append(Need("EXECUTE MANAGED TASK", ACCOUNT, s + " (serverless)"))
+        if e := re.search(r"\bERROR_INTEGRATION = (\S+)", body):
+            needs.append(Need("USAGE", ("INTEGRATION", e[1]), s))
+        for parent in re.findall(r"\bAFTER ([\w.]+(?:, [\w.]+)*)", body):
+            for p in parent.split(", "):
+                needs.append(Need("OWNERSHIP", ("TASK", p), s + " (a predecessor)"))
+        return needs, lambda: account.create(role, obj)
+
+    if m := re.match(r"^ALTER TASK (?:IF EXISTS )?(\S+) (SUSPEND|RESUME)$", s):
+        needs = [Need("OWNERSHIP", ("TASK", m[1]), s)]
+        if m[2] == "RESUME":
+            needs.append(Need("EXECUTE TASK", ACCOUNT, s))
+        exists = ("TASK", m[1]) in account.owners
+        return (needs if exists or "IF EXISTS" not in s else []), lambda: None
+
+    if m := re.match(r"^SELECT SYSTEM\$TASK_DEPENDENTS_ENABLE\('([\w.]+)'\)$", s):
+        return [
+            Need("OWNERSHIP", ("TASK", m[1]), s),
+            Need("EXECUTE TASK", ACCOUNT, s),
+        ], lambda: None
+
+    if m := re.match(r"^CREATE (?:OR REPLACE )?DBT PROJECT (?:IF NOT EXISTS )?(\S+)", s):
+        obj = ("DBT PROJECT", m[1])
+        return schema_needs(m[1], "CREATE DBT PROJECT", s), lambda: account.create(role, obj)
+
+    if m := re.match(r"^CREATE (?:OR REPLACE )?STREAMLIT (?:IF NOT EXISTS )?(\S+)", s):
+        obj = ("STREAMLIT", m[1])
+        needs = schema_needs(m[1], "CREATE STREAMLIT", s)
+        if w := re.search(r"\bQUERY_WAREHOUSE = (\S+)", s):
+            needs.append(Need("USAGE", ("WAREHOUSE", w[1]), s))
+        return needs, lambda: account.create(role, obj)
+
+    raise UnknownStatement(f"no access rule for: {s[:120]}")
+
+
+def apply(account: Account, role: str, statement: str) -> list[str]:
+    """Run one statement as `role`: the privileges it lacks (and, if none, its effect)."""
+    needs, effect = statement_needs(account, role, statement)
+    missing = [str(n) for n in needs if not account.allows(role, n)]
+    if not missing:
+        effect()
+    return missing

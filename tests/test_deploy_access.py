@@ -1,0 +1,220 @@
+"""Every deploy step is allowed for the role that runs it, and every running part for
+the role that owns it, on Snowflake's access-control rules (tests/access_model.py)."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sandbox.deploy import DeployConfig, Plan, Step, build_plan, render, rendered_statements
+from sandbox.snowflake_local import consumed_streams
+from tests.access_model import Account, Need, apply
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIG = DeployConfig(
+    database="ACME_MEMPOOL",
+    warehouse="ACME_WH",
+    bucket="acme-landing",
+    storage_role_arn="arn:aws:iam::111122223333:role/acme-storage",
+    error_topic_arn="arn:aws:sns:eu-west-1:111122223333:acme-errors",
+    error_role_arn="arn:aws:iam::111122223333:role/acme-errors",
+)
+
+
+def project_entities(config: DeployConfig) -> dict[str, dict]:  # type: ignore[type-arg]
+    """snowflake.yml's entities with mixins merged and ctx.env filled as --env fills it."""
+    text = (REPO / "snowflake.yml").read_text()
+    text = text.replace("<% ctx.env.MEMPOOL_DATABASE %>", config.database)
+    text = text.replace("<% ctx.env.MEMPOOL_WAREHOUSE %>", config.warehouse)
+    project = yaml.safe_load(text)
+    out = {}
+    for key, entity in project["entities"].items():
+        merged: dict = {}  # type: ignore[type-arg]
+        for mixin in entity.get("meta", {}).get("use_mixins", []):
+            merged.update(project["mixins"][mixin])
+        ident = {**merged.get("identifier", {}), **entity.get("identifier", {})}
+        out[key] = {**merged, **entity, "identifier": ident}
+    return out
+
+
+def cli_statements(step: Step, config: DeployConfig) -> list[str]:
+    """What a Snowflake CLI step sends (its statements, as the CLI composes them)."""
+    entities = project_entities(config)
+    db = config.database
+    if step.name == "procedures":
+        procs = [e for e in entities.values() if e["type"] == "procedure"]
+        stage = procs[0]["stage"]
+        out = [f"CREATE STAGE IF NOT EXISTS {stage}"]
+        for e in procs:
+            ident = e["identifier"]
+            name = f"{ident['database']}.{ident['schema']}.{ident['name']}"
+            out.append(
+                f"CREATE OR REPLACE PROCEDURE {name}()"
+                f" RETURNS STRING LANGUAGE PYTHON RUNTIME_VERSION = '3.11'"
+                f" IMPORTS = ('@{stage}/procedures.zip') HANDLER = '{e['handler']}'"
+                " PACKAGES = ('snowflake-snowpark-python')"
+            )
+        return out
+    if step.name == "dbt":
+        return [
+            f"CREATE TEMPORARY STAGE {db}.GOLD.SNOWCLI_DBT_UPLOAD",
+            f"CREATE DBT PROJECT {db}.GOLD.{config.dbt_project}"
+            f" FROM @{db}.GOLD.SNOWCLI_DBT_UPLOAD DBT_VERSION = '{config.dbt_version}'",
+        ]
+    if step.name == "dashboard":
+        app = entities["dashboard"]
+        ident = app["identifier"]
+        name = f"{ident['database']}.{ident['schema']}.{ident['name']}"
+        return [
+            f"CREATE STAGE IF NOT EXISTS {ident['database']}.{ident['schema']}.STREAMLIT",
+            f"CREATE STREAMLIT {name} ROOT_LOCATION = '@{db}.GOLD.STREAMLIT/dashboard'"
+            f" MAIN_FILE = 'streamlit_app.py' QUERY_WAREHOUSE = {app['query_warehouse']}",
+        ]
+    raise AssertionError(f"no statements known for CLI step {step.name}")
+
+
+def replay(plan: Plan, sql_override: dict[str, str] | None = None) -> tuple[Account, list[str]]:
+    account = Account()
+    problems = []
+    for step in plan.steps:
+        if step.builds:
+            continue
+        if step.sql_file:
+            if sql_override and step.sql_file in sql_override:
+                from sandbox.warehouse import split_statements
+
+                text = render(sql_override[step.sql_file], plan.config.values())
+                statements = split_statements(text)
+            else:
+                statements = rendered_statements(step, plan.config)
+        else:
+            statements = cli_statements(step, plan.config)
+        for statement in statements:
+            for missing in apply(account, step.role, statement):
+                problems.append(f"step {step.name} as {step.role}: needs {missing}")
+    return account, problems
+
+
+def test_every_deploy_statement_is_allowed_for_its_steps_role() -> None:
+    _, problems = replay(build_plan(CONFIG))
+    assert problems == []
+
+
+def test_a_missing_grant_is_found_and_named() -> None:
+    """The check can fail: drop TRANSFORM's CREATE TASK and the tasks step is refused."""
+    grants = (REPO / "snowflake" / "sql" / "02_grants.sql").read_text()
+    assert "CREATE TASK" in grants
+    _, problems = replay(build_plan(CONFIG), {"02_grants.sql": grants.replace(", CREATE TASK", "")})
+    assert problems[0].startswith("step tasks as ACME_MEMPOOL_TRANSFORM: needs CREATE TASK")
+    # What follows from tasks that were never created: nothing else is blamed.
+    assert {p.split(" as ")[0] for p in problems} <= {"step tasks", "step resume"}
+
+
+def runtime_needs(config: DeployConfig) -> dict[str, list[Need]]:
+    """What each running part does, as the role whose rights it runs with."""
+    db = config.database
+    needs: dict[str, list[Need]] = {}
+    entities = project_entities(config)
+    transform = config.transform_role
+    # Tasks run as their owner; a CALL needs USAGE on the procedure, which runs with its
+    # owner's rights: it reads its streams (and their tables) and writes SILVER and OPS.
+    for e in entities.values():
+        if e["type"] != "procedure":
+            continue
+        module = importlib.import_module(e["handler"].rsplit(".", 1)[0])
+        ident = e["identifier"]
+        proc = f"{ident['database']}.{ident['schema']}.{ident['name']}"
+        why = f"task calling {proc}"
+        proc_needs = [Need("USAGE", ("PROCEDURE", proc), why)]
+        for stream in consumed_streams(module):
+            proc_needs.append(Need("SELECT", ("STREAM", f"{db}.{stream}"), why))
+        source = "\n".join(
+            inspect.getsource(importlib.import_module(m))
+            for m in ("mempool_procs.common", module.__name__)
+        )
+        for verb, table in re.findall(
+            r"\b(INSERT INTO|MERGE INTO|UPDATE|DELETE FROM)\s+((?:SILVER|OPS)\.[A-Z_]+)\b", source
+        ):
+            privilege = {"INSERT INTO": "INSERT", "MERGE INTO": "INSERT"}.get(verb, verb.split()[0])
+            proc_needs.append(Need(privilege, ("TABLE", f"{db}.{table}"), why))
+        needs[f"procedure {proc} (owner)"] = proc_needs
+    # EXECUTE DBT PROJECT as the REFRESH_GOLD task's owner: dbt reads SILVER and builds
+    # views in STAGING and tables in GOLD.
+    sources = yaml.safe_load(
+        (REPO / "snowflake/dbt/models/staging/_silver__sources.yml").read_text()
+    )
+    dbt_needs = [Need("USAGE", ("DBT PROJECT", f"{db}.GOLD.{config.dbt_project}"), "gold")]
+    dbt_needs += [Need("USAGE", ("WAREHOUSE", config.warehouse), "gold")]
+    for schema, privilege in (("STAGING", "CREATE VIEW"), ("GOLD", "CREATE TABLE")):
+        dbt_needs += [
+            Need("USAGE", ("SCHEMA", f"{db}.{schema}"), "dbt"),
+            Need(privilege, ("SCHEMA", f"{db}.{schema}"), "dbt"),
+        ]
+    for source in sources["sources"]:
+        for table in source["tables"]:
+            name = table.get("identifier", table["name"]).upper()
+            dbt_needs.append(Need("SELECT", ("TABLE", f"{db}.SILVER.{name}"), "dbt source"))
+    needs[f"{transform} (gold)"] = dbt_needs
+    return needs
+
+
+def test_tasks_procedures_and_dbt_may_do_what_they_do_at_run_time() -> None:
+    account, problems = replay(build_plan(CONFIG))
+    assert problems == []
+    refused = [
+        f"{part}: {need}"
+        for part, part_needs in runtime_needs(CONFIG).items()
+        for need in part_needs
+        if not account.allows(CONFIG.transform_role, need)
+    ]
+    assert refused == []
+
+
+def test_read_sees_gold_ops_and_the_app_and_nothing_upstream() -> None:
+    account, _ = replay(build_plan(CONFIG))
+    db, read = CONFIG.database, CONFIG.read_role
+    # A gold table dbt creates later picks up the future grant.
+    account.create(CONFIG.transform_role, ("TABLE", f"{db}.GOLD.FCT_BLOCKS"))
+    app = project_entities(CONFIG)["dashboard"]["identifier"]
+    allowed = [
+        Need("USAGE", ("WAREHOUSE", CONFIG.warehouse), "dashboard"),
+        Need("USAGE", ("DATABASE", db), "dashboard"),
+        Need("USAGE", ("SCHEMA", f"{db}.GOLD"), "dashboard"),
+        Need("SELECT", ("TABLE", f"{db}.GOLD.FCT_BLOCKS"), "analysts"),
+        Need("SELECT", ("VIEW", f"{db}.OPS.RECONCILIATION"), "health"),
+        Need("USAGE", ("STREAMLIT", f"{app['database']}.{app['schema']}.{app['name']}"), "app"),
+    ]
+    assert [str(n) for n in allowed if not account.allows(read, n)] == []
+    refused = [
+        Need("SELECT", ("TABLE", f"{db}.RAW.STREAM_EVENTS"), "upstream"),
+        Need("SELECT", ("TABLE", f"{db}.SILVER.EVENTS"), "upstream"),
+        Need("USAGE", ("SCHEMA", f"{db}.SILVER"), "upstream"),
+        Need("CREATE TABLE", ("SCHEMA", f"{db}.GOLD"), "write"),
+    ]
+    assert [str(n) for n in refused if account.allows(read, n)] == []
+
+
+def test_ingest_owns_raw_and_reaches_nothing_downstream() -> None:
+    account, _ = replay(build_plan(CONFIG))
+    db, ingest = CONFIG.database, CONFIG.ingest_role
+    assert account.owners[("PIPE", f"{db}.RAW.STREAM_EVENTS_PIPE")] == ingest
+    assert account.owners[("TABLE", f"{db}.RAW.STREAM_EVENTS")] == ingest
+    for need in (
+        Need("USAGE", ("SCHEMA", f"{db}.SILVER"), "downstream"),
+        Need("SELECT", ("TABLE", f"{db}.SILVER.EVENTS"), "downstream"),
+        Need("EXECUTE TASK", ("ACCOUNT", "ACCOUNT"), "tasks"),
+    ):
+        assert not account.allows(ingest, need), str(need)
+
+
+@pytest.mark.parametrize("step_name", ["roles", "database", "grants", "integrations"])
+def test_only_administrator_steps_run_as_system_roles(step_name: str) -> None:
+    plan = build_plan(CONFIG)
+    assert plan.step(step_name).is_admin
+    later = plan.steps[plan.names().index("integrations") + 1 :]
+    assert not any(s.is_admin for s in later)

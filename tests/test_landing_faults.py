@@ -1,0 +1,221 @@
+"""A bad byte, a bad line or a hostile value never drops a file, stalls the pipeline or
+reaches SQL as text: every line is clean, a duplicate or quarantined, and a count says so."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingest import contract
+from sandbox.snowflake_local import LocalSnowflake
+from sandbox.warehouse import LocalWarehouse
+from tests.conftest import next_database
+from tests.warehouse_helpers import cycle, land, q, rec
+
+pytestmark = pytest.mark.stack
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def balanced(rt: LocalSnowflake) -> tuple[Any, ...]:
+    return q(
+        rt,
+        "SELECT SUM(RAW_ROWS), SUM(CLEAN_ROWS) + SUM(DUPLICATE_ROWS) + SUM(QUARANTINED_ROWS), "
+        "BOOLAND_AGG(IS_BALANCED) FROM OPS.RECONCILIATION",
+    )[0]
+
+
+def test_invalid_utf8_keeps_the_file_and_quarantines_the_line(rt: LocalSnowflake) -> None:
+    """Snowpipe's default ON_ERROR (SKIP_FILE) would drop the whole file for one bad
+    byte; the pipes continue, the format replaces it, and LOAD_EVENTS quarantines it."""
+    good = [rec("fees", {"fastestFee": float(i)}, i) for i in range(3)]
+    broken = rec("mempoolInfo", {"size": 1, "note": "caf"}, 3).to_line()
+    broken = broken.replace(b'"caf"', b'"caf\xe9 \xff"')
+    land(
+        rt,
+        contract.PREFIX_STREAM,
+        good[0].to_line() + broken + good[1].to_line() + good[2].to_line(),
+    )
+    cycle(rt)
+    assert q(rt, "SELECT COUNT(*) FROM SILVER.RECOMMENDED_FEES") == [(3,)]
+    assert q(rt, "SELECT SOURCE_ROW, REASON FROM OPS.QUARANTINE") == [
+        (2, "invalid UTF-8 (replaced with U+FFFD at load)")
+    ]
+    assert q(rt, "SELECT COUNT(*) FROM SILVER.MEMPOOL_INFO") == [(0,)]
+    assert balanced(rt) == (4, 4, True)
+
+
+def test_a_line_that_is_not_json_is_kept_as_text_in_quarantine(rt: LocalSnowflake) -> None:
+    land(rt, contract.PREFIX_STREAM, b"<html>429 Too Many Requests</html>\n")
+    cycle(rt)
+    assert q(rt, "SELECT REASON, LINE FROM OPS.QUARANTINE") == [
+        ("unparsable JSON", "<html>429 Too Many Requests</html>")
+    ]
+    assert balanced(rt) == (1, 1, True)
+
+
+@pytest.mark.parametrize(
+    ("frame_seq", "accepted"),
+    [(7, True), ("7", False), (-1, False), (1.5, False), (None, False), (True, False)],
+)
+def test_frame_seq_must_be_an_integer_of_zero_or_more(
+    rt: LocalSnowflake, frame_seq: Any, accepted: bool
+) -> None:
+    record = {**rec("fees", {"fastestFee": 1.0}, 0).to_dict(), "frame_seq": frame_seq}
+    land(rt, contract.PREFIX_STREAM, (json.dumps(record) + "\n").encode())
+    cycle(rt)
+    reasons = [r[0] for r in q(rt, "SELECT REASON FROM OPS.QUARANTINE")]
+    assert reasons == ([] if accepted else ["invalid frame_seq (an integer >= 0)"])
+
+
+def test_an_integer_frame_seq_is_not_a_duplicate_of_a_string_one(rt: LocalSnowflake) -> None:
+    as_string = {**rec("fees", {"fastestFee": 1.0}, 0).to_dict(), "frame_seq": "7"}
+    as_int = rec("fees", {"fastestFee": 2.0}, 7)
+    land(rt, contract.PREFIX_STREAM, (json.dumps(as_string) + "\n").encode() + as_int.to_line())
+    cycle(rt)
+    assert q(rt, "SELECT FASTEST_FEE_SAT_PER_VB FROM SILVER.RECOMMENDED_FEES") == [(2.0,)]
+    assert q(rt, "SELECT COUNT(*) FROM OPS.QUARANTINE") == [(1,)]
+
+
+INJECTIONS = ["x\\' OR 1=1 --", "x' OR '1'='1", "x\\\\'; DELETE FROM SILVER.EVENTS; --"]
+
+
+def test_injection_strings_in_ids_are_quarantined_and_change_nothing(
+    rt: LocalSnowflake,
+) -> None:
+    """One origin id `x\\' OR 1=1 --` once emptied PROJECTED_BLOCK_STATES: `lit()`
+    doubled quotes but not backslashes. Ids are now checked at load and never inlined."""
+    txs = [[f"{i:064x}", 1000 + i, 200.0, 5000, 5.0] for i in range(3)]
+    full = {"sequence": 1, "blockTransactions": txs}
+    land(rt, contract.PREFIX_STREAM, rec("projected-block-transactions", full, 0, "c1").to_line())
+    cycle(rt)
+    before = q(rt, "SELECT COUNT(*) FROM SILVER.PROJECTED_BLOCK_STATES")
+    assert before == [(1,)]
+    hostile = [
+        rec("projected-block-transactions", {"sequence": 2, "delta": {"added": []}}, 1, origin)
+        for origin in INJECTIONS
+    ]
+    hostile_topic = {**rec("fees", {}, 9).to_dict(), "topic": "fees' OR 1=1 --"}
+    body = contract.encode_ndjson(hostile) + (json.dumps(hostile_topic) + "\n").encode()
+    land(rt, contract.PREFIX_STREAM, body)
+    cycle(rt)
+    reasons = sorted(r[0] for r in q(rt, "SELECT REASON FROM OPS.QUARANTINE"))
+    assert reasons == ["invalid origin_id"] * len(INJECTIONS) + ["invalid topic"]
+    assert q(rt, "SELECT COUNT(*) FROM SILVER.PROJECTED_BLOCK_STATES") == before
+    # Later good data still flows.
+    land(
+        rt,
+        contract.PREFIX_STREAM,
+        rec(
+            "projected-block-transactions",
+            {"sequence": 2, "delta": {"removed": [txs[0][0]]}},
+            1,
+            "c1",
+        ).to_line(),
+    )
+    cycle(rt)
+    assert q(rt, "SELECT MAX(TX_COUNT) FROM SILVER.PROJECTED_BLOCK_STATES WHERE FRAME_SEQ = 1") == [
+        (2,)
+    ]
+    assert balanced(rt)[2] is True
+
+
+def test_injection_strings_inside_payloads_are_data_not_sql(rt: LocalSnowflake) -> None:
+    """Strings inside payloads travel as bind parameters or JSON: they land verbatim."""
+    txs = [[f"{i:064x}", 1000, 200.0, 5000, 5.0] for i in range(2)]
+    txs.append([INJECTIONS[0], 1000, 200.0, 5000, 5.0])
+    land(
+        rt,
+        contract.PREFIX_STREAM,
+        rec(
+            "projected-block-transactions", {"sequence": 1, "blockTransactions": txs}, 0, "c1"
+        ).to_line(),
+    )
+    cycle(rt)
+    stored = {r[0] for r in q(rt, "SELECT TXID FROM SILVER.PROJECTED_BLOCK_TXS")}
+    assert INJECTIONS[0] in stored and len(stored) == 3
+
+
+class RecordingSession:
+    """A Snowpark session that remembers the size of every statement it was given."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.sizes: list[int] = []
+
+    def sql(self, text: str, params: Any = None) -> Any:
+        self.sizes.append(len(text))
+        return self.session.sql(text, params=params) if params else self.session.sql(text)
+
+
+def test_build_blocks_statements_do_not_grow_with_the_chain(rt: LocalSnowflake) -> None:
+    """Every canonical hash used to be inlined four times into one UPDATE (about 270
+    bytes a block, past Snowflake's recommended 1 MB after ~4k blocks)."""
+    from mempool_procs import build_blocks
+
+    from sandbox.simulator.model import Model
+
+    def load(model: Model, count: int) -> int:
+        blocks = [b.to_api() for b in model.chain[-count:]]
+        land(
+            rt,
+            contract.PREFIX_BLOCKS,
+            contract.encode_ndjson(
+                contract.rest_records(
+                    "block", blocks, origin_id="poll-x", received_at="2026-01-13T10:00:00.000Z"
+                )
+            ),
+        )
+        rt.drain_notifications()
+        rt.call("SILVER.LOAD_EVENTS")
+        recorder = RecordingSession(rt.session)
+        build_blocks.run(recorder)
+        return max(recorder.sizes)
+
+    small = load(Model(seed=5, start_time=1_800_000_000, history_blocks=20), 20)
+    large = load(Model(seed=6, start_time=1_700_000_000, history_blocks=400), 400)
+    assert large == small
+    assert q(rt, "SELECT COUNT(*) FROM SILVER.BLOCKS WHERE IS_CANONICAL") == [(400,)]
+
+
+def test_the_pipe_emulation_follows_the_pipes_own_options(
+    landing: Any, fakesnow_server: LocalWarehouse, tmp_path: Path
+) -> None:
+    """Without REPLACE_INVALID_CHARACTERS and ON_ERROR (Snowflake's defaults), one bad byte
+    skips the whole file, locally as in Snowflake: the emulation reads the definitions."""
+    import boto3
+
+    sql_dir = tmp_path / "sql"
+    shutil.copytree(REPO / "snowflake" / "sql", sql_dir)
+    landing_sql = sql_dir / "15_landing.sql"
+    landing_sql.write_text(
+        landing_sql.read_text()
+        .replace("\n  REPLACE_INVALID_CHARACTERS = TRUE;", ";")
+        .replace("SET REPLACE_INVALID_CHARACTERS = TRUE", "SET REPLACE_INVALID_CHARACTERS = FALSE")
+    )
+    raw_sql = sql_dir / "20_raw.sql"
+    raw_sql.write_text(raw_sql.read_text().replace("\n  ON_ERROR = CONTINUE", ""))
+    wh = LocalWarehouse(fakesnow_server.host, fakesnow_server.port, database=next_database())
+    sqs = boto3.client("sqs")
+    runtime = LocalSnowflake(
+        wh,
+        landing.bucket,
+        boto3.client("s3"),
+        sqs,
+        sqs.get_queue_url(QueueName=landing.queue)["QueueUrl"],
+    )
+    try:
+        runtime.deploy(sql_dir)
+        assert {p.on_error for p in runtime.plan.pipes} == {"SKIP_FILE"}
+        land(runtime, contract.PREFIX_STREAM, rec("fees", {}, 0).to_line() + b'{"x": "\xff"}\n')
+        runtime.drain_notifications()
+        assert q(runtime, "SELECT COUNT(*) FROM RAW.STREAM_EVENTS") == [(0,)]
+        assert runtime.counters["files_rejected"] == 1
+        errors = q(runtime, "SELECT SOURCE_ROW, ERROR FROM _LOCAL.LOAD_ERRORS")
+        assert [r[0] for r in errors] == [2] and "Invalid UTF8" in errors[0][1]
+    finally:
+        runtime.close()
