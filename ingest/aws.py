@@ -14,6 +14,15 @@ CLIENT_CONFIG = Config(
     retries={"max_attempts": 3, "mode": "adaptive"},
 )
 
+# The streamer's Firehose calls: FirehoseSink retries (only the failed records, with
+# backoff, then the spool), so botocore makes one attempt, and an endpoint that accepts
+# the connection but never answers costs at most a few seconds, not minutes.
+STREAM_CLIENT_CONFIG = Config(
+    connect_timeout=2,
+    read_timeout=5,
+    retries={"total_max_attempts": 1, "mode": "standard"},
+)
 
-def client(service: str, region: str | None = None) -> Any:
-    return boto3.client(service, region_name=region, config=CLIENT_CONFIG)  # type: ignore[call-overload]
+
+def client(service: str, region: str | None = None, config: Config = CLIENT_CONFIG) -> Any:
+    return boto3.client(service, region_name=region, config=config)  # type: ignore[call-overload]

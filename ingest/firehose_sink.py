@@ -7,6 +7,8 @@
 - When Firehose stays unavailable, records go to an on-disk journal (the spool) and
   are replayed in order once it answers again; while anything is spooled for a
   stream, new records queue behind it so order is kept.
+- Once a stop is under way (`stop_by`), no call starts after the deadline: whatever
+  Firehose has not taken by then is spooled, so a stop is prompt and loses nothing.
 """
 
 from __future__ import annotations
@@ -68,6 +70,14 @@ class FirehoseSink:
         self._buffers: dict[str, list[bytes]] = {route: [] for route in self.deliveries}
         self._sizes: dict[str, int] = dict.fromkeys(self.deliveries, 0)
         self._lock = threading.Lock()
+        self._deadline: float | None = None
+
+    def stop_by(self, deadline: float) -> None:
+        """From now on, give up on Firehose at `deadline` (time.monotonic) and spool."""
+        self._deadline = deadline
+
+    def _past_deadline(self) -> bool:
+        return self._deadline is not None and time.monotonic() >= self._deadline
 
     # -- buffering ---------------------------------------------------------------------
 
@@ -161,6 +171,8 @@ class FirehoseSink:
         """PutRecordBatch with per-record retries; DeliveryUnavailable when out of attempts."""
         pending = batch
         for attempt in range(1, self.max_attempts + 1):
+            if self._past_deadline():
+                raise DeliveryUnavailable(f"{name}: stopping; left for the spool", pending)
             try:
                 resp = self.firehose.put_record_batch(
                     DeliveryStreamName=name, Records=[{"Data": line} for line in pending]
@@ -197,7 +209,10 @@ class FirehoseSink:
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.max_backoff_s, self.base_backoff_s * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)
+        delay = random.uniform(ceiling / 2, ceiling)
+        if self._deadline is not None:
+            delay = max(0.0, min(delay, self._deadline - time.monotonic()))
+        return delay
 
 
 def split_batches(lines: list[bytes]) -> list[list[bytes]]:

@@ -20,8 +20,8 @@ def build_streamer(
     settings: Settings, region: str, opts: StreamerOptions | None = None
 ) -> Streamer:
     sink = FirehoseSink(
-        firehose=aws.client("firehose", region),
-        s3=aws.client("s3", region),
+        firehose=aws.client("firehose", region, aws.STREAM_CLIENT_CONFIG),
+        s3=aws.client("s3", region, aws.STREAM_CLIENT_CONFIG),
         bucket=settings.require_bucket(),
         deliveries={
             "stream": settings.stream_delivery,

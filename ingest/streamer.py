@@ -8,7 +8,9 @@ Firehose, unattended for months.
 - Application-level ping after 30 s of silence; 5 s without an answer means dead.
 - Reconnect delay: mempool.space's own 2-4 s after a healthy connection, otherwise
   exponential backoff with jitter, reset once a connection is healthy again.
-- SIGTERM (the `stop` event) closes the socket and flushes everything before exit.
+- SIGTERM (the `stop` event) is honoured in every state (connected, connecting, backing
+  off, sending): the socket is closed, and within `stop_flush_s` every buffered record is
+  delivered or written to the on-disk spool, which the next start replays.
 """
 
 from __future__ import annotations
@@ -91,6 +93,8 @@ class StreamerOptions:
     counters_interval_s: float = 60.0
     open_timeout_s: float = 10.0
     track_index: int = 0
+    # After a stop, how long Firehose may take before the rest goes to the spool.
+    stop_flush_s: float = 3.0
 
 
 class Streamer:
@@ -118,36 +122,53 @@ class Streamer:
     async def run(self, stop: asyncio.Event) -> None:
         flusher = asyncio.create_task(self._flush_loop(stop))
         reporter = asyncio.create_task(self._report_loop(stop))
+        connections = asyncio.create_task(self._connect_loop(stop))
+        stopping = asyncio.create_task(stop.wait())
         try:
-            async for ws in connect(
-                self.url,
-                open_timeout=self.opts.open_timeout_s,
-                ping_interval=None,
-                max_size=None,
-                process_exception=self._process_exception,
-                user_agent_header="mempool-platform/0.1",
-            ):
-                if stop.is_set():
-                    await ws.close()
-                    break
-                connected_at = time.monotonic()
-                await self._serve_connection(ws, stop)
-                if stop.is_set():
-                    break
-                delay = self.backoff.next_delay(time.monotonic() - connected_at)
-                log.info("connection ended; reconnecting in %.1fs", delay)
+            await asyncio.wait({connections, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not connections.done():
+                # `connect` retries on its own while the server is unreachable and never
+                # looks at the stop event: a served connection closes itself on stop
+                # (`_close_on_stop`); anything else is cancelled.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
-                if stop.is_set():
-                    break
-                self.counters.reconnects += 1
+                    await asyncio.wait_for(asyncio.shield(connections), 1.0)
+                connections.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await connections
         finally:
             stop.set()
+            stopping.cancel()
+            # From here Firehose gets `stop_flush_s`; what it has not taken by then is spooled.
+            self.sink.stop_by(time.monotonic() + self.opts.stop_flush_s)
             for task in (flusher, reporter):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await asyncio.to_thread(self.sink.flush)
             self._log_counters()
+
+    async def _connect_loop(self, stop: asyncio.Event) -> None:
+        async for ws in connect(
+            self.url,
+            open_timeout=self.opts.open_timeout_s,
+            ping_interval=None,
+            max_size=None,
+            process_exception=self._process_exception,
+            user_agent_header="mempool-platform/0.1",
+        ):
+            if stop.is_set():
+                await ws.close()
+                break
+            connected_at = time.monotonic()
+            await self._serve_connection(ws, stop)
+            if stop.is_set():
+                break
+            delay = self.backoff.next_delay(time.monotonic() - connected_at)
+            log.info("connection ended; reconnecting in %.1fs", delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                break
+            self.counters.reconnects += 1
 
     def _process_exception(self, exc: Exception) -> Exception | None:
         if is_retryable(exc):

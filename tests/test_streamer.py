@@ -131,3 +131,104 @@ def test_ec2_entry_point_refuses_to_start_without_a_bucket(
 
     with pytest.raises(ConfigError, match="MEMPOOL_BUCKET"):
         stream_main.build_streamer(Settings.load(), "eu-west-1")
+
+
+class SilentEndpoint:
+    """A TCP server that accepts connections and never answers (a hung Firehose)."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        self.server.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                continue
+            self.held.append(conn)
+
+    def close(self) -> None:
+        self._stop.set()
+        self.thread.join(2)
+        for conn in self.held:
+            conn.close()
+        self.server.close()
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def streamer_with(sink: FirehoseSink, ws_port: int) -> Streamer:
+    return Streamer(
+        f"ws://127.0.0.1:{ws_port}/api/v1/ws",
+        sink,
+        StreamerOptions(flush_interval_s=0.2, open_timeout_s=1, stop_flush_s=2.0),
+        Backoff(base_s=0.5, cap_s=2.0, rng=random.Random(1)),
+    )
+
+
+async def stop_after(streamer: Streamer, delay_s: float) -> float:
+    stop = asyncio.Event()
+    run = asyncio.create_task(streamer.run(stop))
+    await asyncio.sleep(delay_s)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    stop.set()
+    await asyncio.wait_for(run, 60)
+    return loop.time() - started
+
+
+def test_a_stop_while_the_server_is_unreachable_is_prompt(tmp_path: Path) -> None:
+    """Reconnecting (connect retries with backoff by itself) used to ignore SIGTERM."""
+    stub = StubFirehose()
+    sink = FirehoseSink(stub, None, "b", {"stream": "s", "conversions": "c"}, Spool(tmp_path))
+    streamer = streamer_with(sink, closed_port())
+    took = asyncio.run(stop_after(streamer, 2.5))
+    assert took < 3.0
+    assert streamer.counters.connections == 0
+
+
+def test_a_stop_while_firehose_hangs_spools_every_record_within_seconds(tmp_path: Path) -> None:
+    """An endpoint that accepts TCP and never answers: each call used to wait ~40 s and
+    a stop lost what was buffered. Now the stop ends in seconds with all of it spooled."""
+    import boto3
+
+    from ingest import aws
+
+    endpoint = SilentEndpoint()
+    try:
+        firehose = boto3.client(
+            "firehose",
+            region_name="us-east-1",
+            endpoint_url=f"http://127.0.0.1:{endpoint.port}",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+            config=aws.STREAM_CLIENT_CONFIG,
+        )
+        spool = Spool(tmp_path / "spool")
+        sink = FirehoseSink(
+            firehose, None, "b", {"stream": "s", "conversions": "c"}, spool, base_backoff_s=0.05
+        )
+        for i in range(300):
+            sink.add("stream", contract.Record("ws", "fees", "o-1", i, contract.utc_now_iso(), {}))
+        streamer = streamer_with(sink, closed_port())
+        took = asyncio.run(stop_after(streamer, 1.0))
+    finally:
+        endpoint.close()
+    assert took < 10.0, f"stop took {took:.1f}s"
+    assert sink.buffered() == 0
+    assert spool.pending("s") == 300
