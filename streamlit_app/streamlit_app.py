@@ -148,8 +148,17 @@ def history() -> None:
 def health() -> None:
     recon = query("SELECT * FROM OPS.RECONCILIATION ORDER BY RAW_ROWS DESC")
     balanced = bool(recon["is_balanced"].all()) if not recon.empty else True
-    st.metric("Every raw record accounted for", "yes" if balanced else "no")
+    backlog = query("SELECT * FROM OPS.BUILDER_BACKLOG ORDER BY PENDING_EVENTS DESC")
+    left, right = st.columns(2)
+    left.metric("Every raw record accounted for", "yes" if balanced else "no")
+    right.metric(
+        "Events waiting in builders",
+        int(backlog["pending_events"].sum()) if not backlog.empty else 0,
+    )
     st.dataframe(recon, width="stretch", hide_index=True)
+    if not backlog.empty:
+        st.warning("A builder has unfinished events: check the task history of that builder.")
+        st.dataframe(backlog, width="stretch", hide_index=True)
     st.subheader("Quarantine")
     table(
         "SELECT STAGE, REASON, COUNT(*) AS RECORDS FROM OPS.QUARANTINE "

@@ -219,3 +219,42 @@ def test_the_pipe_emulation_follows_the_pipes_own_options(
         assert [r[0] for r in errors] == [2] and "Invalid UTF8" in errors[0][1]
     finally:
         runtime.close()
+
+
+def test_type_drift_is_quarantined_per_builder_and_later_data_flows(rt: LocalSnowflake) -> None:
+    """`"size": "abc"` once failed BUILD_STATS on every run (a cast error) and froze
+    everything downstream while OPS said all was well."""
+    from sandbox.simulator.model import Model
+
+    model = Model(seed=8, start_time=1_800_000_000, history_blocks=3)
+    good_block, bad_block = model.chain[-1].to_api(), {**model.chain[-2].to_api()}
+    bad_block["timestamp"] = "abc"
+    hostile = [
+        rec("mempoolInfo", {"size": "abc", "bytes": 10}, 0),
+        rec("mempool-blocks", [{"blockSize": 1, "nTx": "many", "medianFee": 2.0}], 1),
+        rec("vBytesPerSecond", "fast", 2),
+        rec("conversions", {"time": 1_800_000_000, "USD": "abc"}, 3),
+        rec("block", bad_block, 4),
+    ]
+    land(rt, contract.PREFIX_STREAM, contract.encode_ndjson(hostile))
+    cycle(rt)
+    reasons = sorted((r[0], r[1]) for r in q(rt, "SELECT STAGE, REASON FROM OPS.QUARANTINE"))
+    assert reasons == [
+        ("blocks", "type drift: timestamp is not a number"),
+        ("prices", "type drift: USD is not a number"),
+        ("stats", "type drift: nTx is not a number"),
+        ("stats", "type drift: payload is not a number"),
+        ("stats", "type drift: size is not a number"),
+    ]
+    later = [
+        rec("mempoolInfo", {"size": 5, "bytes": 10, "total_fee": 0.1}, 5),
+        rec("conversions", {"time": 1_800_000_060, "USD": 97000}, 6),
+        rec("block", good_block, 7),
+    ]
+    land(rt, contract.PREFIX_STREAM, contract.encode_ndjson(later))
+    cycle(rt)
+    assert q(rt, "SELECT TX_COUNT FROM SILVER.MEMPOOL_INFO") == [(5,)]
+    assert q(rt, "SELECT USD FROM SILVER.PRICES") == [(97000.0,)]
+    assert q(rt, "SELECT BLOCK_HASH FROM SILVER.BLOCKS") == [(good_block["id"],)]
+    assert q(rt, "SELECT COUNT(*) FROM OPS.CONSUMER_BATCH") == [(0,)]
+    assert len(q(rt, "SELECT * FROM OPS.QUARANTINE")) == 5

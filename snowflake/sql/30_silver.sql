@@ -108,3 +108,10 @@ SELECT raw.TOPIC, raw.RAW_ROWS,
        raw.RAW_ROWS = COALESCE(ledger.CLEAN_ROWS, 0) + COALESCE(ledger.DUPLICATE_ROWS, 0)
          + COALESCE(ledger.QUARANTINED_ROWS, 0) AS IS_BALANCED
 FROM raw LEFT JOIN ledger ON raw.TOPIC = ledger.TOPIC;
+
+-- Events each builder has taken from its stream and not finished. Empty when all is
+-- well; rows that stay (or grow) mean a builder is failing: look at its task history.
+CREATE OR REPLACE VIEW <% database %>.OPS.BUILDER_BACKLOG AS
+SELECT CONSUMER, COUNT(*) AS PENDING_EVENTS, MIN(BATCH_ID) AS OLDEST_BATCH_ID
+FROM <% database %>.OPS.CONSUMER_BATCH
+GROUP BY CONSUMER;

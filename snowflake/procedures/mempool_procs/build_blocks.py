@@ -25,6 +25,8 @@ BLOCK_REASON = """CASE
   WHEN r.B:id IS NULL THEN 'block without id'
   WHEN NOT REGEXP_LIKE(TO_JSON(r.B:id), '^"[0-9a-f]{64}"$') THEN 'invalid block hash'
   WHEN TRY_TO_NUMBER(TO_JSON(r.B:height)) IS NULL THEN 'block without a numeric height'
+  WHEN r.B:timestamp IS NOT NULL AND TRY_TO_NUMBER(TO_JSON(r.B:timestamp)) IS NULL
+    THEN 'type drift: timestamp is not a number'
   WHEN r.B:previousblockhash IS NOT NULL AND TO_JSON(r.B:previousblockhash) <> 'null'
        AND NOT REGEXP_LIKE(TO_JSON(r.B:previousblockhash), '^"[0-9a-f]{64}"$')
     THEN 'invalid previous block hash'

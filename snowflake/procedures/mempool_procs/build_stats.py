@@ -1,11 +1,15 @@
 """BUILD_STATS: stats topics -> typed SILVER tables, units explicit in column names.
 
 One spec per topic: the target table and how each column is read from the payload.
-Every target is merged by its key, so a re-run changes nothing.
+Every target is merged by its key, so a re-run changes nothing. A payload whose typed
+field is not a JSON number (type drift: `"size": "abc"`) is quarantined under the
+stage `stats` with the field named, and everything else still flows: one bad record
+must never fail every later run.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,17 +140,54 @@ SPECS = [
 TOPICS = sorted({t for spec in SPECS for t in spec.topics})
 
 
-def merge_sql(spec: Spec, source: str) -> str:
-    cols = list(spec.columns)
-    select = ", ".join(f"{expr} AS {col}" for col, expr in spec.columns.items())
+# A payload value read with a numeric cast: `e.PAYLOAD:size::NUMBER`, `p.value:x::FLOAT`.
+NUMERIC_READ = re.compile(r"((?:e\.PAYLOAD|p\.value)(?::[\w.]+)?)::(?:NUMBER|FLOAT)")
+# What TO_JSON gives for a JSON number (or null): anything else would fail the cast.
+JSON_NUMBER = "^(null|-?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?)$"
+
+
+def drift_reason(spec: Spec) -> str:
+    """The first typed field of the spec that does not hold a number, as a SQL CASE."""
+    paths = sorted({m for expr in spec.columns.values() for m in NUMERIC_READ.findall(expr)})
+    whens = " ".join(
+        f"WHEN {path} IS NOT NULL AND NOT REGEXP_LIKE(TO_JSON({path}), '{JSON_NUMBER}') "
+        f"THEN 'type drift: {path.split(':', 1)[-1] if ':' in path else 'payload'} "
+        "is not a number'"
+        for path in paths
+    )
+    return f"CASE {whens} END" if whens else "CAST(NULL AS VARCHAR)"
+
+
+def source_rows(spec: Spec, source: str) -> str:
     topics = ", ".join(f"'{t}'" for t in spec.topics)
     frm = f"{source} e"
     if spec.flatten:
         frm += ", LATERAL FLATTEN(input => e.PAYLOAD) p"
+    return f"{frm} WHERE e.TOPIC IN ({topics})"
+
+
+def quarantine_sql(spec: Spec, source: str) -> str:
+    return f"""
+        MERGE INTO OPS.QUARANTINE q
+        USING (SELECT e.SOURCE_FILE, e.SOURCE_ROW, e.TOPIC, e.PAYLOAD, e.EVENT_KEY,
+                      {drift_reason(spec)} AS REASON
+               FROM {source_rows(spec, source)}) s
+        ON q.SOURCE_FILE = s.SOURCE_FILE AND q.SOURCE_ROW = s.SOURCE_ROW AND q.STAGE = 'stats'
+        WHEN NOT MATCHED AND s.REASON IS NOT NULL THEN INSERT
+          (SOURCE_TABLE, SOURCE_FILE, SOURCE_ROW, TOPIC, STAGE, REASON, RECORD, BATCH_ID,
+           QUARANTINED_AT)
+        VALUES ('SILVER.EVENTS', s.SOURCE_FILE, s.SOURCE_ROW, s.TOPIC, 'stats', s.REASON,
+                s.PAYLOAD, s.EVENT_KEY, CURRENT_TIMESTAMP())"""
+
+
+def merge_sql(spec: Spec, source: str) -> str:
+    cols = list(spec.columns)
+    select = ", ".join(f"{expr} AS {col}" for col, expr in spec.columns.items())
     on = " AND ".join(f"t.{k} = s.{k}" for k in spec.key)
     return f"""
         MERGE INTO {spec.table} t
-        USING (SELECT {select} FROM {frm} WHERE e.TOPIC IN ({topics})) s
+        USING (SELECT {select} FROM {source_rows(spec, source)}
+               AND {drift_reason(spec)} IS NULL) s
         ON {on}
         WHEN NOT MATCHED THEN INSERT ({", ".join(cols)})
         VALUES ({", ".join("s." + c for c in cols)})"""
@@ -158,6 +199,7 @@ def run(session: Any) -> str:
         return "BUILD_STATS: nothing new"
     source = pending_events(CONSUMER)
     for spec in SPECS:
+        sql(session, quarantine_sql(spec, source))
         sql(session, merge_sql(spec, source))
     release(session, CONSUMER)
     return f"BUILD_STATS: {pending} events into {len(SPECS)} tables"
