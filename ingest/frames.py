@@ -21,6 +21,11 @@ def subscribe_messages(track_index: int = 0) -> list[str]:
     ]
 
 
+def resync_message(track_index: int = 0) -> str:
+    """Subscribing again makes the server send the projected block's full set."""
+    return json.dumps({"track-mempool-block": track_index})
+
+
 PING = json.dumps({"action": "ping"})
 
 
@@ -43,8 +48,17 @@ class SequenceTracker:
     """Watches mempool.space's projected-block `sequence` on one connection."""
 
     last: int | None = None
+    # Set when the projected block can no longer be rebuilt from deltas (a gap or a
+    # restart): the client asks for a full set again, as mempool.space's own frontend does.
+    resync_requested: bool = False
 
     def flags_for(self, projected: Any) -> tuple[str, ...]:
+        flags = self._flags_for(projected)
+        if contract.FLAG_SEQUENCE_GAP in flags or contract.FLAG_SEQUENCE_RESTART in flags:
+            self.resync_requested = True
+        return flags
+
+    def _flags_for(self, projected: Any) -> tuple[str, ...]:
         if not isinstance(projected, dict) or not isinstance(projected.get("sequence"), int):
             return ()
         seq: int = projected["sequence"]

@@ -83,6 +83,7 @@ class StreamCounters:
     pings: int = 0
     dead_connections: int = 0
     flagged: int = 0
+    resyncs: int = 0
 
 
 @dataclass
@@ -207,6 +208,11 @@ class Streamer:
                         return
                 self._on_message(message, origin, frame_seq, tracker)
                 frame_seq += 1
+                if tracker.resync_requested:
+                    tracker.resync_requested = False
+                    self.counters.resyncs += 1
+                    log.info("%s: projected block out of sequence; asking for a full set", origin)
+                    await ws.send(frames.resync_message(self.opts.track_index))
         except ConnectionClosed as exc:
             if not stop.is_set():
                 log.info("%s closed: %s", origin, exc)
@@ -284,6 +290,7 @@ class Streamer:
             "connections": self.counters.connections,
             "reconnects": self.counters.reconnects,
             "dead_connections": self.counters.dead_connections,
+            "resyncs": self.counters.resyncs,
             "delivered": sink.records,
             "retries": sink.retried_records,
             "spooled": sink.spooled,

@@ -232,3 +232,44 @@ def test_a_stop_while_firehose_hangs_spools_every_record_within_seconds(tmp_path
     assert took < 10.0, f"stop took {took:.1f}s"
     assert sink.buffered() == 0
     assert spool.pending("s") == 300
+
+
+def test_a_sequence_gap_asks_the_server_for_a_full_set_at_once(tmp_path: Path) -> None:
+    """Without a resync the projected block stays invalid until the next block's full
+    set (about ten minutes); mempool.space's frontend re-sends track-mempool-block."""
+    from websockets.asyncio.server import ServerConnection, serve
+
+    received: list[str] = []
+    full = {"projected-block-transactions": {"sequence": 1, "blockTransactions": []}}
+    frames_to_send = [
+        full,
+        {"projected-block-transactions": {"sequence": 2, "delta": {"added": []}}},
+        {"projected-block-transactions": {"sequence": 5, "delta": {"added": []}}},  # a gap
+    ]
+
+    async def handler(conn: ServerConnection) -> None:
+        async for message in conn:
+            received.append(str(message))
+            if json.loads(message).get("track-mempool-block") == 0 and len(received) == 3:
+                for frame in frames_to_send:
+                    await conn.send(json.dumps(frame))
+
+    async def scenario() -> Streamer:
+        async with serve(handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            stub = StubFirehose()
+            sink = FirehoseSink(
+                stub, None, "b", {"stream": "s", "conversions": "c"}, Spool(tmp_path)
+            )
+            streamer = streamer_with(sink, port)
+            stop = asyncio.Event()
+            run = asyncio.create_task(streamer.run(stop))
+            await wait_until(lambda: len(received) >= 4)
+            stop.set()
+            await asyncio.wait_for(run, 10)
+            return streamer
+
+    streamer = asyncio.run(scenario())
+    tracks = [m for m in received if "track-mempool-block" in m]
+    assert tracks == ['{"track-mempool-block": 0}'] * 2
+    assert streamer.counters.resyncs == 1
