@@ -44,6 +44,7 @@ class PollResult:
     advanced: bool = False
     stopped: str = "done"
     objects: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # resources that failed this run
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -76,6 +77,7 @@ class Poller:
         run_id = f"poll-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         result = PollResult(run_id=run_id)
         self._backed_off: Retryable | None = None
+        self._blocks_failed: Retryable | None = None
         state, etag = self.store.load()
         blocks: dict[str, Any] = {}
         new_state: PollState | None = state
@@ -88,6 +90,9 @@ class Poller:
         if self._backed_off is not None:
             result.stopped = f"backed off: {self._backed_off}"
             log.warning("run %s: %s", run_id, self._backed_off)
+        elif self._blocks_failed is not None:
+            result.skipped.append("blocks")
+            log.warning("run %s: blocks skipped (retryable): %s", run_id, self._blocks_failed)
         now = datetime.now(UTC)
         received_at = contract.format_time(now)
         if blocks:
@@ -133,7 +138,10 @@ class Poller:
         try:
             return self.api.blocks(start, timeout_s=self.opts.request_timeout_s)
         except Retryable as exc:
-            self._backed_off = exc
+            if exc.status == 429:
+                self._backed_off = exc
+            else:
+                self._blocks_failed = exc
             return None
 
     def _fetch_blocks(
@@ -248,9 +256,17 @@ class Poller:
             try:
                 payload = call()
             except Retryable as exc:
-                result.stopped = f"backed off: {exc}"
-                return
+                if exc.status == 429:
+                    # Rate limited: every further request would be refused too.
+                    result.stopped = f"backed off: {exc}"
+                    return
+                # A 503 from one resource (mempool.space answers /v1/fees/recommended so
+                # while its mempool is not in sync) says nothing about the others.
+                result.skipped.append(label)
+                log.warning("run %s: %s skipped (retryable): %s", run_id, label, exc)
+                continue
             except ApiError as exc:
+                result.skipped.append(label)
                 log.warning("run %s: %s skipped: %s", run_id, label, exc)
                 continue
             records = contract.rest_records(

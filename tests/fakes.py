@@ -45,31 +45,36 @@ class StubFirehose:
 class ModelApi:
     """The REST calls the poller and backfill make, answered from a simulator model."""
 
-    def __init__(self, model: Model, fail_after: int | None = None) -> None:
+    def __init__(
+        self, model: Model, fail_after: int | None = None, unavailable: frozenset[str] = frozenset()
+    ) -> None:
         self.model = model
         self.requests = 0
         self.fail_after = fail_after
+        self.unavailable = unavailable  # resources answering 503, e.g. {"fees_recommended"}
 
-    def _count(self) -> None:
+    def _count(self, resource: str = "") -> None:
         self.requests += 1
         if self.fail_after is not None and self.requests > self.fail_after:
             raise Retryable("HTTP 429", 429)
+        if resource in self.unavailable:
+            raise Retryable(f"GET {resource}: HTTP 503", 503)
 
     def blocks(self, start_height: int | None = None, timeout_s: float | None = None) -> list[Any]:
-        self._count()
+        self._count("blocks")
         start = self.model.tip.height if start_height is None else start_height
         return [b.to_api() for h in range(start, start - 15, -1) if (b := self.model.block_at(h))]
 
     def prices(self) -> Any:
-        self._count()
+        self._count("prices")
         return {"time": int(self.model.now), "USD": 90000}
 
     def fees_recommended(self) -> Any:
-        self._count()
+        self._count("fees_recommended")
         return self.model.recommended_fees(whole=True)
 
     def mempool(self) -> Any:
-        self._count()
+        self._count("mempool")
         return self.model.rest_mempool()
 
     def historical_price(self, currency: str, timestamp: int) -> Any:

@@ -32,7 +32,7 @@ def landed_blocks(bucket: str) -> list[dict[str, Any]]:
 
 
 def make_poller(model: Model, bucket: str, **kw: Any) -> Poller:
-    api = ModelApi(model, kw.pop("fail_after", None))
+    api = ModelApi(model, kw.pop("fail_after", None), kw.pop("unavailable", frozenset()))
     return Poller(
         api,
         boto3.client("s3"),
@@ -136,6 +136,21 @@ def test_429_ends_the_run_cleanly_without_advancing(landing: aws_local.Landing) 
     result = make_poller(model, landing.bucket, fail_after=0).run()
     assert result.stopped.startswith("backed off")
     assert not result.advanced and result.blocks_written == 0
+
+
+@pytest.mark.parametrize("down", ["fees_recommended", "blocks"])
+def test_one_resource_answering_503_does_not_skip_the_others(
+    landing: aws_local.Landing, down: str
+) -> None:
+    """mempool.space answers /v1/fees/recommended with 503 while its mempool is not in
+    sync; that run used to skip /mempool (and everything after) as well."""
+    model = Model(seed=8, start_time=1_800_000_000, history_blocks=20)
+    result = make_poller(model, landing.bucket, unavailable=frozenset({down})).run()
+    labels = {key.rsplit("/", 1)[1].split("-poll-")[0] for key in result.objects}
+    expected = {"blocks", "prices", "fees", "mempool"} - {"fees" if down != "blocks" else "blocks"}
+    assert labels == expected
+    assert result.skipped == ["fees" if down != "blocks" else "blocks"]
+    assert not result.stopped.startswith("backed off")
 
 
 def test_lambda_handler_runs_on_a_recorded_scheduled_event(
