@@ -17,6 +17,27 @@ from typing import Any
 Handler = Callable[[argparse.Namespace], int]
 
 
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def port_number(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number (0 picks a free one), not {text}")
+    return value
+
+
 def _demo(args: argparse.Namespace) -> int:
     from sandbox.demo import DemoOptions, run_demo
 
@@ -38,14 +59,17 @@ def _add_demo(sub: Any) -> None:
     )
     p.add_argument(
         "--duration",
-        type=float,
+        type=positive_float,
         default=None,
         metavar="SECONDS",
         help="run this long, print a summary of what flowed, exit 0",
     )
     p.add_argument("--seed", type=int, default=1, help="simulator seed (deterministic runs)")
     p.add_argument(
-        "--speed", type=float, default=10.0, help="simulated seconds per real second (default 10)"
+        "--speed",
+        type=positive_float,
+        default=10.0,
+        help="simulated seconds per real second (default 10)",
     )
     p.add_argument(
         "--source",
@@ -59,13 +83,18 @@ def _add_demo(sub: Any) -> None:
         help="simulator injects reorgs, restarts, drops, duplicates, 429s and 5xx",
     )
     p.add_argument("--no-dashboard", action="store_true", help="do not start Streamlit")
-    p.add_argument("--moto-port", type=int, default=0, help="port for moto (0: a free one)")
+    p.add_argument("--moto-port", type=port_number, default=0, help="port for moto (0: a free one)")
     p.add_argument(
-        "--fakesnow-port", type=int, default=0, help="port for the fakesnow server (0: a free one)"
+        "--fakesnow-port",
+        type=port_number,
+        default=0,
+        help="port for the fakesnow server (0: a free one)",
     )
-    p.add_argument("--sim-port", type=int, default=0, help="port for the simulator (0: a free one)")
     p.add_argument(
-        "--dashboard-port", type=int, default=0, help="port for Streamlit (0: a free one)"
+        "--sim-port", type=port_number, default=0, help="port for the simulator (0: a free one)"
+    )
+    p.add_argument(
+        "--dashboard-port", type=port_number, default=0, help="port for Streamlit (0: a free one)"
     )
     p.add_argument(
         "--fresh",
@@ -214,6 +243,8 @@ def _backfill(args: argparse.Namespace) -> int:
     from ingest.config import Settings
     from ingest.mempool_api import MempoolApi
 
+    if args.what == "blocks" and args.from_ > args.to:
+        raise ValueError(f"--from {args.from_} is above --to {args.to}")
     _use_local_stack_defaults()
     settings = Settings.load()
     api = MempoolApi(settings.api_base, settings.user_agent, settings.http_timeout_s)
@@ -256,7 +287,7 @@ def _add_ingest(sub: Any) -> None:
     )
     p.add_argument(
         "--duration",
-        type=float,
+        type=positive_float,
         default=None,
         metavar="SECONDS",
         help="stop after this long (default: until Ctrl-C / SIGTERM)",
@@ -268,9 +299,12 @@ def _add_ingest(sub: Any) -> None:
         help="run the REST poller once (what the Lambda runs)",
         description="One poller run: new blocks, gaps, prices, fees, mempool.",
     )
-    p.add_argument("--budget", type=float, default=6.0, help="time budget in seconds")
+    p.add_argument("--budget", type=positive_float, default=6.0, help="time budget in seconds")
     p.add_argument(
-        "--lookback", type=int, default=144, help="blocks of history the first run starts from"
+        "--lookback",
+        type=non_negative_int,
+        default=144,
+        help="blocks of history the first run starts from",
     )
     p.set_defaults(func=_poll)
 
@@ -285,9 +319,11 @@ def _add_ingest(sub: Any) -> None:
         help="blocks by height range",
         description="Backfill blocks --from H --to H (inclusive).",
     )
-    b.add_argument("--from", dest="from_", type=int, required=True, help="lowest height")
-    b.add_argument("--to", type=int, required=True, help="highest height")
-    b.add_argument("--rate", type=float, default=2.0, help="requests per second")
+    b.add_argument(
+        "--from", dest="from_", type=non_negative_int, required=True, help="lowest height"
+    )
+    b.add_argument("--to", type=non_negative_int, required=True, help="highest height")
+    b.add_argument("--rate", type=positive_float, default=2.0, help="requests per second")
     b.add_argument("--checkpoint", type=Path, default=None, help="checkpoint file")
     b.set_defaults(func=_backfill)
     pr = what.add_parser(
@@ -298,32 +334,28 @@ def _add_ingest(sub: Any) -> None:
     pr.add_argument("--since", required=True, help="start date (YYYY-MM-DD[THH:MM])")
     pr.add_argument("--until", default=None, help="end date (default: now)")
     pr.add_argument("--currency", default="USD")
-    pr.add_argument("--rate", type=float, default=2.0, help="requests per second")
+    pr.add_argument("--rate", type=positive_float, default=2.0, help="requests per second")
     pr.add_argument("--checkpoint", type=Path, default=None, help="checkpoint file")
     pr.set_defaults(func=_backfill)
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    from sandbox.deploy import DeployConfig, DeployError, run_deploy
+    from sandbox.deploy import DeployConfig, run_deploy
 
-    try:
-        config = DeployConfig(
-            database=args.database,
-            warehouse=args.warehouse,
-            dbt_version=args.dbt_version,
-            gold_refresh_minutes=args.gold_refresh_minutes,
-            bucket=args.bucket,
-            storage_role_arn=args.storage_role_arn,
-            error_topic_arn=args.error_topic_arn,
-            error_role_arn=args.error_role_arn,
-        )
-        only = [s for s in (args.only or "").split(",") if s]
-        return run_deploy(
-            config, args.connection, dry_run=args.dry_run, only=only, skip_admin=args.skip_admin
-        )
-    except DeployError as exc:
-        print(f"mempool deploy: {exc}", file=sys.stderr)
-        return 2
+    config = DeployConfig(
+        database=args.database,
+        warehouse=args.warehouse,
+        dbt_version=args.dbt_version,
+        gold_refresh_minutes=args.gold_refresh_minutes,
+        bucket=args.bucket,
+        storage_role_arn=args.storage_role_arn,
+        error_topic_arn=args.error_topic_arn,
+        error_role_arn=args.error_role_arn,
+    )
+    only = [s for s in (args.only or "").split(",") if s]
+    return run_deploy(
+        config, args.connection, dry_run=args.dry_run, only=only, skip_admin=args.skip_admin
+    )
 
 
 def _add_deploy(sub: Any) -> None:
@@ -410,7 +442,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("snowflake.connector", "botocore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     handler: Handler = args.func
-    return handler(args)
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        # What a user can fix (a missing setting, a bad range, a missing tool) gets one
+        # line and a non-zero exit; -v shows the traceback.
+        if args.verbose or not is_user_error(exc):
+            raise
+        print(f"mempool {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+def is_user_error(exc: BaseException) -> bool:
+    from ingest.config import ConfigError
+    from sandbox.artifacts import ArtifactError
+    from sandbox.deploy import DeployError
+
+    return isinstance(exc, ConfigError | ArtifactError | DeployError | ValueError)
 
 
 if __name__ == "__main__":

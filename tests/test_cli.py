@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from sandbox.cli import build_parser, main
@@ -28,3 +30,41 @@ def test_top_level_help_lists_subcommands(capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr().out
     for name in _subcommands():
         assert name in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["backfill", "blocks", "--from", "10", "--to", "5"], "--from 10 is above --to 5"),
+        (["poll"], "MEMPOOL_BUCKET is not set"),
+        (["deploy", "--database", "bad name", "--dry-run"], "not a plain Snowflake identifier"),
+        (["deploy", "--only", "tasks,nope", "--dry-run"], "unknown step(s): nope"),
+    ],
+)
+def test_mistakes_get_one_line_and_a_non_zero_exit(
+    argv: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no local stack to fall back on
+    for name in ("MEMPOOL_BUCKET", "MEMPOOL_ENV_FILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MEMPOOL_ENV_FILE", str(tmp_path / "none.env"))
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"mempool {argv[0]}: ") and message in err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "argv", [["demo", "--speed", "-1"], ["demo", "--duration", "0"], ["poll", "--budget", "-2"]]
+)
+def test_impossible_values_are_refused_by_the_parser(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert "must be greater than 0" in capsys.readouterr().err
