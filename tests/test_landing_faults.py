@@ -258,3 +258,33 @@ def test_type_drift_is_quarantined_per_builder_and_later_data_flows(rt: LocalSno
     assert q(rt, "SELECT BLOCK_HASH FROM SILVER.BLOCKS") == [(good_block["id"],)]
     assert q(rt, "SELECT COUNT(*) FROM OPS.CONSUMER_BATCH") == [(0,)]
     assert len(q(rt, "SELECT * FROM OPS.QUARANTINE")) == 5
+
+
+def test_an_oversize_record_is_loaded_from_its_object_not_its_pointer(
+    rt: LocalSnowflake,
+) -> None:
+    """A projected full set of ~12k transactions is above Firehose's record limit: the
+    streamer stores it whole under oversize/ and sends a pointer. Nothing read it back,
+    so its epoch stayed invalid."""
+    from ingest.firehose_sink import FirehoseSink
+    from ingest.spool import Spool
+    from tests.fakes import StubFirehose
+
+    txs = [[f"{i:064x}", 1000 + i, 140.25, 5000, 7.13] for i in range(12000)]
+    full = rec("projected-block-transactions", {"sequence": 1, "blockTransactions": txs}, 0, "c9")
+    assert len(full.to_line()) > contract.MAX_RECORD_BYTES
+    stub = StubFirehose()
+    sink = FirehoseSink(stub, rt.s3, rt.bucket, {"stream": "s"}, Spool(Path(rt.bucket)))
+    sink.add("stream", full)
+    sink.flush()
+    pointer = stub.delivered["s"][0]
+    assert b'"oversize"' in pointer and len(pointer) < 1000
+    land(rt, contract.PREFIX_STREAM, pointer)
+    cycle(rt)
+    assert q(rt, "SELECT TX_COUNT, IS_VALID FROM SILVER.PROJECTED_BLOCK_STATES") == [(12000, True)]
+    assert q(rt, "SELECT COUNT(*) FROM SILVER.PROJECTED_BLOCK_TXS") == [(12000,)]
+    assert q(rt, "SELECT COUNT(*) FROM SILVER.EVENTS") == [(1,)]
+    assert q(
+        rt,
+        "SELECT TOPIC, RAW_ROWS, CLEAN_ROWS, DUPLICATE_ROWS, IS_BALANCED FROM OPS.RECONCILIATION",
+    ) == [("projected-block-transactions", 2, 1, 1, True)]

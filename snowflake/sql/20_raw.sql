@@ -3,6 +3,10 @@
 -- the line itself kept in LINE) plus where it came from. Change tracking is enabled by
 -- the owner so that TRANSFORM can create its streams on these tables.
 --
+-- OVERSIZE holds records above Firehose's 1,000 KiB limit, which the streamer stores
+-- whole under oversize/ (one record per object) while a pointer record with the same
+-- key travels through Firehose; LOAD_EVENTS keeps the record, never the pointer.
+--
 -- ON_ERROR = CONTINUE: Snowpipe's default, SKIP_FILE, would drop a whole file for one
 -- bad line; with it a bad line is skipped alone and reported in COPY_HISTORY, and
 -- lines that are not JSON or not valid UTF-8 are loaded and quarantined downstream.
@@ -21,6 +25,9 @@ CREATE TABLE IF NOT EXISTS <% database %>.RAW.PRICES (
   RECORD VARIANT, LINE VARCHAR, SOURCE_FILE VARCHAR, SOURCE_ROW NUMBER, SCANNED_AT TIMESTAMP_NTZ)
   CHANGE_TRACKING = TRUE;
 CREATE TABLE IF NOT EXISTS <% database %>.RAW.REST_STATS (
+  RECORD VARIANT, LINE VARCHAR, SOURCE_FILE VARCHAR, SOURCE_ROW NUMBER, SCANNED_AT TIMESTAMP_NTZ)
+  CHANGE_TRACKING = TRUE;
+CREATE TABLE IF NOT EXISTS <% database %>.RAW.OVERSIZE (
   RECORD VARIANT, LINE VARCHAR, SOURCE_FILE VARCHAR, SOURCE_ROW NUMBER, SCANNED_AT TIMESTAMP_NTZ)
   CHANGE_TRACKING = TRUE;
 
@@ -53,4 +60,10 @@ CREATE PIPE IF NOT EXISTS <% database %>.RAW.REST_STATS_PIPE AUTO_INGEST = TRUE 
   FROM (SELECT TRY_PARSE_JSON($1), IFF(TRY_PARSE_JSON($1) IS NULL, $1, NULL),
                METADATA$FILENAME, METADATA$FILE_ROW_NUMBER, METADATA$START_SCAN_TIME
         FROM @<% database %>.RAW.LANDING/stats/)
+  ON_ERROR = CONTINUE;
+CREATE PIPE IF NOT EXISTS <% database %>.RAW.OVERSIZE_PIPE AUTO_INGEST = TRUE AS
+  COPY INTO <% database %>.RAW.OVERSIZE (RECORD, LINE, SOURCE_FILE, SOURCE_ROW, SCANNED_AT)
+  FROM (SELECT TRY_PARSE_JSON($1), IFF(TRY_PARSE_JSON($1) IS NULL, $1, NULL),
+               METADATA$FILENAME, METADATA$FILE_ROW_NUMBER, METADATA$START_SCAN_TIME
+        FROM @<% database %>.RAW.LANDING/oversize/)
   ON_ERROR = CONTINUE;
