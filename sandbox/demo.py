@@ -25,7 +25,14 @@ from typing import Any, Protocol
 from ingest import contract
 from sandbox import aws_local
 from sandbox.paths import Workspace
-from sandbox.services import Service, Supervisor, free_port, port_open, python_module
+from sandbox.services import (
+    Service,
+    Supervisor,
+    free_port,
+    port_open,
+    python_module,
+    reap_leftovers,
+)
 from sandbox.warehouse import LocalWarehouse
 
 log = logging.getLogger("mempool.demo")
@@ -83,6 +90,7 @@ class Stack:
     def write_runtime_file(self) -> None:
         info: dict[str, Any] = {
             "pid": os.getpid(),
+            "services": self.supervisor.pids(),
             "aws_endpoint": self.aws_endpoint,
             "bucket": self.landing.bucket,
             "queue_url": self.queue_url,
@@ -129,6 +137,7 @@ class FakesnowComponent:
 
     def start(self, stack: Stack) -> None:
         port = stack.opts.fakesnow_port or free_port()
+        warehouse = LocalWarehouse(host="127.0.0.1", port=port)
         stack.supervisor.start(
             Service(
                 name="fakesnow",
@@ -140,10 +149,10 @@ class FakesnowComponent:
                     str(port),
                 ),
                 log_path=stack.ws.logs / "fakesnow.log",
-                healthy=lambda: port_open("127.0.0.1", port),
+                healthy=lambda: port_open("127.0.0.1", port) and warehouse.answers(),
             )
         )
-        stack.warehouse = LocalWarehouse(host="127.0.0.1", port=port)
+        stack.warehouse = warehouse
 
     def stop(self) -> None:
         """fakesnow is stopped by the supervisor."""
@@ -250,10 +259,13 @@ def run_demo(opts: DemoOptions, components: list[Component] | None = None) -> in
             running,
         )
         return 2
+    owner = str(ws.root.resolve())
+    if reap_leftovers(owner):
+        log.warning("an earlier demo in %s did not stop cleanly; its services are stopped", ws.root)
     if opts.fresh and ws.root.exists():
         shutil.rmtree(ws.root)
     ws.ensure()
-    stack = Stack(ws=ws, opts=opts)
+    stack = Stack(ws=ws, opts=opts, supervisor=Supervisor(owner))
     comps = components if components is not None else default_components(opts)
     stop = threading.Event()
     started: list[Component] = []

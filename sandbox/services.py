@@ -69,8 +69,11 @@ class Service:
         self._log_file = self.log_path.open("ab")
         env = {**os.environ, **self.env}
         log.info("starting %s: %s (log: %s)", self.name, " ".join(self.argv), self.log_path)
+        # Through sandbox.child: the service gets SIGTERM if this process dies, even by
+        # SIGKILL, so no orphan outlives the demo.
+        launcher = [sys.executable, "-m", "sandbox.child", str(os.getpid())]
         self.proc = subprocess.Popen(
-            self.argv,
+            [*launcher, *self.argv],
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -117,16 +120,63 @@ class Service:
             self._log_file = None
 
 
+OWNER_VARIABLE = "MEMPOOL_SERVICE_OWNER"
+
+
+def owned_by(pid: int, owner: str) -> bool:
+    """Whether `pid` is a service started for `owner` (a workspace): its environment says."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+    return f"{OWNER_VARIABLE}={owner}".encode() in environ
+
+
+def reap(pid: int, owner: str, grace_s: float = 10.0) -> bool:
+    """Stop a service an earlier run left behind, with its whole process group, if `pid`
+    is still that service (a pid can be reused). True when one was stopped."""
+    if not owned_by(pid, owner):
+        return False
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    log.warning("stopped a service left running by an earlier demo (pid %d)", pid)
+    return True
+
+
+def reap_leftovers(owner: str) -> int:
+    """Stop every service an earlier run for `owner` left behind (a demo killed with
+    SIGKILL before its children got the news); return how many."""
+    own = os.getpid()
+    stopped = 0
+    for proc in Path("/proc").glob("[0-9]*"):
+        pid = int(proc.name)
+        if pid != own and reap(pid, owner):
+            stopped += 1
+    return stopped
+
+
 class Supervisor:
     """Owns the services of one run; stops them in reverse start order."""
 
-    def __init__(self) -> None:
+    def __init__(self, owner: str = "") -> None:
         self.services: list[Service] = []
+        self.owner = owner
 
     def start(self, service: Service, timeout_s: float = 60.0) -> Service:
+        if self.owner:
+            service.env = {**service.env, OWNER_VARIABLE: self.owner}
         self.services.append(service)
         service.start(timeout_s)
         return service
+
+    def pids(self) -> dict[str, int]:
+        """What a later run needs to find these services if this one dies uncleanly."""
+        return {s.name: s.proc.pid for s in self.services if s.proc is not None}
 
     def check(self) -> list[str]:
         """Names of services that died since they started."""

@@ -41,6 +41,30 @@ class LocalWarehouse:
             kwargs["schema"] = schema
         return kwargs
 
+    def answers(self, timeout_s: int = 5) -> bool:
+        """Whether the server logs in and queries this database: an open port is not
+        enough (a server that cannot lock the database files still listens)."""
+        import snowflake.connector
+
+        kwargs = {
+            **self.connect_kwargs(),
+            "login_timeout": timeout_s,
+            "network_timeout": timeout_s,
+            "socket_timeout": timeout_s,
+        }
+        try:
+            conn = snowflake.connector.connect(**kwargs)
+        except Exception:
+            return False
+        try:
+            cur = conn.cursor()
+            cur.execute("SELECT 1")
+            return cur.fetchall() == [(1,)]
+        except Exception:
+            return False
+        finally:
+            conn.close()
+
     def connections_toml(self) -> str:
         """A connections file for `snow`, Streamlit and dbt users pointing at the local stack."""
         return (

@@ -133,3 +133,65 @@ def test_sigterm_stops_the_stack_cleanly(tmp_path: Path) -> None:
     assert "summary after" in stdout
     time.sleep(0.5)
     assert processes_with_env(str(home)) == []
+
+
+def test_a_killed_demo_leaves_nothing_behind_and_the_next_one_keeps_its_data(
+    tmp_path: Path,
+) -> None:
+    """`kill -9` of the demo used to leave moto, fakesnow, the simulator and the streamer
+    running; the next demo then failed on fakesnow's database lock while the orphan's
+    open port passed the health check."""
+    import json
+
+    home = tmp_path / "demo-kill"
+    env = {**os.environ, "MEMPOOL_HOME": str(home)}
+    proc = subprocess.Popen(
+        demo_cmd("--speed", "30"),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    info_file = home / "stack.json"
+    deadline = time.monotonic() + 180
+    events = 0
+    while events == 0:
+        assert proc.poll() is None, "demo exited early"
+        assert time.monotonic() < deadline, "no event reached the warehouse"
+        time.sleep(2)
+        if not info_file.exists() or "fakesnow" not in info_file.read_text():
+            continue
+        fake = json.loads(info_file.read_text())["fakesnow"]
+        try:
+            wh = LocalWarehouse(fake["host"], int(fake["port"]))
+            with snowflake.connector.connect(**wh.connect_kwargs()) as c:
+                cur = c.cursor()
+                cur.execute("SELECT COUNT(*) FROM SILVER.EVENTS")
+                events = int(cur.fetchall()[0][0])
+        except Exception:
+            continue
+    proc.kill()
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 20
+    while processes_with_env(str(home)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert processes_with_env(str(home)) == [], "services outlived the killed demo"
+
+    again = subprocess.run(
+        demo_cmd("--duration", "30", "--speed", "30"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    port = free_port()
+    service = start_fakesnow(Workspace(home), home / "warehouse", port)
+    try:
+        with snowflake.connector.connect(**LocalWarehouse("127.0.0.1", port).connect_kwargs()) as c:
+            cur = c.cursor()
+            cur.execute("SELECT COUNT(*) FROM SILVER.EVENTS")
+            assert int(cur.fetchall()[0][0]) > events
+            cur.execute("SELECT BOOLAND_AGG(IS_BALANCED) FROM OPS.RECONCILIATION")
+            assert cur.fetchall() == [(True,)]
+    finally:
+        service.stop()
