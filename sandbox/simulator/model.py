@@ -154,6 +154,7 @@ class Model:
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
         self.now = float(self.start_time)
+        self.blocks_made = 0
         self.mempool: dict[str, Tx] = {}
         self.chain: list[Block] = []
         self.by_hash: dict[str, Block] = {}
@@ -213,8 +214,12 @@ class Model:
             self.mempool[tx.txid] = tx
 
     def _make_block(self, height: int, prev: str, timestamp: int, txs: list[Tx]) -> Block:
+        # The hash depends on the seed and the chain, not on the wall clock: a seed means
+        # the same chain whenever the simulator starts. The serial tells apart siblings
+        # mined on the same parent (a reorg).
+        self.blocks_made += 1
         return Block(
-            hash="0" * 19 + _hex("block", self.seed, height, prev, timestamp)[19:],
+            hash="0" * 19 + _hex("block", self.seed, height, prev, self.blocks_made)[19:],
             height=height,
             prev=prev,
             timestamp=timestamp,

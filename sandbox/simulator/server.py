@@ -95,10 +95,48 @@ def _text_response(text: str, status: int = 200, content_type: str = "text/plain
     return Response(status, HTTPStatus(status).phrase, headers, data)
 
 
+def clock_file(truth_path: Path | None) -> Path | None:
+    return None if truth_path is None else truth_path.with_name("simulator-clock.json")
+
+
+def resume_clock(opts: SimOptions) -> tuple[int, float]:
+    """(simulated start time, wall-clock start) for this run.
+
+    With a truth file, the simulator's clock lives beside it: a restart with the same
+    seed and speed continues the same chain at the same simulated time (it replays
+    from the seed, so every block keeps its hash), instead of starting another one.
+    """
+    now = time.time()
+    path = clock_file(opts.truth_path)
+    if opts.start_time is not None or path is None:
+        return (opts.start_time if opts.start_time is not None else int(now)), now
+    try:
+        saved = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        saved = None
+    if saved and saved.get("seed") == opts.seed and saved.get("speed") == opts.speed:
+        log.info("resuming the chain of seed %d started at %s", opts.seed, saved["wall_start"])
+        return int(saved["start_time"]), float(saved["wall_start"])
+    if saved:
+        log.warning(
+            "%s holds a chain made with seed %s at speed %s; seed %d at speed %s makes "
+            "another one, and the old blocks will show as stale (start with --fresh)",
+            path.parent,
+            saved.get("seed"),
+            saved.get("speed"),
+            opts.seed,
+            opts.speed,
+        )
+    clock = {"seed": opts.seed, "speed": opts.speed, "start_time": int(now), "wall_start": now}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(clock))
+    return int(now), now
+
+
 class Simulator:
     def __init__(self, opts: SimOptions) -> None:
         self.opts = opts
-        start = opts.start_time if opts.start_time is not None else int(time.time())
+        start, wall_start = resume_clock(opts)
         plan = (
             ChaosPlan(reorg_probability=0.25, restart_every_s=1500) if opts.chaos else ChaosPlan()
         )
@@ -113,7 +151,8 @@ class Simulator:
         self.chaos_rng = random.Random(opts.seed * 7919 + 1)
         self.clients: set[Client] = set()
         self.truth = TruthWriter(opts.truth_path)
-        self.real_start = time.monotonic()
+        # Simulated time is start + (wall time since wall_start) x speed, across restarts.
+        self.real_start = time.monotonic() - (time.time() - wall_start)
         self.latest_conversions = prices.conversions(opts.seed, start)
         self.counters = {
             "connections": 0,
@@ -359,6 +398,7 @@ class Simulator:
             process_request=self.process_request,
             max_size=2**20,
             ping_interval=None,
+            close_timeout=2,
         ) as server:
             self.port = next(iter(server.sockets)).getsockname()[1]
             log.info(
@@ -388,8 +428,15 @@ def run(opts: SimOptions) -> int:
         sim = Simulator(opts)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            # The ground truth is complete the moment a stop is asked for: closing
+            # connections to slow clients may take a while, and may be cut short.
+            sim.truth.close(sim.model)
+            stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
         await sim.serve(stop=stop)
 
     asyncio.run(main())
