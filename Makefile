@@ -6,9 +6,13 @@ BIN := $(VENV)/bin
 SNOW_VENV := .venv-snow
 SNOW := $(SNOW_VENV)/bin/snow
 SNOWFLAKE_CLI_VERSION := 3.30.0
+# checkov pins its own dependency tree (as the Snowflake CLI does): a venv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+CHECKOV_VERSION := 3.3.30
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format pytest clean snow build deploy-plan
+.PHONY: install demo test lint format pytest clean snow build deploy-plan lambda
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +24,11 @@ $(SNOW):
 	$(PYTHON) -m venv $(SNOW_VENV)
 	$(SNOW_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(SNOW_VENV)/bin/python -m pip install --quiet 'snowflake-cli==$(SNOWFLAKE_CLI_VERSION)'
+
+$(CHECKOV):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
 
 install: $(STAMP)
 
@@ -49,12 +58,16 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+## lambda: the poller's Lambda package (output/lambda/poller.zip), as Terraform uploads it
+lambda: $(STAMP)
+	$(BIN)/python -m sandbox.lambda_package
+
 ## pytest: the test suite alone
-pytest: $(STAMP) $(SNOW)
-	SNOW_BIN=$(abspath $(SNOW)) $(BIN)/pytest $(PYTEST_ARGS)
+pytest: $(STAMP) $(SNOW) $(CHECKOV)
+	SNOW_BIN=$(abspath $(SNOW)) CHECKOV_BIN=$(abspath $(CHECKOV)) $(BIN)/pytest $(PYTEST_ARGS)
 
 ## test: everything CI checks
 test: lint pytest
 
 clean:
-	rm -rf $(VENV) $(SNOW_VENV) .mempool .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SNOW_VENV) $(CHECKOV_VENV) output .mempool .pytest_cache .mypy_cache .ruff_cache

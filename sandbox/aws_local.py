@@ -1,22 +1,25 @@
-"""Local AWS: moto in server mode, provisioned the way Terraform provisions the real account.
+"""Local AWS: moto in server mode, provisioned from the Terraform files themselves.
 
-The names and prefixes come from one `Landing` description so the local stack, the
-tests and the Terraform defaults agree. Clients find moto through the standard
-AWS_ENDPOINT_URL variable; production code never learns it is talking to an emulator.
+Bucket, Firehose streams (names, prefixes, buffering, error prefixes) and the S3
+notification prefixes are read from `terraform/` (sandbox/terraform_local.py): change a
+prefix there and the local stack follows. The SQS queue stands in for Snowpipe's own
+queue, which Snowflake owns. Clients find moto through the standard AWS_ENDPOINT_URL
+variable; production code never learns it is talking to an emulator.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
 
-from ingest import contract
 from sandbox.paths import Workspace
 from sandbox.services import Service, http_ok, python_module
+from sandbox.terraform_local import TF_DIR, TerraformLanding, read_landing
 
 log = logging.getLogger(__name__)
 
@@ -27,21 +30,39 @@ LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "loc
 
 @dataclass(frozen=True, slots=True)
 class Landing:
-    """The landing zone as Terraform creates it (see terraform/variables.tf defaults)."""
+    """The landing zone as Terraform defines it; names may be overridden (tests give each
+    test a bucket and streams of its own), prefixes and buffering never are."""
 
-    bucket: str = "mempool-landing-local"
-    stream_delivery: str = "mempool-stream"
-    conversions_delivery: str = "mempool-conversions"
+    terraform: TerraformLanding = field(default_factory=read_landing)
+    bucket: str = ""
+    stream_delivery: str = ""
+    conversions_delivery: str = ""
     queue: str = "mempool-landing-events"
-    buffer_mib: int = 128
-    buffer_seconds: int = 60
+
+    def __post_init__(self) -> None:
+        tf = self.terraform
+        object.__setattr__(self, "bucket", self.bucket or tf.bucket)
+        object.__setattr__(
+            self, "stream_delivery", self.stream_delivery or tf.deliveries["stream"][0]
+        )
+        object.__setattr__(
+            self,
+            "conversions_delivery",
+            self.conversions_delivery or tf.deliveries["conversions"][0],
+        )
+
+    @classmethod
+    def from_terraform(cls, tf_dir: Path = TF_DIR, **names: str) -> Landing:
+        return cls(terraform=read_landing(tf_dir), **names)
+
+    @property
+    def routes(self) -> dict[str, str]:
+        """Route ("stream", "conversions") -> delivery stream name."""
+        return {"stream": self.stream_delivery, "conversions": self.conversions_delivery}
 
     @property
     def delivery_prefixes(self) -> dict[str, str]:
-        return {
-            self.stream_delivery: contract.PREFIX_STREAM,
-            self.conversions_delivery: contract.PREFIX_CONVERSIONS,
-        }
+        return {name: self.terraform.deliveries[route][1] for route, name in self.routes.items()}
 
 
 def client_env(endpoint: str) -> dict[str, str]:
@@ -79,8 +100,9 @@ def clients(endpoint: str) -> dict[str, Any]:
     }
 
 
-def provision(endpoint: str, landing: Landing = Landing()) -> dict[str, str]:
+def provision(endpoint: str, landing: Landing | None = None) -> dict[str, str]:
     """Create bucket, queue, notification and delivery streams; safe to run again."""
+    landing = landing or Landing()
     c = clients(endpoint)
     s3, sqs, firehose, iam = c["s3"], c["sqs"], c["firehose"], c["iam"]
 
@@ -95,19 +117,18 @@ def provision(endpoint: str, landing: Landing = Landing()) -> dict[str, str]:
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
+    # One notification per landing prefix, as terraform/s3.tf declares them.
     s3.put_bucket_notification_configuration(
         Bucket=landing.bucket,
         NotificationConfiguration={
             "QueueConfigurations": [
                 {
+                    "Id": f"snowpipe-{prefix.strip('/').rsplit('/', 1)[-1]}",
                     "QueueArn": queue_arn,
                     "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {
-                        "Key": {
-                            "FilterRules": [{"Name": "prefix", "Value": contract.PREFIX_ROOT + "/"}]
-                        }
-                    },
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
                 }
+                for prefix in landing.terraform.notification_prefixes
             ]
         },
     )
@@ -130,7 +151,8 @@ def provision(endpoint: str, landing: Landing = Landing()) -> dict[str, str]:
         )["Role"]["Arn"]
 
     names = set(firehose.list_delivery_streams()["DeliveryStreamNames"])
-    for name, prefix in landing.delivery_prefixes.items():
+    tf = landing.terraform
+    for route, name in landing.routes.items():
         if name in names:
             continue
         firehose.create_delivery_stream(
@@ -139,11 +161,11 @@ def provision(endpoint: str, landing: Landing = Landing()) -> dict[str, str]:
             ExtendedS3DestinationConfiguration={
                 "RoleARN": role_arn,
                 "BucketARN": f"arn:aws:s3:::{landing.bucket}",
-                "Prefix": prefix,
-                "ErrorOutputPrefix": f"{contract.PREFIX_ROOT}/firehose-errors/{name}/",
+                "Prefix": tf.deliveries[route][1],
+                "ErrorOutputPrefix": tf.error_prefixes[route],
                 "BufferingHints": {
-                    "SizeInMBs": landing.buffer_mib,
-                    "IntervalInSeconds": landing.buffer_seconds,
+                    "SizeInMBs": tf.buffer_mib,
+                    "IntervalInSeconds": tf.buffer_seconds,
                 },
                 "CompressionFormat": "UNCOMPRESSED",
             },

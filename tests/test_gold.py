@@ -285,3 +285,62 @@ def test_block_gaps_warn_and_never_fail_the_gold_build(rt: LocalSnowflake, tmp_p
     assert q(rt, "SELECT COUNT(*) FROM SILVER.BLOCK_GAPS") == [(1,)]
     result = summary(dbt(rt, tmp_path, "build"))
     assert result["error"] == 0 and result["warn"] == 1
+
+
+def test_a_file_of_hostile_records_changes_nothing_and_later_data_reaches_gold(
+    rt: LocalSnowflake, tmp_path: Path
+) -> None:
+    """Injection strings in every identifying field, type drift in typed fields and bad
+    frame_seqs, all in one landing file: each is quarantined with its reason, nothing
+    else changes, later good data flows to GOLD, and reconciliation balances."""
+    import json
+
+    model = fill_silver(rt)
+    dbt(rt, tmp_path, "build")
+    before = {
+        t: q(rt, f"SELECT COUNT(*) FROM {t}")[0][0]
+        for t in (
+            "SILVER.EVENTS",
+            "SILVER.BLOCKS",
+            "SILVER.PROJECTED_BLOCK_STATES",
+            "GOLD.FCT_BLOCKS",
+        )
+    }
+    evil = "x\\' OR 1=1 --"
+    base = rec("fees", {"fastestFee": 3.0}, 900, "hostile-1").to_dict()
+    hostile = [
+        {**base, "origin_id": evil},
+        {**base, "topic": evil},
+        {**base, "source": evil},
+        {**base, "received_at": evil},
+        {**base, "v": evil},
+        {**base, "frame_seq": "7"},
+        {**base, "frame_seq": -1},
+        {**base, "frame_seq": 1.5},
+        {**rec("mempoolInfo", {"size": "abc"}, 901, "hostile-1").to_dict()},
+        {**rec("fees", {"fastestFee": evil}, 902, "hostile-1").to_dict()},
+        {**rec("conversions", {"time": 1_800_000_000, "USD": evil}, 903, "hostile-1").to_dict()},
+        {**rec("block", {**model.chain[-1].to_api(), "id": evil}, 904, "hostile-1").to_dict()},
+        {**rec("block", {**model.chain[-1].to_api(), "height": evil}, 905, "hostile-1").to_dict()},
+    ]
+    land(rt, contract.PREFIX_STREAM, b"".join((json.dumps(r) + "\n").encode() for r in hostile))
+    cycle(rt)
+    assert q(rt, "SELECT COUNT(*) FROM OPS.QUARANTINE") == [(len(hostile),)]
+    assert q(rt, "SELECT COUNT(*) FROM OPS.QUARANTINE WHERE REASON IS NULL") == [(0,)]
+    after = {t: q(rt, f"SELECT COUNT(*) FROM {t}")[0][0] for t in before}
+    # The typed-field records are clean events (quarantined by their builder), nothing more.
+    assert after["SILVER.EVENTS"] == before["SILVER.EVENTS"] + 5
+    assert {k: v for k, v in after.items() if k != "SILVER.EVENTS"} == {
+        k: v for k, v in before.items() if k != "SILVER.EVENTS"
+    }
+    # Later good data, with an injection string as plain data (a pool name), reaches GOLD.
+    model.advance(model.now + 3 * 3600)
+    newest = {**model.chain[-1].to_api()}
+    newest["extras"] = {**newest["extras"], "pool": {"name": evil, "slug": "evil"}}
+    land(rt, contract.PREFIX_STREAM, rec("block", newest, 906, "good-1").to_line())
+    cycle(rt)
+    assert summary(dbt(rt, tmp_path, "build"))["error"] == 0
+    assert q(rt, f"SELECT POOL_NAME FROM GOLD.FCT_BLOCKS WHERE BLOCK_HASH = '{newest['id']}'") == [
+        (evil,)
+    ]
+    assert q(rt, "SELECT BOOLAND_AGG(IS_BALANCED) FROM OPS.RECONCILIATION") == [(True,)]

@@ -1,0 +1,221 @@
+variable "region" {
+  description = "AWS region for every resource (the Snowflake account should be in the same region to avoid egress charges)."
+  type        = string
+  default     = "us-east-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must look like us-east-1."
+  }
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name."
+  type        = string
+  default     = "mempool"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,20}$", var.name_prefix))
+    error_message = "name_prefix: 2-21 lowercase letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "tags" {
+  description = "Extra tags for every resource."
+  type        = map(string)
+  default     = {}
+}
+
+variable "bucket_name" {
+  description = "Landing bucket name; empty means <name_prefix>-landing-<account id>."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.bucket_name == "" || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.bucket_name))
+    error_message = "bucket_name must be a valid S3 bucket name."
+  }
+}
+
+variable "landing_retention_days" {
+  description = "Days raw landing objects are kept (Snowflake has loaded them long before; they are the replay source)."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.landing_retention_days >= 14
+    error_message = "Keep landing objects at least 14 days: Snowpipe's load history (file dedup) lasts 14 days."
+  }
+}
+
+variable "noncurrent_version_days" {
+  description = "Days an overwritten or deleted object version is kept."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.noncurrent_version_days >= 1
+    error_message = "noncurrent_version_days must be at least 1."
+  }
+}
+
+variable "allow_destroy" {
+  description = "Let `terraform destroy` delete the landing bucket with its data. Off by default: the bucket holds the only copy of raw history."
+  type        = bool
+  default     = false
+}
+
+variable "stream_delivery_name" {
+  description = "Firehose stream for every WebSocket topic except conversions."
+  type        = string
+  default     = "mempool-stream"
+}
+
+variable "conversions_delivery_name" {
+  description = "Firehose stream for conversions (prices)."
+  type        = string
+  default     = "mempool-conversions"
+}
+
+variable "firehose_buffer_mib" {
+  description = "Firehose buffer size in MiB before a flush to S3."
+  type        = number
+  default     = 128
+
+  validation {
+    condition     = var.firehose_buffer_mib >= 1 && var.firehose_buffer_mib <= 128
+    error_message = "Firehose buffers between 1 and 128 MiB."
+  }
+}
+
+variable "firehose_buffer_seconds" {
+  description = "Firehose buffer interval in seconds: the landing latency of the stream."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.firehose_buffer_seconds >= 0 && var.firehose_buffer_seconds <= 900
+    error_message = "Firehose buffers between 0 and 900 seconds."
+  }
+}
+
+variable "log_retention_days" {
+  description = "CloudWatch Logs retention for the poller, the streamer and Firehose."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts."
+  }
+}
+
+variable "mempool_api_base" {
+  description = "mempool.space REST API base URL (or your own instance)."
+  type        = string
+  default     = "https://mempool.space/api"
+
+  validation {
+    condition     = can(regex("^https://", var.mempool_api_base))
+    error_message = "mempool_api_base must be an https URL."
+  }
+}
+
+variable "mempool_ws_url" {
+  description = "mempool.space WebSocket URL (or your own instance)."
+  type        = string
+  default     = "wss://mempool.space/api/v1/ws"
+
+  validation {
+    condition     = can(regex("^wss://", var.mempool_ws_url))
+    error_message = "mempool_ws_url must be a wss URL."
+  }
+}
+
+variable "lambda_package" {
+  description = "The poller's Lambda package, built by `make lambda` (the artifact the tests invoke)."
+  type        = string
+  default     = "../output/lambda/poller.zip"
+}
+
+variable "lambda_runtime" {
+  description = "Python runtime of the poller Lambda."
+  type        = string
+  default     = "python3.12"
+
+  validation {
+    condition     = contains(["python3.12", "python3.13"], var.lambda_runtime)
+    error_message = "Use a current Python runtime: python3.12 or python3.13."
+  }
+}
+
+variable "poll_schedule" {
+  description = "EventBridge schedule of the poller."
+  type        = string
+  default     = "rate(1 minute)"
+}
+
+variable "streamer_instance_type" {
+  description = "EC2 instance type of the WebSocket streamer (one small instance is plenty)."
+  type        = string
+  default     = "t4g.nano"
+}
+
+variable "streamer_package" {
+  description = "pip requirement the streamer instance installs, e.g. a wheel URL in your artifact bucket or a git URL pinned to a commit."
+  type        = string
+  default     = "mempool-platform"
+}
+
+variable "streamer_subnet_id" {
+  description = "Subnet of the streamer instance (needs outbound internet); empty uses a default-VPC subnet."
+  type        = string
+  default     = ""
+}
+
+variable "snowflake_storage_principal_arn" {
+  description = "STORAGE_AWS_IAM_USER_ARN from `DESC INTEGRATION <db>_LANDING` (second apply). Empty until the Snowflake deploy has run."
+  type        = string
+  default     = ""
+}
+
+variable "snowflake_storage_external_id" {
+  description = "STORAGE_AWS_EXTERNAL_ID from `DESC INTEGRATION <db>_LANDING` (second apply)."
+  type        = string
+  default     = ""
+}
+
+variable "snowflake_errors_principal_arn" {
+  description = "SF_AWS_IAM_USER_ARN from `DESC INTEGRATION <db>_TASK_ERRORS` (second apply)."
+  type        = string
+  default     = ""
+}
+
+variable "snowflake_errors_external_id" {
+  description = "SF_AWS_EXTERNAL_ID from `DESC INTEGRATION <db>_TASK_ERRORS` (second apply)."
+  type        = string
+  default     = ""
+}
+
+variable "snowpipe_queue_arn" {
+  description = "notification_channel of the pipes (`SHOW PIPES IN SCHEMA <db>.RAW`, second apply): the SQS queue S3 notifies."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.snowpipe_queue_arn == "" || can(regex("^arn:aws[a-z-]*:sqs:", var.snowpipe_queue_arn))
+    error_message = "snowpipe_queue_arn must be an SQS queue ARN."
+  }
+}
+
+variable "github_repository" {
+  description = "owner/name of the GitHub repository whose workflows may assume the deploy role; empty creates no OIDC role."
+  type        = string
+  default     = ""
+}
+
+variable "github_branch" {
+  description = "Branch whose workflows may assume the deploy role."
+  type        = string
+  default     = "main"
+}
