@@ -38,9 +38,14 @@ output "streamer_instance_id" {
   value       = aws_instance.streamer.id
 }
 
-output "github_deploy_role_arn" {
-  description = "Role GitHub Actions assume through OIDC (empty without github_repository)."
-  value       = local.github ? aws_iam_role.github[0].arn : ""
+output "github_plan_role_arn" {
+  description = "Read-only role pull requests assume for `terraform plan` (empty without github_repository)."
+  value       = local.github ? aws_iam_role.github_plan[0].arn : ""
+}
+
+output "github_apply_role_arn" {
+  description = "Role main and the production environment assume to apply (empty without github_repository)."
+  value       = local.github ? aws_iam_role.github_apply[0].arn : ""
 }
 
 output "snowflake_trust_configured" {

@@ -387,3 +387,17 @@ def test_the_lambda_package_runs_its_handler_on_the_recorded_event(
         Bucket=landing.bucket, Prefix=contract.PREFIX_BLOCKS
     )
     assert listed.get("KeyCount", 0) >= 1
+
+
+def test_github_pull_requests_only_plan_and_only_main_applies() -> None:
+    trusts = {s["policy"]: s for s in policy_statements() if s["policy"].startswith("github_")}
+    plan = json.dumps(trusts["github_plan_trust"]["condition"])
+    apply = json.dumps(trusts["github_apply_trust"]["condition"])
+    assert ":pull_request" in plan and "refs/heads" not in plan
+    assert ":pull_request" not in apply and "refs/heads/${var.github_branch}" in apply
+    attachments = resources("aws_iam_role_policy_attachment")
+    assert attachments["github_plan"]["policy_arn"].endswith('ReadOnlyAccess"')
+    workflow = (REPO / ".github" / "workflows" / "deploy-aws.yml").read_text()
+    plan_job, apply_job = workflow.split("\n  apply:\n")
+    assert "AWS_PLAN_ROLE_ARN" in plan_job and "AWS_APPLY_ROLE_ARN" not in plan_job
+    assert "environment: production" in apply_job and "AWS_APPLY_ROLE_ARN" in apply_job
