@@ -40,12 +40,12 @@ output "streamer_instance_id" {
 
 output "github_plan_role_arn" {
   description = "Read-only role pull requests assume for `terraform plan` (empty without github_repository)."
-  value       = local.github ? aws_iam_role.github_plan[0].arn : ""
+  value       = local.github ? aws_iam_role.github["plan"].arn : ""
 }
 
 output "github_apply_role_arn" {
   description = "Role main and the production environment assume to apply (empty without github_repository)."
-  value       = local.github ? aws_iam_role.github_apply[0].arn : ""
+  value       = local.github ? aws_iam_role.github["apply"].arn : ""
 }
 
 output "snowflake_trust_configured" {

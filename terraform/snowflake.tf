@@ -4,22 +4,28 @@
 # second apply writes them into the trust policies.
 
 locals {
+  # Who may assume each role, once the second apply knows; before that only this account
+  # (that is, nobody yet) with an external id nobody has.
+  snowflake_trust = {
+    storage = { principal = var.snowflake_storage_principal_arn, external_id = var.snowflake_storage_external_id }
+    errors  = { principal = var.snowflake_errors_principal_arn, external_id = var.snowflake_errors_external_id }
+  }
   storage_trusted = var.snowflake_storage_principal_arn != "" && var.snowflake_storage_external_id != ""
   errors_trusted  = var.snowflake_errors_principal_arn != "" && var.snowflake_errors_external_id != ""
 }
 
-data "aws_iam_policy_document" "snowflake_storage_trust" {
+data "aws_iam_policy_document" "snowflake_trust" {
+  for_each = local.snowflake_trust
   statement {
     actions = ["sts:AssumeRole"]
     principals {
-      type = "AWS"
-      # Before the second apply only this account may assume it (that is, nobody yet).
-      identifiers = [local.storage_trusted ? var.snowflake_storage_principal_arn : "arn:${local.partition}:iam::${local.account_id}:root"]
+      type        = "AWS"
+      identifiers = [each.value.principal != "" && each.value.external_id != "" ? each.value.principal : "arn:${local.partition}:iam::${local.account_id}:root"]
     }
     condition {
       test     = "StringEquals"
       variable = "sts:ExternalId"
-      values   = [local.storage_trusted ? var.snowflake_storage_external_id : "not-yet-configured"]
+      values   = [each.value.principal != "" && each.value.external_id != "" ? each.value.external_id : "not-yet-configured"]
     }
   }
 }
@@ -27,7 +33,7 @@ data "aws_iam_policy_document" "snowflake_storage_trust" {
 resource "aws_iam_role" "snowflake_storage" {
   name               = "${var.name_prefix}-snowflake-storage"
   description        = "Assumed by the Snowflake storage integration to read the landing prefixes."
-  assume_role_policy = data.aws_iam_policy_document.snowflake_storage_trust.json
+  assume_role_policy = data.aws_iam_policy_document.snowflake_trust["storage"].json
 }
 
 data "aws_iam_policy_document" "snowflake_storage" {
@@ -59,25 +65,10 @@ resource "aws_sns_topic" "task_errors" {
   kms_master_key_id = "alias/aws/sns"
 }
 
-data "aws_iam_policy_document" "snowflake_errors_trust" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "AWS"
-      identifiers = [local.errors_trusted ? var.snowflake_errors_principal_arn : "arn:${local.partition}:iam::${local.account_id}:root"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "sts:ExternalId"
-      values   = [local.errors_trusted ? var.snowflake_errors_external_id : "not-yet-configured"]
-    }
-  }
-}
-
 resource "aws_iam_role" "snowflake_errors" {
   name               = "${var.name_prefix}-snowflake-errors"
   description        = "Assumed by the Snowflake notification integration to publish task failures."
-  assume_role_policy = data.aws_iam_policy_document.snowflake_errors_trust.json
+  assume_role_policy = data.aws_iam_policy_document.snowflake_trust["errors"].json
 }
 
 data "aws_iam_policy_document" "snowflake_errors" {

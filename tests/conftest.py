@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -12,7 +16,7 @@ import pytest
 from sandbox import aws_local
 from sandbox.artifacts import use_procedures_archive
 from sandbox.paths import Workspace
-from sandbox.services import Service, free_port, port_open, python_module
+from sandbox.services import Service, free_port, http_ok, port_open, python_module
 from sandbox.snowflake_local import LocalSnowflake
 from sandbox.warehouse import LocalWarehouse
 
@@ -97,20 +101,47 @@ def next_database() -> str:
     return f"T{os.getpid()}_{next(_databases)}"
 
 
-@pytest.fixture
-def rt(landing: aws_local.Landing, fakesnow_server: LocalWarehouse) -> Iterator[LocalSnowflake]:
-    """The production SQL deployed to a fresh local database, fed by moto S3 -> SQS."""
+def new_runtime(landing: aws_local.Landing, server: LocalWarehouse) -> LocalSnowflake:
+    """A local Snowflake runtime on a fresh database, fed by moto S3 -> SQS (not deployed)."""
     import boto3
 
-    wh = LocalWarehouse(fakesnow_server.host, fakesnow_server.port, database=next_database())
+    wh = LocalWarehouse(server.host, server.port, database=next_database())
     sqs = boto3.client("sqs")
-    runtime = LocalSnowflake(
+    return LocalSnowflake(
         wh,
         landing.bucket,
         boto3.client("s3"),
         sqs,
         sqs.get_queue_url(QueueName=landing.queue)["QueueUrl"],
     )
+
+
+@pytest.fixture
+def rt(landing: aws_local.Landing, fakesnow_server: LocalWarehouse) -> Iterator[LocalSnowflake]:
+    """The production SQL deployed to a fresh local database, fed by moto S3 -> SQS."""
+    runtime = new_runtime(landing, fakesnow_server)
     runtime.deploy()
     yield runtime
     runtime.close()
+
+
+@contextmanager
+def simulator_process(*args: str) -> Iterator[str]:
+    """`mempool sim` on a free port until the block ends; yields its base URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sandbox.cli", "sim", "--port", str(port), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while not http_ok(f"{base}/api/blocks/tip/height", timeout_s=1.0):
+            assert proc.poll() is None and time.monotonic() < deadline, "simulator did not start"
+            time.sleep(0.2)
+        yield base
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=15)

@@ -13,7 +13,7 @@ import pytest
 from ingest import contract
 from sandbox.snowflake_local import LocalSnowflake
 from sandbox.warehouse import LocalWarehouse
-from tests.conftest import next_database
+from tests.conftest import new_runtime
 from tests.warehouse_helpers import cycle, land, q, rec
 
 pytestmark = pytest.mark.stack
@@ -187,7 +187,6 @@ def test_the_pipe_emulation_follows_the_pipes_own_options(
 ) -> None:
     """Without REPLACE_INVALID_CHARACTERS and ON_ERROR (Snowflake's defaults), one bad byte
     skips the whole file, locally as in Snowflake: the emulation reads the definitions."""
-    import boto3
 
     sql_dir = tmp_path / "sql"
     shutil.copytree(REPO / "snowflake" / "sql", sql_dir)
@@ -199,15 +198,7 @@ def test_the_pipe_emulation_follows_the_pipes_own_options(
     )
     raw_sql = sql_dir / "20_raw.sql"
     raw_sql.write_text(raw_sql.read_text().replace("\n  ON_ERROR = CONTINUE", ""))
-    wh = LocalWarehouse(fakesnow_server.host, fakesnow_server.port, database=next_database())
-    sqs = boto3.client("sqs")
-    runtime = LocalSnowflake(
-        wh,
-        landing.bucket,
-        boto3.client("s3"),
-        sqs,
-        sqs.get_queue_url(QueueName=landing.queue)["QueueUrl"],
-    )
+    runtime = new_runtime(landing, fakesnow_server)
     try:
         runtime.deploy(sql_dir)
         assert {p.on_error for p in runtime.plan.pipes} == {"SKIP_FILE"}

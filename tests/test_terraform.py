@@ -11,7 +11,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,9 @@ import pytest
 from ingest import contract
 from sandbox import aws_local
 from sandbox.lambda_package import HANDLER, build_lambda
-from sandbox.services import free_port, http_ok
+from sandbox.services import free_port
 from sandbox.terraform_local import TF_DIR, read_landing
+from tests.conftest import simulator_process
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -240,14 +240,16 @@ def test_the_bucket_is_private_encrypted_tls_only_versioned_and_expiring() -> No
 
 
 def test_snowflake_roles_trust_only_snowflakes_principal_with_the_external_id() -> None:
-    trusts = [
-        s
-        for s in policy_statements()
-        if s["policy"].startswith("snowflake_") and s["policy"].endswith("_trust")
-    ]
-    assert len(trusts) == 2
-    for st in trusts:
-        assert "sts:ExternalId" in json.dumps(st["condition"])
+    (trust,) = [s for s in policy_statements() if s["policy"] == "snowflake_trust"]
+    assert "sts:ExternalId" in json.dumps(trust["condition"])
+    assert "each.value.external_id" in json.dumps(trust["condition"])
+    roles = resources("aws_iam_role")
+    assert roles["snowflake_storage"]["assume_role_policy"].endswith(
+        'snowflake_trust["storage"].json}'
+    )
+    assert roles["snowflake_errors"]["assume_role_policy"].endswith(
+        'snowflake_trust["errors"].json}'
+    )
     read = [s for s in policy_statements() if s["policy"] == "snowflake_storage"]
     assert {a.strip('"') for s in read for a in s["actions"]} <= {
         "s3:GetObject",
@@ -341,17 +343,7 @@ def test_the_lambda_package_runs_its_handler_on_the_recorded_event(
     assert all(n.startswith("ingest/") for n in names)
     assert build_lambda(tmp_path / "again.zip").read_bytes() == package.read_bytes()
 
-    port = free_port()
-    sim = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.cli", "sim", "--port", str(port), "--seed", "6"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not http_ok(f"http://127.0.0.1:{port}/api/blocks/tip/height", timeout_s=1.0):
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+    with simulator_process("--seed", "6") as base:
         probe = (
             "import json, sys\n"
             f"sys.path.insert(0, {str(package)!r})\n"
@@ -365,7 +357,7 @@ def test_the_lambda_package_runs_its_handler_on_the_recorded_event(
         env = {
             **os.environ,
             "MEMPOOL_BUCKET": landing.bucket,
-            "MEMPOOL_API_BASE": f"http://127.0.0.1:{port}/api",
+            "MEMPOOL_API_BASE": f"{base}/api",
             "MEMPOOL_ENV_FILE": str(tmp_path / "none.env"),
         }
         out = subprocess.run(
@@ -377,12 +369,9 @@ def test_the_lambda_package_runs_its_handler_on_the_recorded_event(
             check=False,
             cwd=tmp_path,
         )
-        assert out.returncode == 0, out.stderr[-3000:]
-        result = json.loads(out.stdout.strip().splitlines()[-1])
-        assert result["advanced"] is True and result["blocks_written"] > 0
-    finally:
-        sim.terminate()
-        sim.wait(timeout=15)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["advanced"] is True and result["blocks_written"] > 0
     listed = boto3.client("s3").list_objects_v2(
         Bucket=landing.bucket, Prefix=contract.PREFIX_BLOCKS
     )
@@ -390,13 +379,14 @@ def test_the_lambda_package_runs_its_handler_on_the_recorded_event(
 
 
 def test_github_pull_requests_only_plan_and_only_main_applies() -> None:
-    trusts = {s["policy"]: s for s in policy_statements() if s["policy"].startswith("github_")}
-    plan = json.dumps(trusts["github_plan_trust"]["condition"])
-    apply = json.dumps(trusts["github_apply_trust"]["condition"])
-    assert ":pull_request" in plan and "refs/heads" not in plan
+    trust = next(s for s in policy_statements() if s["policy"] == "github_trust")
+    assert "each.value.subjects" in json.dumps(trust["condition"])
+    roles = next(
+        b["github_roles"] for b in tf_files()["github.tf"]["locals"] if "github_roles" in b
+    )
+    plan, apply = roles.split("apply = {")
+    assert ":pull_request" in plan and "refs/heads" not in plan and "ReadOnlyAccess" in plan
     assert ":pull_request" not in apply and "refs/heads/${var.github_branch}" in apply
-    attachments = resources("aws_iam_role_policy_attachment")
-    assert attachments["github_plan"]["policy_arn"].endswith('ReadOnlyAccess"')
     workflow = (REPO / ".github" / "workflows" / "deploy-aws.yml").read_text()
     plan_job, apply_job = workflow.split("\n  apply:\n")
     assert "AWS_PLAN_ROLE_ARN" in plan_job and "AWS_APPLY_ROLE_ARN" not in plan_job
