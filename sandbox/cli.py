@@ -345,6 +345,9 @@ def _deploy(args: argparse.Namespace) -> int:
     config = DeployConfig(
         database=args.database,
         warehouse=args.warehouse,
+        ingest_role=args.ingest_role,
+        transform_role=args.transform_role,
+        read_role=args.read_role,
         dbt_version=args.dbt_version,
         gold_refresh_minutes=args.gold_refresh_minutes,
         bucket=args.bucket,
@@ -384,6 +387,16 @@ def _add_deploy(sub: Any) -> None:
     )
     p.add_argument("--database", default=env("MEMPOOL_DATABASE", "MEMPOOL"))
     p.add_argument("--warehouse", default=env("MEMPOOL_WAREHOUSE", "MEMPOOL_WH"))
+    for role, does in (
+        ("ingest", "owns RAW and the pipes"),
+        ("transform", "owns everything downstream of RAW"),
+        ("read", "reads GOLD and OPS, opens the app"),
+    ):
+        p.add_argument(
+            f"--{role}-role",
+            default=env(f"MEMPOOL_{role.upper()}_ROLE", ""),
+            help=f"the role that {does} (default <database>_{role.upper()})",
+        )
     p.add_argument(
         "--dbt-version",
         default=DBT_VERSION,

@@ -218,3 +218,16 @@ def test_only_administrator_steps_run_as_system_roles(step_name: str) -> None:
     assert plan.step(step_name).is_admin
     later = plan.steps[plan.names().index("integrations") + 1 :]
     assert not any(s.is_admin for s in later)
+
+
+def test_role_names_are_parameters_and_the_grants_follow_them() -> None:
+    from dataclasses import replace
+
+    custom = replace(CONFIG, ingest_role="LOADER", transform_role="ETL", read_role="ANALYSTS")
+    account, problems = replay(build_plan(custom))
+    assert problems == []
+    assert account.owners[("TASK", f"{custom.database}.OPS.LOAD_EVENTS")] == "ETL"
+    assert account.owners[("PIPE", f"{custom.database}.RAW.BLOCKS_PIPE")] == "LOADER"
+    app = project_entities(custom)["dashboard"]["identifier"]
+    name = f"{app['database']}.{app['schema']}.{app['name']}"
+    assert account.allows("ANALYSTS", Need("USAGE", ("STREAMLIT", name), "app"))
