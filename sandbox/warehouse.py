@@ -5,6 +5,7 @@ or SNOWFLAKE_* environment variables. Credentials are never stored by this proje
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -79,33 +80,72 @@ class StackNotRunning(RuntimeError):
     pass
 
 
-def local_from_workspace(ws: Workspace) -> LocalWarehouse:
+def local_from_workspace(ws: Workspace) -> LocalWarehouse | None:
+    """The running demo's warehouse, or None when no demo is running in `ws`."""
     try:
         info = json.loads(ws.runtime_file.read_text())
-    except FileNotFoundError as exc:
-        raise StackNotRunning(
-            f"no local stack found ({ws.runtime_file} is missing): start one with `mempool demo` "
-            "or `mempool up`, or pass --connection NAME for a Snowflake account"
-        ) from exc
+    except FileNotFoundError:
+        return None
+    try:
+        os.kill(int(info.get("pid", os.getpid())), 0)
+    except ProcessLookupError:
+        return None  # a demo that died without cleaning up
+    except PermissionError:
+        pass
     return LocalWarehouse(host=info["fakesnow"]["host"], port=int(info["fakesnow"]["port"]))
+
+
+@contextmanager
+def stopped_warehouse(ws: Workspace) -> Iterator[LocalWarehouse]:
+    """The warehouse a stopped demo left on disk, served for as long as it is needed."""
+    from sandbox.services import Service, free_port, python_module
+
+    if not any(ws.warehouse.glob("*.db")):
+        raise StackNotRunning(
+            f"no local warehouse in {ws.warehouse}: start the stack with `mempool demo`, "
+            "or pass --connection NAME for a Snowflake account"
+        )
+    port = free_port()
+    local = LocalWarehouse(host="127.0.0.1", port=port)
+    service = Service(
+        name="fakesnow",
+        argv=python_module(
+            "sandbox.fakesnow_server", "--db-dir", str(ws.warehouse), "--port", str(port)
+        ),
+        log_path=ws.logs / "fakesnow-sql.log",
+        healthy=local.answers,
+    )
+    service.start()
+    try:
+        yield local
+    finally:
+        service.stop()
 
 
 @contextmanager
 def connect(
     connection: str | None = None, ws: Workspace | None = None, schema: str | None = None
 ) -> Iterator[Any]:
-    """A DB-API connection: `connection` names a Snowflake connection, else the local stack."""
+    """A DB-API connection: `connection` names a Snowflake connection, else the running
+    local stack, else the warehouse a stopped demo left on disk."""
     import snowflake.connector
 
     if connection:
         conn = snowflake.connector.connect(connection_name=connection)
-    else:
-        local = local_from_workspace(ws or Workspace.default())
+        try:
+            yield conn
+        finally:
+            conn.close()
+        return
+    ws = ws or Workspace.default()
+    running = local_from_workspace(ws)
+    with contextlib.ExitStack() as stack:
+        local = running or stack.enter_context(stopped_warehouse(ws))
         conn = snowflake.connector.connect(**local.connect_kwargs(schema))
-    try:
-        yield conn
-    finally:
-        conn.close()
+        try:
+            yield conn
+        finally:
+            conn.close()
 
 
 def split_statements(sql: str) -> list[str]:

@@ -79,6 +79,47 @@ def test_mempool_sql_prints_rows_from_the_running_stack(
     assert "| ONE |" in table.stdout and "(1 row)" in table.stdout
 
 
+def test_mempool_sql_reads_the_warehouse_a_stopped_demo_left(tmp_path: Path) -> None:
+    """It used to answer "no local stack found" once the demo had stopped."""
+    ws = Workspace(tmp_path).ensure()
+    port = free_port()
+    service = start_fakesnow(ws, ws.warehouse, port)
+    try:
+        with snowflake.connector.connect(**LocalWarehouse("127.0.0.1", port).connect_kwargs()) as c:
+            c.cursor().execute("CREATE SCHEMA IF NOT EXISTS GOLD")
+            c.cursor().execute("CREATE TABLE GOLD.LEFT_BEHIND AS SELECT 42 AS ANSWER")
+    finally:
+        service.stop()
+    # A demo killed without cleaning up leaves its runtime file, naming a dead process.
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    ws.runtime_file.write_text(
+        json.dumps({"pid": int(dead.stdout), "fakesnow": {"host": "127.0.0.1", "port": port}})
+    )
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sandbox.cli",
+            "sql",
+            "SELECT ANSWER FROM GOLD.LEFT_BEHIND",
+            "--format",
+            "csv",
+        ],
+        env={**os.environ, "MEMPOOL_HOME": str(ws.root)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["ANSWER", "42"]
+
+
 def test_mempool_sql_without_a_stack_says_how_to_start_one(tmp_path: Path) -> None:
     env = {**os.environ, "MEMPOOL_HOME": str(tmp_path / "nothing")}
     out = subprocess.run(
