@@ -162,9 +162,13 @@ variable "streamer_instance_type" {
 }
 
 variable "streamer_package" {
-  description = "pip requirement the streamer instance installs, e.g. a wheel URL in your artifact bucket or a git URL pinned to a commit."
+  description = "pip requirement the streamer instance installs: a wheel URL in your artifact bucket, or `mempool-platform @ git+https://github.com/<owner>/<repo>@<commit>`. No default: the instance must run a version you chose."
   type        = string
-  default     = "mempool-platform"
+
+  validation {
+    condition     = length(trimspace(var.streamer_package)) > 0
+    error_message = "streamer_package must name what pip installs on the streamer."
+  }
 }
 
 variable "streamer_subnet_id" {
