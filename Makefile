@@ -62,9 +62,10 @@ format: $(STAMP)
 lambda: $(STAMP)
 	$(BIN)/python -m sandbox.lambda_package
 
-## pytest: the test suite alone
-pytest: $(STAMP) $(SNOW) $(CHECKOV)
-	SNOW_BIN=$(abspath $(SNOW)) CHECKOV_BIN=$(abspath $(CHECKOV)) $(BIN)/pytest $(PYTEST_ARGS)
+## pytest: the test suite alone, on two workers (a module stays on one worker)
+## (the procedure archive is built first, once, so the workers never race to build it)
+pytest: $(STAMP) $(SNOW) $(CHECKOV) build
+	SNOW_BIN=$(abspath $(SNOW)) CHECKOV_BIN=$(abspath $(CHECKOV)) $(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 ## test: everything CI checks
 test: lint pytest

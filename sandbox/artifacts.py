@@ -51,11 +51,12 @@ def is_current(archive: Path = PROCEDURES_ARCHIVE) -> bool:
     return archive.exists() and archive_files(archive) == source_files()
 
 
-def build_procedures() -> Path:
-    """Run `snow snowpark build` (no connection needed) and check what it made."""
+def build_procedures(project: Path = REPO) -> Path:
+    """Run `snow snowpark build` (no connection needed) in `project` (the repository, or
+    a copy of its snow project) and check what it made."""
     result = subprocess.run(
         [snow_binary(), *BUILD_COMMAND],
-        cwd=REPO,
+        cwd=project,
         capture_output=True,
         text=True,
         timeout=300,
@@ -63,13 +64,34 @@ def build_procedures() -> Path:
     )
     if result.returncode != 0:
         raise ArtifactError(f"snow snowpark build failed:\n{result.stdout}\n{result.stderr}")
-    if not PROCEDURES_ARCHIVE.exists():
-        raise ArtifactError(f"snow snowpark build made no {PROCEDURES_ARCHIVE.name}")
-    if not is_current():
-        raise ArtifactError(
-            f"{PROCEDURES_ARCHIVE.name} does not hold {PACKAGE}/ as the handlers import it"
-        )
-    return PROCEDURES_ARCHIVE
+    archive = project / PROCEDURES_ARCHIVE.relative_to(REPO)
+    if not archive.exists():
+        raise ArtifactError(f"snow snowpark build made no {archive.name}")
+    if not is_current(archive):
+        raise ArtifactError(f"{archive.name} does not hold {PACKAGE}/ as the handlers import it")
+    return archive
+
+
+def copy_snow_project(dest: Path) -> Path:
+    """What `snow snowpark build` reads, copied: a build there never rewrites the archive
+    a running process imports from."""
+    for name in (
+        "snowflake.yml",
+        "requirements.txt",
+        "requirements.snowflake.txt",
+        "pyproject.toml",
+    ):
+        shutil.copy2(REPO / name, dest / name)
+    shutil.copytree(
+        PROCEDURES_DIR,
+        dest / PROCEDURES_DIR.relative_to(REPO),
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    (dest / "streamlit_app").mkdir(exist_ok=True)
+    for path in (REPO / "streamlit_app").iterdir():
+        if path.is_file():
+            shutil.copy2(path, dest / "streamlit_app" / path.name)
+    return dest
 
 
 def procedures_archive() -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sandbox.artifacts import PROCEDURES_ARCHIVE, build_procedures, snow_binary
+from sandbox.artifacts import PROCEDURES_ARCHIVE, build_procedures, copy_snow_project, snow_binary
 from sandbox.deploy import (
     DBT_VERSION,
     DeployConfig,
@@ -85,14 +85,15 @@ def test_snow_renders_the_project_with_the_names_the_deploy_passes(tmp_path: Pat
     assert "MEMPOOL_WH" not in rendered and "MEMPOOL." not in rendered
 
 
-def test_the_archive_snow_builds_holds_the_package_and_nothing_else() -> None:
-    archive = build_procedures()
+def test_the_archive_snow_builds_holds_the_package_and_nothing_else(tmp_path: Path) -> None:
+    project = copy_snow_project(tmp_path)
+    archive = build_procedures(project)
     with zipfile.ZipFile(archive) as zf:
         names = [n for n in zf.namelist() if not n.endswith("/")]
     assert names and all(n.startswith("mempool_procs/") for n in names), names
     # No third-party library is zipped beside the procedures: the AWS side's boto3 and
     # websockets (pyproject.toml) must never reach Snowflake.
-    assert not (REPO / "dependencies.zip").exists()
+    assert not (project / "dependencies.zip").exists()
     assert not any(re.search(r"boto|websockets|botocore", n) for n in names)
     # snowflake-snowpark-python comes from Snowflake's channel: the PACKAGES clause.
     assert (REPO / "requirements.snowflake.txt").read_text().split() == [
