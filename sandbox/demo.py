@@ -281,6 +281,8 @@ def run_demo(opts: DemoOptions, components: list[Component] | None = None) -> in
                 started.append(comp)
                 stack.write_runtime_file()
             log.info("stack is up (state in %s); Ctrl-C to stop", ws.root)
+            if "dashboard" in stack.extra:
+                print(f"\n  Dashboard: {stack.extra['dashboard']}\n", flush=True)
             deadline = None if opts.duration is None else t0 + opts.duration
             while not stop.is_set():
                 timeout = 2.0 if deadline is None else min(2.0, deadline - time.monotonic())

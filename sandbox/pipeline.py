@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sandbox.dbt_local import run_dbt
 from sandbox.loops import PeriodicLoop
-from sandbox.services import Service, free_port, http_ok
+from sandbox.services import Service, free_port, http_ok, preferred_port
 
 if TYPE_CHECKING:
     from sandbox.demo import Component, DemoOptions, Stack
@@ -21,6 +21,8 @@ log = logging.getLogger("mempool.demo")
 
 REPO = Path(__file__).resolve().parent.parent
 LIVE_API = "https://mempool.space/api"
+# Streamlit's own default: the URL people expect (the next free one when it is taken).
+DASHBOARD_PORT = 8501
 LIVE_WS = "wss://mempool.space/api/v1/ws"
 
 
@@ -251,7 +253,7 @@ class DashboardComponent:
 
     def start(self, stack: Stack) -> None:
         assert stack.warehouse is not None
-        port = stack.opts.dashboard_port or free_port()
+        port = stack.opts.dashboard_port or preferred_port(DASHBOARD_PORT)
         home = stack.ws.root / "dashboard"
         (home / ".streamlit").mkdir(parents=True, exist_ok=True)
         # Local placeholders only: the emulator accepts any login.
@@ -286,7 +288,7 @@ class DashboardComponent:
         )
         service.cwd = home
         stack.supervisor.start(service)
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"http://localhost:{port}"
         stack.extra["dashboard"] = self.url
         log.info("dashboard on %s", self.url)
 

@@ -31,6 +31,19 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def preferred_port(preferred: int, host: str = "127.0.0.1", tries: int = 20) -> int:
+    """`preferred` when nothing listens there, else the next free port after it (a URL
+    people remember, such as Streamlit's 8501), else any free port."""
+    for port in range(preferred, preferred + tries):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    return free_port(host)
+
+
 def port_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout_s):

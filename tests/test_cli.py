@@ -68,3 +68,17 @@ def test_impossible_values_are_refused_by_the_parser(
         main(argv)
     assert exc.value.code == 2
     assert "must be greater than 0" in capsys.readouterr().err
+
+
+def test_the_dashboard_gets_8501_or_the_next_free_port() -> None:
+    import socket
+
+    from sandbox.services import preferred_port
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        busy = taken.getsockname()[1]
+        taken.listen()
+        port = preferred_port(busy)
+        assert port != busy and busy < port <= busy + 20
+    assert preferred_port(port) == port  # free: used as it is
