@@ -102,11 +102,12 @@ def procedures_archive() -> Path:
 def use_procedures_archive() -> Path:
     """Put the archive on sys.path, as Snowflake puts a procedure's IMPORTS, so that
     `mempool_procs` is imported from it and from nowhere else."""
+    entry = str(PROCEDURES_ARCHIVE)
+    if entry in sys.path:
+        return PROCEDURES_ARCHIVE  # checked (and built if needed) once per process
     archive = procedures_archive()
-    entry = str(archive)
-    if entry not in sys.path:
-        sys.path.insert(0, entry)
-        importlib.invalidate_caches()
+    sys.path.insert(0, entry)
+    importlib.invalidate_caches()
     loaded = sys.modules.get(PACKAGE)
     if loaded is not None and not str(getattr(loaded, "__file__", "")).startswith(entry):
         raise ArtifactError(f"{PACKAGE} was already imported from {loaded.__file__}")

@@ -26,14 +26,11 @@ from ingest import contract
 from sandbox import aws_local
 from sandbox.paths import Workspace
 from sandbox.services import (
-    Service,
     Supervisor,
     free_port,
-    port_open,
-    python_module,
     reap_leftovers,
 )
-from sandbox.warehouse import LocalWarehouse
+from sandbox.warehouse import LocalWarehouse, fakesnow_service
 
 log = logging.getLogger("mempool.demo")
 
@@ -90,7 +87,6 @@ class Stack:
     def write_runtime_file(self) -> None:
         info: dict[str, Any] = {
             "pid": os.getpid(),
-            "services": self.supervisor.pids(),
             "aws_endpoint": self.aws_endpoint,
             "bucket": self.landing.bucket,
             "queue_url": self.queue_url,
@@ -137,22 +133,10 @@ class FakesnowComponent:
 
     def start(self, stack: Stack) -> None:
         port = stack.opts.fakesnow_port or free_port()
-        warehouse = LocalWarehouse(host="127.0.0.1", port=port)
         stack.supervisor.start(
-            Service(
-                name="fakesnow",
-                argv=python_module(
-                    "sandbox.fakesnow_server",
-                    "--db-dir",
-                    str(stack.ws.warehouse),
-                    "--port",
-                    str(port),
-                ),
-                log_path=stack.ws.logs / "fakesnow.log",
-                healthy=lambda: port_open("127.0.0.1", port) and warehouse.answers(),
-            )
+            fakesnow_service(stack.ws.warehouse, port, stack.ws.logs / "fakesnow.log")
         )
-        stack.warehouse = warehouse
+        stack.warehouse = LocalWarehouse(host="127.0.0.1", port=port)
 
     def stop(self) -> None:
         """fakesnow is stopped by the supervisor."""

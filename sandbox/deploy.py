@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -25,6 +26,7 @@ from sandbox.artifacts import snow_binary
 from sandbox.warehouse import split_statements
 
 REPO = Path(__file__).resolve().parent.parent
+PROJECT_FILE = REPO / "snowflake.yml"
 SQL_DIR = REPO / "snowflake" / "sql"
 DBT_DIR = REPO / "snowflake" / "dbt"
 
@@ -152,6 +154,9 @@ class Plan:
         return [s.name for s in self.steps]
 
 
+TEMPLATE_VARIABLE = re.compile(r"<%\s*([\w.]+)\s*%>")
+
+
 def render(sql: str, values: dict[str, str]) -> str:
     """`<% name %>` substitution, as `snow sql -D name=value` does it."""
 
@@ -161,7 +166,32 @@ def render(sql: str, values: dict[str, str]) -> str:
             raise KeyError(f"template variable {name!r} has no value")
         return values[name]
 
-    return re.sub(r"<%\s*([\w.]+)\s*%>", sub, sql)
+    return TEMPLATE_VARIABLE.sub(sub, sql)
+
+
+def project_entities(
+    config: DeployConfig | None = None, project_file: Path = PROJECT_FILE
+) -> dict[str, dict[str, Any]]:
+    """snowflake.yml's entities, mixins merged and `<% ctx.env.X %>` filled in as the
+    `--env` options of the deploy fill them (the file's own env section without a config)."""
+    text = project_file.read_text()
+    env = yaml.safe_load(text).get("env", {})
+    if config is not None:
+        env = {**env, "MEMPOOL_DATABASE": config.database, "MEMPOOL_WAREHOUSE": config.warehouse}
+    project = yaml.safe_load(re.sub(r"<%\s*ctx\.env\.(\w+)\s*%>", lambda m: str(env[m[1]]), text))
+    entities = {}
+    for key, entity in project["entities"].items():
+        merged: dict[str, Any] = {}
+        for mixin in entity.get("meta", {}).get("use_mixins", []):
+            merged.update(project["mixins"][mixin])
+        identifier = {**merged.get("identifier", {}), **entity.get("identifier", {})}
+        entities[key] = {**merged, **entity, "identifier": identifier}
+    return entities
+
+
+def template_variables(step: Step) -> list[str]:
+    """The `<% name %>` variables of a SQL step, each once, sorted."""
+    return sorted(set(TEMPLATE_VARIABLE.findall((SQL_DIR / step.sql_file).read_text())))
 
 
 def rendered_statements(step: Step, config: DeployConfig) -> list[str]:
@@ -252,11 +282,8 @@ def command(step: Step, config: DeployConfig, connection: str, profiles_dir: str
     """The exact command line of a step."""
     if step.sql_file:
         argv = ["snow", "sql", "-f", f"snowflake/sql/{step.sql_file}"]
-        names = sorted(
-            set(re.findall(r"<%\s*([\w.]+)\s*%>", (SQL_DIR / step.sql_file).read_text()))
-        )
         values = config.values()
-        for name in names:
+        for name in template_variables(step):
             argv += ["-D", f"{name}={values[name]}"]
     else:
         argv = ["snow", *(a.replace("{profiles_dir}", profiles_dir) for a in step.snow)]
@@ -331,7 +358,9 @@ def run_deploy(
         config = config.with_examples()
     plan = build_plan(config)
     steps = select_steps(plan, only, skip_admin)
-    needs_aws = [s.name for s in steps if s.sql_file and _uses_aws_values(s)]
+    needs_aws = [
+        s.name for s in steps if s.sql_file and set(template_variables(s)) & set(AWS_VALUES)
+    ]
     if missing and not dry_run and needs_aws:
         flags = ", ".join("--" + m.replace("_", "-") for m in missing)
         raise DeployError(
@@ -354,8 +383,3 @@ def run_deploy(
                 return code
     out(f"deployed {len(steps)} step(s) to {config.database}")
     return 0
-
-
-def _uses_aws_values(step: Step) -> bool:
-    text = (SQL_DIR / step.sql_file).read_text()
-    return any(re.search(rf"<%\s*{name}\s*%>", text) for name in AWS_VALUES)

@@ -26,6 +26,11 @@ DASHBOARD_PORT = 8501
 LIVE_WS = "wss://mempool.space/api/v1/ws"
 
 
+def simulator_argv(port: int, *options: str) -> list[str]:
+    """`mempool sim` on `port`, as a process of its own."""
+    return [sys.executable, "-m", "sandbox.cli", "sim", "--port", str(port), *options]
+
+
 class SimulatorComponent:
     name = "simulator"
     is_source = True
@@ -40,20 +45,15 @@ class SimulatorComponent:
             return
         port = stack.opts.sim_port or free_port()
         truth = stack.ws.root / "truth.jsonl"
-        argv = [
-            sys.executable,
-            "-m",
-            "sandbox.cli",
-            "sim",
-            "--port",
-            str(port),
+        argv = simulator_argv(
+            port,
             "--seed",
             str(stack.opts.seed),
             "--speed",
             str(stack.opts.speed),
             "--truth",
             str(truth),
-        ]
+        )
         if stack.opts.chaos:
             argv.append("--chaos")
         base = f"http://127.0.0.1:{port}"

@@ -187,10 +187,6 @@ class Supervisor:
         service.start(timeout_s)
         return service
 
-    def pids(self) -> dict[str, int]:
-        """What a later run needs to find these services if this one dies uncleanly."""
-        return {s.name: s.proc.pid for s in self.services if s.proc is not None}
-
     def check(self) -> list[str]:
         """Names of services that died since they started."""
         return [s.name for s in self.services if not s.running]

@@ -27,17 +27,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
-import yaml
-
 from sandbox.artifacts import use_procedures_archive
-from sandbox.deploy import DeployConfig, build_plan, render
+from sandbox.deploy import PROJECT_FILE, DeployConfig, build_plan, project_entities, render
 from sandbox.warehouse import LocalWarehouse, split_statements
 
 log = logging.getLogger("mempool.snowflake")
 
 REPO = Path(__file__).resolve().parent.parent
 SQL_DIR = REPO / "snowflake" / "sql"
-PROJECT_FILE = REPO / "snowflake.yml"
 LOCAL_SCHEMA = "_LOCAL"
 
 # Statement kinds fakesnow cannot run; each is provided here or meaningless locally.
@@ -161,25 +158,14 @@ def local_config(database: str, bucket: str) -> DeployConfig:
     )
 
 
-def default_values(database: str, bucket: str) -> dict[str, str]:
-    return local_config(database, bucket).values()
-
-
 @functools.cache
 def procedure_handlers(project_file: Path = PROJECT_FILE) -> dict[str, str]:
     """Procedure name (SCHEMA.NAME) -> handler, from snowflake.yml (read once)."""
-    project = yaml.safe_load(project_file.read_text())
-    mixins = project.get("mixins", {})
-    out = {}
-    for entity in project["entities"].values():
-        if entity.get("type") != "procedure":
-            continue
-        merged: dict[str, Any] = {}
-        for mixin in entity.get("meta", {}).get("use_mixins", []):
-            merged.update(mixins.get(mixin, {}))
-        ident = {**merged.get("identifier", {}), **entity.get("identifier", {})}
-        out[f"{ident['schema']}.{ident['name']}".upper()] = entity["handler"]
-    return out
+    return {
+        f"{e['identifier']['schema']}.{e['identifier']['name']}".upper(): e["handler"]
+        for e in project_entities(project_file=project_file).values()
+        if e["type"] == "procedure"
+    }
 
 
 class LocalSnowflake:

@@ -9,6 +9,7 @@ to `var.*` and `local.*`, string templates and `coalesce()`.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,7 +141,10 @@ def split_arguments(text: str) -> list[str]:
     return [*parts, current]
 
 
+@functools.cache
 def read_landing(tf_dir: Path = TF_DIR, account_id: str = LOCAL_ACCOUNT_ID) -> TerraformLanding:
+    """The landing settings of the Terraform files in `tf_dir` (parsed once per process:
+    a copy with other settings is another directory)."""
     ev = Evaluator(tf_dir, account_id)
     try:
         bucket = ev.value(ev.locals["bucket_name"])

@@ -11,9 +11,11 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sandbox.paths import Workspace
+from sandbox.services import Service, free_port, port_open, python_module
 
 DATABASE = os.environ.get("MEMPOOL_DATABASE", "MEMPOOL")
 # The emulator accepts any login; these placeholders identify the local stack only.
@@ -95,29 +97,31 @@ def local_from_workspace(ws: Workspace) -> LocalWarehouse | None:
     return LocalWarehouse(host=info["fakesnow"]["host"], port=int(info["fakesnow"]["port"]))
 
 
+def fakesnow_service(db_dir: Path, port: int, log_path: Path) -> Service:
+    """fakesnow's server over the database files in `db_dir`; healthy once it logs in and
+    queries (a server that cannot lock the files still opens its port)."""
+    local = LocalWarehouse(host="127.0.0.1", port=port)
+    return Service(
+        name="fakesnow",
+        argv=python_module("sandbox.fakesnow_server", "--db-dir", str(db_dir), "--port", str(port)),
+        log_path=log_path,
+        healthy=lambda: port_open(local.host, port) and local.answers(),
+    )
+
+
 @contextmanager
 def stopped_warehouse(ws: Workspace) -> Iterator[LocalWarehouse]:
     """The warehouse a stopped demo left on disk, served for as long as it is needed."""
-    from sandbox.services import Service, free_port, python_module
-
     if not any(ws.warehouse.glob("*.db")):
         raise StackNotRunning(
             f"no local warehouse in {ws.warehouse}: start the stack with `mempool demo`, "
             "or pass --connection NAME for a Snowflake account"
         )
     port = free_port()
-    local = LocalWarehouse(host="127.0.0.1", port=port)
-    service = Service(
-        name="fakesnow",
-        argv=python_module(
-            "sandbox.fakesnow_server", "--db-dir", str(ws.warehouse), "--port", str(port)
-        ),
-        log_path=ws.logs / "fakesnow-sql.log",
-        healthy=local.answers,
-    )
+    service = fakesnow_service(ws.warehouse, port, ws.logs / "fakesnow-sql.log")
     service.start()
     try:
-        yield local
+        yield LocalWarehouse(host="127.0.0.1", port=port)
     finally:
         service.stop()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,9 +15,10 @@ import pytest
 from sandbox import aws_local
 from sandbox.artifacts import use_procedures_archive
 from sandbox.paths import Workspace
-from sandbox.services import Service, free_port, http_ok, port_open, python_module
+from sandbox.pipeline import simulator_argv
+from sandbox.services import Service, free_port, http_ok
 from sandbox.snowflake_local import LocalSnowflake
-from sandbox.warehouse import LocalWarehouse
+from sandbox.warehouse import LocalWarehouse, fakesnow_service
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_FIXTURES = REPO.parent / "shared" / "reference" / "fixtures" / "mempool-space"
@@ -73,12 +73,7 @@ def landing(moto_endpoint: str, request: pytest.FixtureRequest) -> Iterator[aws_
 
 
 def start_fakesnow(ws: Workspace, db_dir: Path, port: int) -> Service:
-    service = Service(
-        name="fakesnow",
-        argv=python_module("sandbox.fakesnow_server", "--db-dir", str(db_dir), "--port", str(port)),
-        log_path=ws.logs / f"fakesnow-{port}.log",
-        healthy=lambda: port_open("127.0.0.1", port),
-    )
+    service = fakesnow_service(db_dir, port, ws.logs / f"fakesnow-{port}.log")
     service.start()
     return service
 
@@ -130,7 +125,7 @@ def simulator_process(*args: str) -> Iterator[str]:
     """`mempool sim` on a free port until the block ends; yields its base URL."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.cli", "sim", "--port", str(port), *args],
+        simulator_argv(port, *args),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sandbox.deploy import DeployConfig, Plan, Step, build_plan, render, rendered_statements
+from sandbox.deploy import (
+    DeployConfig,
+    Plan,
+    Step,
+    build_plan,
+    project_entities,
+    render,
+    rendered_statements,
+)
 from sandbox.snowflake_local import consumed_streams
 from tests.access_model import Account, Need, apply
 
@@ -24,22 +32,6 @@ CONFIG = DeployConfig(
     error_topic_arn="arn:aws:sns:eu-west-1:111122223333:acme-errors",
     error_role_arn="arn:aws:iam::111122223333:role/acme-errors",
 )
-
-
-def project_entities(config: DeployConfig) -> dict[str, dict]:  # type: ignore[type-arg]
-    """snowflake.yml's entities with mixins merged and ctx.env filled as --env fills it."""
-    text = (REPO / "snowflake.yml").read_text()
-    text = text.replace("<% ctx.env.MEMPOOL_DATABASE %>", config.database)
-    text = text.replace("<% ctx.env.MEMPOOL_WAREHOUSE %>", config.warehouse)
-    project = yaml.safe_load(text)
-    out = {}
-    for key, entity in project["entities"].items():
-        merged: dict = {}  # type: ignore[type-arg]
-        for mixin in entity.get("meta", {}).get("use_mixins", []):
-            merged.update(project["mixins"][mixin])
-        ident = {**merged.get("identifier", {}), **entity.get("identifier", {})}
-        out[key] = {**merged, **entity, "identifier": ident}
-    return out
 
 
 def cli_statements(step: Step, config: DeployConfig) -> list[str]:

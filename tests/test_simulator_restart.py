@@ -7,10 +7,10 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from sandbox.pipeline import simulator_argv
 from sandbox.services import free_port, http_ok
 from sandbox.simulator.model import Model
 from sandbox.simulator.server import SimOptions, Simulator, clock_file
@@ -66,20 +66,7 @@ def test_sigterm_completes_the_ground_truth_at_once(tmp_path: Path) -> None:
     port = free_port()
     truth = tmp_path / "truth.jsonl"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sandbox.cli",
-            "sim",
-            "--port",
-            str(port),
-            "--seed",
-            "3",
-            "--speed",
-            "120",
-            "--truth",
-            str(truth),
-        ],
+        simulator_argv(port, "--seed", "3", "--speed", "120", "--truth", str(truth)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ},
