@@ -157,27 +157,16 @@ def test_simulator_deltas_always_rebuild_its_own_projected_block() -> None:
     kinds = set()
     for ev in model.advance(model.start_time + 2 * 3600):
         kinds.add(ev.kind)
-        if ev.kind == "update":
-            u = ev.data
-            events.append(
-                Event(
-                    frame,
-                    u.sequence,
-                    T,
-                    {
-                        "index": 0,
-                        "sequence": u.sequence,
-                        "delta": {
-                            "added": [t.projected() for t in u.added],
-                            "removed": u.removed,
-                            "changed": u.changed,
-                        },
-                    },
-                )
-            )
-            frame += 1
-            states = apply(cursor, events)
-            events = []
-            assert states[-1].tx_count == len(u.full)
-            assert states[-1].total_vsize is not None and states[-1].total_vsize <= 1_000_000
+        u = ev.data if ev.kind == "update" else ev.update
+        if u is None:
+            continue
+        payload = u.payload()
+        if payload is None:
+            continue
+        events.append(Event(frame, u.sequence, T, payload))
+        frame += 1
+        states = apply(cursor, events)
+        events = []
+        assert states[-1].tx_count == len(u.full)
+        assert states[-1].total_vsize is not None and states[-1].total_vsize <= 1_000_000
     assert {"reorg", "block"} <= kinds

@@ -176,24 +176,9 @@ def projected_records(origin: str = "conn-9") -> list[contract.Record]:
     ]
     frame = 1
     for event in model.advance(model.start_time + 120):
-        if event.kind == "update":
-            u = event.data
-            out.append(
-                rec(
-                    "projected-block-transactions",
-                    {
-                        "index": 0,
-                        "sequence": u.sequence,
-                        "delta": {
-                            "added": [t.projected() for t in u.added],
-                            "removed": u.removed,
-                            "changed": u.changed,
-                        },
-                    },
-                    frame,
-                    origin,
-                )
-            )
+        update = event.data if event.kind == "update" else event.update
+        if update is not None and (payload := update.payload()) is not None:
+            out.append(rec("projected-block-transactions", payload, frame, origin))
             frame += 1
     return out
 

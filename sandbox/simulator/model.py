@@ -44,16 +44,26 @@ class Tx:
     flags: int = 0
 
     def projected(self) -> list[Any]:
-        """Compact projected-block tx: [txid, fee, vsize, value, rate, flags, first_seen]."""
+        """Compact projected-block tx: [txid, fee, vsize, value, rate, flags, first_seen],
+        the rate rounded to 2 decimals (backend mempool-blocks.ts, `compressTx`)."""
         return [
             self.txid,
             self.fee,
             self.vsize,
             self.value,
-            round(self.rate, 4),
+            round_rate(self.rate),
             self.flags,
             self.first_seen,
         ]
+
+    def change(self) -> list[Any]:
+        """A `changed` delta entry: [txid, rate, flags, accelerated] (`compressDeltaChange`)."""
+        return [self.txid, round_rate(self.rate), self.flags, 0]
+
+
+def round_rate(rate: float) -> float:
+    """`Math.round(rate * 100) / 100`, as the backend rounds every compressed fee rate."""
+    return math.floor(rate * 100 + 0.5) / 100
 
 
 @dataclass(slots=True)
@@ -69,6 +79,15 @@ class Block:
     rates: list[float]
     pool: tuple[int, str, str]
     stale: bool = False
+    # mempool.space's audit score: the share of its template at mining time that was mined.
+    match_rate: float = 100.0
+    # The share of the projection clients last received that this block mined (None for
+    # blocks made before the simulator started): what our own overlap must reproduce.
+    seen_overlap_pct: float | None = None
+
+    def api_txids(self) -> list[str]:
+        """`/api/block/:hash/txids`: the coinbase first, then the block's transactions."""
+        return [_hex("coinbase", self.hash), *self.txids]
 
     def fee_range(self) -> list[float]:
         if not self.rates:
@@ -106,14 +125,16 @@ class Block:
                 "avgFeeRate": round(self.total_fees / max(1.0, self.vsize), 2),
                 "virtualSize": self.vsize,
                 "pool": {"id": self.pool[0], "name": self.pool[1], "slug": self.pool[2]},
-                "matchRate": 100,
+                "matchRate": self.match_rate,
             },
         }
 
 
 @dataclass(slots=True)
 class Update:
-    """One mempool update: what mempool.space pushes to its clients every couple of seconds."""
+    """One change of the projected block and its `sequence`: every mempool update (every
+    couple of seconds) and every new block (websocket-handler.ts, `$handleMempoolChange`
+    and `handleNewBlock` each count one)."""
 
     time: int
     sequence: int
@@ -121,6 +142,30 @@ class Update:
     removed: list[str]
     changed: list[list[Any]]
     full: list[Tx]
+    # Whether a client tracking block 0 is sent anything for this sequence, and whether
+    # it is the full set instead of a delta (see `Model._update`).
+    sent: bool = True
+    as_full_set: bool = False
+
+    def payload(self) -> dict[str, Any] | None:
+        """The `projected-block-transactions` value for index 0, or None (nothing sent)."""
+        if not self.sent:
+            return None
+        if self.as_full_set:
+            return {
+                "index": 0,
+                "sequence": self.sequence,
+                "blockTransactions": [t.projected() for t in self.full],
+            }
+        return {
+            "index": 0,
+            "sequence": self.sequence,
+            "delta": {
+                "added": [t.projected() for t in self.added],
+                "removed": self.removed,
+                "changed": self.changed,
+            },
+        }
 
 
 @dataclass(slots=True)
@@ -128,12 +173,19 @@ class Event:
     kind: str  # "update" | "block" | "reorg" | "conversions" | "live2h" | "restart"
     time: int
     data: Any = None
+    # A new block changes the projected block in the same step (and the same frame).
+    update: Update | None = None
 
 
 @dataclass
 class ChaosPlan:
     reorg_probability: float = 0.0
     restart_every_s: float = 0.0
+    # A block after which nothing is left to project (the rest of the mempool expires):
+    # mempool.space counts the block in `sequence` but sends no projected block, so
+    # clients see a gap, as on a quiet network.
+    clearing_block_probability: float = 0.0
+    max_reorg_depth: int = 3
 
 
 @dataclass
@@ -298,7 +350,7 @@ class Model:
                 events.extend(self._mine(int(nxt)))
                 self.next_block_at = nxt + self.rng.expovariate(1 / self.block_interval_s)
             elif nxt == self.next_update_at:
-                events.append(self._update(int(nxt)))
+                events.append(self._mempool_update(int(nxt)))
                 self.next_update_at = nxt + self.update_interval_s
             elif nxt == self.next_conversion_at:
                 events.append(
@@ -314,25 +366,47 @@ class Model:
         self.now = to
         return events
 
-    def _update(self, at: int) -> Event:
+    def _update(self, at: int, after_block: bool = False) -> Update:
+        """The next `sequence`: what changed in the projected block since clients last saw it.
+
+        Mirrors websocket-handler.ts: `$handleMempoolChange` sends a delta whenever block 0
+        has one (it exists while either the old or the new template has a block 0);
+        `handleNewBlock` sends block 0 only if it holds transactions, and then as the full
+        set when more than half of it is new. Both count the sequence either way.
+        """
         changed: list[list[Any]] = []
+        previous_count = len(self.projected)
         # Occasionally a child pays for its parent: the parent's effective rate rises.
         candidates = sorted(t for t in self.projected if t in self.mempool)
-        if candidates and self.rng.random() < 0.2:
+        if not after_block and candidates and self.rng.random() < 0.2:
             tx = self.mempool[self.rng.choice(candidates)]
-            tx.rate = round(tx.rate * self.rng.uniform(1.1, 2.0), 4)
-            changed.append([tx.txid, tx.rate, tx.flags])
+            tx.rate = tx.rate * self.rng.uniform(1.1, 2.0)
+            changed.append(tx.change())
         added, removed = self._refresh_projected()
         changed = [c for c in changed if c[0] in self.projected]
         self.sequence += 1
-        self.last_vbytes_per_s = int(self.vbytes_since_update / self.update_interval_s)
-        self.added_since_update = 0
-        self.vbytes_since_update = 0.0
-        return Event(
-            "update",
+        if after_block:
+            sent = bool(self.projected)
+            as_full_set = len(added) > len(self.projected) / 2
+        else:
+            sent = bool(self.projected) or previous_count > 0
+            as_full_set = False
+            self.last_vbytes_per_s = int(self.vbytes_since_update / self.update_interval_s)
+            self.added_since_update = 0
+            self.vbytes_since_update = 0.0
+        return Update(
             at,
-            Update(at, self.sequence, added, removed, changed, list(self.projected.values())),
+            self.sequence,
+            added,
+            removed,
+            changed,
+            list(self.projected.values()),
+            sent=sent,
+            as_full_set=as_full_set,
         )
+
+    def _mempool_update(self, at: int) -> Event:
+        return Event("update", at, self._update(at))
 
     def _mine(self, at: int) -> list[Event]:
         if self.race_sibling is not None:
@@ -342,20 +416,63 @@ class Model:
             and len(self.chain) > 4
             and self.rng.random() < self.chaos.reorg_probability
         ):
-            return self._reorg(at, depth=self.rng.randint(1, 3))
-        block = self._mine_one(at, self.tip.hash, self.tip.height + 1)
-        return [Event("block", at, block), self._update(at)]
+            return self._reorg(at, depth=self.rng.randint(1, self.chaos.max_reorg_depth))
+        clearing = (
+            self.chaos.clearing_block_probability > 0
+            and self.rng.random() < self.chaos.clearing_block_probability
+        )
+        block = self._mine_one(at, self.tip.hash, self.tip.height + 1, clearing=clearing)
+        return [Event("block", at, block, self._update(at, after_block=True))]
 
-    def _mine_one(self, at: int, prev: str, height: int) -> Block:
-        chosen = self.projected_blocks(1)[0]
+    def _mine_one(self, at: int, prev: str, height: int, clearing: bool = False) -> Block:
+        """Mine the next block on `prev`. The pool's template is not exactly the projection
+        (its mempool differs a little): up to 4 % of the projected block stays behind and
+        the next best transactions take its place, so the match rate varies as on mainnet."""
+        template = self.projected_blocks(2)
+        chosen = list(template[0])
+        following = template[1] if len(template) > 1 else []
+        left_out = (
+            {t.txid for t in chosen if self.rng.random() < self.rng.uniform(0.0, 0.04)}
+            if chosen
+            else set()
+        )
+        chosen = [t for t in chosen if t.txid not in left_out]
+        room = BLOCK_VSIZE - sum(t.vsize for t in chosen)
+        for tx in following:
+            if tx.vsize > room:
+                break
+            chosen.append(tx)
+            room -= tx.vsize
         block = self._make_block(height, prev, at, chosen)
+        mined = set(block.txids)
+        if template[0]:
+            block.match_rate = round_rate(
+                100 * sum(1 for t in template[0] if t.txid in mined) / len(template[0])
+            )
+        if self.projected:
+            block.seen_overlap_pct = round_rate(
+                100 * sum(1 for txid in self.projected if txid in mined) / len(self.projected)
+            )
         for tx in chosen:
             self.mempool.pop(tx.txid, None)
+        if clearing:
+            self.mempool.clear()
         self._append(block)
         return block
 
+    def blocks_view(self, below: int = 0) -> list[dict[str, Any]]:
+        """The backend's block cache as `handleReorg` sends it: up to 32 blocks
+        (INITIAL_BLOCKS_AMOUNT x 4) of the chain, leaving out the last `below`."""
+        end = len(self.chain) - below
+        return [b.to_api() for b in self.chain[max(0, end - 32) : end]]
+
     def _reorg(self, at: int, depth: int) -> list[Event]:
-        """Replace the last `depth` blocks with `depth + 1` blocks of a competing branch."""
+        """Replace the last `depth` blocks with `depth + 1` blocks of a competing branch.
+
+        As blocks.ts `$handleReorgs` then websocket-handler.ts `handleReorg` and
+        `handleNewBlock`: first the rebuilt block cache (`blocks`, the new branch up to the
+        new tip's parent), then the new tip as a `block` in the next frame.
+        """
         orphaned = self.chain[-depth:]
         del self.chain[-depth:]
         for block in orphaned:
@@ -368,8 +485,14 @@ class Model:
         new_blocks = []
         for i in range(depth + 1):
             new_blocks.append(self._mine_one(at - depth + i, self.tip.hash, self.tip.height + 1))
+        return self._reorg_events(at, orphaned, new_blocks)
+
+    def _reorg_events(self, at: int, stale: list[Block], new: list[Block]) -> list[Event]:
         # self.projected stays what clients last saw, so the next delta is relative to it.
-        return [Event("reorg", at, {"stale": orphaned, "new": new_blocks}), self._update(at)]
+        reorg = Event(
+            "reorg", at, {"stale": stale, "new": new[:-1], "blocks": self.blocks_view(below=1)}
+        )
+        return [reorg, Event("block", at, new[-1], self._update(at, after_block=True))]
 
     def _resolve_race(self, at: int) -> list[Event]:
         """The next block extends the tip's sibling: the first-seen tip goes stale."""
@@ -379,7 +502,7 @@ class Model:
         loser.stale = True
         self.chain.append(sibling)
         new = self._mine_one(at, sibling.hash, sibling.height + 1)
-        return [Event("reorg", at, {"stale": [loser], "new": [sibling, new]}), self._update(at)]
+        return self._reorg_events(at, [loser], [sibling, new])
 
     def _restart(self, at: int) -> Event:
         self.sequence = 0
@@ -535,6 +658,13 @@ class Model:
             "total_fee": sum(t.fee for t in self.mempool.values()),
             "fee_histogram": [[k, v] for k, v in sorted(histogram.items(), reverse=True)],
         }
+
+    def latest_transactions(self) -> list[dict[str, Any]]:
+        """The newest transactions, as `memPool.getLatestTransactions` lists them."""
+        return [
+            {"txid": t.txid, "fee": t.fee, "vsize": t.vsize, "value": t.value, "rate": t.rate}
+            for t in list(self.mempool.values())[-6:]
+        ]
 
     def stats_payloads(self) -> dict[str, Any]:
         return {

@@ -39,11 +39,12 @@ def conversions(seed: int, unix_s: int) -> dict[str, int]:
 
 
 def historical_price(seed: int, currency: str, unix_s: int) -> dict[str, object]:
-    """As `/v1/historical-price`: the nearest hourly price at or before the timestamp."""
+    """As `/v1/historical-price`: the nearest hourly price at or before the timestamp, in
+    the currency asked for and in USD (PricesRepository `$getNearestHistoricalPrice`)."""
     hour = unix_s - unix_s % 3600
     usd = usd_price(seed, hour)
     rate = CROSS_RATES.get(currency, 1.0)
     return {
-        "prices": [{"time": hour, currency: round(usd * rate)}],
+        "prices": [{"time": hour, currency: round(usd * rate), "USD": usd}],
         "exchangeRates": {f"USD{c}": r for c, r in CROSS_RATES.items() if c != "USD"},
     }

@@ -3,9 +3,11 @@
 
 The model advances in simulated time (`--speed` simulated seconds per real second);
 every event is fanned out to the connected clients according to what each asked for,
-and written to the ground-truth file that verifiers read. `--chaos` adds reorgs,
-server restarts, dropped connections, duplicated frames, 429s with an HTML body, 5xx
-and slow responses.
+framed as mempool/mempool's backend frames it (each rule cites the function it
+mirrors), and written to the ground-truth file that `mempool verify` reads. `--chaos`
+adds reorgs of depth 1-3, blocks that leave nothing to project (sequence gaps), server
+restarts, dropped connections, 429s with an HTML body, 5xx and slow responses, and one
+transport fault the real server never makes: a frame delivered twice.
 """
 
 from __future__ import annotations
@@ -30,13 +32,15 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from sandbox.simulator import prices
-from sandbox.simulator.model import Block, ChaosPlan, Event, Model, Update
+from sandbox.simulator.model import ChaosPlan, Event, Model, Update
 from sandbox.simulator.truth import TruthWriter
 
 log = logging.getLogger("mempool.sim")
 
 WS_PATH = "/api/v1/ws"
 MAX_CLIENT_MESSAGE = 50_000
+# backend/src/config.ts: the blocks sent on `init` and `want`.
+INITIAL_BLOCKS_AMOUNT = 8
 
 
 @dataclass
@@ -57,7 +61,7 @@ class ChaosRates:
     """Probabilities per event (WebSocket) or per request (REST)."""
 
     drop_connection: float = 0.0
-    duplicate_frame: float = 0.0
+    replay_frame: float = 0.0
     http_429: float = 0.0
     http_5xx: float = 0.0
     slow_response: float = 0.0
@@ -68,7 +72,7 @@ class ChaosRates:
             return cls()
         return cls(
             drop_connection=0.002,
-            duplicate_frame=0.02,
+            replay_frame=0.02,
             http_429=0.05,
             http_5xx=0.03,
             slow_response=0.03,
@@ -80,7 +84,48 @@ class Client:
     conn: ServerConnection
     wants: set[str] = field(default_factory=set)
     track_index: int | None = None
-    sent_full: bool = False
+
+
+def frame_for(
+    model: Model, wants: set[str], track_index: int | None, event: Event
+) -> dict[str, Any]:
+    """The frame a client with these subscriptions receives for one model event.
+
+    Mirrors websocket-handler.ts: `$handleMempoolChange` (stats with the latest
+    transactions, mempool-blocks, the projected block's delta), `handleNewBlock` (the
+    block with stats, mempool-blocks and block 0 as a delta or full set, in one frame),
+    `handleReorg` (the rebuilt block cache and `da`, the new tip in the next frame) and
+    `handleNewStatistic` (`live-2h-chart`).
+    """
+    frame: dict[str, Any] = {}
+    if event.kind == "live2h":
+        if "live-2h-chart" in wants:
+            frame["live-2h-chart"] = event.data
+        return frame
+    if event.kind == "reorg":
+        if "blocks" in wants:
+            frame["blocks"] = event.data["blocks"]
+        if "stats" in wants:
+            frame["da"] = model.difficulty_adjustment()
+        return frame
+    if event.kind not in ("update", "block"):
+        return frame
+    update: Update | None = event.data if event.kind == "update" else event.update
+    if event.kind == "block" and "blocks" in wants:
+        frame["block"] = event.data.to_api()
+    if "stats" in wants:
+        stats = model.stats_payloads()
+        frame["mempoolInfo"] = stats["mempoolInfo"]
+        frame["vBytesPerSecond"] = stats["vBytesPerSecond"]
+        if event.kind == "update":
+            frame["transactions"] = model.latest_transactions()
+        frame["fees"] = stats["fees"]
+        frame["da"] = stats["da"]
+    if "mempool-blocks" in wants:
+        frame["mempool-blocks"] = model.mempool_blocks()
+    if track_index == 0 and update is not None and (payload := update.payload()) is not None:
+        frame["projected-block-transactions"] = payload
+    return frame
 
 
 def _json_response(body: Any, status: int = 200) -> Response:
@@ -138,7 +183,9 @@ class Simulator:
         self.opts = opts
         start, wall_start = resume_clock(opts)
         plan = (
-            ChaosPlan(reorg_probability=0.25, restart_every_s=1500) if opts.chaos else ChaosPlan()
+            ChaosPlan(reorg_probability=0.25, restart_every_s=1500, clearing_block_probability=0.1)
+            if opts.chaos
+            else ChaosPlan()
         )
         self.model = Model(
             seed=opts.seed,
@@ -160,7 +207,7 @@ class Simulator:
             "rest_requests": 0,
             "rest_errors": 0,
             "dropped": 0,
-            "duplicated": 0,
+            "replayed": 0,
             "restarts": 0,
         }
         self.truth.history(self.model.chain)
@@ -200,60 +247,65 @@ class Simulator:
             self.clients.discard(client)
 
     async def on_message(self, client: Client, request: dict[str, Any]) -> None:
+        """One client message, answered as websocket-handler.ts does: the init data in a
+        frame of its own, then one frame with everything the message asked for."""
         m = self.model
         reply: dict[str, Any] = {}
         action = request.get("action")
+        if action == "init":
+            await self.send(client, self.init_snapshot())
         if action == "ping":
             reply["pong"] = True
-        if action == "init":
-            reply.update(self.init_snapshot())
         if action == "want":
             new = set(request.get("data") or [])
             fresh = new - client.wants
             client.wants = new
+            # `want` answers blocks, mempool-blocks and stats at once; `live-2h-chart` is
+            # only pushed with the next statistic (`handleNewStatistic`).
             if "blocks" in fresh:
-                reply["blocks"] = [b.to_api() for b in m.chain[-8:]]
-            if "stats" in fresh:
-                reply.update(m.stats_payloads())
+                reply["blocks"] = m.blocks_view()[-INITIAL_BLOCKS_AMOUNT:]
             if "mempool-blocks" in fresh:
                 reply["mempool-blocks"] = m.mempool_blocks()
-            if "live-2h-chart" in fresh:
-                reply["live-2h-chart"] = m.live_2h_chart(int(m.now))
+            if "stats" in fresh:
+                stats = m.stats_payloads()
+                reply.update(
+                    {k: stats[k] for k in ("mempoolInfo", "vBytesPerSecond", "fees", "da")}
+                )
         if request.get("refresh-blocks"):
-            reply["blocks"] = [b.to_api() for b in m.chain[-8:]]
+            reply["blocks"] = m.blocks_view()[-INITIAL_BLOCKS_AMOUNT:]
         if "track-mempool-block" in request:
             index = request["track-mempool-block"]
-            if isinstance(index, int) and 0 <= index <= 7:
+            if isinstance(index, int) and not isinstance(index, bool) and 0 <= index <= 7:
                 client.track_index = index
                 reply["projected-block-transactions"] = {
                     "index": index,
                     "sequence": m.sequence,
                     "blockTransactions": [t.projected() for t in m.projected.values()],
                 }
-                client.sent_full = True
             else:
                 client.track_index = None
         if reply:
             await self.send(client, reply)
 
     def init_snapshot(self) -> dict[str, Any]:
+        """The init data, with the keys `updateSocketData` and `$handleMempoolChange` keep."""
         m = self.model
         return {
-            **m.stats_payloads(),
-            "mempool-blocks": m.mempool_blocks(),
-            "transactions": [
-                {"txid": t.txid, "fee": t.fee, "vsize": t.vsize, "value": t.value, "rate": t.rate}
-                for t in list(m.mempool.values())[-6:]
-            ],
-            "loadingIndicators": {},
-            "blocks": [b.to_api() for b in m.chain[-8:]],
+            "backend": "esplora",
+            **{k: v for k, v in m.stats_payloads().items() if k != "fees"},
+            "blocks": m.blocks_view()[-INITIAL_BLOCKS_AMOUNT:],
             "conversions": self.latest_conversions,
+            "mempool-blocks": m.mempool_blocks(),
+            "transactions": m.latest_transactions(),
             "backendInfo": {
                 "hostname": "simulator",
                 "version": "3.1.0-sim",
                 "gitCommit": "sim",
                 "lightning": False,
             },
+            "loadingIndicators": {},
+            "fees": m.recommended_fees(),
+            "rbfSummary": [],
         }
 
     async def send(self, client: Client, frame: dict[str, Any]) -> None:
@@ -261,9 +313,11 @@ class Simulator:
         try:
             await client.conn.send(text)
             self.counters["frames"] += 1
-            if self.chaos_rng.random() < self.chaos.duplicate_frame:
+            # A transport fault, not server behaviour: mempool.space never sends a frame
+            # twice, but a replaying proxy or a retrying load balancer can deliver one twice.
+            if self.chaos_rng.random() < self.chaos.replay_frame:
                 await client.conn.send(text)
-                self.counters["duplicated"] += 1
+                self.counters["replayed"] += 1
         except ConnectionClosed:
             self.clients.discard(client)
 
@@ -286,40 +340,9 @@ class Simulator:
             self.counters["dropped"] += 1
             await victim.conn.close(1011, "chaos: dropped")
         for client in list(self.clients):
-            frame = self.frame_for(client, event)
+            frame = frame_for(m, client.wants, client.track_index, event)
             if frame:
                 await self.send(client, frame)
-
-    def frame_for(self, client: Client, event: Event) -> dict[str, Any]:
-        m = self.model
-        frame: dict[str, Any] = {}
-        if event.kind == "live2h" and "live-2h-chart" in client.wants:
-            frame["live-2h-chart"] = event.data
-        elif event.kind == "block" and "blocks" in client.wants:
-            block: Block = event.data
-            frame["block"] = block.to_api()
-        elif event.kind == "reorg" and "blocks" in client.wants:
-            # No reorg message exists: the whole `blocks` array is re-sent, then the new tip.
-            frame["blocks"] = [b.to_api() for b in m.chain[-8:]]
-            client_block = m.chain[-1]
-            frame["block"] = client_block.to_api()
-        elif event.kind == "update":
-            update: Update = event.data
-            if "stats" in client.wants:
-                frame.update(m.stats_payloads())
-            if "mempool-blocks" in client.wants:
-                frame["mempool-blocks"] = m.mempool_blocks()
-            if client.track_index == 0:
-                frame["projected-block-transactions"] = {
-                    "index": 0,
-                    "sequence": update.sequence,
-                    "delta": {
-                        "added": [t.projected() for t in update.added],
-                        "removed": update.removed,
-                        "changed": update.changed,
-                    },
-                }
-        return frame
 
     # -- REST ----------------------------------------------------------------------------
 
@@ -362,6 +385,11 @@ class Simulator:
                 canonical = m.block_at(found.height)
                 body["canonical"] = canonical.hash if canonical else None
             return _json_response(body)
+        if match := re.fullmatch(r"/api/block/([0-9a-f]{64})/txids", path):
+            found = m.by_hash.get(match.group(1))
+            if found is None:
+                return _text_response("Block not found", 404)
+            return _json_response(found.api_txids())
         if match := re.fullmatch(r"/api/block-height/(\d+)", path):
             at = m.block_at(int(match.group(1)))
             return (

@@ -20,6 +20,21 @@ def _block_line(block: Block) -> dict[str, Any]:
         "timestamp": block.timestamp,
         "tx_count": block.tx_count,
         "total_fees": block.total_fees,
+        "match_rate": block.match_rate,
+        "seen_overlap_pct": block.seen_overlap_pct,
+    }
+
+
+def _projected_line(update: Update, model: Model) -> dict[str, Any]:
+    return {
+        "kind": "projected",
+        "epoch": model.epoch,
+        "sequence": update.sequence,
+        "time": update.time,
+        "sent": update.sent,
+        "tx_count": len(update.full),
+        "total_fees": sum(t.fee for t in update.full),
+        "total_vsize": sum(t.vsize for t in update.full),
     }
 
 
@@ -43,6 +58,8 @@ class TruthWriter:
             return
         if event.kind == "block":
             self._write(_block_line(event.data))
+            if event.update is not None:
+                self._write(_projected_line(event.update, model))
         elif event.kind == "reorg":
             for block in event.data["stale"]:
                 self._write({"kind": "stale", "hash": block.hash, "height": block.height})
@@ -50,17 +67,7 @@ class TruthWriter:
                 self._write(_block_line(block))
         elif event.kind == "update":
             update: Update = event.data
-            self._write(
-                {
-                    "kind": "projected",
-                    "epoch": model.epoch,
-                    "sequence": update.sequence,
-                    "time": update.time,
-                    "tx_count": len(update.full),
-                    "total_fees": sum(t.fee for t in update.full),
-                    "total_vsize": sum(t.vsize for t in update.full),
-                }
-            )
+            self._write(_projected_line(update, model))
             self._write(
                 {
                     "kind": "stats",
