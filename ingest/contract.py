@@ -42,6 +42,8 @@ PREFIX_OVERSIZE: Final = f"{PREFIX_ROOT}/oversize/"
 # Snowflake treats them alike whatever their source.
 TOPIC_BLOCK: Final = "block"
 TOPIC_BLOCKS: Final = "blocks"
+# `/api/block/:hash/txids` as {"id": hash, "txids": [...]}: the path's hash kept beside it.
+TOPIC_BLOCK_TXIDS: Final = "block-txids"
 TOPIC_CONVERSIONS: Final = "conversions"
 TOPIC_HISTORICAL_PRICE: Final = "historical-price"
 TOPIC_FEES: Final = "fees"

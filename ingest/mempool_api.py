@@ -86,6 +86,14 @@ class MempoolApi:
             raise ApiError(f"GET {path}: expected a list")
         return page
 
+    def block_txids(self, block_hash: str, timeout_s: float | None = None) -> list[str]:
+        """`/block/:hash/txids`: what a block mined, the coinbase first."""
+        path = f"/block/{block_hash}/txids"
+        txids = self.get_json(path, timeout_s=timeout_s)
+        if not isinstance(txids, list):
+            raise ApiError(f"GET {path}: expected a list")
+        return txids
+
     def prices(self) -> Any:
         return self.get_json("/v1/prices")
 

@@ -14,6 +14,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 RECENT_KEPT = 32
+# Blocks whose mined txids are still to fetch; past this many the oldest are given up
+# (and logged): they are only needed to score recent projections.
+TXIDS_PENDING_KEPT = 64
 
 
 @dataclass
@@ -23,6 +26,7 @@ class PollState:
     floor_height: int
     recent: dict[int, str] = field(default_factory=dict)  # height -> hash, last RECENT_KEPT
     gaps: list[tuple[int, int]] = field(default_factory=list)  # inclusive, highest first
+    txids_pending: list[str] = field(default_factory=list)  # block hashes, oldest first
 
     def to_json(self) -> bytes:
         return json.dumps(
@@ -33,6 +37,7 @@ class PollState:
                 "floor_height": self.floor_height,
                 "recent": {str(h): v for h, v in sorted(self.recent.items())},
                 "gaps": [list(g) for g in self.gaps],
+                "txids_pending": self.txids_pending,
             },
             indent=1,
         ).encode()
@@ -46,6 +51,7 @@ class PollState:
             floor_height=int(data["floor_height"]),
             recent={int(h): str(v) for h, v in data.get("recent", {}).items()},
             gaps=[(int(a), int(b)) for a, b in data.get("gaps", [])],
+            txids_pending=[str(h) for h in data.get("txids_pending", [])],
         )
 
 

@@ -2,9 +2,10 @@
 
 Per run: new blocks since the stored tip (re-fetching back to the fork point after a
 reorg), then older gaps while the time budget lasts, then prices, recommended fees and
-the mempool summary. Each topic is written as one NDJSON object under its prefix; the
-state object advances only after the data it describes is in S3, and only by a
-conditional write.
+the mempool summary, then what each new block mined (`/block/:hash/txids`, one request
+per new block; the ones the budget leaves wait in the state for the next run). Each
+topic is written as one NDJSON object under its prefix; the state object advances only
+after the data it describes is in S3, and only by a conditional write.
 """
 
 from __future__ import annotations
@@ -18,8 +19,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ingest import contract
-from ingest.mempool_api import ApiError, MempoolApi, Retryable
-from ingest.poll_state import RECENT_KEPT, PollState, StateConflict, StateStore
+from ingest.mempool_api import ApiError, MempoolApi, NotFound, Retryable
+from ingest.poll_state import (
+    RECENT_KEPT,
+    TXIDS_PENDING_KEPT,
+    PollState,
+    StateConflict,
+    StateStore,
+)
 
 log = logging.getLogger("mempool.poll")
 
@@ -38,6 +45,7 @@ class PollOptions:
 class PollResult:
     run_id: str
     blocks_written: int = 0
+    txids_written: int = 0
     reorg_depth: int = 0
     gaps_left: int = 0
     tip_height: int | None = None
@@ -109,6 +117,8 @@ class Poller:
 
         if not result.stopped.startswith("backed off"):
             self._poll_stats(run_id, now, received_at, deadline, result)
+        if new_state is not None and not result.stopped.startswith("backed off"):
+            new_state = self._fetch_txids(new_state, state, run_id, now, deadline, result)
 
         if new_state is not None and new_state is not state:
             try:
@@ -165,6 +175,7 @@ class Poller:
                 floor_height=floor,
                 recent={h: b["id"] for h, b in kept.items()},
                 gaps=[(floor, low - 1)] if low > floor else [],
+                txids_pending=[kept[h]["id"] for h in sorted(kept)],
             )
             self._fill_gaps(new, deadline, blocks)
             return new
@@ -195,6 +206,7 @@ class Poller:
                 state.floor_height,
                 dict(state.recent),
                 list(state.gaps),
+                list(state.txids_pending),
             )
             changed = self._fill_gaps(new, deadline, blocks)
             return new if changed else state
@@ -217,6 +229,7 @@ class Poller:
             floor_height=state.floor_height,
             recent=recent,
             gaps=gaps,
+            txids_pending=state.txids_pending + [to_write[h]["id"] for h in sorted(to_write)],
         )
         self._fill_gaps(new, deadline, blocks)
         return new
@@ -238,6 +251,65 @@ class Poller:
             else:
                 state.gaps[0] = (lo, bottom - 1)
         return progress
+
+    # -- what new blocks mined ---------------------------------------------------------
+
+    def _fetch_txids(
+        self,
+        state: PollState,
+        loaded: PollState | None,
+        run_id: str,
+        now: datetime,
+        deadline: float,
+        result: PollResult,
+    ) -> PollState:
+        """Fetch the pending blocks' txids, oldest first, while the budget lasts; the
+        state returned drops the ones written (and is `state` itself when nothing moved)."""
+        pending = list(dict.fromkeys(state.txids_pending))
+        if len(pending) > TXIDS_PENDING_KEPT:
+            given_up = pending[:-TXIDS_PENDING_KEPT]
+            log.warning("run %s: txids of %d old block(s) given up", run_id, len(given_up))
+            result.skipped.extend(f"txids {h}" for h in given_up)
+            pending = pending[-TXIDS_PENDING_KEPT:]
+        done: dict[str, list[str]] = {}
+        for block_hash in pending:
+            if self._time_left(deadline) < self.opts.request_timeout_s:
+                break
+            try:
+                done[block_hash] = self.api.block_txids(
+                    block_hash, timeout_s=self.opts.request_timeout_s
+                )
+            except NotFound:
+                # Reorged away before we asked: its txids are no longer served.
+                log.warning("run %s: txids of %s not found", run_id, block_hash)
+                result.skipped.append(f"txids {block_hash}")
+                done[block_hash] = []
+            except (Retryable, ApiError) as exc:
+                log.warning("run %s: txids skipped (retryable): %s", run_id, exc)
+                result.skipped.append("txids")
+                break
+        written = {h: txids for h, txids in done.items() if txids}
+        if written:
+            records = contract.rest_records(
+                contract.TOPIC_BLOCK_TXIDS,
+                [{"id": h, "txids": txids} for h, txids in written.items()],
+                origin_id=run_id,
+                received_at=contract.format_time(now),
+                source=self.opts.source,
+            )
+            result.objects.append(self._put(contract.PREFIX_BLOCKS, run_id, now, "txids", records))
+            result.txids_written = len(written)
+        remaining = [h for h in pending if h not in done]
+        if remaining == state.txids_pending and state is loaded:
+            return state
+        return PollState(
+            state.tip_height,
+            state.tip_hash,
+            state.floor_height,
+            dict(state.recent),
+            list(state.gaps),
+            remaining,
+        )
 
     # -- the other topics --------------------------------------------------------------
 

@@ -131,7 +131,7 @@ def test_unit_tests_run_and_stale_sources_fail_freshness(
     out = dbt(rt, tmp_path, "build")
     passed_unit_tests = re.findall(r"PASS (fct_\w+::\w+)", out)
     assert sorted(passed_unit_tests) == [
-        "fct_block_projection_accuracy::accuracy_uses_the_last_valid_projection_before_the_block",
+        "fct_block_projection_accuracy::accuracy_uses_the_projection_made_for_each_height",
         "fct_daily_summary::daily_percentiles_and_peaks",
         "fct_prices_hourly::hourly_rollup_takes_first_last_extremes_and_mean",
     ]
@@ -242,6 +242,80 @@ def test_a_reorg_between_dbt_runs_replaces_gold_rows_of_orphaned_blocks(
     assert {r[0] for r in accuracy} <= canonical
     assert q(rt, "SELECT COUNT(*) FROM GOLD.FCT_BLOCKS") == [(len(model.chain),)]
     assert len(q(rt, "SELECT * FROM GOLD.FCT_STALE_BLOCKS")) == 2
+
+
+def at(seconds: int) -> str:
+    return f"2026-01-13T10:{seconds // 60:02d}:{seconds % 60:02d}.000Z"
+
+
+def test_each_block_gets_the_projection_made_for_its_height_and_our_own_overlap(
+    rt: LocalSnowflake, tmp_path: Path
+) -> None:
+    """Ten blocks loaded together from history had no projection of their own (they all
+    used to get the same one); a block the connection saw arrive gets the projection that
+    stood just before it, and our overlap of projected and mined txids equals the
+    simulator's truth."""
+    # Busy enough that no block empties the mempool (a sequence gap would need a resync).
+    model = Model(seed=35, start_time=1_800_000_000, history_blocks=10)
+    stream = [
+        contract.Record("ws", "blocks", "c", 0, at(0), [b.to_api() for b in model.chain[-8:]]),
+        contract.Record(
+            "ws",
+            "projected-block-transactions",
+            "c",
+            1,
+            at(1),
+            {
+                "index": 0,
+                "sequence": model.sequence,
+                "blockTransactions": [t.projected() for t in model.projected.values()],
+            },
+        ),
+    ]
+    events = model.advance(model.start_time + 2400)
+    block_events = [e for e in events if e.kind == "block"]
+    assert block_events, "the model mined no block in an hour"
+    frame = 2
+    for event in events:
+        update = event.data if event.kind == "update" else event.update
+        received = at(min(3599, 2 + frame))
+        if event.kind == "block":
+            stream.append(contract.Record("ws", "block", "c", frame, received, event.data.to_api()))
+        if update is not None and (payload := update.payload()) is not None:
+            stream.append(
+                contract.Record("ws", "projected-block-transactions", "c", frame, received, payload)
+            )
+        frame += 1
+    land(rt, contract.PREFIX_STREAM, contract.encode_ndjson(stream))
+    history = contract.rest_records(
+        "block", [b.to_api() for b in model.chain], origin_id="poll-1", received_at=at(3599)
+    )
+    mined = [e.data for e in block_events]
+    txids = contract.rest_records(
+        contract.TOPIC_BLOCK_TXIDS,
+        [{"id": b.hash, "txids": b.api_txids()} for b in mined],
+        origin_id="poll-1",
+        received_at=at(3599),
+    )
+    land(rt, contract.PREFIX_BLOCKS, contract.encode_ndjson(history + txids))
+    cycle(rt)
+    assert summary(dbt(rt, tmp_path, "build"))["error"] == 0
+    rows = {
+        r[0]: r[1:]
+        for r in q(
+            rt,
+            "SELECT HEIGHT, PROJECTED_STATE_ID, TX_OVERLAP_PCT, MATCH_RATE_PCT "
+            "FROM GOLD.FCT_BLOCK_PROJECTION_ACCURACY",
+        )
+    }
+    history_heights = [b.height for b in model.chain if b not in mined]
+    assert all(rows[h][0] is None for h in history_heights)
+    for block in mined:
+        state_id, overlap, match_rate = rows[block.height]
+        assert state_id is not None and state_id.startswith("c:")
+        assert overlap == pytest.approx(block.seen_overlap_pct, abs=0.01)
+        assert match_rate == pytest.approx(block.match_rate)
+    assert len({rows[b.height][0] for b in mined}) == len(mined)
 
 
 def test_history_older_than_gold_still_lands_in_fct_blocks(

@@ -78,8 +78,10 @@ def test_a_mempool_update_sends_stats_with_transactions_and_a_delta() -> None:
         "projected-block-transactions",
     }
     assert set(frame["projected-block-transactions"]["delta"]) == {"added", "removed", "changed"}
-    assert frame_for(model, EVERYTHING, None, update).keys().isdisjoint(
-        {"projected-block-transactions"}
+    assert (
+        frame_for(model, EVERYTHING, None, update)
+        .keys()
+        .isdisjoint({"projected-block-transactions"})
     )
 
 

@@ -85,6 +85,18 @@ CREATE TABLE IF NOT EXISTS <% database %>.SILVER.PROJECTED_BLOCK_TXS (
   ORIGIN_ID VARCHAR, TXID VARCHAR, FEE_SAT NUMBER, VSIZE FLOAT, VALUE_SAT NUMBER,
   FEE_RATE FLOAT, FIRST_SEEN_S NUMBER, AS_OF_FRAME_SEQ NUMBER);
 
+-- The projection each block ended on a connection: what it projected for that height
+-- (the tip + 1 while it stood), with its txids for our own overlap with the mined block.
+CREATE TABLE IF NOT EXISTS <% database %>.SILVER.BLOCK_PROJECTIONS (
+  ORIGIN_ID VARCHAR, FRAME_SEQ NUMBER, HEIGHT NUMBER, ENDED_BY_HASH VARCHAR,
+  BLOCK_SEEN_AT TIMESTAMP_NTZ, STATE_FRAME_SEQ NUMBER, PROJECTED_AT TIMESTAMP_NTZ,
+  TX_COUNT NUMBER, TOTAL_FEES_SAT NUMBER, TXIDS VARIANT, LOADED_AT TIMESTAMP_NTZ);
+
+-- What each block mined (`/api/block/:hash/txids`, coinbase first), one row per hash.
+CREATE TABLE IF NOT EXISTS <% database %>.SILVER.BLOCK_TXIDS (
+  BLOCK_HASH VARCHAR, TX_COUNT NUMBER, TXIDS VARIANT, RECEIVED_AT TIMESTAMP_NTZ,
+  LOADED_AT TIMESTAMP_NTZ);
+
 -- Per topic: every raw row is clean, a duplicate, quarantined, or still pending.
 CREATE OR REPLACE VIEW <% database %>.OPS.RECONCILIATION AS
 WITH raw AS (

@@ -1,6 +1,7 @@
 """BUILD_BLOCKS: one row per block hash from every source (WebSocket `block`/`blocks`,
 poller, backfill); the canonical chain re-derived; stale blocks flagged, never deleted;
-heights with no canonical block recorded as gaps."""
+heights with no canonical block recorded as gaps. Also what each block mined
+(`block-txids`, from the poller), one row per hash."""
 
 from __future__ import annotations
 
@@ -17,7 +18,13 @@ from mempool_procs.common import (
 
 CONSUMER = "blocks"
 STREAM = "SILVER.EVENTS_BLOCKS_STRM"
-TOPICS = ["block", "blocks"]
+TOPICS = ["block", "blocks", "block-txids"]
+
+TXIDS_REASON = """CASE
+  WHEN NOT REGEXP_LIKE(COALESCE(TO_JSON(e.PAYLOAD:id), ''), '^"[0-9a-f]{64}"$')
+    THEN 'invalid block hash'
+  WHEN NOT IS_ARRAY(e.PAYLOAD:txids) THEN 'type drift: txids is not an array'
+END"""
 
 # A block is usable when its hash is a block hash and its height a number; anything else
 # goes to quarantine with the first rule it breaks.
@@ -97,9 +104,42 @@ def run(session: Any) -> str:
                 s.FEE_RANGE, s.REWARD_SAT, s.POOL_NAME, s.POOL_SLUG, s.FIRST_SEEN_AT, FALSE,
                 FALSE, s.PAYLOAD, CURRENT_TIMESTAMP())""",
     )
+    load_txids(session)
     canonical, stale = resolve_chain(session)
     release(session, CONSUMER)
     return f"BUILD_BLOCKS: {pending} events; {canonical} canonical, {stale} stale"
+
+
+def load_txids(session: Any) -> None:
+    source = f"(SELECT * FROM {pending_events(CONSUMER)} x WHERE x.TOPIC = 'block-txids')"
+    sql(
+        session,
+        f"""
+        MERGE INTO OPS.QUARANTINE q
+        USING (SELECT e.*, {TXIDS_REASON} AS REASON FROM {source} e) s
+        ON q.SOURCE_FILE = s.SOURCE_FILE AND q.SOURCE_ROW = s.SOURCE_ROW AND q.STAGE = 'blocks'
+        WHEN NOT MATCHED AND s.REASON IS NOT NULL THEN INSERT
+          (SOURCE_TABLE, SOURCE_FILE, SOURCE_ROW, TOPIC, STAGE, REASON, RECORD, BATCH_ID,
+           QUARANTINED_AT)
+        VALUES ('SILVER.EVENTS', s.SOURCE_FILE, s.SOURCE_ROW, s.TOPIC, 'blocks', s.REASON,
+                s.PAYLOAD, s.EVENT_KEY, CURRENT_TIMESTAMP())""",
+    )
+    sql(
+        session,
+        f"""
+        MERGE INTO SILVER.BLOCK_TXIDS t
+        USING (
+          SELECT e.PAYLOAD:id::VARCHAR AS BLOCK_HASH, ARRAY_SIZE(e.PAYLOAD:txids) AS TX_COUNT,
+                 e.PAYLOAD:txids AS TXIDS, e.RECEIVED_AT
+          FROM {source} e
+          WHERE {TXIDS_REASON} IS NULL
+          QUALIFY ROW_NUMBER() OVER (PARTITION BY e.PAYLOAD:id::VARCHAR
+                                     ORDER BY e.RECEIVED_AT, e.EVENT_KEY) = 1
+        ) s
+        ON t.BLOCK_HASH = s.BLOCK_HASH
+        WHEN NOT MATCHED THEN INSERT (BLOCK_HASH, TX_COUNT, TXIDS, RECEIVED_AT, LOADED_AT)
+        VALUES (s.BLOCK_HASH, s.TX_COUNT, s.TXIDS, s.RECEIVED_AT, CURRENT_TIMESTAMP())""",
+    )
 
 
 def resolve_chain(session: Any) -> tuple[int, int]:

@@ -1,7 +1,9 @@
-"""BUILD_PROJECTED: the projected next block after every sequence, per connection, and
-the current tx set. Incremental when events arrive in order; when a late event lands
-before the connection's last applied frame, the connection is rebuilt from the latest
-full set at or before it, so out-of-order delivery ends in the same states as in-order."""
+"""BUILD_PROJECTED: the projected next block after every sequence, per connection, the
+current tx set, and the projection each block ended (SILVER.BLOCK_PROJECTIONS: what the
+connection projected for that height, with its txids). Incremental when events arrive
+in order; when a late event (or a late `block`) lands before the connection's last
+applied frame, the connection is rebuilt from the last full set before it, so
+out-of-order delivery ends in the same states as in-order."""
 
 from __future__ import annotations
 
@@ -15,12 +17,33 @@ from mempool_procs.common import (
     sql,
     take_from_stream,
 )
-from mempool_procs.projection import Cursor, Event, State, Tx, apply
+from mempool_procs.projection import BlockSeen, Cursor, Event, Snapshot, State, Tx, apply
 
 CONSUMER = "projected"
 STREAM = "SILVER.EVENTS_PROJECTED_STRM"
 TOPIC = "projected-block-transactions"
+# A connection's own `block` events end its projections; a late one re-runs the rebuild.
+BLOCK_TOPIC = "block"
 CHUNK = 500
+SNAPSHOT_CHUNK = 20  # each snapshot carries a block's worth of txids
+
+
+def load_blocks(session: Any, origin: str, from_frame: int) -> list[BlockSeen]:
+    rows = sql(
+        session,
+        """
+        SELECT FRAME_SEQ, TRY_TO_NUMBER(TO_JSON(PAYLOAD:height)), PAYLOAD:id::VARCHAR,
+               TO_VARCHAR(RECEIVED_AT)
+        FROM SILVER.EVENTS
+        WHERE TOPIC = ? AND ORIGIN_ID = ? AND FRAME_SEQ >= ?
+        ORDER BY FRAME_SEQ""",
+        [BLOCK_TOPIC, origin, from_frame],
+    )
+    return [
+        BlockSeen(int(frame_seq), int(height), str(block_hash), str(received_at))
+        for frame_seq, height, block_hash, received_at in rows
+        if height is not None and block_hash is not None
+    ]
 
 
 def load_events(session: Any, origin: str, from_frame: int) -> list[Event]:
@@ -48,15 +71,20 @@ def load_cursor(session: Any, origin: str) -> Cursor:
     """The cursor after the connection's last stored state and its current tx set."""
     last = sql(
         session,
-        """SELECT FRAME_SEQ, SEQUENCE, IS_VALID, EPOCH_FRAME_SEQ
+        """SELECT FRAME_SEQ, SEQUENCE, IS_VALID, EPOCH_FRAME_SEQ, TO_VARCHAR(RECEIVED_AT)
         FROM SILVER.PROJECTED_BLOCK_STATES WHERE ORIGIN_ID = ?
         ORDER BY FRAME_SEQ DESC LIMIT 1""",
         [origin],
     )
     if not last:
         return Cursor()
-    frame_seq, sequence, is_valid, epoch = last[0]
-    cursor = Cursor(sequence=int(sequence), epoch_frame_seq=epoch, last_frame_seq=int(frame_seq))
+    frame_seq, sequence, is_valid, epoch, received_at = last[0]
+    cursor = Cursor(
+        sequence=int(sequence),
+        epoch_frame_seq=epoch,
+        last_frame_seq=int(frame_seq),
+        last_received_at=str(received_at),
+    )
     if is_valid:
         rows = sql(
             session,
@@ -87,25 +115,35 @@ def rebuild_origin(session: Any, origin: str, first_new_frame: int) -> int:
     last_stored = stored[0][0]
     if last_stored is not None and first_new_frame > int(last_stored):
         cursor = load_cursor(session, origin)
-        start = first_new_frame
+        start = blocks_from = first_new_frame
     else:
-        # A late event: restart from the newest full set at or before it.
+        # A late event: restart from the newest full set before it. Strictly before: a
+        # block's frame often carries a full set, and the block needs the state before it.
         full = sql(
             session,
             """SELECT MAX(FRAME_SEQ) FROM SILVER.EVENTS
-            WHERE TOPIC = ? AND ORIGIN_ID = ? AND FRAME_SEQ <= ?
+            WHERE TOPIC = ? AND ORIGIN_ID = ? AND FRAME_SEQ < ?
               AND PAYLOAD:blockTransactions IS NOT NULL""",
             [TOPIC, origin, first_new_frame],
         )
         start = int(full[0][0]) if full[0][0] is not None else 0
         cursor = Cursor()  # the full set itself resyncs the state
-    states = apply(cursor, load_events(session, origin, start))
-    sql(
-        session,
-        "DELETE FROM SILVER.PROJECTED_BLOCK_STATES WHERE ORIGIN_ID = ? AND FRAME_SEQ >= ?",
-        [origin, start],
+        # A block in the full set's own frame ended the state before it, which stays.
+        blocks_from = start + 1
+    states = apply(
+        cursor, load_events(session, origin, start), load_blocks(session, origin, blocks_from)
     )
+    for table, first in (
+        ("SILVER.PROJECTED_BLOCK_STATES", start),
+        ("SILVER.BLOCK_PROJECTIONS", blocks_from),
+    ):
+        sql(
+            session,
+            f"DELETE FROM {table} WHERE ORIGIN_ID = ? AND FRAME_SEQ >= ?",
+            [origin, first],
+        )
     write_states(session, origin, states)
+    write_snapshots(session, origin, cursor.snapshots)
     sql(session, "DELETE FROM SILVER.PROJECTED_BLOCK_TXS WHERE ORIGIN_ID = ?", [origin])
     if cursor.txs:
         write_txs(session, origin, list(cursor.txs.values()), cursor.last_frame_seq)
@@ -132,6 +170,18 @@ STATE_COLUMNS = {
     "FEE_RATE_P90": "FLOAT",
     "FEE_RATE_MAX": "FLOAT",
 }
+SNAPSHOT_COLUMNS = {
+    "ORIGIN_ID": "VARCHAR",
+    "FRAME_SEQ": "NUMBER",
+    "HEIGHT": "NUMBER",
+    "ENDED_BY_HASH": "VARCHAR",
+    "BLOCK_SEEN_AT": "TIMESTAMP_NTZ",
+    "STATE_FRAME_SEQ": "NUMBER",
+    "PROJECTED_AT": "TIMESTAMP_NTZ",
+    "TX_COUNT": "NUMBER",
+    "TOTAL_FEES_SAT": "NUMBER",
+    "TXIDS": "VARIANT",
+}
 TX_COLUMNS = {
     "ORIGIN_ID": "VARCHAR",
     "TXID": "VARCHAR",
@@ -144,15 +194,30 @@ TX_COLUMNS = {
 }
 
 
-def insert_rows(session: Any, table: str, columns: dict[str, str], rows: list[list[Any]]) -> None:
-    """Insert rows as one bound JSON array per chunk: values never become SQL text."""
-    select = ", ".join(f"f.value[{i}]::{kind}" for i, kind in enumerate(columns.values()))
-    for i in range(0, len(rows), CHUNK):
+def insert_rows(
+    session: Any,
+    table: str,
+    columns: dict[str, str],
+    rows: list[list[Any]],
+    chunk: int = CHUNK,
+    stamp: str | None = None,
+) -> None:
+    """Insert rows as one bound JSON array per chunk: values never become SQL text.
+    `stamp` names a column set to the insert time."""
+    select = ", ".join(
+        f"f.value[{i}]" if kind == "VARIANT" else f"f.value[{i}]::{kind}"
+        for i, kind in enumerate(columns.values())
+    )
+    names = ", ".join(columns)
+    if stamp:
+        names += f", {stamp}"
+        select += ", CURRENT_TIMESTAMP()"
+    for i in range(0, len(rows), chunk):
         sql(
             session,
-            f"""INSERT INTO {table} ({", ".join(columns)})
+            f"""INSERT INTO {table} ({names})
             SELECT {select} FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?))) f""",
-            [json_param(rows[i : i + CHUNK])],
+            [json_param(rows[i : i + chunk])],
         )
 
 
@@ -177,6 +242,32 @@ def write_states(session: Any, origin: str, states: list[State]) -> None:
     insert_rows(session, "SILVER.PROJECTED_BLOCK_STATES", STATE_COLUMNS, rows)
 
 
+def write_snapshots(session: Any, origin: str, snapshots: list[Snapshot]) -> None:
+    rows = [
+        [
+            origin,
+            s.block_frame_seq,
+            s.height,
+            s.block_hash,
+            s.block_seen_at,
+            s.state_frame_seq,
+            s.projected_at,
+            s.tx_count,
+            s.total_fees_sat,
+            list(s.txids),
+        ]
+        for s in snapshots
+    ]
+    insert_rows(
+        session,
+        "SILVER.BLOCK_PROJECTIONS",
+        SNAPSHOT_COLUMNS,
+        rows,
+        chunk=SNAPSHOT_CHUNK,
+        stamp="LOADED_AT",
+    )
+
+
 def write_txs(session: Any, origin: str, txs: list[Tx], as_of: int) -> None:
     rows = [
         [origin, t.txid, t.fee_sat, t.vsize, t.value_sat, t.fee_rate, t.first_seen_s, as_of]
@@ -186,13 +277,14 @@ def write_txs(session: Any, origin: str, txs: list[Tx], as_of: int) -> None:
 
 
 def run(session: Any) -> str:
-    pending = take_from_stream(session, CONSUMER, STREAM, [TOPIC])
+    pending = take_from_stream(session, CONSUMER, STREAM, [TOPIC, BLOCK_TOPIC])
     if pending == 0:
         return "BUILD_PROJECTED: nothing new"
+    # Blocks from the poller or a backfill belong to no connection's projections.
     affected = sql(
         session,
         f"""SELECT ORIGIN_ID, MIN(FRAME_SEQ) FROM {pending_events(CONSUMER)} e
-                                GROUP BY ORIGIN_ID ORDER BY ORIGIN_ID""",
+            WHERE e.SOURCE = 'ws' GROUP BY ORIGIN_ID ORDER BY ORIGIN_ID""",
     )
     written = sum(rebuild_origin(session, str(origin), int(first)) for origin, first in affected)
     release(session, CONSUMER)

@@ -68,6 +68,32 @@ class State:
     fee_rates: tuple[float | None, ...]  # min, p10, p25, p50, p75, p90, max
 
 
+@dataclass(frozen=True)
+class BlockSeen:
+    """A `block` the same connection received: it ends the projection for its height."""
+
+    frame_seq: int
+    height: int
+    block_hash: str
+    received_at: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The projected block as it stood when the connection first saw a block at `height`:
+    the projection made for that height (the tip + 1 while it was current)."""
+
+    height: int
+    block_hash: str
+    block_frame_seq: int
+    block_seen_at: str
+    state_frame_seq: int
+    projected_at: str
+    tx_count: int
+    total_fees_sat: int
+    txids: tuple[str, ...]
+
+
 @dataclass
 class Cursor:
     """Where a connection's rebuild stands: the tx set after the last applied event."""
@@ -76,7 +102,26 @@ class Cursor:
     sequence: int | None = None
     epoch_frame_seq: int | None = None
     last_frame_seq: int = -1
+    last_received_at: str | None = None
     extra_flags: list[str] = field(default_factory=list)
+    snapshots: list[Snapshot] = field(default_factory=list)
+
+    def snapshot(self, block: BlockSeen) -> None:
+        if self.txs is None or self.last_received_at is None:
+            return  # no valid projection when the block came: nothing to compare
+        self.snapshots.append(
+            Snapshot(
+                height=block.height,
+                block_hash=block.block_hash,
+                block_frame_seq=block.frame_seq,
+                block_seen_at=block.received_at,
+                state_frame_seq=self.last_frame_seq,
+                projected_at=self.last_received_at,
+                tx_count=len(self.txs),
+                total_fees_sat=sum(t.fee_sat for t in self.txs.values()),
+                txids=tuple(sorted(self.txs)),
+            )
+        )
 
 
 def percentile_cont(ordered: list[float], q: float) -> float:
@@ -105,13 +150,20 @@ def summarise(
     )
 
 
-def apply(cursor: Cursor, events: Iterable[Event]) -> list[State]:
+def apply(cursor: Cursor, events: Iterable[Event], blocks: Iterable[BlockSeen] = ()) -> list[State]:
     """Apply events (any order: they are sorted by frame) to the cursor; the states after
-    each applied event."""
+    each applied event. Each block the connection saw snapshots the projection standing
+    before its frame (a block's frame also carries the next projection, applied after)."""
     states = []
-    for ev in sorted(events, key=lambda e: e.frame_seq):
-        if ev.frame_seq <= cursor.last_frame_seq:
+    timeline: list[tuple[int, int, Event | BlockSeen]] = [(b.frame_seq, 0, b) for b in blocks]
+    timeline += [(e.frame_seq, 1, e) for e in events]
+    for frame_seq, _, item in sorted(timeline, key=lambda t: (t[0], t[1])):
+        if frame_seq <= cursor.last_frame_seq:
             continue
+        if isinstance(item, BlockSeen):
+            cursor.snapshot(item)
+            continue
+        ev = item
         cursor.last_frame_seq = ev.frame_seq
         flags = list(ev.flags)
         if ev.is_full:
@@ -132,8 +184,8 @@ def apply(cursor: Cursor, events: Iterable[Event]) -> list[State]:
                 delta = ev.payload.get("delta") or {}
                 for txid in delta.get("removed") or []:
                     cursor.txs.pop(str(txid), None)
-                for item in delta.get("added") or []:
-                    tx = tx_from_array(item)
+                for entry in delta.get("added") or []:
+                    tx = tx_from_array(entry)
                     cursor.txs[tx.txid] = tx
                 for change in delta.get("changed") or []:
                     old = cursor.txs.get(str(change[0]))
@@ -147,6 +199,7 @@ def apply(cursor: Cursor, events: Iterable[Event]) -> list[State]:
                             old.first_seen_s,
                         )
         cursor.sequence = ev.sequence
+        cursor.last_received_at = ev.received_at
         count, fees, vsize, rates = summarise(cursor.txs)
         states.append(
             State(

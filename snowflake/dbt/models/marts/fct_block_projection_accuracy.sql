@@ -8,66 +8,122 @@
 with blocks as (
 
     select * from {{ ref('fct_blocks') }}
-    {% if is_incremental() %}
-    -- The heights fct_blocks (re)wrote since this model last ran.
-    where silver_updated_at >= (
-        select coalesce(max(block_updated_at), '1970-01-01'::timestamp_ntz) from {{ this }}
-    )
-    {% endif %}
 
 ),
 
 projections as (
 
-    select * from {{ ref('fct_projected_block') }}
-    where is_valid
+    select * from {{ ref('stg_silver__block_projections') }}
 
 ),
 
-last_before_block as (
+block_txids as (
 
-    -- The newest valid projection we had before we first saw the block (within 30 min);
-    -- a block with none still gets its row, so a reorg always replaces the height's row.
-    select
-        blocks.block_hash,
-        blocks.height,
-        blocks.first_seen_at,
-        blocks.tx_count,
-        blocks.total_fees_sat,
-        blocks.match_rate_pct,
-        blocks.silver_updated_at,
-        projections.projected_state_id,
-        projections.projected_at,
-        projections.tx_count as projected_tx_count,
-        projections.total_fees_sat as projected_fees_sat
-    from blocks
-    left join projections
-        on projections.projected_at < blocks.first_seen_at
-        and projections.projected_at >= dateadd('minute', -30, blocks.first_seen_at)
+    select * from {{ ref('stg_silver__block_txids') }}
+
+),
+
+{% if is_incremental() %}
+watermark as (
+
+    select coalesce(max(row_updated_at), '1970-01-01'::timestamp_ntz) as updated_at
+    from {{ this }}
+
+),
+
+-- Heights to (re)examine: a block new or re-flagged by a reorg, a projection or the
+-- mined txids that arrived since this model last ran (in any order).
+changed_heights as (
+
+    select height from blocks
+    where silver_updated_at >= (select updated_at from watermark)
+    union
+    select height from projections
+    where loaded_at >= (select updated_at from watermark)
+    union
+    select blocks.height from block_txids
+    inner join blocks on blocks.block_hash = block_txids.block_hash
+    where block_txids.loaded_at >= (select updated_at from watermark)
+
+),
+{% endif %}
+
+in_scope as (
+
+    select * from blocks
+    {% if is_incremental() %}
+    where height in (select height from changed_heights)
+    {% endif %}
+
+),
+
+projection_for_height as (
+
+    -- A projection belongs to the height it was projecting: the one that stood when the
+    -- first block at that height arrived. Of several connections, the latest made.
+    select projections.*
+    from projections
+    where height in (select height from in_scope)
     qualify row_number() over (
-        partition by blocks.block_hash
-        order by projections.projected_at desc, projections.projected_state_id desc
+        partition by height order by projected_at desc, block_projection_id desc
     ) = 1
+
+),
+
+projected_txids as (
+
+    select p.height, tx.value::varchar as txid
+    from projection_for_height as p,
+        lateral flatten(input => p.txids) as tx
+
+),
+
+mined_txids as (
+
+    select b.height, tx.value::varchar as txid
+    from in_scope as b
+    inner join block_txids as t on t.block_hash = b.block_hash,
+        lateral flatten(input => t.txids) as tx
+
+),
+
+overlap as (
+
+    select projected_txids.height, count(*) as matched_tx_count
+    from projected_txids
+    inner join mined_txids
+        on mined_txids.height = projected_txids.height
+        and mined_txids.txid = projected_txids.txid
+    group by 1
 
 )
 
 select
-    block_hash,
-    height,
-    projected_state_id,
-    projected_at,
-    first_seen_at as block_seen_at,
-    datediff('millisecond', projected_at, first_seen_at) / 1000.0 as seconds_before_block,
-    projected_tx_count,
+    b.block_hash,
+    b.height,
+    p.projected_state_id,
+    p.projected_at,
+    p.block_seen_at,
+    datediff('millisecond', p.projected_at, p.block_seen_at) / 1000.0 as seconds_before_block,
+    p.tx_count as projected_tx_count,
     -- tx_count counts the coinbase, which no projection contains.
-    tx_count - 1 as mined_tx_count,
-    tx_count - 1 - projected_tx_count as tx_count_diff,
-    projected_fees_sat,
-    total_fees_sat as mined_fees_sat,
-    total_fees_sat - projected_fees_sat as fee_diff_sat,
-    case when projected_fees_sat > 0
-         then (total_fees_sat - projected_fees_sat) * 100.0 / projected_fees_sat end as fee_diff_pct,
-    -- mempool.space's own share of the projected transactions that were mined.
-    match_rate_pct as tx_overlap_pct,
-    silver_updated_at as block_updated_at
-from last_before_block
+    b.tx_count - 1 as mined_tx_count,
+    b.tx_count - 1 - p.tx_count as tx_count_diff,
+    p.total_fees_sat as projected_fees_sat,
+    b.total_fees_sat as mined_fees_sat,
+    b.total_fees_sat - p.total_fees_sat as fee_diff_sat,
+    case when p.total_fees_sat > 0
+         then (b.total_fees_sat - p.total_fees_sat) * 100.0 / p.total_fees_sat end as fee_diff_pct,
+    t.block_hash is not null as is_mined_txids_known,
+    case when p.block_projection_id is not null and t.block_hash is not null
+         then coalesce(o.matched_tx_count, 0) end as matched_tx_count,
+    -- Our own audit: the share of the projected transactions that this block mined.
+    case when p.tx_count > 0 and t.block_hash is not null
+         then round(coalesce(o.matched_tx_count, 0) * 100.0 / p.tx_count, 2) end as tx_overlap_pct,
+    -- mempool.space's own score, for comparison.
+    b.match_rate_pct,
+    current_timestamp()::timestamp_ntz as row_updated_at
+from in_scope as b
+left join projection_for_height as p on p.height = b.height
+left join block_txids as t on t.block_hash = b.block_hash
+left join overlap as o on o.height = b.height
