@@ -84,6 +84,7 @@ class StreamCounters:
     dead_connections: int = 0
     flagged: int = 0
     resyncs: int = 0
+    replayed: int = 0
 
 
 @dataclass
@@ -188,6 +189,7 @@ class Streamer:
             await ws.send(request)
         closer = asyncio.create_task(self._close_on_stop(ws, stop))
         frame_seq = 0
+        previous: tuple[str | bytes, list[contract.Record]] | None = None
         try:
             while True:
                 try:
@@ -206,7 +208,14 @@ class Streamer:
                         )
                         await ws.close(1001, "pong timeout")
                         return
-                self._on_message(message, origin, frame_seq, tracker)
+                if previous is not None and message == previous[0]:
+                    # The frame before, delivered again (a transport replay: mempool.space
+                    # never sends the same frame twice). Its records go out again under
+                    # the same keys, so Snowflake counts them as duplicates.
+                    self.counters.replayed += 1
+                    self._emit(previous[1])
+                    continue
+                previous = (message, self._on_message(message, origin, frame_seq, tracker))
                 frame_seq += 1
                 if tracker.resync_requested:
                     tracker.resync_requested = False
@@ -232,7 +241,7 @@ class Streamer:
 
     def _on_message(
         self, message: str | bytes, origin: str, frame_seq: int, tracker: frames.SequenceTracker
-    ) -> None:
+    ) -> list[contract.Record]:
         received_at = contract.utc_now_iso()
         self.counters.frames += 1
         try:
@@ -252,13 +261,18 @@ class Streamer:
                     message, origin_id=origin, frame_seq=frame_seq, received_at=received_at
                 )
             ]
-        full = False
         for record in records:
             if record.flags:
                 self.counters.flagged += 1
                 log.warning(
                     "%s frame %d %s: %s", origin, frame_seq, record.topic, ",".join(record.flags)
                 )
+        self._emit(records)
+        return records
+
+    def _emit(self, records: list[contract.Record]) -> None:
+        full = False
+        for record in records:
             full = self.sink.add(frames.route(record), record) or full
             self.counters.records += 1
         if full:

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 Handler = Callable[[argparse.Namespace], int]
@@ -120,6 +121,34 @@ def _add_sql(sub: Any) -> None:
     )
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.set_defaults(func=_sql)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from sandbox.paths import Workspace
+    from sandbox.verify import run_verify
+
+    truth = args.truth or Workspace.default().root / "truth.jsonl"
+    return run_verify(truth, connection=args.connection, as_json=args.json)
+
+
+def _add_verify(sub: Any) -> None:
+    p = sub.add_parser(
+        "verify",
+        help="compare the warehouse with the simulator's ground truth (lost/duplicated/wrong)",
+        description="Check SILVER and GOLD against what the simulator served: every block "
+        "with its canonical/stale status, every price, every projected-block state, the "
+        "projection accuracy, and that every raw record is accounted for. Exits 1 on any "
+        "difference. Works on a running demo and on one that has stopped.",
+    )
+    p.add_argument(
+        "--truth",
+        type=Path,
+        default=None,
+        help="the simulator's ground truth (default: truth.jsonl in the workspace)",
+    )
+    p.add_argument("--connection", "-c", default=None, help="a Snowflake connection name")
+    p.add_argument("--json", action="store_true", help="print the differences as JSON")
+    p.set_defaults(func=_verify)
 
 
 def _sim(args: argparse.Namespace) -> int:
@@ -429,7 +458,14 @@ def _add_deploy(sub: Any) -> None:
     p.set_defaults(func=_deploy)
 
 
-REGISTRARS: list[Callable[[Any], None]] = [_add_demo, _add_sql, _add_sim, _add_ingest, _add_deploy]
+REGISTRARS: list[Callable[[Any], None]] = [
+    _add_demo,
+    _add_sql,
+    _add_verify,
+    _add_sim,
+    _add_ingest,
+    _add_deploy,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingest.mempool_api import Retryable
+from ingest.mempool_api import NotFound, Retryable
 from sandbox.simulator.model import Model
 
 
@@ -64,6 +64,13 @@ class ModelApi:
         self._count("blocks")
         start = self.model.tip.height if start_height is None else start_height
         return [b.to_api() for h in range(start, start - 15, -1) if (b := self.model.block_at(h))]
+
+    def block_txids(self, block_hash: str, timeout_s: float | None = None) -> list[str]:
+        self._count("block_txids")
+        block = self.model.by_hash.get(block_hash)
+        if block is None:
+            raise NotFound(f"GET /block/{block_hash}/txids: not found")
+        return block.api_txids()
 
     def prices(self) -> Any:
         self._count("prices")

@@ -22,12 +22,12 @@ pytestmark = pytest.mark.stack
 EVENTS = Path(__file__).parent / "events"
 
 
-def landed_blocks(bucket: str) -> list[dict[str, Any]]:
+def landed_blocks(bucket: str, topic: str = contract.TOPIC_BLOCK) -> list[dict[str, Any]]:
     s3 = boto3.client("s3")
     out = []
     for obj in s3.list_objects_v2(Bucket=bucket, Prefix=contract.PREFIX_BLOCKS).get("Contents", []):
         body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-        out.extend(r.payload for r in contract.iter_ndjson(body))
+        out.extend(r.payload for r in contract.iter_ndjson(body) if r.topic == topic)
     return out
 
 
@@ -57,6 +57,37 @@ def test_first_run_writes_history_then_only_new_blocks(landing: aws_local.Landin
         for o in boto3.client("s3").list_objects_v2(Bucket=landing.bucket)["Contents"]
     }
     assert {"blocks", "prices", "stats", "state"} - {"state"} <= prefixes
+
+
+def test_each_new_block_s_txids_are_fetched_once_and_leftovers_wait_in_the_state(
+    landing: aws_local.Landing,
+) -> None:
+    """`/block/:hash/txids` once per new block (not for history filling gaps); what the
+    time budget leaves is kept in the state and fetched by the next run."""
+    model = Model(seed=13, start_time=1_800_000_000, history_blocks=40)
+    clock = iter(range(0, 10_000, 1))
+    api = ModelApi(model)
+    tight = Poller(
+        api,
+        boto3.client("s3"),
+        landing.bucket,
+        "state/poller.json",
+        PollOptions(lookback_blocks=100, budget_s=12, request_timeout_s=1),
+        clock=lambda: float(next(clock)),
+    )
+    first = tight.run()
+    store = StateStore(boto3.client("s3"), landing.bucket, "state/poller.json")
+    state, _ = store.load()
+    assert state is not None and first.advanced
+    top_page = [b.hash for b in model.chain[-15:]]
+    fetched = [t["id"] for t in landed_blocks(landing.bucket, contract.TOPIC_BLOCK_TXIDS)]
+    assert fetched and state.txids_pending and fetched + state.txids_pending == top_page
+    make_poller(model, landing.bucket).run()
+    txids = landed_blocks(landing.bucket, contract.TOPIC_BLOCK_TXIDS)
+    assert sorted(t["id"] for t in txids) == sorted(top_page)
+    assert all(t["txids"] == model.by_hash[t["id"]].api_txids() for t in txids)
+    state, _ = store.load()
+    assert state is not None and state.txids_pending == []
 
 
 def test_budget_leaves_gaps_that_later_runs_fill(landing: aws_local.Landing) -> None:
@@ -147,8 +178,9 @@ def test_one_resource_answering_503_does_not_skip_the_others(
     model = Model(seed=8, start_time=1_800_000_000, history_blocks=20)
     result = make_poller(model, landing.bucket, unavailable=frozenset({down})).run()
     labels = {key.rsplit("/", 1)[1].split("-poll-")[0] for key in result.objects}
-    expected = {"blocks", "prices", "fees", "mempool"} - {"fees" if down != "blocks" else "blocks"}
-    assert labels == expected
+    # Without blocks, no new block's txids either.
+    missing = {"fees"} if down != "blocks" else {"blocks", "txids"}
+    assert labels == {"blocks", "prices", "fees", "mempool", "txids"} - missing
     assert result.skipped == ["fees" if down != "blocks" else "blocks"]
     assert not result.stopped.startswith("backed off")
 

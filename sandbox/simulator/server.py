@@ -313,6 +313,7 @@ class Simulator:
         try:
             await client.conn.send(text)
             self.counters["frames"] += 1
+            self.truth.served_frame(frame, self.model.epoch)
             # A transport fault, not server behaviour: mempool.space never sends a frame
             # twice, but a replaying proxy or a retrying load balancer can deliver one twice.
             if self.chaos_rng.random() < self.chaos.replay_frame:
@@ -375,12 +376,15 @@ class Simulator:
         if match := re.fullmatch(r"/api/v1/blocks(?:/(\d+))?", path):
             start = int(match.group(1)) if match.group(1) else m.tip.height
             blocks = [b for h in range(start, start - 15, -1) if (b := m.block_at(h))]
+            for block in blocks:
+                self.truth.served("block", hash=block.hash)
             return _json_response([b.to_api() for b in blocks])
         if match := re.fullmatch(r"/api/v1/block/([0-9a-f]{64})", path):
             found = m.by_hash.get(match.group(1))
             if found is None:
                 return _text_response("Block not found", 404)
             body = found.to_api()
+            self.truth.served("block", hash=found.hash)
             if found.stale:
                 canonical = m.block_at(found.height)
                 body["canonical"] = canonical.hash if canonical else None
@@ -396,6 +400,7 @@ class Simulator:
                 _text_response(at.hash) if at else _text_response("Block height out of range", 404)
             )
         if path == "/api/v1/prices":
+            self.truth.served("price", time=self.latest_conversions["time"])
             return _json_response(self.latest_conversions)
         if path == "/api/v1/historical-price":
             currency = query.get("currency", ["USD"])[0]

@@ -41,6 +41,7 @@ def _projected_line(update: Update, model: Model) -> dict[str, Any]:
 class TruthWriter:
     def __init__(self, path: Path | None) -> None:
         self._file: IO[str] | None = None
+        self._served: set[tuple[Any, ...]] = set()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = path.open("w")
@@ -48,6 +49,26 @@ class TruthWriter:
     def _write(self, obj: dict[str, Any]) -> None:
         if self._file is not None:
             self._file.write(json.dumps(obj, separators=(",", ":")) + "\n")
+
+    def served(self, what: str, **key: Any) -> None:
+        """Something reached a client (a WebSocket frame or a REST answer): only what was
+        served can be expected downstream. Written once per item."""
+        ident = (what, *sorted(key.items()))
+        if self._file is None or ident in self._served:
+            return
+        self._served.add(ident)
+        self._write({"kind": "served", "what": what, **key})
+
+    def served_frame(self, frame: dict[str, Any], epoch: int) -> None:
+        if self._file is None:
+            return
+        for block in ([frame["block"]] if "block" in frame else []) + frame.get("blocks", []):
+            self.served("block", hash=block["id"])
+        if isinstance(frame.get("conversions"), dict):
+            self.served("price", time=frame["conversions"]["time"])
+        projected = frame.get("projected-block-transactions")
+        if isinstance(projected, dict):
+            self.served("projected", epoch=epoch, sequence=projected["sequence"])
 
     def history(self, chain: list[Block]) -> None:
         for block in chain:

@@ -1,0 +1,307 @@
+"""`mempool verify`: the warehouse (SILVER and GOLD) against the simulator's ground truth.
+
+Only what the simulator served (a WebSocket frame or a REST answer that reached a
+client) can be expected downstream; the truth file says what that was. Every served
+block must be in SILVER.BLOCKS once with the right canonical/stale status and figures,
+and in GOLD (FCT_BLOCKS by height, FCT_STALE_BLOCKS); every served price once with its
+value; every served projected-block state rebuilt with the simulator's content; our own
+projection overlap equal to the truth's; and every raw record accounted for.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sandbox.simulator.truth import read_truth
+
+MAX_LISTED = 20
+
+
+class TruthIncomplete(RuntimeError):
+    """The truth file has no final line: the simulator is still running or was killed."""
+
+
+@dataclass
+class Truth:
+    canonical: list[str]
+    stale: set[str]
+    blocks: dict[str, dict[str, Any]]
+    prices: dict[int, dict[str, Any]]
+    projected: dict[tuple[int, int], dict[str, Any]]
+    served_blocks: set[str] = field(default_factory=set)
+    served_prices: set[int] = field(default_factory=set)
+    served_projected: set[tuple[int, int]] = field(default_factory=set)
+
+    @classmethod
+    def read(cls, path: Path) -> Truth:
+        lines = read_truth(path)
+        if not lines or lines[-1].get("kind") != "final":
+            raise TruthIncomplete(
+                f"{path} has no final line: stop the demo (the simulator completes its "
+                "ground truth when it stops) before verifying"
+            )
+        final = lines[-1]
+        truth = cls(
+            canonical=list(final["canonical"]),
+            stale=set(final["stale"]),
+            blocks={},
+            prices={},
+            projected={},
+        )
+        for line in lines:
+            kind = line["kind"]
+            if kind == "block":
+                truth.blocks[line["hash"]] = line
+            elif kind == "price":
+                truth.prices[int(line["time"])] = line
+            elif kind == "projected":
+                truth.projected[(line["epoch"], line["sequence"])] = line
+            elif kind == "served":
+                what = line["what"]
+                if what == "block":
+                    truth.served_blocks.add(line["hash"])
+                elif what == "price":
+                    truth.served_prices.add(int(line["time"]))
+                elif what == "projected":
+                    truth.served_projected.add((line["epoch"], line["sequence"]))
+        return truth
+
+
+@dataclass
+class Report:
+    verified: Counter[str] = field(default_factory=Counter)
+    lost: list[str] = field(default_factory=list)
+    duplicated: list[str] = field(default_factory=list)
+    wrong: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.lost or self.duplicated or self.wrong)
+
+    def summary(self) -> str:
+        v = self.verified
+        return (
+            f"verified: {v['blocks']} blocks, {v['prices']} prices, {v['states']} states, "
+            f"{v['projections']} projections; lost {len(self.lost)}, "
+            f"duplicated {len(self.duplicated)}, wrong {len(self.wrong)}"
+        )
+
+    def differences(self) -> Iterable[str]:
+        for label, items in (
+            ("lost", self.lost),
+            ("duplicated", self.duplicated),
+            ("wrong", self.wrong),
+        ):
+            for item in items[:MAX_LISTED]:
+                yield f"  {label}: {item}"
+            if len(items) > MAX_LISTED:
+                yield f"  {label}: ... and {len(items) - MAX_LISTED} more"
+
+
+def rows(conn: Any, sql: str) -> list[tuple[Any, ...]]:
+    cur = conn.cursor()
+    cur.execute(sql)
+    return [tuple(r) for r in cur.fetchall()]
+
+
+def check_blocks(conn: Any, truth: Truth, report: Report) -> None:
+    canonical = set(truth.canonical)
+    silver: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    for row in rows(
+        conn,
+        "SELECT BLOCK_HASH, HEIGHT, IS_CANONICAL, IS_STALE, TX_COUNT, TOTAL_FEES_SAT "
+        "FROM SILVER.BLOCKS",
+    ):
+        silver[row[0]].append(row)
+    for block_hash, found in silver.items():
+        if len(found) > 1:
+            report.duplicated.append(f"SILVER.BLOCKS {block_hash}: {len(found)} rows")
+        if block_hash not in truth.blocks:
+            report.wrong.append(f"SILVER.BLOCKS {block_hash}: a block the simulator never made")
+    for block_hash in sorted(truth.served_blocks):
+        line = truth.blocks.get(block_hash)
+        stored = silver.get(block_hash)
+        if line is None:
+            continue
+        if not stored:
+            report.lost.append(f"block {line['height']} {block_hash}: not in SILVER.BLOCKS")
+            continue
+        _, height, is_canonical, is_stale, tx_count, fees = stored[0]
+        expected = block_hash in canonical
+        if bool(is_canonical) != expected or bool(is_stale) == expected:
+            status = "canonical" if expected else "stale"
+            report.wrong.append(f"block {height} {block_hash}: should be {status}")
+        elif (int(height), int(tx_count), int(fees)) != (
+            line["height"],
+            line["tx_count"],
+            line["total_fees"],
+        ):
+            report.wrong.append(f"block {height} {block_hash}: height, tx count or fees differ")
+        else:
+            report.verified["blocks"] += 1
+
+    gold: dict[int, list[str]] = defaultdict(list)
+    for height, block_hash in rows(conn, "SELECT HEIGHT, BLOCK_HASH FROM GOLD.FCT_BLOCKS"):
+        gold[int(height)].append(block_hash)
+    for height, hashes in gold.items():
+        if len(hashes) > 1:
+            report.duplicated.append(f"GOLD.FCT_BLOCKS height {height}: {len(hashes)} rows")
+    for block_hash in truth.canonical:
+        if block_hash not in truth.served_blocks:
+            continue
+        height = truth.blocks[block_hash]["height"]
+        at = gold.get(height, [])
+        if not at:
+            report.lost.append(f"GOLD.FCT_BLOCKS height {height}: missing")
+        elif at[0] != block_hash:
+            report.wrong.append(f"GOLD.FCT_BLOCKS height {height}: {at[0]} not {block_hash}")
+    gold_stale = Counter(r[0] for r in rows(conn, "SELECT BLOCK_HASH FROM GOLD.FCT_STALE_BLOCKS"))
+    for block_hash, n in gold_stale.items():
+        if n > 1:
+            report.duplicated.append(f"GOLD.FCT_STALE_BLOCKS {block_hash}: {n} rows")
+        if block_hash not in truth.stale:
+            report.wrong.append(f"GOLD.FCT_STALE_BLOCKS {block_hash}: not stale")
+    for block_hash in sorted(truth.stale & truth.served_blocks):
+        if block_hash not in gold_stale:
+            report.lost.append(f"GOLD.FCT_STALE_BLOCKS {block_hash}: missing")
+
+
+def check_prices(conn: Any, truth: Truth, report: Report) -> None:
+    found: dict[int, list[float]] = defaultdict(list)
+    for price_time, usd in rows(
+        conn, "SELECT PRICE_TIME_S, USD FROM SILVER.PRICES WHERE SOURCE_TOPIC = 'conversions'"
+    ):
+        found[int(price_time)].append(float(usd))
+    for price_time, values in found.items():
+        if len(values) > 1:
+            report.duplicated.append(f"SILVER.PRICES {price_time}: {len(values)} rows")
+        if price_time not in truth.prices:
+            report.wrong.append(f"SILVER.PRICES {price_time}: a price the simulator never made")
+    gold = Counter(int(r[0]) for r in rows(conn, "SELECT PRICE_TIME_S FROM GOLD.FCT_PRICES"))
+    for price_time in sorted(truth.served_prices):
+        stored = found.get(price_time)
+        if not stored:
+            report.lost.append(f"price {price_time}: not in SILVER.PRICES")
+        elif stored[0] != float(truth.prices[price_time]["USD"]):
+            report.wrong.append(
+                f"price {price_time}: USD {stored[0]} not {truth.prices[price_time]['USD']}"
+            )
+        elif gold[price_time] != 1:
+            report.lost.append(f"price {price_time}: {gold[price_time]} rows in GOLD.FCT_PRICES")
+        else:
+            report.verified["prices"] += 1
+
+
+def check_projected(conn: Any, truth: Truth, report: Report) -> None:
+    """Each state our rebuild calls valid has the content the simulator had at that
+    sequence (connections never span a restart, so some epoch must match); each served
+    state was rebuilt (or honestly marked unknown after a gap)."""
+    by_sequence: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for (_, sequence), line in truth.projected.items():
+        by_sequence[sequence].append((line["tx_count"], line["total_fees"]))
+    keys: Counter[tuple[str, int]] = Counter()
+    covered: dict[int, set[tuple[int, int] | None]] = defaultdict(set)
+    for origin, frame_seq, sequence, is_valid, tx_count, fees in rows(
+        conn,
+        "SELECT ORIGIN_ID, FRAME_SEQ, SEQUENCE, IS_VALID, TX_COUNT, TOTAL_FEES_SAT "
+        "FROM SILVER.PROJECTED_BLOCK_STATES",
+    ):
+        keys[(origin, int(frame_seq))] += 1
+        if not is_valid:
+            covered[int(sequence)].add(None)
+            continue
+        content = (int(tx_count), int(fees))
+        covered[int(sequence)].add(content)
+        if content in by_sequence.get(int(sequence), []):
+            report.verified["states"] += 1
+        else:
+            report.wrong.append(
+                f"projected state {origin}:{frame_seq} (sequence {sequence}): "
+                f"{tx_count} txs / {fees} sat, unlike any simulator state at that sequence"
+            )
+    for (origin, frame_seq), n in keys.items():
+        if n > 1:
+            report.duplicated.append(f"SILVER.PROJECTED_BLOCK_STATES {origin}:{frame_seq}: {n}")
+    for epoch, sequence in sorted(truth.served_projected):
+        state = truth.projected.get((epoch, sequence))
+        seen = covered.get(sequence, set())
+        if state is None:
+            continue
+        if None not in seen and (state["tx_count"], state["total_fees"]) not in seen:
+            report.lost.append(f"projected state epoch {epoch} sequence {sequence}: not rebuilt")
+
+
+def check_accuracy(conn: Any, truth: Truth, report: Report) -> None:
+    for height, block_hash, overlap in rows(
+        conn,
+        "SELECT HEIGHT, BLOCK_HASH, TX_OVERLAP_PCT FROM GOLD.FCT_BLOCK_PROJECTION_ACCURACY "
+        "WHERE TX_OVERLAP_PCT IS NOT NULL",
+    ):
+        expected = truth.blocks.get(block_hash, {}).get("seen_overlap_pct")
+        if expected is None:
+            continue
+        if abs(float(overlap) - float(expected)) > 0.011:
+            report.wrong.append(
+                f"projection accuracy at {height}: overlap {overlap} % not {expected} %"
+            )
+        else:
+            report.verified["projections"] += 1
+
+
+def check_reconciliation(conn: Any, report: Report) -> None:
+    for topic, raw, pending, balanced in rows(
+        conn, "SELECT TOPIC, RAW_ROWS, PENDING_ROWS, IS_BALANCED FROM OPS.RECONCILIATION"
+    ):
+        if int(pending) or not balanced:
+            report.lost.append(
+                f"OPS.RECONCILIATION {topic}: {raw} raw rows, {pending} pending, "
+                "clean + duplicates + quarantined do not add up"
+            )
+
+
+def verify(conn: Any, truth: Truth) -> Report:
+    report = Report()
+    check_blocks(conn, truth, report)
+    check_prices(conn, truth, report)
+    check_projected(conn, truth, report)
+    check_accuracy(conn, truth, report)
+    check_reconciliation(conn, report)
+    return report
+
+
+def run_verify(truth_path: Path, connection: str | None = None, as_json: bool = False) -> int:
+    from sandbox.paths import Workspace
+    from sandbox.warehouse import connect
+
+    try:
+        truth = Truth.read(truth_path)
+    except FileNotFoundError:
+        print(f"no ground truth at {truth_path}: run `mempool demo` (with the simulator) first")
+        return 2
+    except TruthIncomplete as exc:
+        print(exc)
+        return 2
+    with connect(connection, ws=Workspace.default()) as conn:
+        report = verify(conn, truth)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "verified": dict(report.verified),
+                    "lost": report.lost,
+                    "duplicated": report.duplicated,
+                    "wrong": report.wrong,
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(report.summary())
+        for line in report.differences():
+            print(line)
+    return 0 if report.ok else 1
