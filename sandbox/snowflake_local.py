@@ -8,8 +8,8 @@ own artifacts.
   notification is loaded exactly once into the pipe's RAW table through the pipe's own
   SELECT list, honouring its ON_ERROR and its file format's REPLACE_INVALID_CHARACTERS.
 - Imports the procedure handlers from the archive the deploy uploads.
-- Emulates each stream as a per-consumer offset over its table that advances only when
-  the consuming procedure returns successfully.
+- Emulates each stream as a per-consumer offset over its table that advances when a DML
+  statement reading it commits, as Snowflake's does, even if the procedure then fails.
 - Runs the task graph by calling the same procedure handlers with a Snowpark session.
 """
 
@@ -189,6 +189,8 @@ class LocalSnowflake:
         self.plan = Plan()
         # What EXECUTE DBT PROJECT does locally (the sandbox sets it; None skips gold).
         self.dbt_runner: Callable[[], str] | None = None
+        # Chaos: given a procedure, after how many statements to kill its run (or None).
+        self.kill_switch: Callable[[str], int | None] | None = None
         self._conn: Any = None
         self._session: Any = None
         self.counters = {
@@ -436,23 +438,26 @@ class LocalSnowflake:
         return bool(self.execute(f"SELECT 1 FROM {stream} LIMIT 1"))
 
     def call(self, procedure: str) -> str:
-        """CALL a procedure: its handler with a Snowpark session; on success, the streams
-        it consumes move to where they were when it started."""
+        """CALL a procedure: its handler with a Snowpark session in which a DML statement
+        that reads a stream moves the stream's offset as it commits (Snowflake: "the
+        offset advances when the DML transaction commits"), as on Snowflake, whether or
+        not the procedure finishes. `kill_switch`, when set, may end the call half-way."""
         handler_path = procedure_handlers()[procedure.upper()]
         module_name, func_name = handler_path.rsplit(".", 1)
         module = importlib.import_module(module_name)
         handler: Callable[[Any], str] = getattr(module, func_name)
-        consumed = consumed_streams(module)
-        positions = {s: self._stream_position(s) for s in consumed}
-        result = handler(self.session)
-        for stream, position in positions.items():
-            self.execute(
-                f"UPDATE {LOCAL_SCHEMA}.STREAM_OFFSETS SET POSITION = "
-                f"{sql_string(position)} WHERE STREAM = '{stream}'"
-            )
+        kill_after = self.kill_switch(procedure) if self.kill_switch else None
+        session = StreamConsumingSession(self, consumed_streams(module), kill_after)
+        result = handler(session)
         self.counters["procedure_calls"] += 1
         log.info("%s", result)
         return result
+
+    def set_stream_offset(self, stream: str, position: str) -> None:
+        self.execute(
+            f"UPDATE {LOCAL_SCHEMA}.STREAM_OFFSETS SET POSITION = "
+            f"{sql_string(position)} WHERE STREAM = '{stream}'"
+        )
 
     def run_graph(self) -> list[str]:
         """One run of the task graph: the root when its streams have data, then every task
@@ -492,6 +497,52 @@ class LocalSnowflake:
 
 
 Rows = list[tuple[int, str]]
+
+
+class TaskKilled(RuntimeError):
+    """A task run ended half-way (chaos): what committed stays, the rest is retried."""
+
+
+# Statements that can consume a stream: DML reading it in a subquery or USING clause.
+DML = ("INSERT", "MERGE", "UPDATE", "DELETE")
+
+
+class StreamConsumingSession:
+    """The Snowpark session a procedure gets locally: `sql(...).collect()` as Snowpark's,
+    plus the stream semantics fakesnow lacks (see LocalSnowflake.call)."""
+
+    def __init__(
+        self, runtime: LocalSnowflake, streams: list[str], kill_after: int | None = None
+    ) -> None:
+        self._runtime = runtime
+        self._streams = streams
+        self._kill_after = kill_after
+        self._statements = 0
+
+    def sql(self, text: str, params: list[Any] | None = None) -> _Statement:
+        return _Statement(self, text, params)
+
+    def _run(self, text: str, params: list[Any] | None) -> list[Any]:
+        self._statements += 1
+        if self._kill_after is not None and self._statements > self._kill_after:
+            raise TaskKilled(f"killed after {self._kill_after} statement(s)")
+        is_dml = text.lstrip().upper().startswith(DML)
+        consumed = [s for s in self._streams if is_dml and s in text]
+        positions = {s: self._runtime._stream_position(s) for s in consumed}
+        session = self._runtime.session
+        query = session.sql(text, params=params) if params else session.sql(text)
+        rows = list(query.collect())
+        for stream, position in positions.items():
+            self._runtime.set_stream_offset(stream, position)
+        return rows
+
+
+class _Statement:
+    def __init__(self, owner: StreamConsumingSession, text: str, params: list[Any] | None):
+        self._owner, self._text, self._params = owner, text, params
+
+    def collect(self) -> list[Any]:
+        return self._owner._run(self._text, self._params)
 
 
 def decode_lines(body: bytes, replace_invalid: bool) -> tuple[Rows, Rows]:

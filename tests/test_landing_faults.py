@@ -279,3 +279,51 @@ def test_an_oversize_record_is_loaded_from_its_object_not_its_pointer(
         rt,
         "SELECT TOPIC, RAW_ROWS, CLEAN_ROWS, DUPLICATE_ROWS, IS_BALANCED FROM OPS.RECONCILIATION",
     ) == [("projected-block-transactions", 2, 1, 1, True)]
+
+
+def test_a_task_graph_killed_half_way_and_rerun_loses_and_doubles_nothing(
+    rt: LocalSnowflake,
+) -> None:
+    """Each procedure killed after each of its first statements (what committed stays,
+    as on Snowflake: a stream moves when the DML reading it commits). The next run, which
+    the next landed file triggers, finishes the killed run's work: every record ends in
+    SILVER once and the ledger balances."""
+    from sandbox.simulator.model import Model
+    from sandbox.snowflake_local import TaskKilled
+
+    model = Model(seed=9, start_time=1_800_000_000, history_blocks=16)
+    blocks = [b.to_api() for b in model.chain]
+    procedures = ["LOAD_EVENTS", "BUILD_STATS", "BUILD_BLOCKS", "BUILD_PRICES", "BUILD_PROJECTED"]
+    keys = 0
+    kills = 0
+    for round_no, (procedure, kill_after) in enumerate(
+        (p, k) for p in procedures for k in (1, 2, 3)
+    ):
+        records = [
+            rec("fees", {"fastestFee": float(round_no)}, 3 * round_no, "kill-test"),
+            rec("block", blocks[round_no], 3 * round_no + 1, "kill-test"),
+            rec("conversions", {"time": 1_800_000_000 + round_no, "USD": 90000}, 3 * round_no + 2),
+        ]
+        land(rt, contract.PREFIX_STREAM, contract.encode_ndjson(records))
+        keys += len(records)
+        rt.drain_notifications()
+        rt.kill_switch = lambda name, p=procedure, k=kill_after: (
+            k if name.endswith(f".{p}") else None
+        )
+        try:
+            rt.run_graph()
+        except TaskKilled:
+            kills += 1
+        rt.kill_switch = None
+    tick = rec("fees", {"fastestFee": 1.0}, 10_000, "kill-test")
+    land(rt, contract.PREFIX_STREAM, tick.to_line())
+    keys += 1
+    cycle(rt)
+    assert kills == 15
+    assert q(rt, "SELECT COUNT(*), COUNT(DISTINCT EVENT_KEY) FROM SILVER.EVENTS") == [(keys, keys)]
+    assert balanced(rt)[2] is True
+    assert q(rt, "SELECT COUNT(*) FROM OPS.CONSUMER_BATCH") == [(0,)]
+    assert q(rt, "SELECT COUNT(*) FROM OPS.LOAD_BATCH") == [(0,)]
+    assert q(rt, "SELECT COUNT(*) FROM SILVER.BLOCKS") == [(15,)]
+    assert q(rt, "SELECT COUNT(*) FROM SILVER.PRICES") == [(15,)]
+    assert q(rt, "SELECT COUNT(*) FROM SILVER.RECOMMENDED_FEES") == [(16,)]
