@@ -5,14 +5,17 @@ the local Snowflake runtime and dbt."""
 from __future__ import annotations
 
 import logging
+import random
 import sys
+import threading
 import time
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sandbox.dbt_local import run_dbt
 from sandbox.loops import PeriodicLoop
-from sandbox.services import Service, free_port, http_ok, preferred_port
+from sandbox.services import Service, free_port, http_ok, port_open, preferred_port
 
 if TYPE_CHECKING:
     from sandbox.demo import Component, DemoOptions, Stack
@@ -77,6 +80,62 @@ class SimulatorComponent:
         return {}
 
 
+def outage_length_s(duration: float | None) -> float:
+    """Chaos: one Firehose outage, a fifth of the run (between 10 s and 3 minutes)."""
+    return min(180.0, max(10.0, 0.2 * (duration or 900.0)))
+
+
+class FirehoseFaultsComponent:
+    """Chaos: the fault proxy in front of the local Firehose (sandbox/firehose_faults.py),
+    with one outage starting a quarter of the way into the run."""
+
+    name = "firehose faults"
+
+    def __init__(self) -> None:
+        self.stats_file: Path | None = None
+
+    def start(self, stack: Stack) -> None:
+        port = free_port()
+        self.stats_file = stack.ws.root / "firehose-faults.json"
+        duration = stack.opts.duration or 900.0
+        argv = [
+            sys.executable,
+            "-m",
+            "sandbox.firehose_faults",
+            "--port",
+            str(port),
+            "--upstream",
+            stack.aws_endpoint,
+            "--seed",
+            str(stack.opts.seed),
+            "--outage-at",
+            str(0.25 * duration),
+            "--outage-s",
+            str(outage_length_s(stack.opts.duration)),
+            "--stats",
+            str(self.stats_file),
+        ]
+        stack.supervisor.start(
+            Service(
+                name="firehose-faults",
+                argv=argv,
+                log_path=stack.ws.logs / "firehose-faults.log",
+                healthy=lambda: port_open("127.0.0.1", port),
+            )
+        )
+        stack.extra["firehose_endpoint"] = f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        """Stopped by the supervisor, after the streamer has flushed through it."""
+
+    def summary(self) -> dict[str, Any]:
+        if self.stats_file is None or not self.stats_file.exists():
+            return {}
+        import json
+
+        return dict(json.loads(self.stats_file.read_text()))
+
+
 class StreamerComponent:
     name = "streamer"
     is_source = True
@@ -93,6 +152,9 @@ class StreamerComponent:
             "MEMPOOL_CONVERSIONS_DELIVERY": stack.landing.conversions_delivery,
             "MEMPOOL_SPOOL_DIR": str(stack.ws.spool),
         }
+        if "firehose_endpoint" in stack.extra:
+            # boto3's service-specific endpoint variable: only Firehose goes through faults.
+            env["AWS_ENDPOINT_URL_FIREHOSE"] = stack.extra["firehose_endpoint"]
         self.service = Service(
             name="streamer",
             argv=[sys.executable, "-m", "ingest.stream_main"],
@@ -121,6 +183,7 @@ class PollerComponent:
         self.loop: PeriodicLoop | None = None
         self.blocks = 0
         self.reorgs = 0
+        self.overlapping = 0
 
     def start(self, stack: Stack) -> None:
         from ingest import aws
@@ -136,10 +199,25 @@ class PollerComponent:
         poll_log.addHandler(handler)
         poll_log.propagate = False
 
-        def run() -> None:
+        rng = random.Random(stack.opts.seed * 31 + 7)
+        self.overlapping = 0
+
+        def run_once() -> None:
             result = poller.run()
             self.blocks += result.blocks_written
             self.reorgs += 1 if result.reorg_depth else 0
+
+        def run() -> None:
+            if not stack.opts.chaos or rng.random() >= 0.2:
+                run_once()
+                return
+            # Chaos: EventBridge delivers at least once, so two runs may overlap; only one
+            # of them may advance the state (a conditional write).
+            self.overlapping += 1
+            other = threading.Thread(target=run_once, name="poller-overlap")
+            other.start()
+            run_once()
+            other.join()
 
         interval = 60.0 / max(stack.opts.speed, 0.01) if stack.opts.source == "sim" else 60.0
         self.loop = PeriodicLoop("poller", interval, run)
@@ -157,6 +235,7 @@ class PollerComponent:
             "failed runs": self.loop.failures,
             "blocks written": self.blocks,
             "reorgs seen": self.reorgs,
+            "overlapping runs": self.overlapping,
         }
 
 
@@ -175,10 +254,11 @@ class SnowflakeRuntimeComponent:
         self.dbt_failures = 0
         self._last_dbt = 0.0
         self._force_dbt = False
+        self.chaos: RuntimeChaos | None = None
 
     def start(self, stack: Stack) -> None:
         from ingest import aws
-        from sandbox.snowflake_local import LocalSnowflake
+        from sandbox.snowflake_local import LocalSnowflake, TaskKilled
 
         assert stack.warehouse is not None
         self.runtime = LocalSnowflake(
@@ -212,9 +292,27 @@ class SnowflakeRuntimeComponent:
         rt_log.addHandler(handler)
         rt_log.propagate = False
 
+        chaos = RuntimeChaos(stack.opts.seed, stack.landing.bucket) if stack.opts.chaos else None
+        self.chaos = chaos
+
         def cycle() -> None:
+            # The last pass after a stop runs clean: it finishes what chaos left half-done.
+            active = chaos if chaos is not None and not self._force_dbt else None
+            if active:
+                active.redeliver(self.runtime.s3)
             self.runtime.drain_notifications()
-            self.runtime.run_graph()
+            if active:
+                self.runtime.kill_switch = active.kill_switch
+            try:
+                self.runtime.run_graph()
+                if active and active.rng.random() < 0.2:
+                    active.reruns += 1
+                    self.runtime.run_graph()  # a task graph run twice
+            except TaskKilled as exc:
+                log.warning("chaos: a task run was killed half-way (%s)", exc)
+                return
+            finally:
+                self.runtime.kill_switch = None
             self.runtime.run_scheduled()
 
         self.loop = PeriodicLoop("snowflake-runtime", self.interval_s, cycle)
@@ -237,9 +335,66 @@ class SnowflakeRuntimeComponent:
             return {}
         return {
             **self.runtime.counters,
+            **(self.chaos.counts() if self.chaos else {}),
             "failed cycles": self.loop.failures if self.loop else 0,
             "dbt builds": self.dbt_runs,
             "failed dbt builds": self.dbt_failures,
+        }
+
+
+class RuntimeChaos:
+    """Chaos on the Snowflake side, reproducible from the seed: landed objects delivered
+    again (under a new key, as a Firehose retry writes them, and as a repeated event for
+    the same key, which the pipes' load history skips), task runs killed half-way, and
+    task graphs run twice."""
+
+    def __init__(self, seed: int, bucket: str) -> None:
+        self.rng = random.Random(seed * 7 + 3)
+        self.bucket = bucket
+        self.copied = 0
+        self.renotified = 0
+        self.killed = 0
+        self.reruns = 0
+
+    def kill_switch(self, procedure: str) -> int | None:
+        if self.rng.random() < 0.1:
+            self.killed += 1
+            return self.rng.randint(1, 4)
+        return None
+
+    def redeliver(self, s3: Any) -> None:
+        if self.rng.random() >= 0.3:
+            return
+        listed = s3.list_objects_v2(Bucket=self.bucket, Prefix="mempool-data/").get("Contents", [])
+        landed = sorted(o["Key"] for o in listed if o["Key"].endswith(".ndjson"))
+        if not landed:
+            return
+        key = self.rng.choice(landed)
+        source = {"Bucket": self.bucket, "Key": key}
+        if self.rng.random() < 0.5:
+            stem = key.rsplit(".", 1)[0]
+            s3.copy_object(
+                Bucket=self.bucket,
+                Key=f"{stem}-again-{uuid.uuid4().hex[:6]}.ndjson",
+                CopySource=source,
+            )
+            self.copied += 1
+        else:
+            s3.copy_object(
+                Bucket=self.bucket,
+                Key=key,
+                CopySource=source,
+                MetadataDirective="REPLACE",
+                Metadata={"redelivered": "1"},
+            )
+            self.renotified += 1
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "chaos: objects copied": self.copied,
+            "chaos: objects re-notified": self.renotified,
+            "chaos: task runs killed": self.killed,
+            "chaos: graphs run twice": self.reruns,
         }
 
 
@@ -300,8 +455,10 @@ class DashboardComponent:
 
 
 def components(opts: DemoOptions) -> list[Component]:
-    parts: list[Component] = [
-        SimulatorComponent(),
+    parts: list[Component] = [SimulatorComponent()]
+    if opts.chaos:
+        parts.append(FirehoseFaultsComponent())
+    parts += [
         StreamerComponent(),
         PollerComponent(),
         SnowflakeRuntimeComponent(),

@@ -195,3 +195,13 @@ def test_a_killed_demo_leaves_nothing_behind_and_the_next_one_keeps_its_data(
             assert cur.fetchall() == [(True,)]
     finally:
         service.stop()
+    # And the warehouse agrees with what the restarted simulator served.
+    verified = subprocess.run(
+        [sys.executable, "-m", "sandbox.cli", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr[-2000:]
+    assert "lost 0, duplicated 0, wrong 0" in verified.stdout

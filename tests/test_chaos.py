@@ -1,0 +1,121 @@
+"""The chaos proof, short: `mempool demo --chaos` with every fault turned on (Firehose
+partial failures, throttling, 5xx, a hang and an outage; redelivered files; task runs
+killed half-way and run twice; overlapping poller runs; WebSocket drops, server restarts,
+sequence gaps, reorgs and replayed frames), then `mempool verify` finds nothing lost,
+duplicated or wrong. And verify does fail when the warehouse is wrong. The longer run on
+fresh seeds, with a kill -9 and restart, is `make chaos`."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import snowflake.connector
+
+from sandbox.paths import Workspace
+from sandbox.services import free_port
+from sandbox.warehouse import LocalWarehouse
+from tests.conftest import start_fakesnow
+
+pytestmark = [pytest.mark.stack, pytest.mark.slow]
+
+SEED = 77
+
+
+def verify(home: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sandbox.cli", "verify"],
+        env={**os.environ, "MEMPOOL_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def chaos_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    home = tmp_path_factory.mktemp("chaos") / "home"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sandbox.cli",
+            "demo",
+            "--chaos",
+            "--seed",
+            str(SEED),
+            "--duration",
+            "100",
+            "--no-dashboard",
+        ],
+        env={**os.environ, "MEMPOOL_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert out.returncode == 0, out.stderr[-4000:]
+    return home, out.stdout
+
+
+def counter(stdout: str, component: str, name: str) -> int:
+    match = re.search(rf"{re.escape(component)}\s+{re.escape(name)}\s+(\d+)", stdout)
+    assert match, f"{component} {name} not in the summary"
+    return int(match.group(1))
+
+
+def test_a_chaos_run_verifies_with_nothing_lost_duplicated_or_wrong(
+    chaos_home: tuple[Path, str],
+) -> None:
+    home, stdout = chaos_home
+    # The faults did happen (each is drawn from the seed).
+    assert counter(stdout, "firehose faults", "records_failed") > 0
+    assert counter(stdout, "firehose faults", "refused") > 0  # the outage
+    assert (
+        counter(stdout, "firehose faults", "throttled")
+        + counter(stdout, "firehose faults", "server_errors")
+        > 0
+    )
+    assert counter(stdout, "poller", "overlapping runs") > 0
+    result = verify(home)
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+    summary = re.search(
+        r"verified: (\d+) blocks, (\d+) prices, (\d+) states, (\d+) projections; "
+        r"lost 0, duplicated 0, wrong 0",
+        result.stdout,
+    )
+    assert summary, result.stdout
+    blocks, prices, states, _ = map(int, summary.groups())
+    assert blocks >= 24 and prices >= 1 and states > 100
+
+
+def test_verify_reports_what_is_lost_duplicated_or_wrong(chaos_home: tuple[Path, str]) -> None:
+    home, _ = chaos_home
+    port = free_port()
+    service = start_fakesnow(Workspace(home), home / "warehouse", port)
+    try:
+        with snowflake.connector.connect(**LocalWarehouse("127.0.0.1", port).connect_kwargs()) as c:
+            cur = c.cursor()
+            cur.execute("SELECT BLOCK_HASH FROM SILVER.BLOCKS WHERE IS_CANONICAL ORDER BY HEIGHT")
+            lost = cur.fetchall()[3][0]
+            cur.execute(f"DELETE FROM SILVER.BLOCKS WHERE BLOCK_HASH = '{lost}'")
+            cur.execute(
+                "INSERT INTO SILVER.PRICES SELECT * FROM SILVER.PRICES "
+                "WHERE SOURCE_TOPIC = 'conversions' LIMIT 1"
+            )
+            cur.execute(
+                "UPDATE SILVER.PROJECTED_BLOCK_STATES SET TX_COUNT = TX_COUNT + 1 "
+                "WHERE FRAME_SEQ = (SELECT MAX(FRAME_SEQ) FROM SILVER.PROJECTED_BLOCK_STATES "
+                "WHERE IS_VALID)"
+            )
+    finally:
+        service.stop()
+    result = verify(home)
+    assert result.returncode == 1, result.stdout
+    assert re.search(r"lost [1-9]\d*, duplicated [1-9]\d*, wrong [1-9]\d*", result.stdout)
+    assert "lost: block" in result.stdout and lost in result.stdout
+    assert "duplicated: SILVER.PRICES" in result.stdout
+    assert "wrong: projected state" in result.stdout
