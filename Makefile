@@ -12,7 +12,7 @@ CHECKOV := $(CHECKOV_VENV)/bin/checkov
 CHECKOV_VERSION := 3.3.30
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format pytest clean snow build deploy-plan lambda
+.PHONY: install demo test lint format pytest clean snow build deploy-plan lambda chaos
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,13 @@ deploy-plan: $(STAMP)
 ## demo: the whole platform on this machine (Ctrl-C stops it)
 demo: $(STAMP) $(SNOW)
 	SNOW_BIN=$(abspath $(SNOW)) $(BIN)/mempool demo $(ARGS)
+
+## chaos: the chaos proof on fresh seeds (none a test uses): per seed, `mempool demo
+## --chaos` killed with SIGKILL after a minute, restarted without --fresh for 5 minutes,
+## then `mempool verify` (CHAOS_SEEDS="1234 5678" to choose them)
+CHAOS_SEEDS ?= $(shell $(PYTHON) -c 'import random; print(*random.sample(range(10000, 100000), 3))')
+chaos: $(STAMP) $(SNOW)
+	SNOW_BIN=$(abspath $(SNOW)) $(BIN)/python -m sandbox.chaos_proof --seeds $(CHAOS_SEEDS) --duration 300 --kill-after 60
 
 ## lint: ruff (lint and format), mypy, and the workflows (actionlint, zizmor; offline)
 lint: $(STAMP)
