@@ -4,8 +4,9 @@ Only what the simulator served (a WebSocket frame or a REST answer that reached 
 client) can be expected downstream; the truth file says what that was. Every served
 block must be in SILVER.BLOCKS once with the right canonical/stale status and figures,
 and in GOLD (FCT_BLOCKS by height, FCT_STALE_BLOCKS); every served price once with its
-value; every served projected-block state rebuilt with the simulator's content; our own
-projection overlap equal to the truth's; and every raw record accounted for.
+value; every served projected-block state rebuilt with the simulator's content; every
+stats sample with the mempool size of its sequence; our own projection overlap equal to
+the truth's; and every raw record accounted for.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class Truth:
     blocks: dict[str, dict[str, Any]]
     prices: dict[int, dict[str, Any]]
     projected: dict[tuple[int, int], dict[str, Any]]
+    stats: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
+    served_stats: set[tuple[int, int]] = field(default_factory=set)
     served_blocks: set[str] = field(default_factory=set)
     served_prices: set[int] = field(default_factory=set)
     served_projected: set[tuple[int, int]] = field(default_factory=set)
@@ -61,6 +64,8 @@ class Truth:
                 truth.prices[int(line["time"])] = line
             elif kind == "projected":
                 truth.projected[(line["epoch"], line["sequence"])] = line
+            elif kind == "stats" and "sequence" in line:
+                truth.stats[(line["epoch"], line["sequence"])] = line
             elif kind == "served":
                 what = line["what"]
                 if what == "block":
@@ -69,6 +74,8 @@ class Truth:
                     truth.served_prices.add(int(line["time"]))
                 elif what == "projected":
                     truth.served_projected.add((line["epoch"], line["sequence"]))
+                elif what == "stats":
+                    truth.served_stats.add((line["epoch"], line["sequence"]))
         return truth
 
 
@@ -87,7 +94,8 @@ class Report:
         v = self.verified
         return (
             f"verified: {v['blocks']} blocks, {v['prices']} prices, {v['states']} states, "
-            f"{v['projections']} projections; lost {len(self.lost)}, "
+            f"{v['stats']} stats samples, {v['projections']} projections; "
+            f"lost {len(self.lost)}, "
             f"duplicated {len(self.duplicated)}, wrong {len(self.wrong)}"
         )
 
@@ -236,6 +244,43 @@ def check_projected(conn: Any, truth: Truth, report: Report) -> None:
             report.lost.append(f"projected state epoch {epoch} sequence {sequence}: not rebuilt")
 
 
+def check_stats(conn: Any, truth: Truth, report: Report) -> None:
+    """Each mempoolInfo sample that came in the frame of a projected-block sequence has
+    the mempool size the simulator had at that sequence (in some epoch)."""
+    sizes: dict[int, set[int]] = defaultdict(set)
+    for (_, sequence), line in truth.stats.items():
+        sizes[sequence].add(int(line["mempool_size"]))
+    sequence_of = {
+        (str(origin), int(frame_seq)): int(sequence)
+        for origin, frame_seq, sequence in rows(
+            conn, "SELECT ORIGIN_ID, FRAME_SEQ, SEQUENCE FROM SILVER.PROJECTED_BLOCK_STATES"
+        )
+    }
+    keys: Counter[str] = Counter()
+    found: dict[int, set[int]] = defaultdict(set)
+    for event_key, tx_count in rows(conn, "SELECT EVENT_KEY, TX_COUNT FROM SILVER.MEMPOOL_INFO"):
+        keys[event_key] += 1
+        origin, frame_seq, _ = str(event_key).rsplit(":", 2)
+        at = sequence_of.get((origin, int(frame_seq)))
+        if at is None or at not in sizes:
+            continue
+        found[at].add(int(tx_count))
+        if int(tx_count) in sizes[at]:
+            report.verified["stats"] += 1
+        else:
+            report.wrong.append(
+                f"stats sample {event_key}: mempool size {tx_count}, the simulator's at "
+                f"sequence {at} was {sorted(sizes[at])}"
+            )
+    for event_key, n in keys.items():
+        if n > 1:
+            report.duplicated.append(f"SILVER.MEMPOOL_INFO {event_key}: {n} rows")
+    for epoch, sequence in sorted(truth.served_stats):
+        sample = truth.stats.get((epoch, sequence))
+        if sample is not None and int(sample["mempool_size"]) not in found.get(sequence, set()):
+            report.lost.append(f"stats sample epoch {epoch} sequence {sequence}: not in SILVER")
+
+
 def check_accuracy(conn: Any, truth: Truth, report: Report) -> None:
     for height, block_hash, overlap in rows(
         conn,
@@ -269,6 +314,7 @@ def verify(conn: Any, truth: Truth) -> Report:
     check_blocks(conn, truth, report)
     check_prices(conn, truth, report)
     check_projected(conn, truth, report)
+    check_stats(conn, truth, report)
     check_accuracy(conn, truth, report)
     check_reconciliation(conn, report)
     return report

@@ -83,13 +83,13 @@ def test_a_chaos_run_verifies_with_nothing_lost_duplicated_or_wrong(
     result = verify(home)
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]
     summary = re.search(
-        r"verified: (\d+) blocks, (\d+) prices, (\d+) states, (\d+) projections; "
-        r"lost 0, duplicated 0, wrong 0",
+        r"verified: (\d+) blocks, (\d+) prices, (\d+) states, (\d+) stats samples, "
+        r"(\d+) projections; lost 0, duplicated 0, wrong 0",
         result.stdout,
     )
     assert summary, result.stdout
-    blocks, prices, states, _ = map(int, summary.groups())
-    assert blocks >= 24 and prices >= 1 and states > 100
+    blocks, prices, states, stats, _ = map(int, summary.groups())
+    assert blocks >= 24 and prices >= 1 and states > 100 and stats > 100
 
 
 def test_verify_reports_what_is_lost_duplicated_or_wrong(chaos_home: tuple[Path, str]) -> None:
@@ -106,6 +106,7 @@ def test_verify_reports_what_is_lost_duplicated_or_wrong(chaos_home: tuple[Path,
                 "INSERT INTO SILVER.PRICES SELECT * FROM SILVER.PRICES "
                 "WHERE SOURCE_TOPIC = 'conversions' LIMIT 1"
             )
+            cur.execute("UPDATE SILVER.MEMPOOL_INFO SET TX_COUNT = TX_COUNT + 1")
             cur.execute(
                 "UPDATE SILVER.PROJECTED_BLOCK_STATES SET TX_COUNT = TX_COUNT + 1 "
                 "WHERE FRAME_SEQ = (SELECT MAX(FRAME_SEQ) FROM SILVER.PROJECTED_BLOCK_STATES "
@@ -119,3 +120,4 @@ def test_verify_reports_what_is_lost_duplicated_or_wrong(chaos_home: tuple[Path,
     assert "lost: block" in result.stdout and lost in result.stdout
     assert "duplicated: SILVER.PRICES" in result.stdout
     assert "wrong: projected state" in result.stdout
+    assert "wrong: stats sample" in result.stdout

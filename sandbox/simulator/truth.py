@@ -38,6 +38,18 @@ def _projected_line(update: Update, model: Model) -> dict[str, Any]:
     }
 
 
+def _stats_line(update: Update, model: Model) -> dict[str, Any]:
+    """The stats sent in the same frame as this sequence (computed when it is sent)."""
+    return {
+        "kind": "stats",
+        "epoch": model.epoch,
+        "sequence": update.sequence,
+        "time": update.time,
+        "mempool_size": len(model.mempool),
+        "vbytes_per_second": model.last_vbytes_per_s,
+    }
+
+
 class TruthWriter:
     def __init__(self, path: Path | None) -> None:
         self._file: IO[str] | None = None
@@ -69,6 +81,9 @@ class TruthWriter:
         projected = frame.get("projected-block-transactions")
         if isinstance(projected, dict):
             self.served("projected", epoch=epoch, sequence=projected["sequence"])
+            if "mempoolInfo" in frame and ("delta" in projected or "block" in frame):
+                # Stats sent with a sequence's own update (not a resubscription's answer).
+                self.served("stats", epoch=epoch, sequence=projected["sequence"])
 
     def history(self, chain: list[Block]) -> None:
         for block in chain:
@@ -81,6 +96,7 @@ class TruthWriter:
             self._write(_block_line(event.data))
             if event.update is not None:
                 self._write(_projected_line(event.update, model))
+                self._write(_stats_line(event.update, model))
         elif event.kind == "reorg":
             for block in event.data["stale"]:
                 self._write({"kind": "stale", "hash": block.hash, "height": block.height})
@@ -89,14 +105,7 @@ class TruthWriter:
         elif event.kind == "update":
             update: Update = event.data
             self._write(_projected_line(update, model))
-            self._write(
-                {
-                    "kind": "stats",
-                    "time": update.time,
-                    "mempool_size": len(model.mempool),
-                    "vbytes_per_second": model.last_vbytes_per_s,
-                }
-            )
+            self._write(_stats_line(update, model))
         elif event.kind == "conversions":
             self._write({"kind": "price", **event.data})
         elif event.kind == "restart":
