@@ -273,3 +273,45 @@ def test_a_sequence_gap_asks_the_server_for_a_full_set_at_once(tmp_path: Path) -
     tracks = [m for m in received if "track-mempool-block" in m]
     assert tracks == ['{"track-mempool-block": 0}'] * 2
     assert streamer.counters.resyncs == 1
+
+
+def test_a_replayed_frame_goes_out_again_under_the_same_keys(tmp_path: Path) -> None:
+    """mempool.space never sends a frame twice; a replaying proxy can. The copy's records
+    keep the original's keys (so Snowflake counts them as duplicates), the sequence
+    tracker does not see it, and the frame after it gets the next frame_seq."""
+    from websockets.asyncio.server import ServerConnection, serve
+
+    stats = {"mempoolInfo": {"size": 5}, "fees": {"fastestFee": 3}}
+    later = {"mempoolInfo": {"size": 6}}
+
+    async def handler(conn: ServerConnection) -> None:
+        async for message in conn:
+            if json.loads(message).get("track-mempool-block") == 0:
+                for frame in (stats, stats, later):
+                    await conn.send(json.dumps(frame))
+
+    async def scenario() -> tuple[Streamer, StubFirehose]:
+        async with serve(handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            stub = StubFirehose()
+            sink = FirehoseSink(
+                stub, None, "b", {"stream": "s", "conversions": "c"}, Spool(tmp_path)
+            )
+            streamer = streamer_with(sink, port)
+            stop = asyncio.Event()
+            run = asyncio.create_task(streamer.run(stop))
+            await wait_until(lambda: streamer.counters.frames >= 2 and streamer.counters.replayed)
+            stop.set()
+            await asyncio.wait_for(run, 10)
+            return streamer, stub
+
+    streamer, stub = asyncio.run(scenario())
+    keys = [(r.frame_seq, r.topic) for r in delivered_records(stub)]
+    assert keys == [
+        (0, "mempoolInfo"),
+        (0, "fees"),
+        (0, "mempoolInfo"),
+        (0, "fees"),
+        (1, "mempoolInfo"),
+    ]
+    assert streamer.counters.replayed == 1
