@@ -49,7 +49,7 @@ def chaos_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
             "--seed",
             str(SEED),
             "--duration",
-            "100",
+            "80",
             "--no-dashboard",
         ],
         env={**os.environ, "MEMPOOL_HOME": str(home)},
