@@ -306,6 +306,7 @@ class Streamer:
             "dead_connections": self.counters.dead_connections,
             "resyncs": self.counters.resyncs,
             "delivered": sink.records,
+            "firehose_records": sink.firehose_records,
             "retries": sink.retried_records,
             "spooled": sink.spooled,
             "replayed": sink.replayed,

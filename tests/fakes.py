@@ -16,7 +16,10 @@ class StubFirehose:
 
     fail_calls: int = 0  # the next N calls raise (service unavailable)
     fail_record_indexes: list[set[int]] = field(default_factory=list)  # per call, partial
+    # The NDJSON lines delivered, in order (what the S3 objects hold), and the Firehose
+    # records they travelled in.
     delivered: dict[str, list[bytes]] = field(default_factory=dict)
+    records: dict[str, list[bytes]] = field(default_factory=dict)
     calls: int = 0
 
     def put_record_batch(self, DeliveryStreamName: str, Records: list[dict[str, bytes]]) -> Any:
@@ -29,12 +32,16 @@ class StubFirehose:
         failing = self.fail_record_indexes.pop(0) if self.fail_record_indexes else set()
         responses = []
         for i, rec in enumerate(Records):
+            assert len(rec["Data"]) <= 1_000 * 1024, "above Firehose's record limit"
             if i in failing:
                 responses.append(
                     {"ErrorCode": "ServiceUnavailableException", "ErrorMessage": "slow down"}
                 )
             else:
-                self.delivered.setdefault(DeliveryStreamName, []).append(rec["Data"])
+                self.records.setdefault(DeliveryStreamName, []).append(rec["Data"])
+                self.delivered.setdefault(DeliveryStreamName, []).extend(
+                    rec["Data"].splitlines(keepends=True)
+                )
                 responses.append({"RecordId": f"r{self.calls}-{i}"})
         return {
             "FailedPutCount": len(failing & set(range(len(Records)))),

@@ -50,17 +50,32 @@ def test_batches_respect_record_and_byte_limits() -> None:
     assert sum(len(b) for b in batches) == 10
 
 
+def test_lines_travel_packed_and_objects_stay_byte_identical(tmp_path: Path) -> None:
+    """Firehose bills each record rounded up to 5 KB: lines are packed into records of
+    up to 1,000 KiB, whose concatenation (the S3 object) is the same NDJSON."""
+    stub = StubFirehose()
+    s = sink(stub, tmp_path)
+    records = [rec(i, size=300) for i in range(400)]
+    for r in records:
+        s.add("stream", r)
+    s.flush()
+    assert len(stub.records["mempool-stream"]) == 1
+    assert b"".join(stub.records["mempool-stream"]) == b"".join(r.to_line() for r in records)
+    assert s.counters.records == 400 and s.counters.firehose_records == 1
+
+
 def test_partial_failure_resends_exactly_the_failed_records(tmp_path: Path) -> None:
-    stub = StubFirehose(fail_record_indexes=[{1, 3}, {0}])
+    stub = StubFirehose(fail_record_indexes=[{1}, {0}])
     s = sink(stub, tmp_path)
     for i in range(5):
-        s.add("stream", rec(i))
+        s.add("stream", rec(i, size=400_000))  # two lines fit in one Firehose record
     s.flush()
-    # Call 1 delivers 0,2,4; call 2 resends [1,3] and 1 fails again; call 3 resends [1].
+    # Call 1 delivers records [0, 1] and [4]; [2, 3] fails, is resent, fails again, and
+    # goes through on call 3.
     assert stub.calls == 3
     assert sorted(seqs(stub.delivered["mempool-stream"])) == [0, 1, 2, 3, 4]
     assert len(stub.delivered["mempool-stream"]) == 5
-    assert s.counters.retried_records == 3
+    assert s.counters.retried_records == 4
 
 
 def test_an_outage_spools_and_replays_in_order_with_nothing_lost_or_doubled(
@@ -96,7 +111,7 @@ def test_a_replay_interrupted_by_partial_failures_resumes_without_doubles(
     s.flush()
     stub.fail_calls = 0
     # During replay: first batch partially fails forever (5 attempts), stalling the replay.
-    stub.fail_record_indexes = [{7}, {0}, {0}, {0}, {0}]
+    stub.fail_record_indexes = [{0}] * 5
     s.flush()
     assert s.spool.pending("mempool-stream") > 0
     s.flush()

@@ -146,6 +146,11 @@ class Update:
     # it is the full set instead of a delta (see `Model._update`).
     sent: bool = True
     as_full_set: bool = False
+    # As of this update (not of when it is sent: the server may compute several events
+    # before sending them, e.g. catching up after a restart).
+    epoch: int = 0
+    mempool_info: dict[str, Any] = field(default_factory=dict)
+    vbytes_per_s: int = 0
 
     def payload(self) -> dict[str, Any] | None:
         """The `projected-block-transactions` value for index 0, or None (nothing sent)."""
@@ -403,6 +408,9 @@ class Model:
             list(self.projected.values()),
             sent=sent,
             as_full_set=as_full_set,
+            epoch=self.epoch,
+            mempool_info=self.mempool_info(),
+            vbytes_per_s=self.last_vbytes_per_s,
         )
 
     def _mempool_update(self, at: int) -> Event:

@@ -115,8 +115,9 @@ def frame_for(
         frame["block"] = event.data.to_api()
     if "stats" in wants:
         stats = model.stats_payloads()
-        frame["mempoolInfo"] = stats["mempoolInfo"]
-        frame["vBytesPerSecond"] = stats["vBytesPerSecond"]
+        # The mempool as of the event, which is what the frame reports.
+        frame["mempoolInfo"] = update.mempool_info if update else stats["mempoolInfo"]
+        frame["vBytesPerSecond"] = update.vbytes_per_s if update else stats["vBytesPerSecond"]
         if event.kind == "update":
             frame["transactions"] = model.latest_transactions()
         frame["fees"] = stats["fees"]
@@ -308,12 +309,12 @@ class Simulator:
             "rbfSummary": [],
         }
 
-    async def send(self, client: Client, frame: dict[str, Any]) -> None:
+    async def send(self, client: Client, frame: dict[str, Any], epoch: int | None = None) -> None:
         text = json.dumps(frame)
         try:
             await client.conn.send(text)
             self.counters["frames"] += 1
-            self.truth.served_frame(frame, self.model.epoch)
+            self.truth.served_frame(frame, self.model.epoch if epoch is None else epoch)
             # A transport fault, not server behaviour: mempool.space never sends a frame
             # twice, but a replaying proxy or a retrying load balancer can deliver one twice.
             if self.chaos_rng.random() < self.chaos.replay_frame:
@@ -340,10 +341,11 @@ class Simulator:
             victim = self.chaos_rng.choice(sorted(self.clients, key=id))
             self.counters["dropped"] += 1
             await victim.conn.close(1011, "chaos: dropped")
+        update = event.data if event.kind == "update" else event.update
         for client in list(self.clients):
             frame = frame_for(m, client.wants, client.track_index, event)
             if frame:
-                await self.send(client, frame)
+                await self.send(client, frame, update.epoch if update else None)
 
     # -- REST ----------------------------------------------------------------------------
 

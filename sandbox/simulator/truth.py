@@ -28,7 +28,7 @@ def _block_line(block: Block) -> dict[str, Any]:
 def _projected_line(update: Update, model: Model) -> dict[str, Any]:
     return {
         "kind": "projected",
-        "epoch": model.epoch,
+        "epoch": update.epoch,
         "sequence": update.sequence,
         "time": update.time,
         "sent": update.sent,
@@ -42,11 +42,11 @@ def _stats_line(update: Update, model: Model) -> dict[str, Any]:
     """The stats sent in the same frame as this sequence (computed when it is sent)."""
     return {
         "kind": "stats",
-        "epoch": model.epoch,
+        "epoch": update.epoch,
         "sequence": update.sequence,
         "time": update.time,
-        "mempool_size": len(model.mempool),
-        "vbytes_per_second": model.last_vbytes_per_s,
+        "mempool_size": update.mempool_info["size"],
+        "vbytes_per_second": update.vbytes_per_s,
     }
 
 

@@ -1,0 +1,112 @@
+"""`make bench`: run every benchmark and rewrite docs/performance.md with the figures,
+the machine, the date and the command. Benchmarks measure; they assert nothing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+DOC = REPO / "docs" / "performance.md"
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), "
+        f"{mem_gib:.0f} GiB, Python {platform.python_version()}"
+    )
+
+
+def run_streamer(frames: int) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
+        path = Path(out.name)
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.streamer", "--frames", str(frames), "--json", str(path)],
+        check=True,
+        cwd=REPO,
+    )
+    result: dict[str, Any] = json.loads(path.read_text())
+    path.unlink()
+    return result
+
+
+def streamer_section(data: dict[str, Any], command: str) -> list[str]:
+    by = {r["client"]: r for r in data["results"]}
+    base, stream, ceiling = by["baseline"], by["streamer"], by["ceiling"]
+    ratio = stream["frames_per_s"] / base["frames_per_s"]
+    share = stream["frames_per_s"] / ceiling["frames_per_s"]
+    lines = [
+        "## Streamer",
+        "",
+        f"`{command}`: {data['frames']:,} stats frames of {data['frame_bytes']:,} bytes "
+        f"({data['records_per_frame']} contract records each) replayed over loopback; "
+        "baseline and streamer deliver into the local Firehose (moto) -> S3 and a run "
+        "ends when every record is in S3.",
+        "",
+        "| client | frames/s | CPU ms/frame | peak RSS MiB | Firehose records/frame "
+        "| billed KB/frame |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in (ceiling, base, stream):
+        lines.append(
+            f"| {r['client']} | {r['frames_per_s']:,.0f} | {r['cpu_ms_per_frame']:.3f} | "
+            f"{r['peak_rss_mib']} | {r.get('firehose_records_per_frame', 'n/a')} | "
+            f"{r.get('billed_kb_per_frame', 'n/a')} |"
+        )
+    verdict_speed = "meets" if ratio >= 5 else "misses"
+    verdict_ceiling = "meets" if share >= 0.65 else "misses"
+    lines += [
+        "",
+        f"Streamer vs baseline: **{ratio:.2f}x** (target >= 5x: {verdict_speed}); "
+        f"streamer vs ceiling: **{share:.0%}** (target >= 65 %: {verdict_ceiling}).",
+        "",
+    ]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=20_000)
+    parser.add_argument("--doc", type=Path, default=DOC)
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    command = f"python -m benchmarks.streamer --frames {args.frames}"
+    streamer = run_streamer(args.frames)
+    body = [
+        "# Performance",
+        "",
+        "Written by `make bench` (`python -m benchmarks.run`); do not edit by hand.",
+        "",
+        f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"- Machine: {machine()}",
+        f"- Benchmarks took {time.monotonic() - started:.0f} s in all.",
+        "",
+        "Figures from one run on a shared machine: read the ratios, not the absolute numbers.",
+        "",
+        *streamer_section(streamer, command),
+    ]
+    args.doc.write_text("\n".join(body) + "\n")
+    print(f"wrote {args.doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
