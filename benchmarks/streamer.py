@@ -153,15 +153,13 @@ def run_client(
     landing: aws_local.Landing,
     spool: Path,
 ) -> dict[str, Any]:
-    import boto3
-
     port = free_port()
     server = replay_server_process(n, port)
     url = f"ws://127.0.0.1:{port}/api/v1/ws"
     env = {**os.environ, **aws_local.client_env(endpoint)}
     while not port_open("127.0.0.1", port):
         time.sleep(0.05)
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name=aws_local.REGION)
+    s3 = aws_local.clients(endpoint)["s3"]
     prefix = landing.terraform.deliveries["stream"][1]
     seen: dict[str, tuple[int, int]] = {}
     before = landed(s3, landing.bucket, prefix, seen)
@@ -205,9 +203,10 @@ def run_client(
             ],
             env=env,
         )
-        proc.wait()
+        cpu_s, rss_mib = child_usage(proc)
         elapsed = time.monotonic() - started
-    cpu_s, rss_mib = child_usage(proc) if proc.returncode is None else (0.0, 0)
+    if kind == "streamer":
+        cpu_s, rss_mib = child_usage(proc)
     server.terminate()
     server.wait()
     after = landed(s3, landing.bucket, prefix, seen)
@@ -232,7 +231,7 @@ def run_client(
         out["billed_kb_per_frame"] = round(billed / 1024 / n, 2)
     elif kind == "streamer":
         counters = last_counters(log_path)
-        packed = int(counters.get("firehose_records", 0))
+        packed = int(counters["firehose_records"])
         landed_bytes = after.bytes - before.bytes
         out["records_landed"] = after.lines - before.lines
         out["firehose_records_per_frame"] = round(packed / n, 4)
@@ -245,7 +244,7 @@ def last_counters(log_path: Path) -> dict[str, Any]:
     """The streamer's last counters line (it logs them as JSON, and once more at stop)."""
     found: dict[str, Any] = {}
     for line in log_path.read_text(errors="replace").splitlines():
-        start = line.find('{"frames"')
+        start = line.find('{"event":"stream_counters"')
         if start >= 0:
             found = json.loads(line[start:])
     return found

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingest import contract
+from ingest import contract, fastjson
 from ingest.spool import ReplayStalled, Spool
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ class FirehoseSink:
 
     def add(self, route: str, record: contract.Record) -> bool:
         """Buffer one record; True when a batch is full and should be flushed."""
-        line = record.to_line()
+        line = fastjson.dumps_line(record.to_dict())
         if len(line) > contract.MAX_RECORD_BYTES:
             line = self._store_oversize(record, line)
         with self._lock:

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ingest import contract
+from ingest import contract, fastjson
 
 WANTED = ["blocks", "stats", "mempool-blocks", "live-2h-chart"]
 
@@ -35,7 +35,7 @@ class FrameError(ValueError):
 
 def decode_frame(text: str | bytes) -> dict[str, Any]:
     try:
-        frame = json.loads(text)
+        frame = fastjson.loads(text)
     except json.JSONDecodeError as exc:
         raise FrameError(f"unparsable frame: {exc.msg}") from exc
     if not isinstance(frame, dict):

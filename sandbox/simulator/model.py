@@ -497,6 +497,10 @@ class Model:
 
     def _reorg_events(self, at: int, stale: list[Block], new: list[Block]) -> list[Event]:
         # self.projected stays what clients last saw, so the next delta is relative to it.
+        # Only the new tip arrives as a `block`: the projection for the other new blocks'
+        # heights was ended by the blocks they replace, so no overlap is theirs to check.
+        for block in new[:-1]:
+            block.seen_overlap_pct = None
         reorg = Event(
             "reorg", at, {"stale": stale, "new": new[:-1], "blocks": self.blocks_view(below=1)}
         )
