@@ -12,7 +12,7 @@ CHECKOV := $(CHECKOV_VENV)/bin/checkov
 CHECKOV_VERSION := 3.3.30
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format pytest clean snow build deploy-plan lambda chaos
+.PHONY: install demo test lint format pytest clean snow build deploy-plan lambda chaos bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ demo: $(STAMP) $(SNOW)
 CHAOS_SEEDS ?= $(shell $(PYTHON) -c 'import random; print(*random.sample(range(10000, 100000), 3))')
 chaos: $(STAMP) $(SNOW)
 	SNOW_BIN=$(abspath $(SNOW)) $(BIN)/python -m sandbox.chaos_proof --seeds $(CHAOS_SEEDS) --duration 300 --kill-after 60
+
+## bench: the benchmarks (they measure, they assert nothing); rewrites docs/performance.md
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
 
 ## lint: ruff (lint and format), mypy, and the workflows (actionlint, zizmor; offline)
 lint: $(STAMP)
