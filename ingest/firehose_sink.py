@@ -226,21 +226,30 @@ class FirehoseSink:
         return delay
 
 
-def pack_records(lines: list[bytes], limit: int = contract.MAX_RECORD_BYTES) -> list[list[bytes]]:
-    """Consecutive lines grouped into Firehose records of at most `limit` bytes each (a
-    line above the limit never gets here: it went to oversize/)."""
-    records: list[list[bytes]] = []
+def group_lines(
+    lines: list[bytes], max_bytes: int, max_count: int | None = None
+) -> list[list[bytes]]:
+    """Consecutive lines in groups of at most `max_bytes` (and `max_count` lines); a line
+    above `max_bytes` makes a group of its own."""
+    groups: list[list[bytes]] = []
     current: list[bytes] = []
     size = 0
     for line in lines:
-        if current and size + len(line) > limit:
-            records.append(current)
+        full = max_count is not None and len(current) >= max_count
+        if current and (full or size + len(line) > max_bytes):
+            groups.append(current)
             current, size = [], 0
         current.append(line)
         size += len(line)
     if current:
-        records.append(current)
-    return records
+        groups.append(current)
+    return groups
+
+
+def pack_records(lines: list[bytes]) -> list[list[bytes]]:
+    """Lines packed into Firehose records of at most 1,000 KiB (a longer line never gets
+    here: it went to oversize/)."""
+    return group_lines(lines, contract.MAX_RECORD_BYTES)
 
 
 def unpack(records: list[list[bytes]]) -> list[bytes]:
@@ -249,15 +258,4 @@ def unpack(records: list[list[bytes]]) -> list[bytes]:
 
 def split_batches(lines: list[bytes]) -> list[list[bytes]]:
     """Group lines into PutRecordBatch calls within the record and byte limits."""
-    batches: list[list[bytes]] = []
-    current: list[bytes] = []
-    size = 0
-    for line in lines:
-        if current and (len(current) >= MAX_BATCH_RECORDS or size + len(line) > MAX_BATCH_BYTES):
-            batches.append(current)
-            current, size = [], 0
-        current.append(line)
-        size += len(line)
-    if current:
-        batches.append(current)
-    return batches
+    return group_lines(lines, MAX_BATCH_BYTES, MAX_BATCH_RECORDS)

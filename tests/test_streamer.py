@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -181,6 +183,25 @@ def streamer_with(sink: FirehoseSink, ws_port: int) -> Streamer:
     )
 
 
+async def against_scripted_server(
+    handler: Any, tmp_path: Path, until: Callable[[Streamer], bool]
+) -> tuple[Streamer, StubFirehose]:
+    """The streamer against a scripted WebSocket server, until `until(streamer)`."""
+    from websockets.asyncio.server import serve
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        stub = StubFirehose()
+        sink = FirehoseSink(stub, None, "b", {"stream": "s", "conversions": "c"}, Spool(tmp_path))
+        streamer = streamer_with(sink, port)
+        stop = asyncio.Event()
+        run = asyncio.create_task(streamer.run(stop))
+        await wait_until(lambda: until(streamer))
+        stop.set()
+        await asyncio.wait_for(run, 10)
+        return streamer, stub
+
+
 async def stop_after(streamer: Streamer, delay_s: float) -> float:
     stop = asyncio.Event()
     run = asyncio.create_task(streamer.run(stop))
@@ -237,7 +258,7 @@ def test_a_stop_while_firehose_hangs_spools_every_record_within_seconds(tmp_path
 def test_a_sequence_gap_asks_the_server_for_a_full_set_at_once(tmp_path: Path) -> None:
     """Without a resync the projected block stays invalid until the next block's full
     set (about ten minutes); mempool.space's frontend re-sends track-mempool-block."""
-    from websockets.asyncio.server import ServerConnection, serve
+    from websockets.asyncio.server import ServerConnection
 
     received: list[str] = []
     full = {"projected-block-transactions": {"sequence": 1, "blockTransactions": []}}
@@ -254,22 +275,9 @@ def test_a_sequence_gap_asks_the_server_for_a_full_set_at_once(tmp_path: Path) -
                 for frame in frames_to_send:
                     await conn.send(json.dumps(frame))
 
-    async def scenario() -> Streamer:
-        async with serve(handler, "127.0.0.1", 0) as server:
-            port = server.sockets[0].getsockname()[1]
-            stub = StubFirehose()
-            sink = FirehoseSink(
-                stub, None, "b", {"stream": "s", "conversions": "c"}, Spool(tmp_path)
-            )
-            streamer = streamer_with(sink, port)
-            stop = asyncio.Event()
-            run = asyncio.create_task(streamer.run(stop))
-            await wait_until(lambda: len(received) >= 4)
-            stop.set()
-            await asyncio.wait_for(run, 10)
-            return streamer
-
-    streamer = asyncio.run(scenario())
+    streamer, _ = asyncio.run(
+        against_scripted_server(handler, tmp_path, lambda _s: len(received) >= 4)
+    )
     tracks = [m for m in received if "track-mempool-block" in m]
     assert tracks == ['{"track-mempool-block": 0}'] * 2
     assert streamer.counters.resyncs == 1
@@ -279,7 +287,7 @@ def test_a_replayed_frame_goes_out_again_under_the_same_keys(tmp_path: Path) -> 
     """mempool.space never sends a frame twice; a replaying proxy can. The copy's records
     keep the original's keys (so Snowflake counts them as duplicates), the sequence
     tracker does not see it, and the frame after it gets the next frame_seq."""
-    from websockets.asyncio.server import ServerConnection, serve
+    from websockets.asyncio.server import ServerConnection
 
     stats = {"mempoolInfo": {"size": 5}, "fees": {"fastestFee": 3}}
     later = {"mempoolInfo": {"size": 6}}
@@ -290,22 +298,11 @@ def test_a_replayed_frame_goes_out_again_under_the_same_keys(tmp_path: Path) -> 
                 for frame in (stats, stats, later):
                     await conn.send(json.dumps(frame))
 
-    async def scenario() -> tuple[Streamer, StubFirehose]:
-        async with serve(handler, "127.0.0.1", 0) as server:
-            port = server.sockets[0].getsockname()[1]
-            stub = StubFirehose()
-            sink = FirehoseSink(
-                stub, None, "b", {"stream": "s", "conversions": "c"}, Spool(tmp_path)
-            )
-            streamer = streamer_with(sink, port)
-            stop = asyncio.Event()
-            run = asyncio.create_task(streamer.run(stop))
-            await wait_until(lambda: streamer.counters.frames >= 2 and streamer.counters.replayed)
-            stop.set()
-            await asyncio.wait_for(run, 10)
-            return streamer, stub
-
-    streamer, stub = asyncio.run(scenario())
+    streamer, stub = asyncio.run(
+        against_scripted_server(
+            handler, tmp_path, lambda s: s.counters.frames >= 2 and s.counters.replayed > 0
+        )
+    )
     keys = [(r.frame_seq, r.topic) for r in delivered_records(stub)]
     assert keys == [
         (0, "mempoolInfo"),
