@@ -49,6 +49,23 @@ def wait_for_stack(home: Path, proc: subprocess.Popen[bytes], timeout_s: float =
         time.sleep(0.5)
 
 
+FAULT_LINES = ("firehose faults", "chaos:", "overlapping runs", "reorgs seen")
+
+
+def injected(home: Path) -> str:
+    """The fault counters from the bounded run's summary."""
+    text = (home / "chaos-proof.log").read_text(errors="replace")
+    summary = text[text.rfind("== mempool demo: summary") :]
+    found = []
+    for line in summary.splitlines():
+        if any(marker in line for marker in FAULT_LINES):
+            parts = line.split()
+            # "<component> <counter words> <value>"; two components have two-word names.
+            skip = 2 if parts[0] in ("firehose", "snowflake") else 1
+            found.append(f"{' '.join(parts[skip:-1])}={parts[-1]}")
+    return ", ".join(found) or "none reported"
+
+
 def prove(seed: int, duration: float, kill_after: float, home: Path) -> tuple[int, str]:
     """(exit code of verify, its summary line) for one seed."""
     env = {**os.environ, "MEMPOOL_HOME": str(home)}
@@ -68,7 +85,7 @@ def prove(seed: int, duration: float, kill_after: float, home: Path) -> tuple[in
     )
     print(
         f"  seed {seed}: bounded demo exit {again.returncode} after "
-        f"{time.monotonic() - started:.0f}s",
+        f"{time.monotonic() - started:.0f}s; faults injected: {injected(home)}",
         flush=True,
     )
     verify = subprocess.run(
