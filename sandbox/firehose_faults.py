@@ -95,9 +95,10 @@ class FaultPlan:
 
 
 def split_for_partial_failure(records: list[Any], detail: float) -> list[bool]:
-    """Which records fail (True): a contiguous-looking but seeded subset, never all."""
-    if len(records) < 2:
-        return [False] * len(records)
+    """Which records fail (True): one record of one fails; of several, a seeded subset
+    (every 2nd to 4th), so some always go through."""
+    if len(records) == 1:
+        return [True]
     step = 2 + int(detail * 3)
     return [i % step == 0 for i in range(len(records))]
 
@@ -151,11 +152,13 @@ class ProxyHandler(BaseHTTPRequestHandler):
             self.forward(body)
             return
         kept = [r for r, fail in zip(records, failing, strict=True) if not fail]
-        status, _, answer = self.upstream(json.dumps({**request, "Records": kept}).encode())
-        if status != 200:
-            self.reply(status, answer, "application/x-amz-json-1.1")
-            return
-        delivered = iter(json.loads(answer).get("RequestResponses", []))
+        delivered: Any = iter(())
+        if kept:
+            status, _, answer = self.upstream(json.dumps({**request, "Records": kept}).encode())
+            if status != 200:
+                self.reply(status, answer, "application/x-amz-json-1.1")
+                return
+            delivered = iter(json.loads(answer).get("RequestResponses", []))
         responses = [
             {
                 "ErrorCode": "ServiceUnavailableException",
