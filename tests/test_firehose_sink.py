@@ -9,7 +9,13 @@ import boto3
 import pytest
 
 from ingest import contract
-from ingest.firehose_sink import MAX_BATCH_RECORDS, FirehoseSink, split_batches
+from ingest.firehose_sink import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_RECORDS,
+    FirehoseSink,
+    pack_records,
+    split_batches,
+)
 from ingest.spool import Spool
 from sandbox import aws_local
 from tests.fakes import StubFirehose
@@ -42,8 +48,11 @@ def seqs(lines: list[bytes]) -> list[int]:
 
 
 def test_batches_respect_record_and_byte_limits() -> None:
-    many = [rec(i).to_line() for i in range(1201)]
-    assert [len(b) for b in split_batches(many)] == [500, 500, 201]
+    many = [rec(i).to_line() for i in range(20_001)]
+    batches = split_batches(many)
+    assert [sum(map(len, b)) <= MAX_BATCH_BYTES for b in batches] == [True] * len(batches)
+    assert sum(len(b) for b in batches) == 20_001
+    assert all(len(pack_records(b)) <= MAX_BATCH_RECORDS for b in batches)
     big = [rec(i, size=900_000).to_line() for i in range(10)]
     batches = split_batches(big)
     assert all(sum(map(len, b)) <= 4 * 1024 * 1024 for b in batches)
@@ -126,7 +135,7 @@ def test_memory_stays_bounded_while_spooling(tmp_path: Path) -> None:
     for i in range(2000):
         if s.add("stream", rec(i)):
             s.flush()
-        assert s.buffered() <= MAX_BATCH_RECORDS
+        assert s.buffered_bytes() <= MAX_BATCH_BYTES
     s.flush()
     assert s.buffered() == 0
     assert s.spool.pending("mempool-stream") == 2000
