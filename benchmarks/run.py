@@ -121,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         f"- Benchmarks took {time.monotonic() - started:.0f} s in all.",
         "",
         "Figures from one run on a shared machine: read the ratios, not the absolute numbers.",
+        "Each client's time runs from its process start, so at this replay size the "
+        "streamer's (boto3 import, connection set-up: about two seconds) weighs on its "
+        "share of the ceiling; measuring from the first frame is the next step.",
         "",
         *streamer_section(streamer, command),
         *NOT_YET,
