@@ -59,11 +59,13 @@ def make_frames(n: int) -> list[str]:
     return frames
 
 
-async def serve_replay(frames: list[str], port: int, done: asyncio.Event) -> None:
+async def serve_replay(frames: list[str], port: int, done: asyncio.Event, mark: Path) -> None:
     from websockets.asyncio.server import ServerConnection, serve
 
     async def handler(conn: ServerConnection) -> None:
         await conn.recv()  # the client's first subscription message
+        # The client is up: its throughput is timed from here, not from its process start.
+        mark.write_text(repr(time.time()))
         for text in frames:
             await conn.send(text)
         done.set()
@@ -73,7 +75,7 @@ async def serve_replay(frames: list[str], port: int, done: asyncio.Event) -> Non
         await asyncio.Event().wait()
 
 
-def replay_server_process(n: int, port: int) -> subprocess.Popen[bytes]:
+def replay_server_process(n: int, port: int, mark: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -84,6 +86,8 @@ def replay_server_process(n: int, port: int) -> subprocess.Popen[bytes]:
             str(n),
             "--port",
             str(port),
+            "--mark",
+            str(mark),
         ]
     )
 
@@ -154,7 +158,8 @@ def run_client(
     spool: Path,
 ) -> dict[str, Any]:
     port = free_port()
-    server = replay_server_process(n, port)
+    mark = spool.parent / f"{kind}.first-frame"
+    server = replay_server_process(n, port, mark)
     url = f"ws://127.0.0.1:{port}/api/v1/ws"
     env = {**os.environ, **aws_local.client_env(endpoint)}
     while not port_open("127.0.0.1", port):
@@ -185,6 +190,7 @@ def run_client(
         want = before.lines + n * records_per_frame
         while landed(s3, landing.bucket, prefix, seen).lines < want:
             time.sleep(0.2)
+        finished = time.time()
         elapsed = time.monotonic() - started
         proc.send_signal(signal.SIGTERM)
     else:
@@ -204,6 +210,7 @@ def run_client(
             env=env,
         )
         cpu_s, rss_mib = child_usage(proc)
+        finished = time.time()
         elapsed = time.monotonic() - started
     if kind == "streamer":
         cpu_s, rss_mib = child_usage(proc)
@@ -211,10 +218,12 @@ def run_client(
     server.wait()
     after = landed(s3, landing.bucket, prefix, seen)
     new_keys = sorted(set(seen) - earlier)
+    from_first = finished - float(mark.read_text())
     out: dict[str, Any] = {
         "client": kind,
         "seconds": round(elapsed, 2),
-        "frames_per_s": round(n / elapsed, 1),
+        "seconds_from_first_frame": round(from_first, 2),
+        "frames_per_s": round(n / from_first, 1),
         "cpu_ms_per_frame": round(1000 * cpu_s / n, 3),
         "peak_rss_mib": rss_mib,
     }
@@ -259,11 +268,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--url", default="")
     parser.add_argument("--delivery", default="")
+    parser.add_argument("--mark", type=Path, default=Path("first-frame"))
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     args = parser.parse_args(argv)
     if args.mode == "serve":
         frames = make_frames(args.frames)
-        asyncio.run(serve_replay(frames, args.port, asyncio.Event()))
+        asyncio.run(serve_replay(frames, args.port, asyncio.Event(), args.mark))
         return 0
     if args.mode == "ceiling":
         asyncio.run(ceiling_client(args.url, args.frames))
