@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -200,14 +200,7 @@ class Poller:
             low = min(fetched)
 
         if ancestor is not None and tip["id"] == state.tip_hash:
-            new = PollState(
-                state.tip_height,
-                state.tip_hash,
-                state.floor_height,
-                dict(state.recent),
-                list(state.gaps),
-                list(state.txids_pending),
-            )
+            new = replace(state, recent=dict(state.recent), gaps=list(state.gaps))
             changed = self._fill_gaps(new, deadline, blocks)
             return new if changed else state
 
@@ -302,14 +295,7 @@ class Poller:
         remaining = [h for h in pending if h not in done]
         if remaining == state.txids_pending and state is loaded:
             return state
-        return PollState(
-            state.tip_height,
-            state.tip_hash,
-            state.floor_height,
-            dict(state.recent),
-            list(state.gaps),
-            remaining,
-        )
+        return replace(state, txids_pending=remaining)
 
     # -- the other topics --------------------------------------------------------------
 

@@ -4,6 +4,7 @@ the local Snowflake runtime and dbt."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import sys
@@ -208,12 +209,11 @@ class PollerComponent:
             self.blocks += result.blocks_written
             self.reorgs += 1 if result.reorg_depth else 0
 
-        schedule = {"runs": 0}
+        runs = itertools.count(1)
 
         def run() -> None:
-            schedule["runs"] += 1
             # Chaos: every fourth run from the second, and one in five of the others.
-            overlap = stack.opts.chaos and (schedule["runs"] % 4 == 2 or rng.random() < 0.2)
+            overlap = stack.opts.chaos and (next(runs) % 4 == 2 or rng.random() < 0.2)
             if not overlap:
                 run_once()
                 return

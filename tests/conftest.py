@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -140,3 +141,14 @@ def simulator_process(*args: str) -> Iterator[str]:
         if proc.poll() is None:
             proc.terminate()
             proc.wait(timeout=15)
+
+
+def run_verify(home: Path) -> subprocess.CompletedProcess[str]:
+    """`mempool verify` on the workspace a demo left in `home`."""
+    return subprocess.run(
+        [sys.executable, "-m", "sandbox.cli", "verify"],
+        env={**os.environ, "MEMPOOL_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

@@ -10,48 +10,27 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import snowflake.connector
 
+from sandbox.chaos_proof import demo_argv
 from sandbox.paths import Workspace
 from sandbox.services import free_port
 from sandbox.warehouse import LocalWarehouse
-from tests.conftest import start_fakesnow
+from tests.conftest import run_verify, start_fakesnow
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
 SEED = 77
 
 
-def verify(home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sandbox.cli", "verify"],
-        env={**os.environ, "MEMPOOL_HOME": str(home)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 @pytest.fixture(scope="module")
 def chaos_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     home = tmp_path_factory.mktemp("chaos") / "home"
     out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sandbox.cli",
-            "demo",
-            "--chaos",
-            "--seed",
-            str(SEED),
-            "--duration",
-            "80",
-            "--no-dashboard",
-        ],
+        demo_argv(SEED, "--duration", "80"),
         env={**os.environ, "MEMPOOL_HOME": str(home)},
         capture_output=True,
         text=True,
@@ -80,7 +59,7 @@ def test_a_chaos_run_verifies_with_nothing_lost_duplicated_or_wrong(
         > 0
     )
     assert counter(stdout, "poller", "overlapping runs") > 0
-    result = verify(home)
+    result = run_verify(home)
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]
     summary = re.search(
         r"verified: (\d+) blocks, (\d+) prices, (\d+) states, (\d+) stats samples, "
@@ -114,7 +93,7 @@ def test_verify_reports_what_is_lost_duplicated_or_wrong(chaos_home: tuple[Path,
             )
     finally:
         service.stop()
-    result = verify(home)
+    result = run_verify(home)
     assert result.returncode == 1, result.stdout
     assert re.search(r"lost [1-9]\d*, duplicated [1-9]\d*, wrong [1-9]\d*", result.stdout)
     assert "lost: block" in result.stdout and lost in result.stdout

@@ -17,7 +17,7 @@ from sandbox.paths import Workspace
 from sandbox.services import free_port
 from sandbox.simulator.truth import read_truth
 from sandbox.warehouse import LocalWarehouse
-from tests.conftest import start_fakesnow
+from tests.conftest import run_verify, start_fakesnow
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
@@ -197,12 +197,6 @@ def test_a_killed_demo_leaves_nothing_behind_and_the_next_one_keeps_its_data(
     finally:
         service.stop()
     # And the warehouse agrees with what the restarted simulator served.
-    verified = subprocess.run(
-        [sys.executable, "-m", "sandbox.cli", "verify"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    verified = run_verify(home)
     assert verified.returncode == 0, verified.stdout + verified.stderr[-2000:]
     assert "lost 0, duplicated 0, wrong 0" in verified.stdout

@@ -113,15 +113,14 @@ def frame_for(
     update: Update | None = event.data if event.kind == "update" else event.update
     if event.kind == "block" and "blocks" in wants:
         frame["block"] = event.data.to_api()
-    if "stats" in wants:
-        stats = model.stats_payloads()
+    if "stats" in wants and update is not None:
         # The mempool as of the event, which is what the frame reports.
-        frame["mempoolInfo"] = update.mempool_info if update else stats["mempoolInfo"]
-        frame["vBytesPerSecond"] = update.vbytes_per_s if update else stats["vBytesPerSecond"]
+        frame["mempoolInfo"] = update.mempool_info
+        frame["vBytesPerSecond"] = update.vbytes_per_s
         if event.kind == "update":
             frame["transactions"] = model.latest_transactions()
-        frame["fees"] = stats["fees"]
-        frame["da"] = stats["da"]
+        frame["fees"] = model.recommended_fees()
+        frame["da"] = model.difficulty_adjustment()
     if "mempool-blocks" in wants:
         frame["mempool-blocks"] = model.mempool_blocks()
     if track_index == 0 and update is not None and (payload := update.payload()) is not None:
@@ -291,9 +290,10 @@ class Simulator:
     def init_snapshot(self) -> dict[str, Any]:
         """The init data, with the keys `updateSocketData` and `$handleMempoolChange` keep."""
         m = self.model
+        stats = m.stats_payloads()
         return {
             "backend": "esplora",
-            **{k: v for k, v in m.stats_payloads().items() if k != "fees"},
+            **{k: v for k, v in stats.items() if k != "fees"},
             "blocks": m.blocks_view()[-INITIAL_BLOCKS_AMOUNT:],
             "conversions": self.latest_conversions,
             "mempool-blocks": m.mempool_blocks(),
@@ -305,7 +305,7 @@ class Simulator:
                 "lightning": False,
             },
             "loadingIndicators": {},
-            "fees": m.recommended_fees(),
+            "fees": stats["fees"],
             "rbfSummary": [],
         }
 

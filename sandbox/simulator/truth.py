@@ -25,7 +25,7 @@ def _block_line(block: Block) -> dict[str, Any]:
     }
 
 
-def _projected_line(update: Update, model: Model) -> dict[str, Any]:
+def _projected_line(update: Update) -> dict[str, Any]:
     return {
         "kind": "projected",
         "epoch": update.epoch,
@@ -38,7 +38,7 @@ def _projected_line(update: Update, model: Model) -> dict[str, Any]:
     }
 
 
-def _stats_line(update: Update, model: Model) -> dict[str, Any]:
+def _stats_line(update: Update) -> dict[str, Any]:
     """The stats sent in the same frame as this sequence (computed when it is sent)."""
     return {
         "kind": "stats",
@@ -95,8 +95,8 @@ class TruthWriter:
         if event.kind == "block":
             self._write(_block_line(event.data))
             if event.update is not None:
-                self._write(_projected_line(event.update, model))
-                self._write(_stats_line(event.update, model))
+                self._write(_projected_line(event.update))
+                self._write(_stats_line(event.update))
         elif event.kind == "reorg":
             for block in event.data["stale"]:
                 self._write({"kind": "stale", "hash": block.hash, "height": block.height})
@@ -104,8 +104,8 @@ class TruthWriter:
                 self._write(_block_line(block))
         elif event.kind == "update":
             update: Update = event.data
-            self._write(_projected_line(update, model))
-            self._write(_stats_line(update, model))
+            self._write(_projected_line(update))
+            self._write(_stats_line(update))
         elif event.kind == "conversions":
             self._write({"kind": "price", **event.data})
         elif event.kind == "restart":
