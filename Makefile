@@ -12,7 +12,7 @@ CHECKOV := $(CHECKOV_VENV)/bin/checkov
 CHECKOV_VERSION := 3.3.30
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format pytest clean snow build deploy-plan lambda chaos bench
+.PHONY: install demo test lint format pytest clean snow build deploy-plan lambda chaos bench browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,18 @@ $(CHECKOV):
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
 
 install: $(STAMP)
+
+## browser: Debian's chromium and chromedriver, for the dashboard's end-to-end test
+## (installed only when missing; with sudo when not root)
+CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@if [ ! -x $(CHROMIUM) ] || [ ! -x $(CHROMEDRIVER) ]; then \
+		echo "installing chromium and chromium-driver (Debian packages)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
 
 snow: $(SNOW)
 
@@ -75,8 +87,8 @@ lambda: $(STAMP)
 
 ## pytest: the test suite alone, on two workers (a module stays on one worker)
 ## (the procedure archive is built first, once, so the workers never race to build it)
-pytest: $(STAMP) $(SNOW) $(CHECKOV) build
-	SNOW_BIN=$(abspath $(SNOW)) CHECKOV_BIN=$(abspath $(CHECKOV)) $(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+pytest: $(STAMP) $(SNOW) $(CHECKOV) build browser
+	SNOW_BIN=$(abspath $(SNOW)) CHECKOV_BIN=$(abspath $(CHECKOV)) CHROMIUM=$(CHROMIUM) CHROMEDRIVER=$(CHROMEDRIVER) $(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 ## test: everything CI checks
 test: lint pytest

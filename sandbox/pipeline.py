@@ -20,6 +20,7 @@ from sandbox.services import Service, free_port, http_ok, port_open, preferred_p
 
 if TYPE_CHECKING:
     from sandbox.demo import Component, DemoOptions, Stack
+    from sandbox.warehouse import LocalWarehouse
 
 log = logging.getLogger("mempool.demo")
 
@@ -279,20 +280,25 @@ class SnowflakeRuntimeComponent:
         target_dir = stack.ws.root / "dbt-target"
         warehouse = stack.warehouse
 
-        def refresh_gold() -> str:
-            """EXECUTE DBT PROJECT, locally: `dbt build` on a cadence (it takes seconds)."""
-            now = time.monotonic()
-            if not self._force_dbt and now - self._last_dbt < self.dbt_interval_s:
-                return "REFRESH_GOLD: skipped (ran recently)"
-            self._last_dbt = now
-            result = run_dbt(warehouse, "build", target_dir=target_dir, log_file=dbt_log)
-            self.dbt_runs += 1
-            if result.returncode != 0:
-                self.dbt_failures += 1
-                log.error("dbt build failed (see %s)", dbt_log)
-            return f"REFRESH_GOLD: dbt build exit {result.returncode}"
+        component = self
 
-        self.runtime.dbt_runner = refresh_gold
+        class RefreshGold:
+            """EXECUTE DBT PROJECT, locally: `dbt build` on a cadence (it takes seconds)."""
+
+            def due(self) -> bool:
+                elapsed = time.monotonic() - component._last_dbt
+                return component._force_dbt or elapsed >= component.dbt_interval_s
+
+            def __call__(self) -> str:
+                component._last_dbt = time.monotonic()
+                result = run_dbt(warehouse, "build", target_dir=target_dir, log_file=dbt_log)
+                component.dbt_runs += 1
+                if result.returncode != 0:
+                    component.dbt_failures += 1
+                    raise RuntimeError(f"dbt build exit {result.returncode} (see {dbt_log})")
+                return "REFRESH_GOLD: dbt build exit 0"
+
+        self.runtime.dbt_runner = RefreshGold()
         handler = logging.FileHandler(stack.ws.logs / "snowflake-runtime.log")
         rt_log = logging.getLogger("mempool.snowflake")
         rt_log.addHandler(handler)
@@ -404,6 +410,44 @@ class RuntimeChaos:
         }
 
 
+def dashboard_service(warehouse: LocalWarehouse, home: Path, port: int, log_path: Path) -> Service:
+    """`streamlit run` of the app as deployed to Snowflake, pointed at a local warehouse
+    through Streamlit's own connection settings in `home`."""
+    (home / ".streamlit").mkdir(parents=True, exist_ok=True)
+    # Local placeholders only: the emulator accepts any login.
+    (home / ".streamlit" / "secrets.toml").write_text(
+        "[connections.snowflake]\n"
+        f'host = "{warehouse.host}"\nport = {warehouse.port}\n'
+        'protocol = "http"\naccount = "local"\nuser = "local"\npassword = "local"\n'
+        f'database = "{warehouse.database}"\nschema = "GOLD"\n'
+        'warehouse = "LOCAL_WH"\nlogin_timeout = 20\nnetwork_timeout = 60\n'
+    )
+    app = REPO / "streamlit_app" / "streamlit_app.py"
+    argv = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    service = Service(
+        name="dashboard",
+        argv=argv,
+        log_path=log_path,
+        healthy=lambda: http_ok(f"http://127.0.0.1:{port}/_stcore/health"),
+    )
+    service.cwd = home
+    return service
+
+
 class DashboardComponent:
     """The Streamlit app, as deployed to Snowflake, pointed at the local warehouse."""
 
@@ -415,39 +459,9 @@ class DashboardComponent:
     def start(self, stack: Stack) -> None:
         assert stack.warehouse is not None
         port = stack.opts.dashboard_port or preferred_port(DASHBOARD_PORT)
-        home = stack.ws.root / "dashboard"
-        (home / ".streamlit").mkdir(parents=True, exist_ok=True)
-        # Local placeholders only: the emulator accepts any login.
-        (home / ".streamlit" / "secrets.toml").write_text(
-            "[connections.snowflake]\n"
-            f'host = "{stack.warehouse.host}"\nport = {stack.warehouse.port}\n'
-            'protocol = "http"\naccount = "local"\nuser = "local"\npassword = "local"\n'
-            f'database = "{stack.warehouse.database}"\nschema = "GOLD"\n'
-            'warehouse = "LOCAL_WH"\nlogin_timeout = 20\nnetwork_timeout = 60\n'
+        service = dashboard_service(
+            stack.warehouse, stack.ws.root / "dashboard", port, stack.ws.logs / "dashboard.log"
         )
-        app = REPO / "streamlit_app" / "streamlit_app.py"
-        argv = [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(app),
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ]
-        service = Service(
-            name="dashboard",
-            argv=argv,
-            log_path=stack.ws.logs / "dashboard.log",
-            healthy=lambda: http_ok(f"http://127.0.0.1:{port}/_stcore/health"),
-        )
-        service.cwd = home
         stack.supervisor.start(service)
         self.url = f"http://localhost:{port}"
         stack.extra["dashboard"] = self.url

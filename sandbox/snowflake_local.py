@@ -10,7 +10,9 @@ own artifacts.
 - Imports the procedure handlers from the archive the deploy uploads.
 - Emulates each stream as a per-consumer offset over its table that advances when a DML
   statement reading it commits, as Snowflake's does, even if the procedure then fails.
-- Runs the task graph by calling the same procedure handlers with a Snowpark session.
+- Runs the task graph by calling the same procedure handlers with a Snowpark session,
+  and records each run where production's task-history view (OPS.TASK_RUNS) reads
+  Snowflake's own: a table of that name with the view's columns.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote_plus
 
 from sandbox.artifacts import use_procedures_archive
@@ -61,6 +63,10 @@ UNSUPPORTED = [
         "file format (lines are parsed by the pipe emulation)",
     ),
     (re.compile(r"^\s*GRANT\b", re.I), "grant (no access control locally)"),
+    (
+        re.compile(r"^\s*CREATE\s+(OR\s+REPLACE\s+)?VIEW\b.*\bTASK_HISTORY\s*\(", re.I | re.S),
+        "task history (the runtime records its runs)",
+    ),
     (re.compile(r"^\s*ALTER\s+TASK\b", re.I), "task (emulated)"),
     (re.compile(r"^\s*SELECT\s+SYSTEM\$TASK_DEPENDENTS_ENABLE\b", re.I), "task (emulated)"),
     (
@@ -102,6 +108,11 @@ TASK_RE = re.compile(
     r"(?:CALL\s+(?P<proc>[\w.]+)\(\)|(?P<dbt>EXECUTE\s+DBT\s+PROJECT)\b)",
     re.I | re.S,
 )
+TASK_HISTORY_VIEW_RE = re.compile(
+    r"CREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+(?P<view>\S+)\s+AS\s+SELECT\s+(?P<select>.*?)"
+    r"\s+FROM\s+TABLE\s*\([^)]*\bTASK_HISTORY\s*\(",
+    re.I | re.S,
+)
 AFTER_RE = re.compile(r"\bAFTER\s+(?P<parents>[\w.$\s,]+?)\s*(?:\bWHEN\b|$)", re.I | re.S)
 DBT_TASK = "EXECUTE DBT PROJECT"
 
@@ -140,6 +151,8 @@ class Plan:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (reason, first line)
     file_formats: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> options
     stage_formats: dict[str, str] = field(default_factory=dict)  # stage -> file format
+    # The task-history view: its name and output columns, recorded locally as a table.
+    task_runs: tuple[str, list[str]] | None = None
 
     def replaces_invalid_characters(self, pipe: Pipe) -> bool:
         options = self.file_formats.get(self.stage_formats.get(pipe.stage, ""), {})
@@ -168,6 +181,16 @@ def procedure_handlers(project_file: Path = PROJECT_FILE) -> dict[str, str]:
     }
 
 
+class DbtRunner(Protocol):
+    """EXECUTE DBT PROJECT, locally: a `dbt build`, which raises when the build fails."""
+
+    def __call__(self) -> str: ...
+
+    def due(self) -> bool:
+        """Whether the scheduled run is due (the local schedule is the runner's own)."""
+        ...
+
+
 class LocalSnowflake:
     def __init__(
         self,
@@ -188,7 +211,7 @@ class LocalSnowflake:
         self.values = self.config.values()
         self.plan = Plan()
         # What EXECUTE DBT PROJECT does locally (the sandbox sets it; None skips gold).
-        self.dbt_runner: Callable[[], str] | None = None
+        self.dbt_runner: DbtRunner | None = None
         # Chaos: given a procedure, after how many statements to kill its run (or None).
         self.kill_switch: Callable[[str], int | None] | None = None
         self._conn: Any = None
@@ -295,6 +318,11 @@ class LocalSnowflake:
             self.plan.streams[strip_database(m["stream"], self.database)] = strip_database(
                 m["table"], self.database
             )
+        if m := TASK_HISTORY_VIEW_RE.search(statement):
+            columns = [
+                re.split(r"\s+", item.strip())[-1].upper() for item in split_top_level(m["select"])
+            ]
+            self.plan.task_runs = (strip_database(m["view"], self.database), columns)
         if m := TASK_RE.search(statement):
             after = AFTER_RE.search(m["body"])
             parents = (
@@ -331,6 +359,12 @@ class LocalSnowflake:
             (PIPE VARCHAR, FILE_NAME VARCHAR, SOURCE_ROW NUMBER, ERROR VARCHAR)""")
         self.execute(f"""CREATE TABLE IF NOT EXISTS {LOCAL_SCHEMA}.STREAM_OFFSETS
             (STREAM VARCHAR, POSITION VARCHAR)""")
+        if self.plan.task_runs:
+            view, columns = self.plan.task_runs
+            typed = ", ".join(
+                f"{c} {'TIMESTAMP_NTZ' if c.endswith('_AT') else 'VARCHAR'}" for c in columns
+            )
+            self.execute(f"CREATE TABLE IF NOT EXISTS {view} ({typed})")
         for stream, table in self.plan.streams.items():
             if not self.execute(
                 f"SELECT 1 FROM {LOCAL_SCHEMA}.STREAM_OFFSETS WHERE STREAM = '{stream}'"
@@ -469,7 +503,7 @@ class LocalSnowflake:
             if not any(self.stream_has_data(s) for s in consumed_streams(module)):
                 continue
             done = {root.name}
-            results.append(self.call(root.procedure))
+            results.append(self._run_task(root, functools.partial(self.call, root.procedure)))
             pending = [t for t in self.plan.tasks if t.parents]
             while pending:
                 ready = [t for t in pending if all(p in done for p in t.parents)]
@@ -478,9 +512,11 @@ class LocalSnowflake:
                 for task in ready:
                     if task.procedure == DBT_TASK:
                         if self.dbt_runner is not None:
-                            results.append(self.dbt_runner())
+                            results.append(self._run_task(task, self.dbt_runner))
                     else:
-                        results.append(self.call(task.procedure))
+                        results.append(
+                            self._run_task(task, functools.partial(self.call, task.procedure))
+                        )
                     done.add(task.name)
                     pending.remove(task)
             self.counters["graph_runs"] += 1
@@ -489,11 +525,44 @@ class LocalSnowflake:
     def run_scheduled(self) -> list[str]:
         """The scheduled tasks (REFRESH_GOLD): locally the dbt runner keeps its own,
         shorter cadence, since demo time runs faster than the deployed schedule."""
-        results = []
-        for task in self.plan.tasks:
-            if task.schedule and task.procedure == DBT_TASK and self.dbt_runner is not None:
-                results.append(self.dbt_runner())
-        return results
+        runner = self.dbt_runner
+        if runner is None or not runner.due():
+            return []
+        return [
+            self._run_task(task, runner)
+            for task in self.plan.tasks
+            if task.schedule and task.procedure == DBT_TASK
+        ]
+
+    def _run_task(self, task: Task, run: Callable[[], str]) -> str:
+        """One task run, recorded as Snowflake's task history shows it: SUCCEEDED, or
+        FAILED with the error, whatever ended it (the exception goes on)."""
+        started = self.execute("SELECT SYSDATE()")[0][0]
+        state, error = "SUCCEEDED", None
+        try:
+            return run()
+        except BaseException as exc:
+            state, error = "FAILED", f"{type(exc).__name__}: {exc}"[:1000]
+            raise
+        finally:
+            self._record_run(task.name.rsplit(".", 1)[-1], state, started, error)
+
+    def _record_run(self, task_name: str, state: str, started: Any, error: str | None) -> None:
+        if not self.plan.task_runs:
+            return
+        view, columns = self.plan.task_runs
+        values = {
+            "TASK_NAME": sql_string(task_name),
+            "STATE": sql_string(state),
+            "SCHEDULED_AT": f"'{started}'::TIMESTAMP_NTZ",
+            "STARTED_AT": f"'{started}'::TIMESTAMP_NTZ",
+            "COMPLETED_AT": "SYSDATE()",
+            "ERROR_MESSAGE": "NULL" if error is None else sql_string(error),
+        }
+        self.execute(
+            f"INSERT INTO {view} ({', '.join(columns)}) "
+            f"SELECT {', '.join(values.get(c, 'NULL') for c in columns)}"
+        )
 
 
 Rows = list[tuple[int, str]]

@@ -55,11 +55,11 @@ def moto_endpoint(session_ws: Workspace) -> Iterator[str]:
                 os.environ[key] = value
 
 
-@pytest.fixture
-def landing(moto_endpoint: str, request: pytest.FixtureRequest) -> Iterator[aws_local.Landing]:
-    """A freshly provisioned landing zone with a bucket of its own for each test; its
-    delivery streams are deleted afterwards (an account holds at most 50, in moto too)."""
-    name = request.node.name.lower().replace("_", "-").replace("[", "-").replace("]", "")[:40]
+@contextmanager
+def landing_zone(moto_endpoint: str, name: str) -> Iterator[aws_local.Landing]:
+    """A freshly provisioned landing zone with a bucket of its own; its delivery streams
+    are deleted afterwards (an account holds at most 50, in moto too)."""
+    name = name.lower().replace("_", "-").replace("[", "-").replace("]", "")[:40]
     land = aws_local.Landing(
         bucket=f"t-{name}-{free_port()}",
         stream_delivery=f"s-{name}"[:60],
@@ -71,6 +71,12 @@ def landing(moto_endpoint: str, request: pytest.FixtureRequest) -> Iterator[aws_
     firehose = aws_local.clients(moto_endpoint)["firehose"]
     for name in (land.stream_delivery, land.conversions_delivery):
         firehose.delete_delivery_stream(DeliveryStreamName=name)
+
+
+@pytest.fixture
+def landing(moto_endpoint: str, request: pytest.FixtureRequest) -> Iterator[aws_local.Landing]:
+    with landing_zone(moto_endpoint, request.node.name) as land:
+        yield land
 
 
 def start_fakesnow(ws: Workspace, db_dir: Path, port: int) -> Service:

@@ -136,13 +136,18 @@ def runtime_needs(config: DeployConfig) -> dict[str, list[Need]]:
             proc_needs.append(Need(privilege, ("TABLE", f"{db}.{table}"), why))
         needs[f"procedure {proc} (owner)"] = proc_needs
     # EXECUTE DBT PROJECT as the REFRESH_GOLD task's owner: dbt reads SILVER and builds
-    # views in STAGING and tables in GOLD.
+    # each model folder's relations in its schema (views in STAGING and OPS, tables in
+    # GOLD; incremental models are tables too).
     sources = yaml.safe_load(
         (REPO / "snowflake/dbt/models/staging/_silver__sources.yml").read_text()
     )
     dbt_needs = [Need("USAGE", ("DBT PROJECT", f"{db}.GOLD.{config.dbt_project}"), "gold")]
     dbt_needs += [Need("USAGE", ("WAREHOUSE", config.warehouse), "gold")]
-    for schema, privilege in (("STAGING", "CREATE VIEW"), ("GOLD", "CREATE TABLE")):
+    project = yaml.safe_load((REPO / "snowflake/dbt/dbt_project.yml").read_text())
+    folders = project["models"]["mempool"].values()
+    for schema, privilege in sorted(
+        (f["+schema"].upper(), f"CREATE {f['+materialized'].upper()}") for f in folders
+    ):
         dbt_needs += [
             Need("USAGE", ("SCHEMA", f"{db}.{schema}"), "dbt"),
             Need(privilege, ("SCHEMA", f"{db}.{schema}"), "dbt"),
@@ -179,6 +184,7 @@ def test_read_sees_gold_ops_and_the_app_and_nothing_upstream() -> None:
         Need("USAGE", ("SCHEMA", f"{db}.GOLD"), "dashboard"),
         Need("SELECT", ("TABLE", f"{db}.GOLD.FCT_BLOCKS"), "analysts"),
         Need("SELECT", ("VIEW", f"{db}.OPS.RECONCILIATION"), "health"),
+        Need("SELECT", ("VIEW", f"{db}.OPS.TASK_RUNS"), "health"),
         Need("USAGE", ("STREAMLIT", f"{app['database']}.{app['schema']}.{app['name']}"), "app"),
     ]
     assert [str(n) for n in allowed if not account.allows(read, n)] == []
@@ -223,3 +229,17 @@ def test_role_names_are_parameters_and_the_grants_follow_them() -> None:
     app = project_entities(custom)["dashboard"]["identifier"]
     name = f"{app['database']}.{app['schema']}.{app['name']}"
     assert account.allows("ANALYSTS", Need("USAGE", ("STREAMLIT", name), "app"))
+
+
+def test_the_dashboard_owner_sees_the_history_of_every_task() -> None:
+    """TASK_HISTORY returns the runs of tasks the caller's role owns (or holds MONITOR or
+    OPERATE on); the app runs with its owner's rights, and OPS.TASK_RUNS is read there.
+    https://docs.snowflake.com/en/sql-reference/functions/task_history (usage notes)
+    https://docs.snowflake.com/en/developer-guide/streamlit/owners-rights"""
+    account, _ = replay(build_plan(CONFIG))
+    app = next(name for kind, name in account.owners if kind == "STREAMLIT")
+    app_owner = account.owners[("STREAMLIT", app)]
+    tasks = [name for kind, name in account.owners if kind == "TASK"]
+    assert len(tasks) == 6
+    assert {account.owners[("TASK", t)] for t in tasks} == {app_owner}
+    assert account.owners[("VIEW", f"{CONFIG.database}.OPS.TASK_RUNS")] == app_owner

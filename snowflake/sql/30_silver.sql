@@ -128,3 +128,20 @@ CREATE OR REPLACE VIEW <% database %>.OPS.BUILDER_BACKLOG AS
 SELECT CONSUMER, COUNT(*) AS PENDING_EVENTS, MIN(BATCH_ID) AS OLDEST_BATCH_ID
 FROM <% database %>.OPS.CONSUMER_BATCH
 GROUP BY CONSUMER;
+
+-- The last week of task runs in this database, times in UTC. TASK_HISTORY shows a
+-- role the tasks it owns (TRANSFORM owns them all), so the dashboard, which runs with
+-- TRANSFORM's rights, sees every run; the local runtime records its own runs under
+-- this name with these columns.
+-- https://docs.snowflake.com/en/sql-reference/functions/task_history
+CREATE OR REPLACE VIEW <% database %>.OPS.TASK_RUNS AS
+SELECT NAME AS TASK_NAME,
+       STATE,
+       CONVERT_TIMEZONE('UTC', SCHEDULED_TIME)::TIMESTAMP_NTZ AS SCHEDULED_AT,
+       CONVERT_TIMEZONE('UTC', QUERY_START_TIME)::TIMESTAMP_NTZ AS STARTED_AT,
+       CONVERT_TIMEZONE('UTC', COMPLETED_TIME)::TIMESTAMP_NTZ AS COMPLETED_AT,
+       ERROR_MESSAGE
+FROM TABLE(<% database %>.INFORMATION_SCHEMA.TASK_HISTORY(
+       SCHEDULED_TIME_RANGE_START => DATEADD(DAY, -7, CURRENT_TIMESTAMP()),
+       RESULT_LIMIT => 10000))
+WHERE DATABASE_NAME = '<% database %>' AND SCHEMA_NAME = 'OPS';

@@ -66,7 +66,7 @@ def run(session: Any) -> str:
           (SOURCE_TABLE, SOURCE_FILE, SOURCE_ROW, TOPIC, STAGE, REASON, RECORD, BATCH_ID,
            QUARANTINED_AT)
         VALUES ('SILVER.EVENTS', s.SOURCE_FILE, s.SOURCE_ROW, 'block', 'blocks',
-                s.REASON, s.B, s.EVENT_KEY, CURRENT_TIMESTAMP())""",
+                s.REASON, s.B, s.EVENT_KEY, SYSDATE())""",
     )
     sql(
         session,
@@ -102,7 +102,7 @@ def run(session: Any) -> str:
         VALUES (s.BLOCK_HASH, s.HEIGHT, s.PREVIOUS_BLOCK_HASH, s.MINED_AT_S, s.TX_COUNT,
                 s.SIZE_BYTES, s.WEIGHT_WU, s.VSIZE, s.TOTAL_FEES_SAT, s.MEDIAN_FEE_RATE,
                 s.FEE_RANGE, s.REWARD_SAT, s.POOL_NAME, s.POOL_SLUG, s.FIRST_SEEN_AT, FALSE,
-                FALSE, s.PAYLOAD, CURRENT_TIMESTAMP())""",
+                FALSE, s.PAYLOAD, SYSDATE())""",
     )
     load_txids(session)
     canonical, stale = resolve_chain(session)
@@ -122,7 +122,7 @@ def load_txids(session: Any) -> None:
           (SOURCE_TABLE, SOURCE_FILE, SOURCE_ROW, TOPIC, STAGE, REASON, RECORD, BATCH_ID,
            QUARANTINED_AT)
         VALUES ('SILVER.EVENTS', s.SOURCE_FILE, s.SOURCE_ROW, s.TOPIC, 'blocks', s.REASON,
-                s.PAYLOAD, s.EVENT_KEY, CURRENT_TIMESTAMP())""",
+                s.PAYLOAD, s.EVENT_KEY, SYSDATE())""",
     )
     sql(
         session,
@@ -138,7 +138,7 @@ def load_txids(session: Any) -> None:
         ) s
         ON t.BLOCK_HASH = s.BLOCK_HASH
         WHEN NOT MATCHED THEN INSERT (BLOCK_HASH, TX_COUNT, TXIDS, RECEIVED_AT, LOADED_AT)
-        VALUES (s.BLOCK_HASH, s.TX_COUNT, s.TXIDS, s.RECEIVED_AT, CURRENT_TIMESTAMP())""",
+        VALUES (s.BLOCK_HASH, s.TX_COUNT, s.TXIDS, s.RECEIVED_AT, SYSDATE())""",
     )
 
 
@@ -165,7 +165,7 @@ def resolve_chain(session: Any) -> tuple[int, int]:
             sql(
                 session,
                 """UPDATE SILVER.BLOCKS
-                   SET IS_CANONICAL = ?, IS_STALE = ?, UPDATED_AT = CURRENT_TIMESTAMP()
+                   SET IS_CANONICAL = ?, IS_STALE = ?, UPDATED_AT = SYSDATE()
                    WHERE BLOCK_HASH IN (SELECT f.value::VARCHAR
                                         FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?))) f)""",
                 [flag, not flag, json_param(hashes)],
@@ -176,7 +176,7 @@ def resolve_chain(session: Any) -> tuple[int, int]:
         sql(
             session,
             """INSERT INTO SILVER.BLOCK_GAPS (HEIGHT, DETECTED_AT)
-               SELECT f.value::NUMBER, CURRENT_TIMESTAMP()
+               SELECT f.value::NUMBER, SYSDATE()
                FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?))) f""",
             [json_param(gaps)],
         )

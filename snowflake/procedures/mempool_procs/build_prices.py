@@ -51,7 +51,7 @@ def run(session: Any) -> str:
           (SOURCE_TABLE, SOURCE_FILE, SOURCE_ROW, TOPIC, STAGE, REASON, RECORD, BATCH_ID,
            QUARANTINED_AT)
         VALUES ('SILVER.EVENTS', s.SOURCE_FILE, s.SOURCE_ROW, s.TOPIC, 'prices', s.REASON,
-                s.P, s.EVENT_KEY, CURRENT_TIMESTAMP())""",
+                s.P, s.EVENT_KEY, SYSDATE())""",
     )
     sql(
         session,

@@ -211,7 +211,7 @@ def insert_rows(
     names = ", ".join(columns)
     if stamp:
         names += f", {stamp}"
-        select += ", CURRENT_TIMESTAMP()"
+        select += ", SYSDATE()"
     for i in range(0, len(rows), chunk):
         sql(
             session,

@@ -177,7 +177,7 @@ def quarantine_sql(spec: Spec, source: str) -> str:
           (SOURCE_TABLE, SOURCE_FILE, SOURCE_ROW, TOPIC, STAGE, REASON, RECORD, BATCH_ID,
            QUARANTINED_AT)
         VALUES ('SILVER.EVENTS', s.SOURCE_FILE, s.SOURCE_ROW, s.TOPIC, 'stats', s.REASON,
-                s.PAYLOAD, s.EVENT_KEY, CURRENT_TIMESTAMP())"""
+                s.PAYLOAD, s.EVENT_KEY, SYSDATE())"""
 
 
 def merge_sql(spec: Spec, source: str) -> str:

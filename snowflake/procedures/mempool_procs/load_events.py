@@ -84,7 +84,7 @@ def run(session: Any) -> str:
           (SOURCE_TABLE, SOURCE_FILE, SOURCE_ROW, TOPIC, STAGE, REASON, RECORD, LINE, BATCH_ID,
            QUARANTINED_AT)
         VALUES (s.SOURCE_TABLE, s.SOURCE_FILE, s.SOURCE_ROW, s.TOPIC, 'load', s.REASON,
-                s.RECORD, s.LINE, s.BATCH_ID, CURRENT_TIMESTAMP())""",
+                s.RECORD, s.LINE, s.BATCH_ID, SYSDATE())""",
     )
 
     sql(
@@ -109,7 +109,7 @@ def run(session: Any) -> str:
            SOURCE_TABLE, SOURCE_FILE, SOURCE_ROW, BATCH_ID, LOADED_AT)
         VALUES (s.EVENT_KEY, s.ORIGIN_ID, s.FRAME_SEQ, s.TOPIC, s.SOURCE, s.RECEIVED_AT,
                 s.FLAGS, s.PAYLOAD, s.SOURCE_TABLE, s.SOURCE_FILE, s.SOURCE_ROW, s.BATCH_ID,
-                CURRENT_TIMESTAMP())""",
+                SYSDATE())""",
     )
 
     sql(
@@ -132,7 +132,7 @@ def run(session: Any) -> str:
         WHEN NOT MATCHED THEN INSERT
           (BATCH_ID, TOPIC, RAW_ROWS, CLEAN_ROWS, DUPLICATE_ROWS, QUARANTINED_ROWS, LOADED_AT)
         VALUES (s.BATCH_ID, s.TOPIC, s.RAW_ROWS, s.CLEAN_ROWS, s.DUPLICATE_ROWS,
-                s.QUARANTINED_ROWS, CURRENT_TIMESTAMP())""",
+                s.QUARANTINED_ROWS, SYSDATE())""",
     )
 
     totals = sql(session, """SELECT COUNT(*) FROM OPS.LOAD_BATCH""")

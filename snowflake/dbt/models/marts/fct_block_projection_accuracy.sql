@@ -122,7 +122,7 @@ select
          then round(coalesce(o.matched_tx_count, 0) * 100.0 / p.tx_count, 2) end as tx_overlap_pct,
     -- mempool.space's own score, for comparison.
     b.match_rate_pct,
-    current_timestamp()::timestamp_ntz as row_updated_at
+    sysdate() as row_updated_at
 from in_scope as b
 left join projection_for_height as p on p.height = b.height
 left join block_txids as t on t.block_hash = b.block_hash

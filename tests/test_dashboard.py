@@ -1,0 +1,264 @@
+"""The dashboard people open: every tab on a warehouse loaded with six hours of
+simulated history (through the pipes, procedures and dbt), rendered by Streamlit's
+AppTest, and end to end in headless Chromium against `streamlit run`."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.dbt_local import run_dbt
+from sandbox.history import HistoryPlan, land_history
+from sandbox.pipeline import dashboard_service
+from sandbox.services import free_port
+from sandbox.snowflake_local import LocalSnowflake
+from sandbox.warehouse import LocalWarehouse
+from tests.conftest import landing_zone, new_runtime
+from tests.warehouse_helpers import land, q
+
+pytestmark = [pytest.mark.stack, pytest.mark.dbt]
+
+REPO = Path(__file__).resolve().parent.parent
+APP = REPO / "streamlit_app" / "streamlit_app.py"
+SCREENSHOTS = REPO / "output" / "dashboard"
+HOURS = 6
+
+
+def drain(rt: LocalSnowflake) -> None:
+    """What Snowpipe and the task graph do, until nothing is left to load."""
+    while rt.drain_notifications():
+        rt.run_graph()
+    rt.run_graph()
+
+
+@pytest.fixture(scope="module")
+def loaded(
+    moto_endpoint: str, fakesnow_server: LocalWarehouse, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalSnowflake]:
+    with landing_zone(moto_endpoint, "dashboard") as landing:
+        rt = new_runtime(landing, fakesnow_server)
+        rt.deploy()
+        land_history(rt.s3, rt.bucket, HistoryPlan(seed=21, hours=HOURS, end_time=int(time.time())))
+        land(rt, "mempool-data/stream/", b'{"not": "a contract record"}\n')
+        drain(rt)
+        result = run_dbt(rt.warehouse, "build", target_dir=tmp_path_factory.mktemp("dbt"))
+        assert result.returncode == 0, result.stdout[-3000:]
+        yield rt
+        rt.close()
+
+
+def close_snowpark_sessions() -> None:
+    """Close the app's cached Snowpark session while the server is still up (Snowpark
+    would otherwise retry closing it at interpreter exit, for minutes)."""
+    import atexit
+
+    from snowflake.snowpark import session as snowpark_session
+
+    for sess in list(snowpark_session._active_sessions):
+        atexit.unregister(sess._close_at_exit)
+        try:
+            sess.close()
+        except Exception:
+            pass
+
+
+def render(warehouse: LocalWarehouse, home: Path) -> Any:
+    """One run of the app with AppTest, connected as `streamlit run` would be: through
+    the connection settings in `home`/.streamlit/secrets.toml."""
+    import streamlit as st
+    from streamlit.runtime.secrets import secrets_singleton
+    from streamlit.testing.v1 import AppTest
+
+    (home / ".streamlit").mkdir(parents=True)
+    (home / ".streamlit" / "secrets.toml").write_text(
+        f'[connections.snowflake]\nhost = "{warehouse.host}"\nport = {warehouse.port}\n'
+        f'protocol = "http"\naccount = "local"\nuser = "local"\npassword = "local"\n'
+        f'database = "{warehouse.database}"\nschema = "GOLD"\n'
+    )
+    # Secrets and caches live as long as the process: another warehouse's must go.
+    secrets_singleton._reset()
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(home)
+        app = AppTest.from_file(str(APP), default_timeout=120)
+        try:
+            app.run()
+        finally:
+            close_snowpark_sessions()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+@pytest.fixture(scope="module")
+def app(loaded: LocalSnowflake, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return render(loaded.warehouse, tmp_path_factory.mktemp("app"))
+
+
+def metrics(app: Any) -> dict[str, str]:
+    return {m.label: m.value for m in app.metric}
+
+
+def test_live_shows_what_mempool_space_shows_at_a_glance(app: Any, loaded: LocalSnowflake) -> None:
+    assert [t.label for t in app.tabs] == ["Live", "History", "Pipeline health"]
+    shown = metrics(app)
+    ((tx_count, tip, price),) = q(
+        loaded,
+        "SELECT (SELECT TX_COUNT FROM GOLD.FCT_MEMPOOL_MINUTELY ORDER BY MINUTE_AT DESC LIMIT 1),"
+        " (SELECT MAX(HEIGHT) FROM GOLD.FCT_BLOCKS),"
+        " (SELECT USD_PER_BTC FROM GOLD.FCT_PRICES ORDER BY PRICED_AT DESC LIMIT 1)",
+    )
+    assert shown["Unconfirmed transactions"] == f"{tx_count:,.0f}"
+    assert shown["Last block"] == f"{tip:,.0f}"
+    assert shown["BTC price (USD)"] == f"${price:,.0f}"
+    assert float(shown["High priority (sat/vB)"]) >= float(shown["Economy (sat/vB)"])
+    # The projected-blocks strip: the next block first, each with its median fee rate.
+    assert shown["Next block"].endswith("sat/vB")
+    latest = next(f.value for f in app.dataframe if "Height" in f.value.columns)
+    assert list(latest["Height"]) == sorted(latest["Height"], reverse=True)[:10]
+    assert "Median fee rate (sat/vB)" in latest.columns
+
+
+def test_history_charts_every_series_over_the_chosen_range(
+    app: Any, loaded: LocalSnowflake
+) -> None:
+    assert app.selectbox[0].label == "Time range"
+    titles = {_title(c) for c in app.get("arrow_vega_lite_chart")}
+    for expected in (
+        "Recommended fee rates",
+        "Mempool size",
+        "Fees paid per block",
+        "Time between blocks",
+        "BTC price (line) with mempool congestion (shaded)",
+        "How much of each projected block was mined",
+        "Would the recommended fastest fee have made the next block?",
+    ):
+        assert expected in titles
+    ((included, samples),) = q(
+        loaded,
+        "SELECT SUM(INCLUDED_SAMPLE_COUNT), SUM(SAMPLE_COUNT) "
+        "FROM GOLD.FCT_FEE_RECOMMENDATION_ACCURACY WHERE SAMPLE_COUNT > 0",
+    )
+    assert samples > 0
+    assert metrics(app)["Fastest-fee samples that made the next block"] == (
+        f"{included * 100.0 / samples:.1f} %"
+    )
+
+
+def test_health_accounts_for_every_record_and_shows_task_runs(app: Any) -> None:
+    shown = metrics(app)
+    assert shown["Every raw record accounted for"] == "yes"
+    assert shown["Events waiting in builders"] == "0"
+    assert shown["Failed task runs (24 h)"] == "0"
+    frames = [f.value for f in app.dataframe]
+    freshness = next(f for f in frames if "Target (minutes)" in f.columns)
+    assert len(freshness) == 18
+    quarantine = next(f for f in frames if "Reason" in f.columns)
+    assert quarantine["Records"].sum() >= 1
+    assert '{"not": "a contract record"}' in set(quarantine["Sample record"])
+    runs = next(f for f in frames if "Task" in f.columns)
+    assert set(runs["Task"]) >= {"LOAD_EVENTS", "BUILD_BLOCKS", "BUILD_STATS"}
+    assert set(runs["State"]) == {"SUCCEEDED"}
+
+
+def test_every_column_is_labelled_in_words(app: Any) -> None:
+    for frame in app.dataframe:
+        raw = [c for c in frame.value.columns if "_" in c]
+        assert raw == [], raw
+
+
+def test_an_empty_warehouse_renders_friendly_empty_states(
+    landing: Any, fakesnow_server: LocalWarehouse, tmp_path: Path
+) -> None:
+    rt = new_runtime(landing, fakesnow_server)
+    rt.deploy()
+    result = run_dbt(rt.warehouse, "build", target_dir=tmp_path / "dbt")
+    assert result.returncode == 0, result.stdout[-3000:]
+    try:
+        app = render(rt.warehouse, tmp_path / "home")
+    finally:
+        rt.close()
+    assert metrics(app)["Unconfirmed transactions"] == "–"
+    assert any("No projected blocks yet" in i.value for i in app.info)
+
+
+def _title(chart: Any) -> str:
+    import json
+
+    spec = json.loads(chart.proto.spec)
+    title = spec.get("title")
+    if title is None and "layer" in spec:
+        title = spec["layer"][0].get("title")
+    return title if isinstance(title, str) else (title or {}).get("text", "")
+
+
+@pytest.mark.browser
+def test_each_tab_renders_in_headless_chromium(loaded: LocalSnowflake, tmp_path: Path) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service as DriverService
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    driver_path = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
+    assert Path(chromium).exists() and Path(driver_path).exists(), (
+        "headless Chromium is missing: `make browser` installs Debian's chromium and "
+        "chromium-driver"
+    )
+    port = free_port()
+    service = dashboard_service(loaded.warehouse, tmp_path, port, tmp_path / "dashboard.log")
+    service.start()
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1600,2400",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+    ):
+        options.add_argument(flag)
+    browser = webdriver.Chrome(service=DriverService(executable_path=driver_path), options=options)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        browser.get(f"http://127.0.0.1:{port}")
+        wait = WebDriverWait(browser, 90, poll_frequency=0.25)
+
+        def finished(_: Any) -> bool:
+            app = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stApp"]')
+            return bool(app) and app[0].get_attribute("data-test-script-state") == "notRunning"
+
+        def labels() -> set[str]:
+            return {
+                e.text
+                for e in browser.find_elements(By.CSS_SELECTOR, '[data-testid="stMetricLabel"]')
+            }
+
+        headlines = {
+            "Live": {"Unconfirmed transactions", "Next block", "BTC price (USD)"},
+            "History": {"Fastest-fee samples that made the next block"},
+            "Pipeline health": {"Every raw record accounted for", "Failed task runs (24 h)"},
+        }
+        wait.until(finished)
+        for index, (tab, expected) in enumerate(headlines.items()):
+            tabs = browser.find_elements(By.CSS_SELECTOR, 'button[role="tab"]')
+            assert [t.text for t in tabs] == list(headlines)
+            tabs[index].click()
+            wait.until(finished)
+            wait.until(lambda _, expected=expected: expected <= labels())
+            assert browser.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]') == []
+            browser.save_screenshot(str(SCREENSHOTS / f"{tab.lower().replace(' ', '-')}.png"))
+    finally:
+        browser.quit()
+        service.stop()
