@@ -1,6 +1,12 @@
-"""The procedure archive: built by the pinned Snowflake CLI exactly as the deploy builds
-it (`snow snowpark build`), and the only place the local runtime and the tests import
-the procedure handlers from. A packaging mistake therefore fails locally first."""
+"""The deploy's artifacts, built by the pinned Snowflake CLI exactly as the deploy builds
+them, and the only place the local stack runs them from, so a packaging mistake fails
+locally first:
+
+- the procedure archive (`snow snowpark build`), which the local runtime and the tests
+  import the procedure handlers from;
+- the dashboard's bundle (the files `snow streamlit deploy` uploads), which the local
+  dashboard and its tests run.
+"""
 
 from __future__ import annotations
 
@@ -87,11 +93,49 @@ def copy_snow_project(dest: Path) -> Path:
         dest / PROCEDURES_DIR.relative_to(REPO),
         ignore=shutil.ignore_patterns("__pycache__"),
     )
-    (dest / "streamlit_app").mkdir(exist_ok=True)
-    for path in (REPO / "streamlit_app").iterdir():
-        if path.is_file():
-            shutil.copy2(path, dest / "streamlit_app" / path.name)
+    shutil.copytree(
+        REPO / "streamlit_app",
+        dest / "streamlit_app",
+        ignore=shutil.ignore_patterns("__pycache__", ".streamlit"),
+        dirs_exist_ok=True,
+    )
     return dest
+
+
+def build_dashboard(dest: Path, env: dict[str, str] | None = None) -> Path:
+    """The dashboard as `snow streamlit deploy` would upload it: snowflake.yml's artifacts
+    for the app, bundled by the Snowflake CLI's own bundler (offline) and copied to
+    `dest` with every link resolved. Returns the path of the app's main file there."""
+    values = {"MEMPOOL_DATABASE": "MEMPOOL", "MEMPOOL_WAREHOUSE": "LOCAL_WH", **(env or {})}
+    project = dest.parent / f".{dest.name}-project"
+    shutil.rmtree(project, ignore_errors=True)
+    project.mkdir(parents=True)
+    copy_snow_project(project)
+    bundle = project / "output" / "bundle" / "streamlit" / "dashboard"
+    snow_python = Path(snow_binary()).parent / "python"
+    result = subprocess.run(
+        [
+            str(snow_python),
+            str(Path(__file__).with_name("snow_bundle.py")),
+            str(project),
+            "dashboard",
+            str(bundle),
+            *(f"{k}={v}" for k, v in values.items()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise ArtifactError(f"bundling the dashboard failed:\n{result.stdout}\n{result.stderr}")
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(bundle, dest, symlinks=False)
+    shutil.rmtree(project)
+    main_file = dest / "streamlit_app.py"
+    if not main_file.exists():
+        raise ArtifactError(f"the dashboard bundle has no {main_file.name}")
+    return main_file
 
 
 def procedures_archive() -> Path:

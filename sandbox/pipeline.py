@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sandbox.artifacts import build_dashboard
 from sandbox.dbt_local import run_dbt
 from sandbox.loops import PeriodicLoop
 from sandbox.services import Service, free_port, http_ok, port_open, preferred_port
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mempool.demo")
 
-REPO = Path(__file__).resolve().parent.parent
 LIVE_API = "https://mempool.space/api"
 # Streamlit's own default: the URL people expect (the next free one when it is taken).
 DASHBOARD_PORT = 8501
@@ -411,8 +411,10 @@ class RuntimeChaos:
 
 
 def dashboard_service(warehouse: LocalWarehouse, home: Path, port: int, log_path: Path) -> Service:
-    """`streamlit run` of the app as deployed to Snowflake, pointed at a local warehouse
-    through Streamlit's own connection settings in `home`."""
+    """`streamlit run` of the app as deployed to Snowflake (the bundle `snow streamlit
+    deploy` uploads, built in `home`), pointed at a local warehouse through Streamlit's
+    own connection settings in `home`."""
+    app = build_dashboard(home / "app", {"MEMPOOL_DATABASE": warehouse.database})
     (home / ".streamlit").mkdir(parents=True, exist_ok=True)
     # Local placeholders only: the emulator accepts any login.
     (home / ".streamlit" / "secrets.toml").write_text(
@@ -422,7 +424,6 @@ def dashboard_service(warehouse: LocalWarehouse, home: Path, port: int, log_path
         f'database = "{warehouse.database}"\nschema = "GOLD"\n'
         'warehouse = "LOCAL_WH"\nlogin_timeout = 20\nnetwork_timeout = 60\n'
     )
-    app = REPO / "streamlit_app" / "streamlit_app.py"
     argv = [
         sys.executable,
         "-m",

@@ -5,6 +5,7 @@ AppTest, and end to end in headless Chromium against `streamlit run`."""
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from sandbox.artifacts import build_dashboard
 from sandbox.dbt_local import run_dbt
 from sandbox.history import HistoryPlan, land_history
 from sandbox.pipeline import dashboard_service
@@ -24,7 +26,6 @@ from tests.warehouse_helpers import land, q
 pytestmark = [pytest.mark.stack, pytest.mark.dbt]
 
 REPO = Path(__file__).resolve().parent.parent
-APP = REPO / "streamlit_app" / "streamlit_app.py"
 SCREENSHOTS = REPO / "output" / "dashboard"
 HOURS = 6
 
@@ -68,8 +69,8 @@ def close_snowpark_sessions() -> None:
 
 
 def render(warehouse: LocalWarehouse, home: Path) -> Any:
-    """One run of the app with AppTest, connected as `streamlit run` would be: through
-    the connection settings in `home`/.streamlit/secrets.toml."""
+    """One run of the app with AppTest, from the bundle the deploy uploads, connected as
+    `streamlit run` would be: through the connection settings in `home`."""
     import streamlit as st
     from streamlit.runtime.secrets import secrets_singleton
     from streamlit.testing.v1 import AppTest
@@ -86,7 +87,12 @@ def render(warehouse: LocalWarehouse, home: Path) -> Any:
     st.cache_resource.clear()
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(home)
-        app = AppTest.from_file(str(APP), default_timeout=120)
+        main_file = build_dashboard(home / "app", {"MEMPOOL_DATABASE": warehouse.database})
+        # `streamlit run` puts the main file's folder first on the path; AppTest does not.
+        patch.syspath_prepend(str(main_file.parent))
+        for name in [m for m in sys.modules if m.split(".")[0] == "mempool_dashboard"]:
+            patch.delitem(sys.modules, name)
+        app = AppTest.from_file(str(main_file), default_timeout=120)
         try:
             app.run()
         finally:

@@ -305,3 +305,48 @@ def test_recorded_init_frame_flows_into_silver(rt: LocalSnowflake) -> None:
         rt, "SELECT COUNT(*), MIN(HEIGHT), MAX(HEIGHT) FROM SILVER.BLOCKS WHERE IS_CANONICAL"
     ) == [(8, 837043, 837050)]
     assert q(rt, "SELECT COUNT(*) FROM SILVER.MEMPOOL_BLOCKS") == [(8,)]
+
+
+def test_task_runs_are_recorded_where_the_task_history_view_reads(rt: LocalSnowflake) -> None:
+    """Production's OPS.TASK_RUNS is a view over TASK_HISTORY; locally the runtime records
+    each run under that name, with the view's own columns, as SUCCEEDED or FAILED."""
+    import re
+
+    from sandbox.snowflake_local import SQL_DIR, TaskKilled
+
+    view = re.search(
+        r"CREATE OR REPLACE VIEW <% database %>\.OPS\.TASK_RUNS AS\s+SELECT (.*?)\s+FROM TABLE",
+        (SQL_DIR / "30_silver.sql").read_text(),
+        re.S,
+    )
+    assert view
+    aliases = [item.split()[-1] for item in view[1].split(",\n")]
+    cur = rt.conn.cursor()
+    cur.execute("SELECT * FROM OPS.TASK_RUNS LIMIT 0")
+    assert [d[0] for d in cur.description] == aliases
+
+    land(rt, contract.PREFIX_STREAM, rec("fees", {"fastestFee": 3}, 0).to_line())
+    cycle(rt)
+    runs = q(rt, "SELECT TASK_NAME, STATE, ERROR_MESSAGE FROM OPS.TASK_RUNS ORDER BY 1")
+    assert {r[0] for r in runs} == {
+        "LOAD_EVENTS",
+        "BUILD_STATS",
+        "BUILD_BLOCKS",
+        "BUILD_PRICES",
+        "BUILD_PROJECTED",
+    }
+    assert {(r[1], r[2]) for r in runs} == {("SUCCEEDED", None)}
+
+    land(rt, contract.PREFIX_STREAM, rec("fees", {"fastestFee": 4}, 1).to_line())
+    rt.kill_switch = lambda procedure: 1 if procedure == "SILVER.BUILD_STATS" else None
+    with pytest.raises(TaskKilled):
+        cycle(rt)
+    rt.kill_switch = None
+    ((state, error),) = q(
+        rt,
+        "SELECT STATE, ERROR_MESSAGE FROM OPS.TASK_RUNS WHERE TASK_NAME = 'BUILD_STATS' "
+        "ORDER BY STARTED_AT DESC LIMIT 1",
+    )
+    assert state == "FAILED" and error.startswith("TaskKilled")
+    ((started, completed),) = q(rt, "SELECT MIN(STARTED_AT), MAX(COMPLETED_AT) FROM OPS.TASK_RUNS")
+    assert started <= completed

@@ -5,17 +5,25 @@ alone), the deploy plan, the SQL files, and the app's Streamlit-in-Snowflake lim
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import os
 import re
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
 
-from sandbox.artifacts import PROCEDURES_ARCHIVE, build_procedures, copy_snow_project, snow_binary
+from sandbox.artifacts import (
+    PROCEDURES_ARCHIVE,
+    build_dashboard,
+    build_procedures,
+    copy_snow_project,
+    snow_binary,
+)
 from sandbox.deploy import (
     DBT_VERSION,
     DeployConfig,
@@ -255,12 +263,18 @@ def test_docs_deploy_shows_the_deploy_commands_verbatim() -> None:
         assert invocation in doc
 
 
+def app_sources() -> dict[str, ast.Module]:
+    files = [REPO / "streamlit_app" / "streamlit_app.py"]
+    files += sorted((REPO / "streamlit_app" / "mempool_dashboard").glob("*.py"))
+    return {f.name: ast.parse(f.read_text()) for f in files}
+
+
 def test_the_app_uses_only_what_streamlit_in_snowflake_supports() -> None:
     """st.set_page_config's page_title, page_icon and menu_items are not supported:
     https://docs.snowflake.com/en/developer-guide/streamlit/limitations"""
-    tree = ast.parse((REPO / "streamlit_app" / "streamlit_app.py").read_text())
     calls = [
         n
+        for tree in app_sources().values()
         for n in ast.walk(tree)
         if isinstance(n, ast.Call)
         and isinstance(n.func, ast.Attribute)
@@ -270,6 +284,46 @@ def test_the_app_uses_only_what_streamlit_in_snowflake_supports() -> None:
     for call in calls:
         used = {k.arg for k in call.keywords}
         assert not used & {"page_title", "page_icon", "menu_items"}, used
+
+
+def test_the_app_runs_the_streamlit_version_snowflake_runs() -> None:
+    """The warehouse runtime offers a limited selection of Streamlit versions; 1.51.0 is
+    one (https://docs.snowflake.com/en/release-notes/2025/other/2025-11-20-sis). The
+    app's environment.yml pins it, and the local stack and tests run the same one."""
+    env = yaml.safe_load((REPO / "streamlit_app" / "environment.yml").read_text())
+    assert env["channels"] == ["snowflake"]
+    pinned = [d for d in env["dependencies"] if str(d).startswith("streamlit")]
+    assert pinned == ["streamlit=1.51.0"]
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    deps = project["project"]["dependencies"] + project["project"]["optional-dependencies"]["dev"]
+    assert "streamlit==1.51.0" in deps
+    assert importlib.metadata.version("streamlit") == "1.51.0"
+
+
+def test_the_app_reads_only_gold_and_ops_and_binds_what_users_choose() -> None:
+    """Every FROM/JOIN names GOLD or OPS; no query text is built from a variable the user
+    sets (the only f-string statements are the fixed per-bucket ones)."""
+    for name, tree in app_sources().items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                for schema in re.findall(r"\b(?:FROM|JOIN)\s+(\w+)\.", node.value):
+                    assert schema in {"GOLD", "OPS"}, (name, node.value)
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "query":
+                assert not isinstance(node.args[0], ast.JoinedStr), (name, ast.unparse(node))
+
+
+def test_the_deploy_bundle_holds_every_file_the_app_imports(tmp_path: Path) -> None:
+    """Bundled by the Snowflake CLI's own bundler from snowflake.yml's artifacts (what
+    `snow streamlit deploy` uploads): every module of the app's package is there."""
+    main_file = build_dashboard(tmp_path / "app")
+    bundled = {p.relative_to(main_file.parent).as_posix() for p in main_file.parent.rglob("*.py")}
+    expected = {"streamlit_app.py"} | {
+        f"mempool_dashboard/{p.name}"
+        for p in (REPO / "streamlit_app" / "mempool_dashboard").glob("*.py")
+    }
+    assert bundled == expected
+    assert (main_file.parent / "environment.yml").exists()
+    assert not any(p.is_symlink() for p in main_file.parent.rglob("*"))
 
 
 def test_workflows_pass_actionlint_and_zizmor_offline() -> None:
@@ -293,3 +347,64 @@ def test_workflows_pass_actionlint_and_zizmor_offline() -> None:
     for workflow in (REPO / ".github" / "workflows").glob("*.yml"):
         for uses in re.findall(r"uses:\s*(\S+)", workflow.read_text()):
             assert re.search(r"@[0-9a-f]{40}$", uses), f"{workflow.name}: {uses} not pinned"
+
+
+def test_the_task_history_view_uses_only_documented_arguments_and_columns() -> None:
+    """TASK_HISTORY's arguments and output columns, as its reference page lists them:
+    https://docs.snowflake.com/en/sql-reference/functions/task_history
+    (RESULT_LIMIT 1 to 10000; the range start within the last 7 days). The local
+    runtime cannot run it, so this is what checks it before a deploy."""
+    text = (SQL_DIR / "30_silver.sql").read_text()
+    view = re.search(r"VIEW <% database %>\.OPS\.TASK_RUNS AS(.*?);", text, re.S)
+    assert view
+    body = view[1]
+    arguments = dict(re.findall(r"(\w+)\s*=>\s*([^,)]+(?:\([^)]*\))?)", body))
+    documented_arguments = {
+        "SCHEDULED_TIME_RANGE_START",
+        "SCHEDULED_TIME_RANGE_END",
+        "RESULT_LIMIT",
+        "TASK_NAME",
+        "ERROR_ONLY",
+        "ROOT_TASK_ID",
+    }
+    assert set(arguments) <= documented_arguments
+    assert 1 <= int(arguments["RESULT_LIMIT"]) <= 10000
+    days = re.search(r"DATEADD\(DAY, -(\d+), CURRENT_TIMESTAMP\(\)\)", body)
+    assert days and int(days[1]) <= 7
+    documented_columns = {
+        "NAME",
+        "QUERY_TEXT",
+        "CONDITION_TEXT",
+        "SCHEMA_NAME",
+        "TASK_SCHEMA_ID",
+        "DATABASE_NAME",
+        "TASK_DATABASE_ID",
+        "SCHEDULED_TIME",
+        "COMPLETED_TIME",
+        "STATE",
+        "RETURN_VALUE",
+        "QUERY_ID",
+        "QUERY_START_TIME",
+        "ERROR_CODE",
+        "ERROR_MESSAGE",
+        "GRAPH_VERSION",
+        "RUN_ID",
+        "ROOT_TASK_ID",
+        "SCHEDULED_FROM",
+    }
+    select = body.split("FROM TABLE")[0]
+    where = body.split("WHERE", 1)[1]
+    read = set(re.findall(r"\b([A-Z][A-Z_]+)\b", select + where)) - {
+        "SELECT",
+        "AS",
+        "CONVERT_TIMEZONE",
+        "UTC",
+        "TIMESTAMP_NTZ",
+        "AND",
+        "OPS",
+        "TASK_NAME",
+        "SCHEDULED_AT",
+        "STARTED_AT",
+        "COMPLETED_AT",
+    }
+    assert read <= documented_columns, read - documented_columns

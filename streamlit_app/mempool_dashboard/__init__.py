@@ -1,0 +1,1 @@
+"""The dashboard's views and the helpers they share."""

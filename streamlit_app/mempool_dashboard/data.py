@@ -1,0 +1,53 @@
+"""Reading GOLD and OPS: one cached, parameter-bound query function and small
+helpers for the values it returns. All times are naive UTC, as the tables hold them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+
+@st.cache_resource
+def session():  # type: ignore[no-untyped-def]
+    """Snowsight provides the session; locally it comes from the connections settings."""
+    return st.connection("snowflake").session()
+
+
+@st.cache_data(ttl=20, show_spinner=False)
+def query(sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
+    """Rows of a fixed statement; anything the user chose is bound, never spliced in."""
+    frame = session().sql(sql, params=list(params) or None).to_pandas()
+    frame.columns = [c.lower() for c in frame.columns]
+    return frame
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def first(frame: pd.DataFrame, column: str) -> Any:
+    """The first row's value, or None when there is none."""
+    if frame.empty or column not in frame or pd.isna(frame[column].iloc[0]):
+        return None
+    return frame[column].iloc[0]
+
+
+def fmt(value: Any, pattern: str, unit: str = "") -> str:
+    if value is None:
+        return "–"
+    return pattern.format(value) + (f" {unit}" if unit else "")
+
+
+def since(moment: Any) -> str:
+    """How long ago, in words: "4 min ago"."""
+    if moment is None:
+        return "–"
+    seconds = max(0.0, (utc_now() - pd.Timestamp(moment).to_pydatetime()).total_seconds())
+    if seconds < 90:
+        return f"{seconds:.0f} s ago"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min ago"
+    return f"{seconds / 3600:.1f} h ago"

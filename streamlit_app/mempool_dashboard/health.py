@@ -1,0 +1,133 @@
+"""Pipeline health: is data arriving, complete, deduplicated and on time, and how
+did the tasks run. Reads OPS (and GOLD for continuity)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import altair as alt
+import streamlit as st
+
+from mempool_dashboard.data import first, fmt, query, utc_now
+from mempool_dashboard.display import TIME_ZONE_NOTE, chart, empty_state, show_table, time_axis
+
+
+def health() -> None:
+    since_day = utc_now() - timedelta(days=1)
+    recon = query("SELECT * FROM OPS.RECONCILIATION ORDER BY RAW_ROWS DESC")
+    backlog = query("SELECT * FROM OPS.BUILDER_BACKLOG ORDER BY PENDING_EVENTS DESC")
+    freshness = query(
+        "SELECT TABLE_SCHEMA, TABLE_NAME, NEWEST_ROW_AT, AGE_MINUTES, TARGET_MINUTES, IS_FRESH "
+        "FROM OPS.TABLE_FRESHNESS ORDER BY IS_FRESH, TABLE_SCHEMA, TABLE_NAME"
+    )
+    runs = query(
+        "SELECT TASK_NAME, STATE, STARTED_AT, COMPLETED_AT, "
+        "DATEDIFF('millisecond', STARTED_AT, COMPLETED_AT) / 1000 AS SECONDS, ERROR_MESSAGE "
+        "FROM OPS.TASK_RUNS WHERE STARTED_AT >= ? ORDER BY STARTED_AT DESC",
+        (since_day,),
+    )
+    balanced = bool(recon["is_balanced"].all()) if not recon.empty else True
+    stale = int((~freshness["is_fresh"].astype(bool)).sum()) if not freshness.empty else 0
+    failed = int((runs["state"] == "FAILED").sum()) if not runs.empty else 0
+    cols = st.columns(4)
+    cols[0].metric("Every raw record accounted for", "yes" if balanced else "no")
+    cols[1].metric(
+        "Events waiting in builders",
+        int(backlog["pending_events"].sum()) if not backlog.empty else 0,
+    )
+    cols[2].metric("Tables behind their freshness target", stale)
+    cols[3].metric("Failed task runs (24 h)", failed)
+
+    st.subheader("Freshness")
+    if not freshness.empty:
+        freshness["status"] = ["Fresh" if ok else "Behind target" for ok in freshness["is_fresh"]]
+        freshness = freshness.drop(columns=["is_fresh"])
+    show_table(freshness, "tables")
+
+    st.subheader("Records loaded per hour")
+    loads = query(
+        "SELECT DATE_TRUNC('HOUR', LOADED_AT) AS HOUR_AT, TOPIC, SUM(CLEAN_ROWS) AS CLEAN_ROWS, "
+        "SUM(DUPLICATE_ROWS) AS DUPLICATE_ROWS, SUM(QUARANTINED_ROWS) AS QUARANTINED_ROWS "
+        "FROM OPS.LOAD_LEDGER WHERE LOADED_AT >= ? GROUP BY 1, 2 ORDER BY 1",
+        (since_day,),
+    )
+    if loads.empty:
+        empty_state("loads in the last 24 hours")
+    else:
+        left, right = st.columns(2)
+        with left:
+            chart(
+                alt.Chart(loads)
+                .mark_bar()
+                .encode(
+                    x=time_axis("hour_at", "Hour (UTC)"),
+                    y=alt.Y("sum(clean_rows):Q", title="Clean records"),
+                    color=alt.Color("topic:N", title="Topic"),
+                    tooltip=[
+                        alt.Tooltip("topic:N", title="Topic"),
+                        alt.Tooltip("sum(clean_rows):Q", title="Clean records", format=","),
+                    ],
+                ),
+                "Clean records loaded, by topic",
+            )
+        with right:
+            removed = loads.groupby("hour_at", as_index=False)[
+                ["duplicate_rows", "quarantined_rows"]
+            ].sum()
+            names = {"duplicate_rows": "Duplicates removed", "quarantined_rows": "Quarantined"}
+            long = removed.melt("hour_at", list(names), var_name="kind", value_name="records")
+            long["kind"] = long["kind"].map(names)
+            chart(
+                alt.Chart(long)
+                .mark_bar()
+                .encode(
+                    x=time_axis("hour_at", "Hour (UTC)"),
+                    y=alt.Y("records:Q", title="Records"),
+                    color=alt.Color("kind:N", title="Kept out of SILVER"),
+                ),
+                "Duplicates removed and records quarantined",
+            )
+    st.caption("Every record that arrives is clean, a duplicate, or quarantined:")
+    show_table(recon, "raw records")
+    if not backlog.empty:
+        st.warning("A builder has unfinished events: see its runs below.")
+        show_table(backlog, "builder backlog")
+
+    st.subheader("Quarantined records by reason")
+    show_table(
+        query(
+            "SELECT STAGE, REASON, COUNT(*) AS RECORDS, "
+            "MIN(LEFT(COALESCE(LINE, TO_VARCHAR(RECORD)), 300)) AS SAMPLE "
+            "FROM OPS.QUARANTINE GROUP BY 1, 2 ORDER BY 3 DESC"
+        ),
+        "quarantined records",
+        "every record so far followed the contract",
+    )
+
+    st.subheader("Sequence gaps, reorgs and missing heights")
+    continuity = query(
+        "SELECT (SELECT COUNT(*) FROM GOLD.FCT_PROJECTED_BLOCK "
+        "WHERE FLAGS LIKE '%sequence_gap%') AS SEQUENCE_GAPS, "
+        "(SELECT COUNT(*) FROM GOLD.FCT_STALE_BLOCKS) AS STALE_BLOCKS"
+    )
+    gaps = query(
+        "SELECT PREVIOUS_HEIGHT + 1 AS MISSING_FROM, HEIGHT - 1 AS MISSING_TO FROM ("
+        "SELECT HEIGHT, LAG(HEIGHT) OVER (ORDER BY HEIGHT) AS PREVIOUS_HEIGHT "
+        "FROM GOLD.FCT_BLOCKS) WHERE HEIGHT - PREVIOUS_HEIGHT > 1 ORDER BY 1 DESC LIMIT 20"
+    )
+    cols = st.columns(3)
+    cols[0].metric("Projected-block sequence gaps", fmt(first(continuity, "sequence_gaps"), "{:,}"))
+    cols[1].metric("Stale blocks (reorgs)", fmt(first(continuity, "stale_blocks"), "{:,}"))
+    cols[2].metric("Height gaps in the chain", f"{len(gaps):,}")
+    if not gaps.empty:
+        show_table(gaps, "height gaps")
+
+    st.subheader("Task runs (last 24 hours)")
+    if runs.empty:
+        empty_state("task runs")
+    else:
+        last = runs.drop_duplicates("task_name")[["task_name", "state", "completed_at"]]
+        show_table(last.sort_values("task_name"), "task runs")
+        with st.expander("Every run, newest first"):
+            show_table(runs.head(200), "task runs")
+    st.caption(TIME_ZONE_NOTE)
