@@ -217,6 +217,58 @@ def print_summary(stack: Stack, components: list[Component], elapsed: float) -> 
         print(f"  sf  (not readable: {exc})")
 
 
+def status_view(stack: Stack, duration: float | None) -> str:
+    """What is running, where to look and how to stop: printed once the stack is up."""
+    rows = []
+    if "dashboard" in stack.extra:
+        rows.append(("Dashboard", f"{stack.extra['dashboard']}   <- open this"))
+    if stack.opts.source == "live":
+        rows.append(("Source", f"the real mempool.space ({stack.api_base})"))
+    else:
+        rows.append(
+            (
+                "Simulator",
+                f"{stack.api_base.removesuffix('/api')} (seed {stack.opts.seed}, "
+                f"{stack.opts.speed:g}x{', chaos' if stack.opts.chaos else ''})",
+            )
+        )
+    rows.append(("AWS (moto)", f"{stack.aws_endpoint}, bucket {stack.landing.bucket}"))
+    if stack.warehouse:
+        rows.append(
+            (
+                "Warehouse",
+                f"fakesnow on {stack.warehouse.host}:{stack.warehouse.port} "
+                f"(database {stack.warehouse.database})",
+            )
+        )
+    rows.append(("Query it", 'mempool sql "SELECT * FROM GOLD.FCT_BLOCKS ORDER BY HEIGHT DESC"'))
+    rows.append(("Logs", str(stack.ws.logs)))
+    rows.append(("Stop", "Ctrl-C" if duration is None else f"after {duration:g} s, or Ctrl-C"))
+    width = max(len(label) for label, _ in rows)
+    lines = ["", "  mempool demo is running", ""]
+    lines += [f"    {label:<{width}}  {value}" for label, value in rows]
+    return "\n".join([*lines, ""])
+
+
+def previous_chain_warning(ws: Workspace, opts: DemoOptions) -> str | None:
+    """When .mempool/ holds a simulated chain of another seed or speed: the new chain
+    mixes with the old one in the warehouse, whose blocks then show as stale."""
+    if opts.source != "sim" or opts.fresh:
+        return None
+    try:
+        saved = json.loads((ws.root / "simulator-clock.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    if saved.get("seed") == opts.seed and saved.get("speed") == opts.speed:
+        return None
+    return (
+        f"{ws.root} holds a chain simulated with seed {saved.get('seed')} at "
+        f"{saved.get('speed')}x; seed {opts.seed} at {opts.speed:g}x starts another, which "
+        "mixes with it in the warehouse (the old blocks show as stale blocks). Start with "
+        "--fresh for a clean one, or use the old seed to continue it."
+    )
+
+
 def running_demo_pid(ws: Workspace) -> int | None:
     """The pid of a live demo using this workspace (its database files are single-writer)."""
     try:
@@ -246,6 +298,9 @@ def run_demo(opts: DemoOptions, components: list[Component] | None = None) -> in
     owner = str(ws.root.resolve())
     if reap_leftovers(owner):
         log.warning("an earlier demo in %s did not stop cleanly; its services are stopped", ws.root)
+    if warning := previous_chain_warning(ws, opts):
+        log.warning("%s", warning)
+        print(f"\n  ! {warning}\n", flush=True)
     if opts.fresh and ws.root.exists():
         shutil.rmtree(ws.root)
     ws.ensure()
@@ -265,8 +320,7 @@ def run_demo(opts: DemoOptions, components: list[Component] | None = None) -> in
                 started.append(comp)
                 stack.write_runtime_file()
             log.info("stack is up (state in %s); Ctrl-C to stop", ws.root)
-            if "dashboard" in stack.extra:
-                print(f"\n  Dashboard: {stack.extra['dashboard']}\n", flush=True)
+            print(status_view(stack, opts.duration), flush=True)
             deadline = None if opts.duration is None else t0 + opts.duration
             while not stop.is_set():
                 timeout = 2.0 if deadline is None else min(2.0, deadline - time.monotonic())

@@ -82,3 +82,41 @@ def test_the_dashboard_gets_8501_or_the_next_free_port() -> None:
         port = preferred_port(busy)
         assert port != busy and busy < port <= busy + 20
     assert preferred_port(port) == port  # free: used as it is
+
+
+def test_the_demo_prints_what_runs_where_the_logs_are_and_how_to_stop(tmp_path: Path) -> None:
+    from sandbox.aws_local import Landing
+    from sandbox.demo import DemoOptions, Stack, status_view
+    from sandbox.paths import Workspace
+    from sandbox.warehouse import LocalWarehouse
+
+    stack = Stack(ws=Workspace(tmp_path), opts=DemoOptions(seed=7, speed=10.0))
+    stack.landing = Landing(bucket="b1")
+    stack.aws_endpoint = "http://127.0.0.1:5001"
+    stack.api_base = "http://127.0.0.1:5002/api"
+    stack.warehouse = LocalWarehouse("127.0.0.1", 5003)
+    stack.extra["dashboard"] = "http://localhost:8501"
+    view = status_view(stack, None)
+    lines = [line.split(None, 1) for line in view.splitlines() if line.startswith("    ")]
+    rows = {label: value for label, value in (line for line in lines if len(line) == 2)}
+    assert rows["Dashboard"].startswith("http://localhost:8501")
+    assert "seed 7, 10x" in view and "http://127.0.0.1:5002 " in view
+    assert rows["Logs"] == str(tmp_path / "logs")
+    assert rows["Stop"] == "Ctrl-C"
+    assert "after 90 s" in status_view(stack, 90)
+
+
+def test_a_demo_on_another_seed_says_the_chains_will_mix(tmp_path: Path) -> None:
+    import json
+
+    from sandbox.demo import DemoOptions, previous_chain_warning
+    from sandbox.paths import Workspace
+
+    ws = Workspace(tmp_path)
+    assert previous_chain_warning(ws, DemoOptions(seed=2)) is None  # nothing there yet
+    (tmp_path / "simulator-clock.json").write_text(json.dumps({"seed": 1, "speed": 10.0}))
+    assert previous_chain_warning(ws, DemoOptions(seed=1, speed=10.0)) is None
+    warning = previous_chain_warning(ws, DemoOptions(seed=2, speed=10.0))
+    assert warning and "seed 1" in warning and "stale" in warning and "--fresh" in warning
+    assert previous_chain_warning(ws, DemoOptions(seed=2, fresh=True)) is None
+    assert previous_chain_warning(ws, DemoOptions(seed=2, source="live")) is None
