@@ -3,6 +3,7 @@ production runs, against fakesnow, fed through moto S3 -> SQS like Snowpipe."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from decimal import Decimal
@@ -64,6 +65,52 @@ def test_duplicates_in_exactly_one_out_and_counts_reconcile(rt: LocalSnowflake) 
         "PENDING_ROWS, IS_BALANCED FROM OPS.RECONCILIATION",
     )
     assert recon == [("mempoolInfo", 14, 5, 9, 0, 0, True)]
+
+
+def test_a_copy_delivered_days_later_and_a_backfill_rerun_stay_duplicates(
+    rt: LocalSnowflake,
+) -> None:
+    """LOAD_EVENTS looks for a live record's key only around its received_at (a copy
+    carries the first copy's); a backfill re-run re-emits its keys with a new received_at,
+    so its rows are matched without that window."""
+    live = rec("fees", {"fastestFee": 3}, 0)
+    backfill = contract.Record(
+        source="backfill",
+        topic="block",
+        origin_id="backfill-blocks-1-9",
+        frame_seq=5,
+        received_at=T0,
+        payload={"id": "a" * 64, "height": 5},
+    )
+    land(rt, contract.PREFIX_STREAM, live.to_line())
+    land(rt, contract.PREFIX_BLOCKS, backfill.to_line())
+    cycle(rt)
+    # Many hours of later traffic in between, then the copies.
+    later = [
+        contract.Record(
+            source="ws",
+            topic="fees",
+            origin_id="conn-2",
+            frame_seq=i,
+            received_at=f"2026-01-{14 + i:02d}T10:00:00.000Z",
+            payload={"fastestFee": 4},
+        )
+        for i in range(3)
+    ]
+    land(rt, contract.PREFIX_STREAM, contract.encode_ndjson(later))
+    cycle(rt)
+    rerun = dataclasses.replace(backfill, received_at="2026-01-20T08:00:00.000Z")
+    land(rt, contract.PREFIX_STREAM, live.to_line())
+    land(rt, contract.PREFIX_BLOCKS, rerun.to_line())
+    cycle(rt)
+    assert q(rt, "SELECT COUNT(*), COUNT(DISTINCT EVENT_KEY) FROM SILVER.EVENTS") == [(5, 5)]
+    recon = dict(
+        (r[0], r[1:])
+        for r in q(
+            rt, "SELECT TOPIC, CLEAN_ROWS, DUPLICATE_ROWS, IS_BALANCED FROM OPS.RECONCILIATION"
+        )
+    )
+    assert recon == {"fees": (4, 1, True), "block": (1, 1, True)}
 
 
 def test_a_file_delivered_twice_is_loaded_once(rt: LocalSnowflake) -> None:
@@ -158,6 +205,41 @@ def test_missing_heights_are_recorded_as_gaps(rt: LocalSnowflake) -> None:
     cycle(rt)
     assert q(rt, "SELECT HEIGHT FROM SILVER.BLOCK_GAPS ORDER BY 1") == [(900_004,), (900_005,)]
     assert q(rt, "SELECT COUNT(*) FROM SILVER.BLOCKS WHERE IS_CANONICAL") == [(8,)]
+
+
+def test_the_chain_is_rederived_only_near_new_blocks_and_gaps_stay_exact(
+    rt: LocalSnowflake,
+) -> None:
+    """BUILD_BLOCKS re-derives the chain from 100 blocks below the lowest new one: a gap
+    deep below stays recorded (once), and filling it later, from history, clears it."""
+    model = Model(seed=24, start_time=1_800_000_000, history_blocks=140, tx_per_s=0.5)
+    heights = range(900_000, 900_140)
+    deep_gap = 900_005
+
+    def land_blocks(blocks: list[dict[str, Any]], origin: str) -> None:
+        land(
+            rt,
+            contract.PREFIX_BLOCKS,
+            contract.encode_ndjson(
+                contract.rest_records("block", blocks, origin_id=origin, received_at=T0)
+            ),
+        )
+        cycle(rt)
+
+    land_blocks([b for b in blocks_of(model, heights) if b["height"] != deep_gap], "poll-1")
+    assert q(rt, "SELECT HEIGHT FROM SILVER.BLOCK_GAPS") == [(deep_gap,)]
+    model.advance(model.now + 3600)
+    newest = [b.to_api() for b in model.chain if b.height >= 900_140]
+    assert newest
+    land_blocks(newest, "poll-2")
+    assert q(rt, "SELECT HEIGHT FROM SILVER.BLOCK_GAPS") == [(deep_gap,)]
+    assert q(rt, "SELECT COUNT(*) FROM SILVER.BLOCKS WHERE NOT IS_CANONICAL") == [(0,)]
+    land_blocks(blocks_of(model, range(deep_gap, deep_gap + 1)), "backfill-1")
+    assert q(rt, "SELECT COUNT(*) FROM SILVER.BLOCK_GAPS") == [(0,)]
+    top = model.tip.height
+    assert q(
+        rt, "SELECT COUNT(*), MIN(HEIGHT), MAX(HEIGHT) FROM SILVER.BLOCKS WHERE IS_CANONICAL"
+    ) == [(top - 900_000 + 1, 900_000, top)]
 
 
 def projected_records(origin: str = "conn-9") -> list[contract.Record]:

@@ -17,6 +17,10 @@ from mempool_procs.common import (
 )
 
 CONSUMER = "blocks"
+# How far below the lowest new block the chain is re-derived: deeper than any reorg in
+# Bitcoin's history (53 blocks, in 2010); coinbase outputs mature after 100 blocks for
+# the same reason.
+REORG_WINDOW = 100
 STREAM = "SILVER.EVENTS_BLOCKS_STRM"
 TOPICS = ["block", "blocks", "block-txids"]
 
@@ -104,10 +108,18 @@ def run(session: Any) -> str:
                 s.FEE_RANGE, s.REWARD_SAT, s.POOL_NAME, s.POOL_SLUG, s.FIRST_SEEN_AT, FALSE,
                 FALSE, s.PAYLOAD, SYSDATE())""",
     )
+    lowest = sql(
+        session,
+        f"""SELECT MIN(TRY_TO_NUMBER(TO_JSON(r.B:height))) FROM ({rows}) r
+            WHERE {BLOCK_REASON} IS NULL""",
+    )[0][0]
     load_txids(session)
-    canonical, stale = resolve_chain(session)
+    summary = "no new block"
+    if lowest is not None:
+        canonical, stale = resolve_chain(session, int(lowest) - REORG_WINDOW)
+        summary = f"from height {int(lowest) - REORG_WINDOW}: {canonical} canonical, {stale} stale"
     release(session, CONSUMER)
-    return f"BUILD_BLOCKS: {pending} events; {canonical} canonical, {stale} stale"
+    return f"BUILD_BLOCKS: {pending} events; {summary}"
 
 
 def load_txids(session: Any) -> None:
@@ -142,11 +154,16 @@ def load_txids(session: Any) -> None:
     )
 
 
-def resolve_chain(session: Any) -> tuple[int, int]:
+def resolve_chain(session: Any, from_height: int) -> tuple[int, int]:
+    """Re-derive the canonical chain from `from_height` up. New blocks can only change
+    which blocks are canonical at and above the point where their branch forks, and
+    reorgs are shallow, so the blocks below the window keep their flags: the work
+    follows the new blocks, not the length of the chain."""
     rows = sql(
         session,
         """SELECT BLOCK_HASH, HEIGHT, PREVIOUS_BLOCK_HASH, TO_VARCHAR(FIRST_SEEN_AT),
-                  IS_CANONICAL, IS_STALE FROM SILVER.BLOCKS""",
+                  IS_CANONICAL, IS_STALE FROM SILVER.BLOCKS WHERE HEIGHT >= ?""",
+        [from_height],
     )
     links = [BlockLink(str(r[0]), int(r[1]), r[2], str(r[3])) for r in rows]
     canonical = canonical_hashes(links)
@@ -170,8 +187,21 @@ def resolve_chain(session: Any) -> tuple[int, int]:
                                         FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?))) f)""",
                 [flag, not flag, json_param(hashes)],
             )
-    gaps = missing_heights(b.height for b in links if b.block_hash in canonical)
-    sql(session, "DELETE FROM SILVER.BLOCK_GAPS")
+    # Gaps in the window, measured from the highest canonical block below it.
+    below = sql(
+        session,
+        "SELECT MAX(HEIGHT) FROM SILVER.BLOCKS WHERE IS_CANONICAL AND HEIGHT < ?",
+        [from_height],
+    )[0][0]
+    heights = [b.height for b in links if b.block_hash in canonical]
+    if below is not None:
+        heights.append(int(below))
+    gaps = missing_heights(heights)
+    sql(
+        session,
+        "DELETE FROM SILVER.BLOCK_GAPS WHERE HEIGHT > ?",
+        [int(below) if below is not None else from_height - 1],
+    )
     if gaps:
         sql(
             session,

@@ -56,6 +56,38 @@ EVENT_KEY = (
 )
 
 
+RECEIVED_AT = "TO_TIMESTAMP_NTZ(RECORD:received_at::VARCHAR)"
+# Margin around the batch's received_at range (copies of a record share it exactly).
+WINDOW_SLACK_HOURS = 1
+
+
+def merge_events(rows: str, window: str) -> str:
+    """Insert the batch's clean events (those matching `rows`) whose key SILVER.EVENTS
+    does not hold yet, looking for the key only where `window` allows."""
+    return f"""
+        MERGE INTO SILVER.EVENTS e
+        USING (
+          SELECT * FROM (
+            SELECT {EVENT_KEY} AS EVENT_KEY, RECORD:origin_id::VARCHAR AS ORIGIN_ID,
+                   RECORD:frame_seq::NUMBER AS FRAME_SEQ, RECORD:topic::VARCHAR AS TOPIC,
+                   RECORD:source::VARCHAR AS SOURCE, {RECEIVED_AT} AS RECEIVED_AT,
+                   RECORD:flags AS FLAGS, RECORD:payload AS PAYLOAD, SOURCE_TABLE, SOURCE_FILE,
+                   SOURCE_ROW, BATCH_ID
+            FROM OPS.LOAD_BATCH
+            WHERE {REASON} IS NULL AND NOT {IS_POINTER}
+            QUALIFY ROW_NUMBER() OVER (PARTITION BY {EVENT_KEY}
+                                       ORDER BY SOURCE_FILE, SOURCE_ROW) = 1
+          ) WHERE {rows}
+        ) s
+        ON e.EVENT_KEY = s.EVENT_KEY {window}
+        WHEN NOT MATCHED THEN INSERT
+          (EVENT_KEY, ORIGIN_ID, FRAME_SEQ, TOPIC, SOURCE, RECEIVED_AT, FLAGS, PAYLOAD,
+           SOURCE_TABLE, SOURCE_FILE, SOURCE_ROW, BATCH_ID, LOADED_AT)
+        VALUES (s.EVENT_KEY, s.ORIGIN_ID, s.FRAME_SEQ, s.TOPIC, s.SOURCE, s.RECEIVED_AT,
+                s.FLAGS, s.PAYLOAD, s.SOURCE_TABLE, s.SOURCE_FILE, s.SOURCE_ROW, s.BATCH_ID,
+                SYSDATE())"""
+
+
 def run(session: Any) -> str:
     batch = new_batch_id()
     union = " UNION ALL ".join(
@@ -87,30 +119,27 @@ def run(session: Any) -> str:
                 s.RECORD, s.LINE, s.BATCH_ID, SYSDATE())""",
     )
 
-    sql(
+    # The window: a duplicate is a record delivered again, so it carries the received_at
+    # of the first copy. SILVER.EVENTS is appended in received_at order, so a match
+    # bounded by the batch's received_at range reads only those micro-partitions (no
+    # clustering key needed) and costs the same however long the history grows.
+    # Backfill runs re-emit their keys with a new received_at: their rows, few and
+    # occasional, are matched against the backfilled events without the window.
+    lo, hi, backfill = sql(
         session,
-        f"""
-        MERGE INTO SILVER.EVENTS e
-        USING (
-          SELECT {EVENT_KEY} AS EVENT_KEY, RECORD:origin_id::VARCHAR AS ORIGIN_ID,
-                 RECORD:frame_seq::NUMBER AS FRAME_SEQ, RECORD:topic::VARCHAR AS TOPIC,
-                 RECORD:source::VARCHAR AS SOURCE,
-                 TO_TIMESTAMP_NTZ(RECORD:received_at::VARCHAR) AS RECEIVED_AT,
-                 RECORD:flags AS FLAGS, RECORD:payload AS PAYLOAD, SOURCE_TABLE, SOURCE_FILE,
-                 SOURCE_ROW, BATCH_ID
-          FROM OPS.LOAD_BATCH
-          WHERE {REASON} IS NULL AND NOT {IS_POINTER}
-          QUALIFY ROW_NUMBER() OVER (PARTITION BY {EVENT_KEY}
-                                     ORDER BY SOURCE_FILE, SOURCE_ROW) = 1
-        ) s
-        ON e.EVENT_KEY = s.EVENT_KEY
-        WHEN NOT MATCHED THEN INSERT
-          (EVENT_KEY, ORIGIN_ID, FRAME_SEQ, TOPIC, SOURCE, RECEIVED_AT, FLAGS, PAYLOAD,
-           SOURCE_TABLE, SOURCE_FILE, SOURCE_ROW, BATCH_ID, LOADED_AT)
-        VALUES (s.EVENT_KEY, s.ORIGIN_ID, s.FRAME_SEQ, s.TOPIC, s.SOURCE, s.RECEIVED_AT,
-                s.FLAGS, s.PAYLOAD, s.SOURCE_TABLE, s.SOURCE_FILE, s.SOURCE_ROW, s.BATCH_ID,
-                SYSDATE())""",
-    )
+        f"""SELECT DATEADD(HOUR, -{WINDOW_SLACK_HOURS}, MIN({RECEIVED_AT})),
+                   DATEADD(HOUR, {WINDOW_SLACK_HOURS}, MAX({RECEIVED_AT})),
+                   COUNT_IF(RECORD:source::VARCHAR = 'backfill')
+            FROM OPS.LOAD_BATCH WHERE {REASON} IS NULL""",
+    )[0]
+    if lo is not None:
+        sql(
+            session,
+            merge_events("SOURCE <> 'backfill'", "AND e.RECEIVED_AT BETWEEN ? AND ?"),
+            [lo, hi],
+        )
+    if backfill:
+        sql(session, merge_events("SOURCE = 'backfill'", "AND e.SOURCE = 'backfill'"))
 
     sql(
         session,
@@ -125,6 +154,7 @@ def run(session: Any) -> str:
                 FROM OPS.LOAD_BATCH GROUP BY 1, 2) b
           LEFT JOIN (SELECT BATCH_ID, TOPIC, COUNT(*) AS CLEAN_ROWS FROM SILVER.EVENTS
                      WHERE BATCH_ID IN (SELECT DISTINCT BATCH_ID FROM OPS.LOAD_BATCH)
+                       AND RECEIVED_AT BETWEEN ? AND ?
                      GROUP BY 1, 2) c
             ON c.BATCH_ID = b.BATCH_ID AND c.TOPIC = b.TOPIC
         ) s
@@ -133,6 +163,8 @@ def run(session: Any) -> str:
           (BATCH_ID, TOPIC, RAW_ROWS, CLEAN_ROWS, DUPLICATE_ROWS, QUARANTINED_ROWS, LOADED_AT)
         VALUES (s.BATCH_ID, s.TOPIC, s.RAW_ROWS, s.CLEAN_ROWS, s.DUPLICATE_ROWS,
                 s.QUARANTINED_ROWS, SYSDATE())""",
+        # Every event of these batches came from a row of OPS.LOAD_BATCH: in the window.
+        [lo, hi],
     )
 
     totals = sql(session, """SELECT COUNT(*) FROM OPS.LOAD_BATCH""")
