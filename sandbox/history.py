@@ -42,6 +42,9 @@ class HistoryPlan:
     # Seconds from an event to our receipt of it: the WebSocket frame, the poller's fetch.
     ws_delay_s: float = 1.0
     poll_delay_s: float = 20.0
+    # Hours at the end during which the client tracks the projected block (its deltas
+    # are the bulk of the volume); None: all along.
+    projected_hours: float | None = None
 
     @property
     def start_time(self) -> int:
@@ -73,6 +76,7 @@ def history_objects(plan: HistoryPlan) -> Iterator[LandedHour]:
     tracker = SequenceTracker()
     frame_seq = 0
     rest_seq = 0
+    tracked = False
     hour_start = plan.start_time
     while hour_start < plan.end_time:
         hour_end = min(hour_start + 3600, plan.end_time)
@@ -81,12 +85,35 @@ def history_objects(plan: HistoryPlan) -> Iterator[LandedHour]:
         while step < hour_end:
             step = min(step + plan.sample_every_s, hour_end)
             # Advance one sample at a time: a frame reports the model as of its event.
+            tracking = plan.projected_hours is None or (
+                step > plan.end_time - plan.projected_hours * 3600
+            )
+            if tracking and not tracked:
+                # Subscribing to the projected block: the full set first, as the server
+                # answers `track-mempool-block`.
+                tracked = True
+                subscribed = {
+                    contract.TOPIC_PROJECTED: {
+                        "index": 0,
+                        "sequence": model.sequence,
+                        "blockTransactions": [t.projected() for t in model.projected.values()],
+                    }
+                }
+                for record in frame_to_records(
+                    subscribed,
+                    origin_id=origin,
+                    frame_seq=frame_seq,
+                    received_at=_iso(model.now),
+                    tracker=tracker,
+                ):
+                    by_stream[route(record)].append(record)
+                frame_seq += 1
             for event in model.advance(step):
                 received = _iso(event.time + plan.ws_delay_s)
                 frame: dict[str, Any] = (
                     {contract.TOPIC_CONVERSIONS: event.data}
                     if event.kind == "conversions"
-                    else frame_for(model, WANTS, 0, event)
+                    else frame_for(model, WANTS, 0 if tracking else None, event)
                 )
                 if frame:
                     for record in frame_to_records(

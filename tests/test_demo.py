@@ -91,6 +91,8 @@ def test_bounded_demo_runs_the_pipeline_end_to_end_and_leaves_nothing_running(
         "GOLD.FCT_PROJECTED_BLOCK",
         "GOLD.FCT_BLOCK_PROJECTION_ACCURACY",
         "GOLD.FCT_DAILY_SUMMARY",
+        "GOLD.FCT_MEMPOOL_BLOCKS",
+        "GOLD.FCT_FEE_RECOMMENDATION_ACCURACY",
     }
     assert all(n > 0 for n in gold.values()), gold
     assert "failed dbt builds          0" in out.stdout

@@ -44,6 +44,7 @@ def fill_silver(rt: LocalSnowflake) -> Model:
         "mempoolInfo": model.mempool_info(),
         "fees": model.recommended_fees(),
         "vBytesPerSecond": 900,
+        "mempool-blocks": model.mempool_blocks(),
         "conversions": {"time": 1_800_000_000, "USD": 91000},
     }
     records = contract.records_from_frame(frame, origin_id="c", frame_seq=0, received_at=T0)

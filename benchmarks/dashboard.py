@@ -1,0 +1,195 @@
+"""Dashboard render times on 30 days of simulated history (a benchmark, not a test).
+
+A fresh local warehouse is loaded the way production loads it: the history lands in S3
+(sandbox/history.py: one stats frame a minute, every block, prices, the projected block
+tracked for the last day), the pipe emulation and the procedures load it, and dbt
+builds gold. Then the app, from the bundle the deploy uploads, is run with Streamlit's
+AppTest: every run executes all three tabs, so a run is what opening the page costs.
+Measured: the first run (empty cache: every query goes to the warehouse), a rerun (the
+cache answers), and switching History to 30 days; with Chromium present, also the time
+from opening the page in the browser to the app's "not running" state.
+
+    python -m benchmarks.dashboard --days 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sandbox import aws_local
+from sandbox.artifacts import build_dashboard
+from sandbox.dbt_local import run_dbt
+from sandbox.history import HistoryPlan, land_history
+from sandbox.paths import Workspace
+from sandbox.services import free_port
+from sandbox.snowflake_local import LocalSnowflake
+from sandbox.warehouse import LocalWarehouse, fakesnow_service
+
+ROUNDS = 3
+
+
+def load(rt: LocalSnowflake, days: float) -> dict[str, Any]:
+    started = time.perf_counter()
+    plan = HistoryPlan(
+        seed=30, hours=days * 24, end_time=int(time.time()), tx_per_s=0.5, projected_hours=24
+    )
+    records = land_history(rt.s3, rt.bucket, plan, progress=lambda m: print(f"  {m}", flush=True))
+    landed = time.perf_counter()
+    while rt.drain_notifications():
+        pass
+    rt.run_graph()
+    loaded = time.perf_counter()
+    print(f"  loaded {records:,} records into SILVER in {loaded - landed:.0f} s", flush=True)
+    result = run_dbt(rt.warehouse, "build", target_dir=Path(tempfile.mkdtemp()) / "dbt")
+    if result.returncode != 0:
+        raise RuntimeError(result.stdout[-3000:])
+    built = time.perf_counter()
+    print(f"  dbt build in {built - loaded:.0f} s", flush=True)
+    sizes = {
+        table: int(rt.execute(f"SELECT COUNT(*) FROM GOLD.{table}")[0][0])
+        for table in ("FCT_MEMPOOL_MINUTELY", "FCT_BLOCKS", "FCT_MEMPOOL_BLOCKS", "FCT_PRICES")
+    }
+    return {
+        "records": records,
+        "land_s": round(landed - started, 1),
+        "silver_s": round(loaded - landed, 1),
+        "dbt_s": round(built - loaded, 1),
+        "gold_rows": sizes,
+    }
+
+
+def app_runs(warehouse: LocalWarehouse, home: Path) -> dict[str, list[float]]:
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    main_file = build_dashboard(home / "app", {"MEMPOOL_DATABASE": warehouse.database})
+    (home / ".streamlit").mkdir(parents=True, exist_ok=True)
+    (home / ".streamlit" / "secrets.toml").write_text(
+        f'[connections.snowflake]\nhost = "{warehouse.host}"\nport = {warehouse.port}\n'
+        f'protocol = "http"\naccount = "local"\nuser = "local"\npassword = "local"\n'
+        f'database = "{warehouse.database}"\nschema = "GOLD"\n'
+    )
+    os.chdir(home)
+    sys.path.insert(0, str(main_file.parent))
+    times: dict[str, list[float]] = {"first": [], "rerun": [], "history_30_days": []}
+    for _ in range(ROUNDS):
+        st.cache_data.clear()
+        app = AppTest.from_file(str(main_file), default_timeout=300)
+        started = time.perf_counter()
+        app.run()
+        times["first"].append(time.perf_counter() - started)
+        if app.exception:
+            raise RuntimeError([e.value for e in app.exception])
+        started = time.perf_counter()
+        app.run()
+        times["rerun"].append(time.perf_counter() - started)
+        app.selectbox[0].set_value("Last 30 days")
+        started = time.perf_counter()
+        app.run()
+        times["history_30_days"].append(time.perf_counter() - started)
+    return times
+
+
+def browser_load(warehouse: LocalWarehouse, home: Path) -> float | None:
+    """Seconds from opening the page to the app's first full run, in headless Chromium."""
+    chromium = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+    driver_path = Path(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
+    if not (chromium.exists() and driver_path.exists()):
+        return None
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service as DriverService
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from sandbox.pipeline import dashboard_service
+
+    port = free_port()
+    service = dashboard_service(warehouse, home / "served", port, home / "dashboard.log")
+    service.start()
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(chromium)
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--no-first-run",
+        f"--user-data-dir={home / 'chromium'}",
+    ):
+        options.add_argument(flag)
+    browser = webdriver.Chrome(service=DriverService(str(driver_path)), options=options)
+    try:
+        started = time.perf_counter()
+        browser.get(f"http://127.0.0.1:{port}")
+
+        def finished(_: Any) -> bool:
+            app = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stApp"]')
+            metrics = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stMetricLabel"]')
+            return bool(app and metrics) and (
+                app[0].get_attribute("data-test-script-state") == "notRunning"
+            )
+
+        WebDriverWait(browser, 300, poll_frequency=0.05).until(finished)
+        return time.perf_counter() - started
+    finally:
+        browser.quit()
+        service.stop()
+
+
+def run(days: float) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = Workspace(Path(tmp)).ensure()
+        moto_port, sf_port = free_port(), free_port()
+        moto = aws_local.moto_service(ws, moto_port)
+        moto.start()
+        fakesnow = fakesnow_service(ws.warehouse, sf_port, ws.logs / "fakesnow.log")
+        fakesnow.start()
+        endpoint = f"http://127.0.0.1:{moto_port}"
+        os.environ.update(aws_local.client_env(endpoint))
+        try:
+            import boto3
+
+            landing = aws_local.Landing(bucket="bench-dashboard", queue="bench-dashboard-q")
+            aws_local.provision(endpoint, landing)
+            sqs = boto3.client("sqs")
+            warehouse = LocalWarehouse("127.0.0.1", sf_port, database="BENCH_DASHBOARD")
+            rt = LocalSnowflake(
+                warehouse,
+                landing.bucket,
+                boto3.client("s3"),
+                sqs,
+                sqs.get_queue_url(QueueName=landing.queue)["QueueUrl"],
+            )
+            rt.deploy()
+            loading = load(rt, days)
+            rt.close()
+            runs = app_runs(warehouse, Path(tmp) / "home")
+            browser = browser_load(warehouse, Path(tmp) / "home")
+        finally:
+            fakesnow.stop()
+            moto.stop()
+    return {"days": days, "loading": loading, "app_runs_s": runs, "browser_first_load_s": browser}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=float, default=30)
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    args = parser.parse_args(argv)
+    data = run(args.days)
+    print(json.dumps(data, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(data, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
