@@ -151,6 +151,53 @@ def _add_verify(sub: Any) -> None:
     p.set_defaults(func=_verify)
 
 
+def _budget(args: argparse.Namespace) -> int:
+    from sandbox.budget import Assumptions, gold_stages, render, silver_stages
+
+    assume = Assumptions(
+        pipe_latency_s=args.pipe_latency,
+        trigger_latency_s=args.trigger_latency,
+        procedure_run_s=args.procedure_run,
+        dbt_run_s=args.dbt_run,
+    )
+    print(render(silver_stages(assume), gold_stages(assume, args.gold_refresh_minutes)))
+    return 0
+
+
+def _add_budget(sub: Any) -> None:
+    from sandbox.budget import Assumptions
+    from sandbox.deploy import DeployConfig
+
+    defaults = Assumptions()
+    p = sub.add_parser(
+        "budget",
+        help="how stale production data can be, from the configured buffers and intervals",
+        description="The freshness budget of a production deploy: each stage from a frame "
+        "to a SILVER row and then a GOLD row, bounded by the project's settings (streamer, "
+        "Terraform, task definitions, deploy) or, where Snowflake sets it, an assumption.",
+    )
+    p.add_argument(
+        "--gold-refresh-minutes",
+        type=int,
+        default=DeployConfig().gold_refresh_minutes,
+        help="REFRESH_GOLD's schedule, as passed to `mempool deploy` (default %(default)s)",
+    )
+    for flag, value, what in (
+        ("--pipe-latency", defaults.pipe_latency_s, "S3 event to rows loaded by Snowpipe"),
+        ("--trigger-latency", defaults.trigger_latency_s, "stream data to triggered task start"),
+        ("--procedure-run", defaults.procedure_run_s, "a procedure's typical run"),
+        ("--dbt-run", defaults.dbt_run_s, "a gold dbt build"),
+    ):
+        p.add_argument(
+            flag,
+            type=positive_float,
+            default=value,
+            metavar="SECONDS",
+            help=f"{what} (%(default)s)",
+        )
+    p.set_defaults(func=_budget)
+
+
 def _sim(args: argparse.Namespace) -> int:
     from sandbox.simulator.server import SimOptions, run
 
@@ -465,6 +512,7 @@ REGISTRARS: list[Callable[[Any], None]] = [
     _add_sim,
     _add_ingest,
     _add_deploy,
+    _add_budget,
 ]
 
 

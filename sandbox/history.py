@@ -45,6 +45,9 @@ class HistoryPlan:
     # Hours at the end during which the client tracks the projected block (its deltas
     # are the bulk of the volume); None: all along.
     projected_hours: float | None = None
+    # Hours of records per landing object (Firehose writes one every minute or 128 MiB;
+    # bigger objects load faster locally and change nothing downstream).
+    object_hours: int = 1
 
     @property
     def start_time(self) -> int:
@@ -52,18 +55,20 @@ class HistoryPlan:
 
 
 @dataclass(frozen=True, slots=True)
-class LandedHour:
+class LandingObject:
     key: str
     body: bytes
     records: int
+    until: int  # Unix seconds: the end of the span its records cover
 
 
 def _iso(seconds: float) -> str:
     return contract.format_time(datetime.fromtimestamp(seconds, UTC))
 
 
-def history_objects(plan: HistoryPlan) -> Iterator[LandedHour]:
-    """The landing objects of the whole history, hour by hour, in time order."""
+def history_objects(plan: HistoryPlan) -> Iterator[LandingObject]:
+    """The landing objects of the whole history, `object_hours` by `object_hours`, in
+    time order."""
     model = Model(
         seed=plan.seed,
         start_time=plan.start_time,
@@ -79,7 +84,7 @@ def history_objects(plan: HistoryPlan) -> Iterator[LandedHour]:
     tracked = False
     hour_start = plan.start_time
     while hour_start < plan.end_time:
-        hour_end = min(hour_start + 3600, plan.end_time)
+        hour_end = min(hour_start + plan.object_hours * 3600, plan.end_time)
         by_stream: dict[str, list[contract.Record]] = defaultdict(list)
         step: float = hour_start
         while step < hour_end:
@@ -145,10 +150,11 @@ def history_objects(plan: HistoryPlan) -> Iterator[LandedHour]:
                     rest_seq += 2
         folder = datetime.fromtimestamp(hour_start, UTC).strftime("%Y/%m/%d/%H")
         for stream, records in sorted(by_stream.items()):
-            yield LandedHour(
+            yield LandingObject(
                 key=f"{PREFIXES[stream]}{folder}/{origin}-{hour_start}.ndjson",
                 body=contract.encode_ndjson(records),
                 records=len(records),
+                until=hour_end,
             )
         hour_start = hour_end
 
@@ -161,16 +167,15 @@ def land_history(
 ) -> int:
     """Write the history to the landing bucket; return the number of records."""
     total = 0
-    started = time.monotonic()
-    hours = max(1, int(plan.hours))
-    for objects, landed in enumerate(history_objects(plan), start=1):
+    started = last_report = time.monotonic()
+    for landed in history_objects(plan):
         s3.put_object(Bucket=bucket, Key=landed.key, Body=landed.body)
         total += landed.records
-        if progress and objects % 50 == 0:
-            hour = landed.key.rsplit("-", 1)[-1].split(".")[0]
-            done = (int(hour) - plan.start_time) / 3600 + 1
+        if progress and time.monotonic() - last_report >= 5:
+            last_report = time.monotonic()
+            done = (landed.until - plan.start_time) / 3600
             progress(
-                f"landed {done:.0f}/{hours} hours ({total:,} records, "
-                f"{time.monotonic() - started:.0f} s)"
+                f"landed {done:,.0f} of {plan.hours:,.0f} hours ({total:,} records, "
+                f"{last_report - started:.0f} s)"
             )
     return total

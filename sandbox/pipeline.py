@@ -416,14 +416,7 @@ def dashboard_service(warehouse: LocalWarehouse, home: Path, port: int, log_path
     own connection settings in `home`."""
     app = build_dashboard(home / "app", {"MEMPOOL_DATABASE": warehouse.database})
     (home / ".streamlit").mkdir(parents=True, exist_ok=True)
-    # Local placeholders only: the emulator accepts any login.
-    (home / ".streamlit" / "secrets.toml").write_text(
-        "[connections.snowflake]\n"
-        f'host = "{warehouse.host}"\nport = {warehouse.port}\n'
-        'protocol = "http"\naccount = "local"\nuser = "local"\npassword = "local"\n'
-        f'database = "{warehouse.database}"\nschema = "GOLD"\n'
-        'warehouse = "LOCAL_WH"\nlogin_timeout = 20\nnetwork_timeout = 60\n'
-    )
+    (home / ".streamlit" / "secrets.toml").write_text(warehouse.streamlit_secrets_toml())
     argv = [
         sys.executable,
         "-m",

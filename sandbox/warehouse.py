@@ -68,6 +68,16 @@ class LocalWarehouse:
         finally:
             conn.close()
 
+    def streamlit_secrets_toml(self) -> str:
+        """Streamlit's connection settings (`st.connection("snowflake")`) for this warehouse."""
+        return (
+            "[connections.snowflake]\n"
+            f'host = "{self.host}"\nport = {self.port}\nprotocol = "http"\n'
+            'account = "local"\nuser = "local"\npassword = "local"\n'
+            f'database = "{self.database}"\nschema = "GOLD"\nwarehouse = "LOCAL_WH"\n'
+            "login_timeout = 20\nnetwork_timeout = 60\n"
+        )
+
     def connections_toml(self) -> str:
         """A connections file for `snow`, Streamlit and dbt users pointing at the local stack."""
         return (

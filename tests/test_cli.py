@@ -120,3 +120,25 @@ def test_a_demo_on_another_seed_says_the_chains_will_mix(tmp_path: Path) -> None
     assert warning and "seed 1" in warning and "stale" in warning and "--fresh" in warning
     assert previous_chain_warning(ws, DemoOptions(seed=2, fresh=True)) is None
     assert previous_chain_warning(ws, DemoOptions(seed=2, source="live")) is None
+
+
+def test_the_freshness_budget_follows_the_configured_settings(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import hcl2
+
+    from sandbox.budget import Assumptions, silver_stages
+
+    variables = hcl2.loads((Path(__file__).parent.parent / "terraform/variables.tf").read_text())
+    buffer = next(
+        v for b in variables["variable"] for k, v in b.items() if "firehose_buffer_seconds" in k
+    )
+    stages = {s.name: s for s in silver_stages(Assumptions(pipe_latency_s=20))}
+    assert stages["Firehose buffer"].worst_s == buffer["default"]
+    assert stages["S3 event -> Snowpipe load"].worst_s == 20
+    assert stages["LOAD_EVENTS run"].worst_s == 60  # TARGET_COMPLETION_INTERVAL = '1 MINUTE'
+    assert main(["budget", "--gold-refresh-minutes", "5", "--pipe-latency", "20"]) == 0
+    out = capsys.readouterr().out
+    worst = sum(s.worst_s for s in stages.values())
+    assert "= event to SILVER" in out and f"{worst / 60:.1f} min" in out
+    assert "REFRESH_GOLD schedule" in out and "5.0 min" in out

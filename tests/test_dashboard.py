@@ -4,8 +4,6 @@ AppTest, and end to end in headless Chromium against `streamlit run`."""
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +11,13 @@ from typing import Any
 
 import pytest
 
-from sandbox.artifacts import build_dashboard
+from sandbox.app_harness import (
+    app_is_idle,
+    app_test,
+    chromium_missing,
+    headless_chromium,
+    metric_labels,
+)
 from sandbox.dbt_local import run_dbt
 from sandbox.history import HistoryPlan, land_history
 from sandbox.pipeline import dashboard_service
@@ -53,50 +57,10 @@ def loaded(
         rt.close()
 
 
-def close_snowpark_sessions() -> None:
-    """Close the app's cached Snowpark session while the server is still up (Snowpark
-    would otherwise retry closing it at interpreter exit, for minutes)."""
-    import atexit
-
-    from snowflake.snowpark import session as snowpark_session
-
-    for sess in list(snowpark_session._active_sessions):
-        atexit.unregister(sess._close_at_exit)
-        try:
-            sess.close()
-        except Exception:
-            pass
-
-
 def render(warehouse: LocalWarehouse, home: Path) -> Any:
-    """One run of the app with AppTest, from the bundle the deploy uploads, connected as
-    `streamlit run` would be: through the connection settings in `home`."""
-    import streamlit as st
-    from streamlit.runtime.secrets import secrets_singleton
-    from streamlit.testing.v1 import AppTest
-
-    (home / ".streamlit").mkdir(parents=True)
-    (home / ".streamlit" / "secrets.toml").write_text(
-        f'[connections.snowflake]\nhost = "{warehouse.host}"\nport = {warehouse.port}\n'
-        f'protocol = "http"\naccount = "local"\nuser = "local"\npassword = "local"\n'
-        f'database = "{warehouse.database}"\nschema = "GOLD"\n'
-    )
-    # Secrets and caches live as long as the process: another warehouse's must go.
-    secrets_singleton._reset()
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(home)
-        main_file = build_dashboard(home / "app", {"MEMPOOL_DATABASE": warehouse.database})
-        # `streamlit run` puts the main file's folder first on the path; AppTest does not.
-        patch.syspath_prepend(str(main_file.parent))
-        for name in [m for m in sys.modules if m.split(".")[0] == "mempool_dashboard"]:
-            patch.delitem(sys.modules, name)
-        app = AppTest.from_file(str(main_file), default_timeout=120)
-        try:
-            app.run()
-        finally:
-            close_snowpark_sessions()
+    """One run of the deploy bundle with AppTest, connected as `streamlit run` would be."""
+    with app_test(warehouse, home) as app:
+        app.run()
     assert not app.exception, [e.value for e in app.exception]
     return app
 
@@ -205,66 +169,32 @@ def _title(chart: Any) -> str:
 
 @pytest.mark.browser
 def test_each_tab_renders_in_headless_chromium(loaded: LocalSnowflake, tmp_path: Path) -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service as DriverService
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-    driver_path = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
-    assert Path(chromium).exists() and Path(driver_path).exists(), (
-        "headless Chromium is missing: `make browser` installs Debian's chromium and "
-        "chromium-driver"
-    )
+    missing = chromium_missing()
+    assert missing is None, missing
     port = free_port()
     service = dashboard_service(loaded.warehouse, tmp_path, port, tmp_path / "dashboard.log")
     service.start()
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1600,2400",
-        f"--user-data-dir={tmp_path / 'chromium'}",
-    ):
-        options.add_argument(flag)
-    browser = webdriver.Chrome(service=DriverService(executable_path=driver_path), options=options)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    headlines = {
+        "Live": {"Unconfirmed transactions", "Next block", "BTC price (USD)"},
+        "History": {"Fastest-fee samples that made the next block"},
+        "Pipeline health": {"Every raw record accounted for", "Failed task runs (24 h)"},
+    }
     try:
-        browser.get(f"http://127.0.0.1:{port}")
-        wait = WebDriverWait(browser, 90, poll_frequency=0.25)
-
-        def finished(_: Any) -> bool:
-            app = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stApp"]')
-            return bool(app) and app[0].get_attribute("data-test-script-state") == "notRunning"
-
-        def labels() -> set[str]:
-            return {
-                e.text
-                for e in browser.find_elements(By.CSS_SELECTOR, '[data-testid="stMetricLabel"]')
-            }
-
-        headlines = {
-            "Live": {"Unconfirmed transactions", "Next block", "BTC price (USD)"},
-            "History": {"Fastest-fee samples that made the next block"},
-            "Pipeline health": {"Every raw record accounted for", "Failed task runs (24 h)"},
-        }
-        wait.until(finished)
-        for index, (tab, expected) in enumerate(headlines.items()):
-            tabs = browser.find_elements(By.CSS_SELECTOR, 'button[role="tab"]')
-            assert [t.text for t in tabs] == list(headlines)
-            tabs[index].click()
-            wait.until(finished)
-            wait.until(lambda _, expected=expected: expected <= labels())
-            assert browser.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]') == []
-            browser.save_screenshot(str(SCREENSHOTS / f"{tab.lower().replace(' ', '-')}.png"))
+        with headless_chromium(tmp_path / "chromium") as browser:
+            browser.get(f"http://127.0.0.1:{port}")
+            wait = WebDriverWait(browser, 90, poll_frequency=0.25)
+            wait.until(app_is_idle)
+            for index, (tab, expected) in enumerate(headlines.items()):
+                tabs = browser.find_elements(By.CSS_SELECTOR, 'button[role="tab"]')
+                assert [t.text for t in tabs] == list(headlines)
+                tabs[index].click()
+                wait.until(app_is_idle)
+                wait.until(lambda b, expected=expected: expected <= metric_labels(b))
+                assert browser.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]') == []
+                browser.save_screenshot(str(SCREENSHOTS / f"{tab.lower().replace(' ', '-')}.png"))
     finally:
-        browser.quit()
         service.stop()
