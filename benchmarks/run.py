@@ -35,11 +35,12 @@ def machine() -> str:
     )
 
 
-def run_streamer(frames: int) -> dict[str, Any]:
+def run_benchmark(module: str, *args: str) -> dict[str, Any]:
+    """One benchmark in its own process (its servers and caches die with it)."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
         path = Path(out.name)
     subprocess.run(
-        [sys.executable, "-m", "benchmarks.streamer", "--frames", str(frames), "--json", str(path)],
+        [sys.executable, "-m", f"benchmarks.{module}", *args, "--json", str(path)],
         check=True,
         cwd=REPO,
     )
@@ -57,9 +58,10 @@ def streamer_section(data: dict[str, Any], command: str) -> list[str]:
         "## Streamer",
         "",
         f"`{command}`: {data['frames']:,} stats frames of {data['frame_bytes']:,} bytes "
-        f"({data['records_per_frame']} contract records each) replayed over loopback; "
-        "baseline and streamer deliver into the local Firehose (moto) -> S3 and a run "
-        "ends when every record is in S3.",
+        f"({data['records_per_frame']} contract records each) replayed over loopback "
+        f"({base['frames']:,} for the baseline, which takes a minute for them); baseline "
+        "and streamer deliver into the local Firehose (moto) -> S3 and a run ends when "
+        "every record is in S3.",
         "",
         "| client | frames/s | s from first frame | CPU ms/frame | peak RSS MiB "
         "| Firehose records/frame | billed KB/frame |",
@@ -83,35 +85,141 @@ def streamer_section(data: dict[str, Any], command: str) -> list[str]:
     return lines
 
 
+def procedures_section(data: dict[str, Any], command: str) -> list[str]:
+    results = sorted(data["results"], key=lambda r: r["history_rows"])
+    small, large = results[0], results[-1]
+    lines = [
+        "## Procedures: cost follows new data",
+        "",
+        f"`{command}`: {data['new_records']:,} new records (one a new block) per round, "
+        f"{data['rounds']} rounds, against SILVER.EVENTS and SILVER.BLOCKS already holding "
+        "the history; median seconds per call on the local engine (fakesnow/DuckDB).",
+        "",
+        "| history rows | LOAD_EVENTS s | BUILD_BLOCKS s | whole chain re-derived s |",
+        "|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['history_rows']:,} | {r['load_events_median_s']:.3f} | "
+            f"{r['build_blocks_median_s']:.3f} | {r['whole_chain_s']:.3f} |"
+        )
+    ratios = {
+        name: large[f"{name}_median_s"] / small[f"{name}_median_s"]
+        for name in ("load_events", "build_blocks")
+    }
+    lines += [
+        "",
+        f"Ratio {large['history_rows']:,} vs {small['history_rows']:,} rows: LOAD_EVENTS "
+        f"**{ratios['load_events']:.2f}x**, BUILD_BLOCKS **{ratios['build_blocks']:.2f}x** "
+        f"(target <= 1.5: {'meets' if max(ratios.values()) <= 1.5 else 'misses'}). The last "
+        "column is BUILD_BLOCKS' old way (the whole chain read on every new block), timed "
+        "in the same run. DuckDB's hash join finds keys in a million rows in well under a "
+        "second, so locally LOAD_EVENTS barely grows either way; on Snowflake its key "
+        "lookup is bounded by the batch's received_at window, which prunes SILVER.EVENTS "
+        "(appended in that order) to the batch's micro-partitions. That pruning cannot be "
+        "measured offline.",
+        "",
+    ]
+    return lines
+
+
+def dashboard_section(data: dict[str, Any], command: str) -> list[str]:
+    loading, runs = data["loading"], data["app_runs_s"]
+    gold = ", ".join(f"{t} {n:,}" for t, n in loading["gold_rows"].items())
+    median = {name: sorted(times)[len(times) // 2] for name, times in runs.items()}
+    slowest = max(median.values())
+    lines = [
+        "## Dashboard",
+        "",
+        f"`{command}`: {data['days']:g} days of simulated history ({loading['records']:,} "
+        f"records) landed in S3 in {loading['land_s']:.0f} s, loaded into SILVER by the "
+        f"pipes and procedures in {loading['silver_s']:.0f} s, gold built by dbt in "
+        f"{loading['dbt_s']:.0f} s ({gold} rows). Each app run renders all three tabs "
+        "(Streamlit runs every tab), from the deploy bundle, with AppTest; median of 3.",
+        "",
+        "| run | seconds |",
+        "|---|---:|",
+        f"| first (nothing cached) | {median['first']:.2f} |",
+        f"| rerun (cached, 20 s TTL) | {median['rerun']:.2f} |",
+        f"| History switched to 30 days | {median['history_30_days']:.2f} |",
+    ]
+    browser = data.get("browser_loads_s")
+    if browser:
+        lines.append(
+            f"| in Chromium: first visit, then reloads | "
+            f"{' / '.join(f'{b:.2f}' for b in browser)} |"
+        )
+    lines += [
+        "",
+        f"Every page renders in **{slowest:.2f} s** at most on the server (target <= 2 s: "
+        f"{'meets' if slowest <= 2 else 'misses'}).",
+    ]
+    if browser:
+        lines.append(
+            f"In the browser, reloads take {min(browser[1:] or browser):.2f} to "
+            f"{max(browser[1:] or browser):.2f} s; the very first visit "
+            f"({browser[0]:.2f} s) also opens the app's Snowpark session and loads "
+            "Streamlit's scripts."
+        )
+    lines.append("")
+    return lines
+
+
 NOT_YET = [
     "## Not measured yet",
     "",
     "Each of these is a target of the performance issue without a benchmark so far:",
     "",
-    "- LOAD_EVENTS and BUILD_BLOCKS cost for 1,000 new events against 10k and 1M rows "
-    "(target ratio <= 1.5); both still read all of SILVER.EVENTS / SILVER.BLOCKS.",
-    "- Freshness, simulator event -> GOLD row, p50/p95 at speed 1 (target p95 <= 15 s), "
-    "and the production budget from buffers, pipe latency and task intervals "
-    "(target <= 2.5 min).",
+    "- Freshness, simulator event -> GOLD row, p50/p95 at speed 1 (target p95 <= 15 s). "
+    "The production budget is computed by `mempool budget` (see below).",
     "- Backfill request rate against the configured limit (>= 90 %) and the refetch "
     "after a kill mid-run (<= 1 page).",
-    "- Dashboard render time per page on 30 days of simulated data (<= 2 s).",
     "- Streamer memory during a 10-minute Firehose outage (the spool is on disk).",
     "",
 ]
 
 
+def budget_section() -> list[str]:
+    from sandbox.budget import Assumptions, gold_stages, render, silver_stages
+    from sandbox.deploy import DeployConfig
+
+    assume = Assumptions()
+    table = render(silver_stages(assume), gold_stages(assume, DeployConfig().gold_refresh_minutes))
+    return [
+        "## Production freshness budget",
+        "",
+        "`mempool budget` (defaults): each stage bounded by a setting of the project or, "
+        "where Snowflake sets it, a stated assumption.",
+        "",
+        "```",
+        table,
+        "```",
+        "",
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    # The synchronous baseline manages some tens of frames a second against moto: 5,000
-    # frames keep `make bench` within minutes while the streamer runs long enough to
-    # reach its steady rate.
+    # The synchronous baseline manages some tens of frames a second against moto: it gets
+    # 1,000 frames, the others 5,000, which keep `make bench` within minutes while the
+    # streamer runs long enough to reach its steady rate.
     parser.add_argument("--frames", type=int, default=5_000)
+    parser.add_argument("--baseline-frames", type=int, default=1_000)
+    parser.add_argument("--days", type=float, default=30)
     parser.add_argument("--doc", type=Path, default=DOC)
     args = parser.parse_args(argv)
     started = time.monotonic()
-    command = f"python -m benchmarks.streamer --frames {args.frames}"
-    streamer = run_streamer(args.frames)
+    streamer_cmd = (
+        f"python -m benchmarks.streamer --frames {args.frames} "
+        f"--baseline-frames {args.baseline_frames}"
+    )
+    streamer = run_benchmark(
+        "streamer", "--frames", str(args.frames), "--baseline-frames", str(args.baseline_frames)
+    )
+    procedures_cmd = "python -m benchmarks.procedures --sizes 10000 1000000"
+    procedures = run_benchmark("procedures", "--sizes", "10000", "1000000")
+    dashboard_cmd = f"python -m benchmarks.dashboard --days {args.days:g}"
+    dashboard = run_benchmark("dashboard", "--days", f"{args.days:g}")
     body = [
         "# Performance",
         "",
@@ -126,7 +234,10 @@ def main(argv: list[str] | None = None) -> int:
         "notes it) to its last record in S3 (or its exit), so process start-up is left "
         "out.",
         "",
-        *streamer_section(streamer, command),
+        *streamer_section(streamer, streamer_cmd),
+        *procedures_section(procedures, procedures_cmd),
+        *dashboard_section(dashboard, dashboard_cmd),
+        *budget_section(),
         *NOT_YET,
     ]
     args.doc.write_text("\n".join(body) + "\n")

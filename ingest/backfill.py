@@ -125,25 +125,35 @@ def backfill_blocks(
     if state.get("origin") not in (None, origin):
         raise ValueError(f"checkpoint {checkpoint.path} belongs to {state['origin']}")
     next_height = int(state.get("next_height", to_height))
+    # Pages fetched but not yet written travel in the checkpoint: a stop costs at most
+    # the page in flight, however many pages an object holds.
+    pending: list[Any] = list(state.get("pending", []))
+    pages = int(state.get("pending_pages", 0))
     pacer = Pacer(rate_per_s, sleep)
     progress = Progress(to_height - from_height + 1, "blocks") if show_progress else None
     if progress:
-        progress.advance(to_height - next_height)
+        progress.advance(to_height - next_height - len(pending))
     written = 0
-    while next_height >= from_height:
-        batch: list[Any] = []
-        for _ in range(pages_per_object):
-            if next_height < from_height:
-                break
+    while next_height >= from_height or pending:
+        while pages < pages_per_object and next_height >= from_height:
             start = next_height
             page = _with_retries(partial(api.blocks, start), pacer, sleep=sleep)
             page = [b for b in page if from_height <= b["height"] <= start]
             if not page:
                 next_height = from_height - 1
                 break
-            batch.extend(page)
+            pending.extend(page)
+            pages += 1
             next_height = min(b["height"] for b in page) - 1
-        if batch:
+            checkpoint.save(
+                {
+                    "origin": origin,
+                    "next_height": next_height,
+                    "pending": pending,
+                    "pending_pages": pages,
+                }
+            )
+        if pending:
             now = datetime.now(UTC)
             records = [
                 contract.Record(
@@ -154,7 +164,7 @@ def backfill_blocks(
                     received_at=contract.format_time(now),
                     payload=b,
                 )
-                for b in sorted(batch, key=lambda b: b["height"])
+                for b in sorted(pending, key=lambda b: b["height"])
             ]
             key = (
                 f"{contract.PREFIX_BLOCKS}{now:%Y/%m/%d/%H}/"
@@ -164,6 +174,7 @@ def backfill_blocks(
             written += len(records)
             if progress:
                 progress.advance(len(records))
+        pending, pages = [], 0
         checkpoint.save({"origin": origin, "next_height": next_height})
     if progress:
         progress.close()
@@ -189,20 +200,19 @@ def backfill_prices(
     origin = f"backfill-prices-{currency}"
     state = checkpoint.load() or {}
     next_ts = max(first, int(state.get("next_ts", first)))
+    # Prices fetched but not yet written travel in the checkpoint (see backfill_blocks).
+    pending: list[dict[str, Any]] = list(state.get("pending", []))
     pacer = Pacer(rate_per_s, sleep)
     total = (last - first) // 3600 + 1
     progress = Progress(total, "prices") if show_progress else None
     if progress:
-        progress.advance((next_ts - first) // 3600)
+        progress.advance((next_ts - first) // 3600 - len(pending))
     written = 0
-    while next_ts <= last:
-        records = []
-        for _ in range(hours_per_object):
-            if next_ts > last:
-                break
+    while next_ts <= last or pending:
+        while len(pending) < hours_per_object and next_ts <= last:
             ts = next_ts
             payload = _with_retries(partial(api.historical_price, currency, ts), pacer, sleep=sleep)
-            records.append(
+            pending.append(
                 contract.Record(
                     source="backfill",
                     topic=contract.TOPIC_HISTORICAL_PRICE,
@@ -210,9 +220,11 @@ def backfill_prices(
                     frame_seq=ts // 3600,
                     received_at=contract.utc_now_iso(),
                     payload={"currency": currency, "timestamp": ts, **payload},
-                )
+                ).to_dict()
             )
             next_ts += 3600
+            checkpoint.save({"origin": origin, "next_ts": next_ts, "pending": pending})
+        records = [contract.validate(r) for r in pending]
         now = datetime.now(UTC)
         key = (
             f"{contract.PREFIX_PRICES}{now:%Y/%m/%d/%H}/"
@@ -220,6 +232,7 @@ def backfill_prices(
         )
         s3.put_object(Bucket=bucket, Key=key, Body=contract.encode_ndjson(records))
         written += len(records)
+        pending = []
         checkpoint.save({"origin": origin, "next_ts": next_ts})
         if progress:
             progress.advance(len(records))

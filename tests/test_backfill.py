@@ -81,6 +81,53 @@ def test_block_backfill_resumes_after_a_kill(landing: aws_local.Landing, tmp_pat
     assert len({r.dedup_key for r in records}) == len(records)
 
 
+def test_a_stop_between_objects_costs_at_most_the_page_in_flight(
+    landing: aws_local.Landing, tmp_path: Path
+) -> None:
+    """Ten pages make an object; a stop after the fourth page fetched (mid-object) keeps
+    the four in the checkpoint, so the resume asks only for the pages never fetched."""
+    model = Model(seed=12, start_time=1_800_000_000, history_blocks=160)
+    api = ModelApi(model)
+    s3 = boto3.client("s3")
+    checkpoint = Checkpoint(tmp_path / "ckpt.json")
+    real_blocks = api.blocks
+    pages = list(range(900_159, 900_009, -15))  # 10 pages of 15, newest first
+
+    def dying_blocks(start: int | None = None, timeout_s: float | None = None) -> list[object]:
+        if api.requests == 4:
+            raise Killed
+        return real_blocks(start)
+
+    def run() -> int:
+        return backfill_blocks(
+            api,
+            s3,
+            landing.bucket,
+            900_010,
+            900_159,
+            checkpoint,  # type: ignore[arg-type]
+            rate_per_s=0,
+            pages_per_object=10,
+            show_progress=False,
+        )
+
+    api.blocks = dying_blocks  # type: ignore[method-assign]
+    with pytest.raises(Killed):
+        run()
+    assert landed(landing.bucket, contract.PREFIX_BLOCKS) == []
+    asked: list[int | None] = []
+
+    def noted_blocks(start: int | None = None, timeout_s: float | None = None) -> list[object]:
+        asked.append(start)
+        return real_blocks(start)
+
+    api.blocks = noted_blocks  # type: ignore[method-assign]
+    assert run() == 150
+    assert asked == pages[4:]
+    records = landed(landing.bucket, contract.PREFIX_BLOCKS)
+    assert sorted(r.payload["height"] for r in records) == list(range(900_010, 900_160))
+
+
 def test_price_backfill_writes_hourly_records_and_resumes(
     landing: aws_local.Landing, tmp_path: Path
 ) -> None:
