@@ -115,6 +115,8 @@ TASK_HISTORY_VIEW_RE = re.compile(
 )
 AFTER_RE = re.compile(r"\bAFTER\s+(?P<parents>[\w.$\s,]+?)\s*(?:\bWHEN\b|$)", re.I | re.S)
 DBT_TASK = "EXECUTE DBT PROJECT"
+# Lines of a landed file loaded per statement by the pipe emulation.
+LINES_PER_INSERT = 20_000
 
 
 def strip_database(name: str, database: str) -> str:
@@ -233,13 +235,16 @@ class LocalSnowflake:
         if self._conn is None:
             import snowflake.connector
 
-            self._conn = snowflake.connector.connect(**self.warehouse.connect_kwargs())
+            # qmark: parameters are bound by the server, never spliced into the SQL text.
+            self._conn = snowflake.connector.connect(
+                **self.warehouse.connect_kwargs(), paramstyle="qmark"
+            )
         return self._conn
 
-    def execute(self, statement: str) -> list[Any]:
+    def execute(self, statement: str, params: list[Any] | None = None) -> list[Any]:
         cur = self.conn.cursor()
         try:
-            cur.execute(statement)
+            cur.execute(statement, params)
             return list(cur.fetchall()) if cur.description else []
         finally:
             cur.close()
@@ -444,14 +449,14 @@ class LocalSnowflake:
                 f"{sql_string(file_name)}, {row}, {sql_string(error)})"
             )
         select = ", ".join(pipe_expression(expr) for expr in pipe.select)
-        for start in range(0, len(rows), 400):
-            values = ", ".join(
-                f"({sql_string(line)}, {sql_string(file_name)}, {row})"
-                for row, line in rows[start : start + 400]
-            )
+        # The lines travel as one bound JSON array per chunk (not as SQL text): the
+        # statement stays small whatever the file holds.
+        for start in range(0, len(rows), LINES_PER_INSERT):
             self.execute(
-                f"INSERT INTO {pipe.table} ({', '.join(pipe.columns)}) "
-                f"SELECT {select} FROM VALUES {values}"
+                f"INSERT INTO {pipe.table} ({', '.join(pipe.columns)}) SELECT {select} FROM ("
+                "SELECT f.value[1]::VARCHAR AS column1, ? AS column2, "
+                "f.value[0]::NUMBER AS column3 FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?))) f)",
+                [file_name, json.dumps(rows[start : start + LINES_PER_INSERT])],
             )
         ordinal = int(
             self.execute(f"SELECT COALESCE(MAX(ORDINAL), 0) + 1 FROM {LOCAL_SCHEMA}.PIPE_FILES")[0][

@@ -1,0 +1,120 @@
+"""Freshness of the local pipeline at demo speed 1 (a benchmark, not a test).
+
+`mempool demo --speed 1` runs in a workspace of its own; once data flows, the newest
+projected-block state is looked up once a second in SILVER
+(PROJECTED_BLOCK_STATES.RECEIVED_AT) and in GOLD (FCT_PROJECTED_BLOCK.PROJECTED_AT),
+both the streamer's receipt time, against the warehouse's clock (UTC). The simulator
+sends a projected-block update every 2 s, so the age of the newest row is how far each
+layer trails the source: p50 and p95 over the run.
+
+    python -m benchmarks.freshness --seconds 180
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+WARMUP_S = 60.0
+LAYERS = {
+    "silver": "SELECT DATEDIFF('millisecond', MAX(RECEIVED_AT), SYSDATE()) / 1000.0 "
+    "FROM SILVER.PROJECTED_BLOCK_STATES",
+    "gold": "SELECT DATEDIFF('millisecond', MAX(PROJECTED_AT), SYSDATE()) / 1000.0 "
+    "FROM GOLD.FCT_PROJECTED_BLOCK",
+}
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def sample(home: Path, seconds: float) -> dict[str, list[float]]:
+    import snowflake.connector
+
+    from sandbox.paths import Workspace
+    from sandbox.warehouse import local_from_workspace
+
+    ws = Workspace(home)
+    deadline = time.monotonic() + 120
+    while (local := local_from_workspace(ws)) is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the demo did not start")
+        time.sleep(0.5)
+    conn = snowflake.connector.connect(**local.connect_kwargs())
+    ages: dict[str, list[float]] = {name: [] for name in LAYERS}
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < WARMUP_S + seconds:
+            tick = time.monotonic()
+            warm = tick - started >= WARMUP_S
+            for name, sql in LAYERS.items():
+                try:
+                    cur = conn.cursor()
+                    cur.execute(sql)
+                    (age,) = cur.fetchone() or (None,)
+                except Exception:
+                    age = None  # gold's table may not exist before the first dbt build
+                if warm and age is not None:
+                    ages[name].append(float(age))
+            time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
+    finally:
+        conn.close()
+    return ages
+
+
+def run(seconds: float) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-freshness-") as tmp:
+        home = Path(tmp) / "home"
+        env = {**os.environ, "MEMPOOL_HOME": str(home)}
+        demo = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sandbox.cli",
+                "demo",
+                "--speed",
+                "1",
+                "--no-dashboard",
+                "--seed",
+                "5",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            ages = sample(home, seconds)
+        finally:
+            demo.send_signal(signal.SIGINT)
+            demo.wait(timeout=300)
+    return {
+        "seconds": seconds,
+        "samples": {name: len(values) for name, values in ages.items()},
+        "p50_s": {n: round(percentile(v, 50), 1) for n, v in ages.items() if v},
+        "p95_s": {n: round(percentile(v, 95), 1) for n, v in ages.items() if v},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=180)
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    args = parser.parse_args(argv)
+    data = run(args.seconds)
+    print(json.dumps(data, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(data, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
