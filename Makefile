@@ -33,9 +33,10 @@ $(CHECKOV):
 install: $(STAMP)
 
 ## browser: Debian's chromium and chromedriver, for the dashboard's end-to-end test
-## (installed only when missing; with sudo when not root)
-CHROMIUM := /usr/bin/chromium
-CHROMEDRIVER := /usr/bin/chromedriver
+## (installed only when missing; with sudo when not root). A machine with its own Chrome
+## and chromedriver names them instead: CHROMIUM=... CHROMEDRIVER=... make test
+CHROMIUM ?= /usr/bin/chromium
+CHROMEDRIVER ?= /usr/bin/chromedriver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser:
 	@if [ ! -x $(CHROMIUM) ] || [ ! -x $(CHROMEDRIVER) ]; then \

@@ -15,22 +15,19 @@ from opening the page in the browser to the app's "not running" state.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from sandbox import aws_local
+from benchmarks.stack import emulators, report
 from sandbox.app_harness import app_is_idle, app_test, chromium_missing, headless_chromium
 from sandbox.dbt_local import run_dbt
 from sandbox.history import HistoryPlan, land_history
-from sandbox.paths import Workspace
 from sandbox.pipeline import dashboard_service
 from sandbox.services import free_port
 from sandbox.snowflake_local import LocalSnowflake
-from sandbox.warehouse import LocalWarehouse, fakesnow_service
+from sandbox.warehouse import LocalWarehouse
 
 ROUNDS = 3
 
@@ -52,9 +49,12 @@ def load(rt: LocalSnowflake, days: float) -> dict[str, Any]:
     rt.run_graph()
     loaded = time.perf_counter()
     print(f"  loaded {records:,} records into SILVER in {loaded - landed:.0f} s", flush=True)
-    result = run_dbt(rt.warehouse, "build", target_dir=Path(tempfile.mkdtemp()) / "dbt")
+    dbt_log = Path(tempfile.gettempdir()) / "bench-dashboard-dbt.log"
+    result = run_dbt(
+        rt.warehouse, "build", target_dir=Path(tempfile.mkdtemp()) / "dbt", log_file=dbt_log
+    )
     if result.returncode != 0:
-        raise RuntimeError(result.stdout[-3000:])
+        raise RuntimeError(f"dbt build failed: see {dbt_log}")
     built = time.perf_counter()
     print(f"  dbt build in {built - loaded:.0f} s", flush=True)
     sizes = {
@@ -114,37 +114,13 @@ def browser_loads(warehouse: LocalWarehouse, home: Path) -> list[float] | None:
 
 
 def run(days: float) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        ws = Workspace(Path(tmp)).ensure()
-        moto_port, sf_port = free_port(), free_port()
-        moto = aws_local.moto_service(ws, moto_port)
-        moto.start()
-        fakesnow = fakesnow_service(ws.warehouse, sf_port, ws.logs / "fakesnow.log")
-        fakesnow.start()
-        endpoint = f"http://127.0.0.1:{moto_port}"
-        os.environ.update(aws_local.client_env(endpoint))
-        try:
-            import boto3
-
-            landing = aws_local.Landing(bucket="bench-dashboard", queue="bench-dashboard-q")
-            aws_local.provision(endpoint, landing)
-            sqs = boto3.client("sqs")
-            warehouse = LocalWarehouse("127.0.0.1", sf_port, database="BENCH_DASHBOARD")
-            rt = LocalSnowflake(
-                warehouse,
-                landing.bucket,
-                boto3.client("s3"),
-                sqs,
-                sqs.get_queue_url(QueueName=landing.queue)["QueueUrl"],
-            )
-            rt.deploy()
-            loading = load(rt, days)
-            rt.close()
-            runs = app_runs(warehouse, Path(tmp) / "home")
-            browser = browser_loads(warehouse, Path(tmp) / "home")
-        finally:
-            fakesnow.stop()
-            moto.stop()
+    with emulators() as stack:
+        rt = stack.runtime("bench_dashboard")
+        loading = load(rt, days)
+        rt.close()
+        home = stack.workdir / "home"
+        runs = app_runs(rt.warehouse, home)
+        browser = browser_loads(rt.warehouse, home)
     return {"days": days, "loading": loading, "app_runs_s": runs, "browser_loads_s": browser}
 
 
@@ -153,11 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=float, default=30)
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args(argv)
-    data = run(args.days)
-    print(json.dumps(data, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(data, indent=2))
-    return 0
+    return report(run(args.days), args.json)
 
 
 if __name__ == "__main__":

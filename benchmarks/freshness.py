@@ -13,7 +13,6 @@ layer trails the source: p50 and p95 over the run.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -22,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from benchmarks.stack import report
 
 WARMUP_S = 60.0
 LAYERS = {
@@ -109,11 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=180)
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args(argv)
-    data = run(args.seconds)
-    print(json.dumps(data, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(data, indent=2))
-    return 0
+    return report(run(args.seconds), args.json)
 
 
 if __name__ == "__main__":

@@ -15,20 +15,15 @@ did before its window.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks.stack import Emulators, emulators, report
 from ingest import contract
-from sandbox import aws_local
-from sandbox.paths import Workspace
-from sandbox.services import free_port
 from sandbox.snowflake_local import LocalSnowflake
-from sandbox.warehouse import LocalWarehouse, fakesnow_service
 
 NEW_RECORDS = 1_000
 ROUNDS = 3
@@ -103,25 +98,8 @@ def timed(rt: LocalSnowflake, procedure: str) -> float:
     return elapsed
 
 
-def measure(rows: int, moto: str, server: LocalWarehouse, index: int) -> dict[str, Any]:
-    import boto3
-
-    landing = aws_local.Landing(
-        bucket=f"bench-procs-{index}",
-        stream_delivery=f"bench-procs-s-{index}",
-        conversions_delivery=f"bench-procs-c-{index}",
-        queue=f"bench-procs-q-{index}",
-    )
-    aws_local.provision(moto, landing)
-    sqs = boto3.client("sqs")
-    rt = LocalSnowflake(
-        LocalWarehouse(server.host, server.port, database=f"BENCH_{index}"),
-        landing.bucket,
-        boto3.client("s3"),
-        sqs,
-        sqs.get_queue_url(QueueName=landing.queue)["QueueUrl"],
-    )
-    rt.deploy()
+def measure(rows: int, stack: Emulators) -> dict[str, Any]:
+    rt = stack.runtime(f"bench_procs_{rows}")
     now = datetime.now(UTC).replace(tzinfo=None)
     started = time.perf_counter()
     fill_history(rt, rows, now)
@@ -158,25 +136,8 @@ def measure(rows: int, moto: str, server: LocalWarehouse, index: int) -> dict[st
 
 
 def run(sizes: list[int]) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        ws = Workspace(Path(tmp)).ensure()
-        moto_port, sf_port = free_port(), free_port()
-        moto = aws_local.moto_service(ws, moto_port)
-        moto.start()
-        fakesnow = fakesnow_service(ws.warehouse, sf_port, ws.logs / "fakesnow.log")
-        fakesnow.start()
-        endpoint = f"http://127.0.0.1:{moto_port}"
-        import os
-
-        os.environ.update(aws_local.client_env(endpoint))
-        try:
-            results = [
-                measure(rows, endpoint, LocalWarehouse("127.0.0.1", sf_port), i)
-                for i, rows in enumerate(sizes)
-            ]
-        finally:
-            fakesnow.stop()
-            moto.stop()
+    with emulators() as stack:
+        results = [measure(rows, stack) for rows in sizes]
     return {"new_records": NEW_RECORDS, "rounds": ROUNDS, "results": results}
 
 
@@ -185,15 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 1_000_000])
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args(argv)
-    data = run(args.sizes)
-    for r in data["results"]:
-        print(
-            f"history {r['history_rows']:>9,}: LOAD_EVENTS {r['load_events_median_s']:.3f} s, "
-            f"BUILD_BLOCKS {r['build_blocks_median_s']:.3f} s (median of {ROUNDS})"
-        )
-    if args.json:
-        args.json.write_text(json.dumps(data, indent=2))
-    return 0
+    return report(run(args.sizes), args.json)
 
 
 if __name__ == "__main__":

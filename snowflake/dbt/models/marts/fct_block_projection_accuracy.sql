@@ -80,8 +80,11 @@ projected_txids as (
 
 mined_txids as (
 
+    -- Only where there is a projection to compare with: flattening every block's txids
+    -- (thousands each) would cost the most and match nothing.
     select b.height, tx.value::varchar as txid
     from in_scope as b
+    inner join projection_for_height as p on p.height = b.height
     inner join block_txids as t on t.block_hash = b.block_hash,
         lateral flatten(input => t.txids) as tx
 
