@@ -42,14 +42,19 @@ def sample(home: Path, seconds: float) -> dict[str, list[float]]:
     import snowflake.connector
 
     from sandbox.paths import Workspace
-    from sandbox.warehouse import local_from_workspace
+    from sandbox.warehouse import LocalWarehouse, StackNotRunning, local_from_workspace
 
     ws = Workspace(home)
     deadline = time.monotonic() + 120
-    while (local := local_from_workspace(ws)) is None:
+    local: LocalWarehouse | None = None
+    while local is None:
         if time.monotonic() > deadline:
             raise RuntimeError("the demo did not start")
         time.sleep(0.5)
+        try:
+            local = local_from_workspace(ws)
+        except StackNotRunning:
+            continue
     conn = snowflake.connector.connect(**local.connect_kwargs())
     ages: dict[str, list[float]] = {name: [] for name in LAYERS}
     started = time.monotonic()

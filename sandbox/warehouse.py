@@ -93,7 +93,8 @@ class StackNotRunning(RuntimeError):
 
 
 def local_from_workspace(ws: Workspace) -> LocalWarehouse | None:
-    """The running demo's warehouse, or None when no demo is running in `ws`."""
+    """The running demo's warehouse, or None when no demo is running in `ws` (raises
+    StackNotRunning while one is starting)."""
     try:
         info = json.loads(ws.runtime_file.read_text())
     except FileNotFoundError:
@@ -104,6 +105,12 @@ def local_from_workspace(ws: Workspace) -> LocalWarehouse | None:
         return None  # a demo that died without cleaning up
     except PermissionError:
         pass
+    if "fakesnow" not in info:
+        # Not a stopped demo either: its files are about to be opened by the demo.
+        raise StackNotRunning(
+            f"a demo is starting in {ws.root} and its warehouse is not up yet: try again "
+            "in a moment"
+        )
     return LocalWarehouse(host=info["fakesnow"]["host"], port=int(info["fakesnow"]["port"]))
 
 

@@ -142,3 +142,23 @@ def test_the_freshness_budget_follows_the_configured_settings(
     worst = sum(s.worst_s for s in stages.values())
     assert "= event to SILVER" in out and f"{worst / 60:.1f} min" in out
     assert "REFRESH_GOLD schedule" in out and "5.0 min" in out
+
+
+def test_mempool_sql_during_a_demos_start_says_to_wait(tmp_path: Path) -> None:
+    """The demo writes stack.json as its services come up; until the warehouse is among
+    them, `mempool sql` must not serve the files on disk itself (the demo opens them)."""
+    import json
+    import os
+
+    from sandbox.paths import Workspace
+    from sandbox.warehouse import StackNotRunning, local_from_workspace
+
+    ws = Workspace(tmp_path).ensure()
+    ws.runtime_file.write_text(json.dumps({"pid": os.getpid(), "aws_endpoint": "http://x"}))
+    with pytest.raises(StackNotRunning, match="starting"):
+        local_from_workspace(ws)
+    ws.runtime_file.write_text(
+        json.dumps({"pid": os.getpid(), "fakesnow": {"host": "127.0.0.1", "port": 1}})
+    )
+    local = local_from_workspace(ws)
+    assert local is not None and local.port == 1
