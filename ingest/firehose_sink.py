@@ -144,8 +144,13 @@ class FirehoseSink:
 
     def _deliver(self, name: str, lines: list[bytes]) -> None:
         if self.spool.has_pending(name):
+            # Firehose was down: one call with the oldest batch tells whether it is back.
+            # Retrying here with backoff would hold this flush for seconds while new
+            # records pile up in memory; they go to disk at once instead.
             try:
-                self.counters.replayed += self.spool.replay(name, lambda b: self._try_put(name, b))
+                self.counters.replayed += self.spool.replay(
+                    name, lambda b: self._try_put(name, b, attempts=1)
+                )
             except ReplayStalled:
                 # The journal keeps its own checkpoint; new records queue behind it.
                 self._to_spool(name, lines)
@@ -165,20 +170,21 @@ class FirehoseSink:
             self.counters.spooled += len(lines)
             log.warning("firehose %s unavailable: spooled %d records", name, len(lines))
 
-    def _try_put(self, name: str, batch: list[bytes]) -> list[bytes]:
+    def _try_put(self, name: str, batch: list[bytes], attempts: int | None = None) -> list[bytes]:
         """Deliver a batch; return the lines that could not be delivered."""
         try:
-            self._put(name, batch)
+            self._put(name, batch, attempts)
         except DeliveryUnavailable as exc:
             return exc.remaining
         self.counters.replayed_batches += 1
         return []
 
-    def _put(self, name: str, batch: list[bytes]) -> None:
+    def _put(self, name: str, batch: list[bytes], attempts: int | None = None) -> None:
         """PutRecordBatch with per-record retries; DeliveryUnavailable when out of attempts.
         `batch` is lines; they are sent packed, and a failed record's lines are resent."""
         pending = pack_records(batch)
-        for attempt in range(1, self.max_attempts + 1):
+        max_attempts = attempts or self.max_attempts
+        for attempt in range(1, max_attempts + 1):
             if self._past_deadline():
                 raise DeliveryUnavailable(f"{name}: stopping; left for the spool", unpack(pending))
             try:
@@ -186,7 +192,7 @@ class FirehoseSink:
                     DeliveryStreamName=name, Records=[{"Data": b"".join(r)} for r in pending]
                 )
             except Exception as exc:
-                if attempt == self.max_attempts:
+                if attempt == max_attempts:
                     raise DeliveryUnavailable(
                         f"{name}: {type(exc).__name__}: {exc}", unpack(pending)
                     ) from exc
@@ -216,7 +222,7 @@ class FirehoseSink:
                 ", ".join(codes),
             )
             pending = retry
-            if attempt < self.max_attempts:
+            if attempt < max_attempts:
                 self.sleep(self._backoff(attempt))
         raise DeliveryUnavailable(f"{name}: {len(pending)} records still failing", unpack(pending))
 

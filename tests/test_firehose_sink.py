@@ -119,11 +119,14 @@ def test_a_replay_interrupted_by_partial_failures_resumes_without_doubles(
         s.add("stream", rec(i))
     s.flush()
     stub.fail_calls = 0
-    # During replay: first batch partially fails forever (5 attempts), stalling the replay.
+    # During replay, the first batch partially fails on five calls in a row: each flush
+    # probes once, so the replay stalls five times and resumes.
     stub.fail_record_indexes = [{0}] * 5
     s.flush()
     assert s.spool.pending("mempool-stream") > 0
-    s.flush()
+    for _ in range(6):
+        s.flush()
+    assert s.spool.pending("mempool-stream") == 0
     delivered = seqs(stub.delivered["mempool-stream"])
     assert sorted(delivered) == list(range(700))
     assert len(delivered) == 700
@@ -165,3 +168,24 @@ def test_an_oversize_record_is_stored_whole_in_s3_with_a_pointer(
     body = s3.get_object(Bucket=landing.bucket, Key=pointer.payload["s3_key"])["Body"].read()
     assert pointer.payload["s3_key"].startswith(contract.PREFIX_OVERSIZE)
     assert contract.parse_line(body) == huge
+
+
+def test_during_an_outage_a_flush_probes_once_and_spools_at_once(tmp_path: Path) -> None:
+    """Once records wait in the spool, a flush tries Firehose with one call and, when it
+    fails, puts the new records on disk straight away: nothing piles up in memory behind
+    a flush that retries for seconds."""
+    stub = StubFirehose(fail_calls=10**6)
+    s = sink(stub, tmp_path)
+    s.add("stream", rec(0))
+    s.flush()  # the outage begins: retried with backoff, then spooled
+    assert stub.calls == s.max_attempts
+    for i in range(1, 4):
+        s.add("stream", rec(i))
+        before = stub.calls
+        s.flush()
+        assert stub.calls - before == 1
+    assert s.spool.pending("mempool-stream") == 4
+    stub.fail_calls = 0
+    s.add("stream", rec(4))
+    s.flush()
+    assert seqs(stub.delivered["mempool-stream"]) == list(range(5))
