@@ -76,10 +76,20 @@ def streamer_section(data: dict[str, Any], command: str) -> list[str]:
         )
     verdict_speed = "meets" if ratio >= 5 else "misses"
     verdict_ceiling = "meets" if share >= 0.65 else "misses"
+    cpu_share = ceiling["cpu_ms_per_frame"] / stream["cpu_ms_per_frame"]
     lines += [
         "",
         f"Streamer vs baseline: **{ratio:.2f}x** (target >= 5x: {verdict_speed}); "
         f"streamer vs ceiling: **{share:.0%}** (target >= 65 %: {verdict_ceiling}).",
+        "",
+        f"Why the ceiling share misses: the streamer's run ends when its last record is in "
+        f"S3, and it flushes once a second (the Firehose batch window it is built for), so "
+        f"its {stream['seconds_from_first_frame']} s include up to a second of waiting for "
+        "that last flush and the S3 poll; the ceiling only counts frames. Per frame of "
+        f"CPU, which is what a longer stream is bound by, the streamer does "
+        f"{stream['cpu_ms_per_frame']:.3f} ms against the ceiling's "
+        f"{ceiling['cpu_ms_per_frame']:.3f} ms: **{cpu_share:.0%}** of the ceiling's "
+        "throughput (decode, contract records, JSON lines, packing), still under 65 %.",
         "",
     ]
     return lines
