@@ -160,13 +160,17 @@ def _budget(args: argparse.Namespace) -> int:
         procedure_run_s=args.procedure_run,
         dbt_run_s=args.dbt_run,
     )
-    print(render(silver_stages(assume), gold_stages(assume, args.gold_refresh_minutes)))
+    refresh = args.gold_refresh_minutes
+    if refresh is None:
+        from sandbox.deploy import DeployConfig
+
+        refresh = DeployConfig().gold_refresh_minutes
+    print(render(silver_stages(assume), gold_stages(assume, refresh)))
     return 0
 
 
 def _add_budget(sub: Any) -> None:
     from sandbox.budget import Assumptions
-    from sandbox.deploy import DeployConfig
 
     defaults = Assumptions()
     p = sub.add_parser(
@@ -179,8 +183,8 @@ def _add_budget(sub: Any) -> None:
     p.add_argument(
         "--gold-refresh-minutes",
         type=int,
-        default=DeployConfig().gold_refresh_minutes,
-        help="REFRESH_GOLD's schedule, as passed to `mempool deploy` (default %(default)s)",
+        default=None,
+        help="REFRESH_GOLD's schedule, as passed to `mempool deploy` (default: the deploy's)",
     )
     for flag, value, what in (
         ("--pipe-latency", defaults.pipe_latency_s, "S3 event to rows loaded by Snowpipe"),

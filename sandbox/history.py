@@ -97,13 +97,7 @@ def history_objects(plan: HistoryPlan) -> Iterator[LandingObject]:
                 # Subscribing to the projected block: the full set first, as the server
                 # answers `track-mempool-block`.
                 tracked = True
-                subscribed = {
-                    contract.TOPIC_PROJECTED: {
-                        "index": 0,
-                        "sequence": model.sequence,
-                        "blockTransactions": [t.projected() for t in model.projected.values()],
-                    }
-                }
+                subscribed = {contract.TOPIC_PROJECTED: model.full_set_payload()}
                 for record in frame_to_records(
                     subscribed,
                     origin_id=origin,

@@ -246,6 +246,37 @@ class PollerComponent:
         }
 
 
+class RefreshGold:
+    """EXECUTE DBT PROJECT, locally: `dbt build` on its own cadence (it takes seconds, and
+    demo time runs faster than the deployed schedule); `forced` makes every pass due."""
+
+    def __init__(
+        self, warehouse: LocalWarehouse, target_dir: Path, log_file: Path, interval_s: float
+    ) -> None:
+        self.warehouse = warehouse
+        self.target_dir = target_dir
+        self.log_file = log_file
+        self.interval_s = interval_s
+        self.forced = False
+        self.runs = 0
+        self.failures = 0
+        self._last = 0.0
+
+    def due(self) -> bool:
+        return self.forced or time.monotonic() - self._last >= self.interval_s
+
+    def __call__(self) -> str:
+        self._last = time.monotonic()
+        result = run_dbt(
+            self.warehouse, "build", target_dir=self.target_dir, log_file=self.log_file
+        )
+        self.runs += 1
+        if result.returncode != 0:
+            self.failures += 1
+            raise RuntimeError(f"dbt build exit {result.returncode} (see {self.log_file})")
+        return "REFRESH_GOLD: dbt build exit 0"
+
+
 class SnowflakeRuntimeComponent:
     """Deploys the SQL to the local warehouse, then on a short cadence loads new landing
     objects (the pipes) and runs the task graph (the procedures)."""
@@ -257,10 +288,7 @@ class SnowflakeRuntimeComponent:
         self.dbt_interval_s = dbt_interval_s
         self.loop: PeriodicLoop | None = None
         self.runtime: Any = None
-        self.dbt_runs = 0
-        self.dbt_failures = 0
-        self._last_dbt = 0.0
-        self._force_dbt = False
+        self.refresh: RefreshGold | None = None
         self.chaos: RuntimeChaos | None = None
 
     def start(self, stack: Stack) -> None:
@@ -280,25 +308,8 @@ class SnowflakeRuntimeComponent:
         target_dir = stack.ws.root / "dbt-target"
         warehouse = stack.warehouse
 
-        component = self
-
-        class RefreshGold:
-            """EXECUTE DBT PROJECT, locally: `dbt build` on a cadence (it takes seconds)."""
-
-            def due(self) -> bool:
-                elapsed = time.monotonic() - component._last_dbt
-                return component._force_dbt or elapsed >= component.dbt_interval_s
-
-            def __call__(self) -> str:
-                component._last_dbt = time.monotonic()
-                result = run_dbt(warehouse, "build", target_dir=target_dir, log_file=dbt_log)
-                component.dbt_runs += 1
-                if result.returncode != 0:
-                    component.dbt_failures += 1
-                    raise RuntimeError(f"dbt build exit {result.returncode} (see {dbt_log})")
-                return "REFRESH_GOLD: dbt build exit 0"
-
-        self.runtime.dbt_runner = RefreshGold()
+        self.refresh = RefreshGold(warehouse, target_dir, dbt_log, self.dbt_interval_s)
+        self.runtime.dbt_runner = self.refresh
         handler = logging.FileHandler(stack.ws.logs / "snowflake-runtime.log")
         rt_log = logging.getLogger("mempool.snowflake")
         rt_log.addHandler(handler)
@@ -309,7 +320,8 @@ class SnowflakeRuntimeComponent:
 
         def cycle() -> None:
             # The last pass after a stop runs clean: it finishes what chaos left half-done.
-            active = chaos if chaos is not None and not self._force_dbt else None
+            last_pass = self.refresh is not None and self.refresh.forced
+            active = chaos if chaos is not None and not last_pass else None
             if active:
                 active.redeliver(self.runtime.s3)
             self.runtime.drain_notifications()
@@ -334,7 +346,8 @@ class SnowflakeRuntimeComponent:
         if self.loop:
             self.loop.stop()
             # A last pass so everything that landed before the stop is in SILVER and GOLD.
-            self._force_dbt = True
+            if self.refresh:
+                self.refresh.forced = True
             try:
                 self.loop.run_once_now()
             except Exception:
@@ -349,8 +362,8 @@ class SnowflakeRuntimeComponent:
             **self.runtime.counters,
             **(self.chaos.counts() if self.chaos else {}),
             "failed cycles": self.loop.failures if self.loop else 0,
-            "dbt builds": self.dbt_runs,
-            "failed dbt builds": self.dbt_failures,
+            "dbt builds": self.refresh.runs if self.refresh else 0,
+            "failed dbt builds": self.refresh.failures if self.refresh else 0,
         }
 
 

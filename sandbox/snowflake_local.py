@@ -25,6 +25,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote_plus
@@ -542,7 +543,7 @@ class LocalSnowflake:
     def _run_task(self, task: Task, run: Callable[[], str]) -> str:
         """One task run, recorded as Snowflake's task history shows it: SUCCEEDED, or
         FAILED with the error, whatever ended it (the exception goes on)."""
-        started = self.execute("SELECT SYSDATE()")[0][0]
+        started = datetime.now(UTC).replace(tzinfo=None)
         state, error = "SUCCEEDED", None
         try:
             return run()
@@ -556,17 +557,18 @@ class LocalSnowflake:
         if not self.plan.task_runs:
             return
         view, columns = self.plan.task_runs
+        completed = datetime.now(UTC).replace(tzinfo=None)
         values = {
-            "TASK_NAME": sql_string(task_name),
-            "STATE": sql_string(state),
-            "SCHEDULED_AT": f"'{started}'::TIMESTAMP_NTZ",
-            "STARTED_AT": f"'{started}'::TIMESTAMP_NTZ",
-            "COMPLETED_AT": "SYSDATE()",
-            "ERROR_MESSAGE": "NULL" if error is None else sql_string(error),
+            "TASK_NAME": task_name,
+            "STATE": state,
+            "SCHEDULED_AT": started,
+            "STARTED_AT": started,
+            "COMPLETED_AT": completed,
+            "ERROR_MESSAGE": error,
         }
         self.execute(
-            f"INSERT INTO {view} ({', '.join(columns)}) "
-            f"SELECT {', '.join(values.get(c, 'NULL') for c in columns)}"
+            f"INSERT INTO {view} ({', '.join(columns)}) SELECT {', '.join('?' for _ in columns)}",
+            [values.get(c) for c in columns],
         )
 
 

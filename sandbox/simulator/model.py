@@ -563,6 +563,15 @@ class Model:
             return {k: max(1, math.ceil(v)) for k, v in fees.items()}
         return {k: round(v, 2) for k, v in fees.items()}
 
+    def full_set_payload(self, index: int = 0) -> dict[str, Any]:
+        """`projected-block-transactions` as a full set: what a client that subscribes
+        (`track-mempool-block`) is sent first."""
+        return {
+            "index": index,
+            "sequence": self.sequence,
+            "blockTransactions": [t.projected() for t in self.projected.values()],
+        }
+
     def mempool_blocks(self) -> list[dict[str, Any]]:
         out = []
         for txs in self.projected_blocks(8):

@@ -277,11 +277,7 @@ class Simulator:
             index = request["track-mempool-block"]
             if isinstance(index, int) and not isinstance(index, bool) and 0 <= index <= 7:
                 client.track_index = index
-                reply["projected-block-transactions"] = {
-                    "index": index,
-                    "sequence": m.sequence,
-                    "blockTransactions": [t.projected() for t in m.projected.values()],
-                }
+                reply["projected-block-transactions"] = m.full_set_payload(index)
             else:
                 client.track_index = None
         if reply:
