@@ -12,7 +12,7 @@ CHECKOV := $(CHECKOV_VENV)/bin/checkov
 CHECKOV_VERSION := 3.3.30
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format pytest clean snow build deploy-plan lambda chaos bench browser
+.PHONY: install demo test lint format pytest clean snow build deploy-plan lambda streamer-package chaos bench browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -85,6 +85,13 @@ format: $(STAMP)
 ## lambda: the poller's Lambda package (output/lambda/poller.zip), as Terraform uploads it
 lambda: $(STAMP)
 	$(BIN)/python -m sandbox.lambda_package
+
+## streamer-package: the streamer's wheelhouse (output/streamer/wheelhouse.tar.gz), as
+## Terraform uploads it: the project wheel and the wheels requirements.streamer.txt pins
+## for the instance (AL2023 aarch64, Python 3.11), downloaded from PyPI, hash-checked.
+## ARGS=--update-lock re-resolves pyproject.toml's dependencies into that file first.
+streamer-package: $(STAMP)
+	$(BIN)/python -m sandbox.streamer_package $(ARGS)
 
 ## pytest: the test suite alone, on two workers (a module stays on one worker)
 ## (the procedure archive is built first, once, so the workers never race to build it)

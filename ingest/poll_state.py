@@ -59,6 +59,10 @@ class StateConflict(RuntimeError):
     """Another run changed the state since we read it (HTTP 412)."""
 
 
+class StateAccessDenied(PermissionError):
+    """S3 answered 403 to reading the state: a missing s3:ListBucket, or s3:GetObject."""
+
+
 @dataclass
 class StateStore:
     s3: Any
@@ -69,8 +73,21 @@ class StateStore:
         try:
             obj = self.s3.get_object(Bucket=self.bucket, Key=self.key)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            code = exc.response["Error"]["Code"]
+            if code in ("NoSuchKey", "404"):
                 return None, None
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in ("AccessDenied", "403") or status == 403:
+                # S3 answers 403, not 404, for a missing object when the caller may not
+                # list the bucket: on the first run the state does not exist yet.
+                raise StateAccessDenied(
+                    f"S3 denied reading s3://{self.bucket}/{self.key} (403 {code}). If the "
+                    "state object does not exist yet (first run), S3 says 403 instead of "
+                    "404 because the role lacks s3:ListBucket on the bucket: grant "
+                    f"s3:ListBucket on arn:aws:s3:::{self.bucket} with the condition "
+                    f"s3:prefix = {self.key} (terraform/lambda.tf does). Otherwise the role "
+                    "lacks s3:GetObject on the state object."
+                ) from exc
             raise
         return PollState.from_json(obj["Body"].read()), obj["ETag"]
 

@@ -1,4 +1,5 @@
-# The WebSocket streamer: one small Amazon Linux 2023 instance running a systemd service.
+# The WebSocket streamer: one small Amazon Linux 2023 instance running a systemd service,
+# installed at boot from the wheelhouse uploaded here (make streamer-package), offline.
 
 data "aws_ssm_parameter" "al2023" {
   # The latest Amazon Linux 2023 AMI for the instance type's architecture.
@@ -9,6 +10,17 @@ data "aws_ec2_instance_type" "streamer" {
   instance_type = var.streamer_instance_type
 }
 
+# Not every Availability Zone offers every instance type (t4g is missing from some zones
+# of older regions): only subnets in a zone that offers it are candidates.
+data "aws_ec2_instance_type_offerings" "streamer" {
+  location_type = "availability-zone"
+
+  filter {
+    name   = "instance-type"
+    values = [var.streamer_instance_type]
+  }
+}
+
 data "aws_vpc" "default" {
   count   = var.streamer_subnet_id == "" ? 1 : 0
   default = true
@@ -16,28 +28,59 @@ data "aws_vpc" "default" {
 
 data "aws_subnets" "default" {
   count = var.streamer_subnet_id == "" ? 1 : 0
+
   filter {
     name   = "vpc-id"
     values = [data.aws_vpc.default[0].id]
   }
+
+  filter {
+    name   = "default-for-az"
+    values = ["true"]
+  }
+
+  filter {
+    name   = "availability-zone"
+    values = data.aws_ec2_instance_type_offerings.streamer.locations
+  }
 }
 
 data "aws_subnet" "streamer" {
-  id = var.streamer_subnet_id != "" ? var.streamer_subnet_id : sort(data.aws_subnets.default[0].ids)[0]
+  # The lowest subnet id among the candidates: stable from one plan to the next.
+  id = var.streamer_subnet_id != "" ? var.streamer_subnet_id : try(sort(data.aws_subnets.default[0].ids)[0], "")
+
+  lifecycle {
+    precondition {
+      condition     = var.streamer_subnet_id != "" || length(try(data.aws_subnets.default[0].ids, [])) > 0
+      error_message = "No default-VPC subnet is in an Availability Zone offering ${var.streamer_instance_type}: set streamer_subnet_id, or another streamer_instance_type."
+    }
+  }
 }
 
 locals {
   streamer_arch = contains(data.aws_ec2_instance_type.streamer.supported_architectures, "arm64") ? "arm64" : "x86_64"
   streamer_user_data = templatefile("${path.module}/templates/streamer-user-data.sh.tftpl", {
-    package            = var.streamer_package
     region             = var.region
     bucket             = aws_s3_bucket.landing.bucket
+    wheelhouse_key     = aws_s3_object.streamer_wheelhouse.key
+    wheelhouse_sha256  = filesha256(var.streamer_wheelhouse)
     ws_url             = var.mempool_ws_url
     stream_delivery    = var.stream_delivery_name
     conversions_stream = var.conversions_delivery_name
     log_group          = aws_cloudwatch_log_group.streamer.name
     stop_timeout_s     = 60
   })
+}
+
+resource "aws_s3_object" "streamer_wheelhouse" {
+  bucket       = aws_s3_bucket.landing.id
+  key          = local.streamer_wheelhouse_key
+  source       = var.streamer_wheelhouse
+  source_hash  = filemd5(var.streamer_wheelhouse)
+  content_type = "application/gzip"
+
+  # The bucket encrypts and denies plain HTTP before anything is uploaded into it.
+  depends_on = [aws_s3_bucket_server_side_encryption_configuration.landing, aws_s3_bucket_policy.landing]
 }
 
 resource "aws_cloudwatch_log_group" "streamer" {
@@ -53,7 +96,7 @@ resource "aws_security_group" "streamer" {
   vpc_id      = data.aws_subnet.streamer.vpc_id
 
   egress {
-    description = "HTTPS and WSS to mempool.space, Firehose, S3, CloudWatch, SSM"
+    description = "HTTPS and WSS to mempool.space, Firehose, S3, CloudWatch, SSM, dnf repositories"
     from_port   = 443
     to_port     = 443
     protocol    = "tcp"
@@ -88,6 +131,14 @@ data "aws_iam_policy_document" "streamer" {
     resources = ["${aws_s3_bucket.landing.arn}/${local.prefixes.oversize}*"]
   }
   statement {
+    # The boot script downloads exactly this object; no other artifact, no listing.
+    sid       = "ReadItsWheelhouse"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.landing.arn}/${aws_s3_object.streamer_wheelhouse.key}"]
+  }
+  statement {
+    # The service's log stream (CloudWatch agent) and the boot script's report
+    # (<instance id>/boot): both in the streamer's own log group.
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
     resources = ["${aws_cloudwatch_log_group.streamer.arn}:*"]
@@ -100,10 +151,38 @@ resource "aws_iam_role_policy" "streamer" {
   policy = data.aws_iam_policy_document.streamer.json
 }
 
-resource "aws_iam_role_policy_attachment" "streamer_ssm" {
-  # Session Manager instead of SSH: no inbound port, no key pair.
-  role       = aws_iam_role.streamer.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+# Session Manager instead of SSH: no inbound port, no key pair. Not the managed
+# AmazonSSMManagedInstanceCore, which also reads every SSM parameter of the account
+# (ssm:GetParameter*), documents and associations: the instance needs none of them. These
+# are the actions AWS's own Session-Manager-only profile grants
+# (https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AWSCloud9SSMInstanceProfile.html):
+# registering the instance, and the session's control and data channels.
+data "aws_iam_policy_document" "streamer_session_manager" {
+  statement {
+    # The agent registers the instance it runs on. Not narrowed to this instance's ARN:
+    # the instance waits for this policy (depends_on below), which would be a cycle.
+    sid       = "RegisterWithSystemsManager"
+    actions   = ["ssm:UpdateInstanceInformation"]
+    resources = ["arn:${local.partition}:ec2:${var.region}:${local.account_id}:instance/*"]
+  }
+  statement {
+    #checkov:skip=CKV_AWS_111:The Session Manager channel actions support no resource-level permission; they only open channels for the calling instance.
+    #checkov:skip=CKV_AWS_356:Same: ssmmessages has no resource type to name.
+    sid = "SessionManagerChannels"
+    actions = [
+      "ssmmessages:CreateControlChannel",
+      "ssmmessages:CreateDataChannel",
+      "ssmmessages:OpenControlChannel",
+      "ssmmessages:OpenDataChannel",
+    ]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "streamer_session_manager" {
+  name   = "session-manager"
+  role   = aws_iam_role.streamer.id
+  policy = data.aws_iam_policy_document.streamer_session_manager.json
 }
 
 resource "aws_iam_instance_profile" "streamer" {
@@ -120,7 +199,8 @@ resource "aws_instance" "streamer" {
   monitoring             = true
   ebs_optimized          = true
   user_data              = local.streamer_user_data
-  # A new configuration means a new instance: the service is set up once, at boot.
+  # A new configuration means a new instance: the service is set up once, at boot. A new
+  # wheelhouse changes its sha256 in user_data, so new code is a new instance too.
   user_data_replace_on_change = true
 
   metadata_options {
@@ -141,5 +221,18 @@ resource "aws_instance" "streamer" {
     # The AMI parameter moves with every Amazon Linux release; replace the instance on
     # purpose (taint or a user_data change), not on every plan.
     ignore_changes = [ami]
+
+    precondition {
+      condition     = local.streamer_arch == "arm64"
+      error_message = "streamer_instance_type must be a Graviton (arm64) type such as t4g.micro: the wheelhouse (make streamer-package) holds aarch64 wheels."
+    }
+    precondition {
+      condition     = contains(data.aws_ec2_instance_type_offerings.streamer.locations, data.aws_subnet.streamer.availability_zone)
+      error_message = "The streamer's subnet is in ${data.aws_subnet.streamer.availability_zone}, which does not offer ${var.streamer_instance_type}: choose a subnet in one of ${join(", ", data.aws_ec2_instance_type_offerings.streamer.locations)}."
+    }
   }
+
+  # The boot script reads the wheelhouse and writes its report with the role's policies:
+  # both must exist before the instance starts.
+  depends_on = [aws_iam_role_policy.streamer, aws_iam_role_policy.streamer_session_manager]
 }

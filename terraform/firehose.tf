@@ -97,4 +97,8 @@ resource "aws_kinesis_firehose_delivery_stream" "landing" {
       log_stream_name = aws_cloudwatch_log_stream.firehose[each.key].name
     }
   }
+
+  # The role must be allowed to write before the stream exists: Firehose checks it at
+  # creation, and records put before the policy lands would fail delivery.
+  depends_on = [aws_iam_role_policy.firehose]
 }

@@ -1,4 +1,5 @@
-# The REST poller: one run a minute, never two at once, state in S3.
+# The REST poller: one run a minute, state in S3 changed only by conditional writes (two
+# overlapping runs cannot both advance it).
 
 resource "aws_cloudwatch_log_group" "poller" {
   #checkov:skip=CKV_AWS_158:Run summaries hold no secrets; the default CloudWatch encryption applies.
@@ -43,6 +44,20 @@ data "aws_iam_policy_document" "poller" {
     resources = ["${aws_s3_bucket.landing.arn}/${local.poller_state_key}"]
   }
   statement {
+    # Without s3:ListBucket, S3 answers a GET of a missing object with 403 AccessDenied,
+    # not 404 (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html): the
+    # first run, before the state object exists, could never tell "no state yet" from
+    # "not allowed", and would fail forever. Listing is allowed for the state key alone.
+    sid       = "SeeThatTheStateIsMissing"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.landing.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "s3:prefix"
+      values   = [local.poller_state_key]
+    }
+  }
+  statement {
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["${aws_cloudwatch_log_group.poller.arn}:*"]
@@ -69,6 +84,7 @@ resource "aws_lambda_function" "poller" {
   #checkov:skip=CKV_AWS_117:The poller calls the public mempool.space API; a VPC would only add a NAT gateway.
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile per deployment; the package is built by CI from the tagged source.
   #checkov:skip=CKV_AWS_173:The environment holds names and URLs only, no secrets; default encryption at rest applies.
+  #checkov:skip=CKV_AWS_115:No reserved concurrency on purpose: Lambda keeps a minimum of the account's concurrency unreserved, and a new account's whole quota (10) is that minimum, so any reservation is refused; overlapping runs are safe (the state changes only by conditional writes).
   function_name    = "${var.name_prefix}-poller"
   role             = aws_iam_role.poller.arn
   runtime          = var.lambda_runtime
@@ -78,9 +94,15 @@ resource "aws_lambda_function" "poller" {
   # The poller's own budget is 6 s (ingest/poller.py); 10 s leaves room to save state.
   timeout     = 10
   memory_size = 256
-  # Never two runs at once: the state object would race (it is also guarded by
-  # conditional writes).
-  reserved_concurrent_executions = 1
+  # No reserved_concurrent_executions: Lambda keeps a minimum of the account's concurrency
+  # unreserved ("You can reserve up to the Unreserved account concurrency value minus
+  # 100", https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html),
+  # and new accounts start with reduced quotas (concurrency 10, all of it that minimum:
+  # "decreases account's UnreservedConcurrentExecution below its minimum value of [10]"),
+  # so reserving even 1 fails the apply. Two overlapping runs are harmless: the state
+  # object changes only by conditional writes (If-Match / If-None-Match), so one of them
+  # ends with a state conflict, changing nothing, and objects both wrote are deduplicated
+  # by key in Snowflake.
 
   environment {
     variables = {

@@ -31,6 +31,9 @@ locals {
   # Where Firehose writes what it could not deliver (never loaded by Snowpipe).
   firehose_error_prefix = "${local.landing_root}/firehose-errors/"
   poller_state_key      = "state/poller.json"
+  # The streamer's wheelhouse (make streamer-package), outside every landing prefix: no
+  # pipe loads it and Snowflake's role cannot read it.
+  streamer_wheelhouse_key = "artifacts/streamer/wheelhouse.tar.gz"
 
   bucket_name = coalesce(var.bucket_name, "${var.name_prefix}-landing-${local.account_id}")
 }

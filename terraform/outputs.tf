@@ -44,11 +44,26 @@ output "github_plan_role_arn" {
 }
 
 output "github_apply_role_arn" {
-  description = "Role main and the production environment assume to apply (empty without github_repository)."
+  description = "Role jobs in the `production` environment assume to apply (empty without github_repository)."
   value       = local.github ? aws_iam_role.github["apply"].arn : ""
 }
 
+output "github_streamer_role_arn" {
+  description = "Role streamer.yml (environment `streamer`) assumes to start or stop the streamer instance: AWS_STREAMER_ROLE_ARN (empty without github_repository)."
+  value       = local.github ? aws_iam_role.github["streamer"].arn : ""
+}
+
+output "streamer_wheelhouse" {
+  description = "Where the streamer's wheelhouse (make streamer-package) was uploaded; the instance installs it at boot."
+  value       = "s3://${aws_s3_bucket.landing.bucket}/${aws_s3_object.streamer_wheelhouse.key}"
+}
+
+output "snowflake_parameters" {
+  description = "SSM parameters the operator writes after the Snowflake deploy (`aws ssm put-parameter --overwrite`, docs/deploy.md), by what each holds."
+  value       = { for k, p in aws_ssm_parameter.snowflake : k => p.name }
+}
+
 output "snowflake_trust_configured" {
-  description = "Whether the second apply has written Snowflake's principals into the trust policies."
-  value       = local.storage_trusted && local.errors_trusted
+  description = "Whether Snowflake's principals (SSM parameters) are in both trust policies and the pipes' queue in the bucket notifications."
+  value       = local.storage_trusted && local.errors_trusted && local.snowpipe_queue_arn != ""
 }

@@ -72,6 +72,22 @@ resource "aws_s3_bucket_lifecycle_configuration" "landing" {
     }
   }
 
+  # Versioning keeps what is overwritten or deleted: everywhere in the bucket (the
+  # streamer's artifacts/ too), old versions go after noncurrent_version_days, and a
+  # delete marker left with no version behind it (the landing expiry makes one per
+  # object) is removed, or they would pile up for ever and slow every listing.
+  rule {
+    id     = "expire-old-versions-and-delete-markers"
+    status = "Enabled"
+    filter {}
+    expiration {
+      expired_object_delete_marker = true
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = var.noncurrent_version_days
+    }
+  }
+
   rule {
     id     = "expire-old-state-versions"
     status = "Enabled"
@@ -113,19 +129,27 @@ resource "aws_s3_bucket_policy" "landing" {
 }
 
 # Snowpipe auto-ingest: every object created under a landing prefix is announced on the
-# pipes' SQS queue (one queue per Snowflake account). Second apply: the queue ARN comes
-# from `SHOW PIPES` after the Snowflake deploy.
+# pipes' SQS queue (one queue per Snowflake account). The queue ARN comes from
+# `SHOW PIPES` after the Snowflake deploy, through the SSM parameter snowpipe_queue_arn
+# (snowflake.tf): every apply reads it, so none can remove the notifications.
 resource "aws_s3_bucket_notification" "snowpipe" {
-  count  = var.snowpipe_queue_arn == "" ? 0 : 1
+  count  = local.snowpipe_queue_arn == "" ? 0 : 1
   bucket = aws_s3_bucket.landing.id
 
   dynamic "queue" {
     for_each = local.prefixes
     content {
       id            = "snowpipe-${queue.key}"
-      queue_arn     = var.snowpipe_queue_arn
+      queue_arn     = local.snowpipe_queue_arn
       events        = ["s3:ObjectCreated:*"]
       filter_prefix = queue.value
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = can(regex("^arn:aws[a-z-]*:sqs:", local.snowpipe_queue_arn))
+      error_message = "SSM parameter /${var.name_prefix}/snowflake/snowpipe_queue_arn must be an SQS queue ARN (the pipes' notification_channel)."
     }
   }
 }

@@ -156,70 +156,46 @@ variable "poll_schedule" {
 }
 
 variable "streamer_instance_type" {
-  description = "EC2 instance type of the WebSocket streamer (one small instance is plenty)."
+  description = "EC2 instance type of the WebSocket streamer. A Graviton (arm64) type: the wheelhouse is built for aarch64. t4g.micro (1 GiB, about $6.1/month on demand in us-east-1) rather than t4g.nano (512 MiB, about $3.1): dnf on Amazon Linux 2023 gets OOM-killed on 512 MiB during the boot's package install."
   type        = string
-  default     = "t4g.nano"
-}
-
-variable "streamer_package" {
-  description = "pip requirement the streamer instance installs: a wheel URL in your artifact bucket, or `mempool-platform @ git+https://github.com/<owner>/<repo>@<commit>`. No default: the instance must run a version you chose."
-  type        = string
+  default     = "t4g.micro"
 
   validation {
-    condition     = length(trimspace(var.streamer_package)) > 0
-    error_message = "streamer_package must name what pip installs on the streamer."
+    condition     = can(regex("^[a-z][a-z0-9-]*\\.[a-z0-9]+$", var.streamer_instance_type))
+    error_message = "streamer_instance_type must look like t4g.micro."
+  }
+}
+
+variable "streamer_wheelhouse" {
+  description = "The streamer's wheelhouse, built by `make streamer-package` (the project wheel, every dependency wheel for AL2023 aarch64 / Python 3.11, and requirements.txt with a sha256 for each). Terraform uploads it; the instance installs it offline with pip --require-hashes."
+  type        = string
+  default     = "../output/streamer/wheelhouse.tar.gz"
+
+  validation {
+    condition     = endswith(var.streamer_wheelhouse, ".tar.gz")
+    error_message = "streamer_wheelhouse must be the .tar.gz that `make streamer-package` writes."
   }
 }
 
 variable "streamer_subnet_id" {
-  description = "Subnet of the streamer instance (needs outbound internet); empty uses a default-VPC subnet."
+  description = "Subnet of the streamer instance (needs outbound internet, in an Availability Zone that offers streamer_instance_type); empty picks a default subnet of the default VPC in such a zone."
   type        = string
   default     = ""
 }
 
-variable "snowflake_storage_principal_arn" {
-  description = "STORAGE_AWS_IAM_USER_ARN from `DESC INTEGRATION <db>_LANDING` (second apply). Empty until the Snowflake deploy has run."
-  type        = string
-  default     = ""
-}
-
-variable "snowflake_storage_external_id" {
-  description = "STORAGE_AWS_EXTERNAL_ID from `DESC INTEGRATION <db>_LANDING` (second apply)."
-  type        = string
-  default     = ""
-}
-
-variable "snowflake_errors_principal_arn" {
-  description = "SF_AWS_IAM_USER_ARN from `DESC INTEGRATION <db>_TASK_ERRORS` (second apply)."
-  type        = string
-  default     = ""
-}
-
-variable "snowflake_errors_external_id" {
-  description = "SF_AWS_EXTERNAL_ID from `DESC INTEGRATION <db>_TASK_ERRORS` (second apply)."
-  type        = string
-  default     = ""
-}
-
-variable "snowpipe_queue_arn" {
-  description = "notification_channel of the pipes (`SHOW PIPES IN SCHEMA <db>.RAW`, second apply): the SQS queue S3 notifies."
+variable "alert_email" {
+  description = "Email address subscribed to the task-error SNS topic (AWS mails a confirmation link first; nothing is delivered until it is clicked). Empty subscribes nobody: failures then only reach whoever subscribes to the topic some other way."
   type        = string
   default     = ""
 
   validation {
-    condition     = var.snowpipe_queue_arn == "" || can(regex("^arn:aws[a-z-]*:sqs:", var.snowpipe_queue_arn))
-    error_message = "snowpipe_queue_arn must be an SQS queue ARN."
+    condition     = var.alert_email == "" || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alert_email))
+    error_message = "alert_email must be an email address, or empty."
   }
 }
 
 variable "github_repository" {
-  description = "owner/name of the GitHub repository whose workflows may assume the deploy role; empty creates no OIDC role."
+  description = "owner/name of the GitHub repository whose workflows may assume the deploy roles (plan on pull requests, apply in the `production` environment, start/stop the streamer in the `streamer` environment); empty creates no OIDC role."
   type        = string
   default     = ""
-}
-
-variable "github_branch" {
-  description = "Branch whose workflows may assume the deploy role."
-  type        = string
-  default     = "main"
 }

@@ -145,10 +145,9 @@ def test_firehose_buffers_128_mib_or_60_s_with_errors_encryption_and_logs() -> N
     assert "processing_configuration" not in s3  # records already end with "\n"
 
 
-def test_the_poller_lambda_is_bounded_single_and_reports_failures() -> None:
+def test_the_poller_lambda_is_bounded_and_reports_failures() -> None:
     fn = only("aws_lambda_function")
     assert fn["timeout"] == 10
-    assert fn["reserved_concurrent_executions"] == 1
     assert fn["handler"] == f'"{HANDLER}"'
     runtimes = tf_files()["variables.tf"]["variable"]
     runtime = next(b['"lambda_runtime"'] for b in runtimes if '"lambda_runtime"' in b)
@@ -161,6 +160,46 @@ def test_the_poller_lambda_is_bounded_single_and_reports_failures() -> None:
     assert rule["schedule_expression"] == "${var.poll_schedule}"
     assert "rate(1 minute)" in (TF_DIR / "variables.tf").read_text()
     assert resources("aws_cloudwatch_log_group")["poller"]["retention_in_days"]
+
+
+def test_the_poller_reserves_no_concurrency() -> None:
+    """Lambda keeps a minimum of the account's concurrency unreserved: "You can reserve
+    up to the Unreserved account concurrency value minus 100"
+    (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html), and
+    "New AWS accounts have reduced concurrency and memory quotas"
+    (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html): with a
+    quota of 10, all of it is that minimum, and PutFunctionConcurrency is refused
+    ("decreases account's UnreservedConcurrentExecution below its minimum value of
+    [10]"), so the first apply fails. Overlapping runs are safe without it: the state
+    changes only by conditional writes (tests/test_poller.py, two concurrent pollers)."""
+    fn = only("aws_lambda_function")
+    assert "reserved_concurrent_executions" not in fn
+    assert not re.search(
+        r"^\s*reserved_concurrent_executions\s*=", (TF_DIR / "lambda.tf").read_text(), re.M
+    )
+
+
+def test_the_poller_may_list_its_state_key_so_a_missing_state_is_404() -> None:
+    """GetObject on a missing key: "If you don't have the s3:ListBucket permission,
+    Amazon S3 returns an HTTP status code 403 ("access denied") error"
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html). The poller's
+    first run reads a state object that does not exist yet: without ListBucket it gets
+    403, which StateStore.load cannot take for "no state", and every run fails. S3 puts
+    the requested key in s3:prefix when it decides between 403 and 404, so listing can be
+    limited to the state key alone."""
+    poller = [s for s in policy_statements() if s["policy"] == "poller"]
+    listing = [s for s in poller if '"s3:ListBucket"' in s["actions"]]
+    assert len(listing) == 1, poller
+    (st,) = listing
+    assert st["actions"] == ['"s3:ListBucket"']
+    assert st["resources"] == ["${aws_s3_bucket.landing.arn}"]
+    (cond,) = st["condition"]
+    assert (cond["test"], cond["variable"]) == ('"StringEquals"', '"s3:prefix"')
+    assert cond["values"] == ["${local.poller_state_key}"]
+    state = next(s for s in poller if '"s3:GetObject"' in s["actions"])
+    assert state["resources"] == ['"${aws_s3_bucket.landing.arn}/${local.poller_state_key}"']
+    fn = only("aws_lambda_function")
+    assert fn["environment"][0]["variables"]["MEMPOOL_STATE_KEY"] == "${local.poller_state_key}"
 
 
 def test_the_streamer_instance_is_hardened() -> None:
@@ -196,19 +235,60 @@ def test_iam_grants_no_wildcard_action_and_scoped_resources() -> None:
         ), st
         if st.get("resources") == ['"*"']:
             # Only where the service has no resource-level permissions, and said so.
-            assert all(a.startswith('"xray:') for a in actions), st
+            assert all(
+                a.startswith(('"xray:', '"ssmmessages:')) or a == '"ec2:DescribeInstances"'
+                for a in actions
+            ), st
     streamer = [s for s in policy_statements() if s["policy"] == "streamer"]
     allowed = {a.strip('"') for s in streamer for a in s["actions"]}
     assert allowed == {
         "firehose:PutRecordBatch",
         "firehose:PutRecord",
         "s3:PutObject",
+        "s3:GetObject",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
         "logs:DescribeLogStreams",
     }
     oversize = next(s for s in streamer if "s3:PutObject" in str(s["actions"]))
     assert oversize["resources"] == ['"${aws_s3_bucket.landing.arn}/${local.prefixes.oversize}*"']
+
+
+def test_the_streamer_role_has_session_manager_and_no_parameter_access() -> None:
+    """AmazonSSMManagedInstanceCore grants ssm:GetParameter(s) on every parameter of the
+    account (the Snowflake handshake's included); Session Manager needs the agent's
+    registration and its channels only (AWS's own Session-Manager-only profile,
+    https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AWSCloud9SSMInstanceProfile.html)."""
+    text = "\n".join(p.read_text() for p in TF_DIR.glob("*.tf"))
+    assert 'AmazonSSMManagedInstanceCore"' not in text and "policy/AmazonSSM" not in text
+    attached = resources("aws_iam_role_policy_attachment")
+    assert all("streamer" not in json.dumps(a["role"]) for a in attached.values())
+    inline = resources("aws_iam_role_policy")
+    on_streamer = {
+        n: b["policy"] for n, b in inline.items() if b["role"] == "${aws_iam_role.streamer.id}"
+    }
+    assert on_streamer == {
+        "streamer": "${data.aws_iam_policy_document.streamer.json}",
+        "streamer_session_manager": "${data.aws_iam_policy_document.streamer_session_manager.json}",
+    }
+    docs = {"streamer", "streamer_session_manager"}
+    actions = {
+        a.strip('"') for s in policy_statements() if s["policy"] in docs for a in s["actions"]
+    }
+    assert not any(a.startswith(("ssm:GetParameter", "ssm:Describe", "ssm:*")) for a in actions)
+    assert {a for a in actions if a.startswith(("ssm", "ec2messages"))} == {
+        "ssm:UpdateInstanceInformation",
+        "ssmmessages:CreateControlChannel",
+        "ssmmessages:CreateDataChannel",
+        "ssmmessages:OpenControlChannel",
+        "ssmmessages:OpenDataChannel",
+    }
+    register = next(
+        s for s in policy_statements() if '"ssm:UpdateInstanceInformation"' in s.get("actions", [])
+    )
+    assert register["resources"] == [
+        '"arn:${local.partition}:ec2:${var.region}:${local.account_id}:instance/*"'
+    ]
 
 
 def test_the_bucket_is_private_encrypted_tls_only_versioned_and_expiring() -> None:
@@ -239,10 +319,33 @@ def test_the_bucket_is_private_encrypted_tls_only_versioned_and_expiring() -> No
     assert "noncurrent_version_expiration" in rules["expire-old-state-versions"]
 
 
+def test_delete_markers_and_old_versions_expire_bucket_wide() -> None:
+    """The landing expiry of a versioned bucket leaves a delete marker per object; with
+    no rule removing expired delete markers they are kept for ever (and every listing
+    walks them). Old versions outside the landing and state prefixes (the streamer's
+    artifacts/) expire too."""
+    rules = only("aws_s3_bucket_lifecycle_configuration")["rule"]
+    markers = [
+        r
+        for r in rules
+        if any(e.get("expired_object_delete_marker") is True for e in r.get("expiration", []))
+    ]
+    assert len(markers) == 1, rules
+    (rule,) = markers
+    assert rule["status"] == '"Enabled"'
+    assert rule["filter"] == [{"__is_block__": True}] or rule["filter"] == [{}]  # whole bucket
+    assert rule["noncurrent_version_expiration"][0]["noncurrent_days"] == (
+        "${var.noncurrent_version_days}"
+    )
+    # S3 refuses Days and ExpiredObjectDeleteMarker in one Expiration.
+    assert "days" not in rule["expiration"][0]
+
+
 def test_snowflake_roles_trust_only_snowflakes_principal_with_the_external_id() -> None:
     (trust,) = [s for s in policy_statements() if s["policy"] == "snowflake_trust"]
     assert "sts:ExternalId" in json.dumps(trust["condition"])
     assert "each.value.external_id" in json.dumps(trust["condition"])
+    assert "each.value.trusted" in json.dumps(trust)
     roles = resources("aws_iam_role")
     assert roles["snowflake_storage"]["assume_role_policy"].endswith(
         'snowflake_trust["storage"].json}'
@@ -259,29 +362,142 @@ def test_snowflake_roles_trust_only_snowflakes_principal_with_the_external_id() 
     }
 
 
+SNOWFLAKE_HANDSHAKE = {
+    "storage_principal_arn",
+    "storage_external_id",
+    "errors_principal_arn",
+    "errors_external_id",
+    "snowpipe_queue_arn",
+}
+
+
+def test_every_apply_reads_snowflakes_values_so_ci_cannot_reset_them() -> None:
+    """CI applies with TF_VARS_JSON alone. If the five values of the handshake were
+    variables passed on the operator's second apply, every CI apply would run without
+    them: both trust policies back to "nobody", the bucket notifications removed, and
+    Snowpipe silently stopped. They live in SSM parameters that Terraform creates once
+    with a placeholder, never writes again (ignore_changes) and reads on every plan."""
+    variables = {name.strip('"') for b in tf_files()["variables.tf"]["variable"] for name in b}
+    assert not {v for v in variables if v.startswith(("snowflake_", "snowpipe_"))}
+    text = "\n".join(p.read_text() for p in TF_DIR.glob("*.tf"))
+    assert not re.search(r"var\.(snowflake|snowpipe)_", text)
+
+    params = only("aws_ssm_parameter")
+    assert params["for_each"] == "${local.snowflake_parameters}"
+    assert params["name"] == '"/${var.name_prefix}/snowflake/${each.key}"'
+    assert params["type"] == '"String"'
+    assert params["insecure_value"] == "${local.snowflake_unset}"
+    assert params["lifecycle"][0]["ignore_changes"] == ["insecure_value"]
+    local = {k: v for b in tf_files()["snowflake.tf"]["locals"] for k, v in b.items()}
+    assert set(local["snowflake_parameters"]) == SNOWFLAKE_HANDSHAKE
+    assert "aws_ssm_parameter.snowflake" in local["snowflake"]
+    assert "insecure_value" in local["snowflake"]
+
+    # What the trust policies and the notifications are made of: the parameters only.
+    for name in ("snowflake_trust", "storage_trusted", "errors_trusted", "snowpipe_queue_arn"):
+        assert "var." not in json.dumps(local[name]), name
+        assert "local.snowflake" in json.dumps(local[name]), name
+    notification = only("aws_s3_bucket_notification")
+    assert notification["count"] == '${local.snowpipe_queue_arn == "" ? 0 : 1}'
+    assert "var." not in json.dumps(notification["dynamic"])
+    trust_docs = next(
+        b['"aws_iam_policy_document"']['"snowflake_trust"']
+        for b in tf_files()["snowflake.tf"]["data"]
+        if '"aws_iam_policy_document"' in b
+        and '"snowflake_trust"' in b['"aws_iam_policy_document"']
+    )
+    assert trust_docs["for_each"] == "${local.snowflake_trust}"
+    # A mistyped value fails the plan rather than writing a trust nobody matches.
+    roles = resources("aws_iam_role")
+    for role in ("snowflake_storage", "snowflake_errors"):
+        assert len(roles[role]["lifecycle"][0]["precondition"]) == 2
+    assert notification["lifecycle"][0]["precondition"]
+    outputs = {k.strip('"') for b in tf_files()["outputs.tf"]["output"] for k in b}
+    assert "snowflake_parameters" in outputs
+
+    # ...and the workflow's apply passes nothing but the repository's settings.
+    workflow = (REPO / ".github" / "workflows" / "deploy-aws.yml").read_text()
+    apply = next(
+        line for line in workflow.splitlines() if "terraform -chdir=terraform apply" in line
+    )
+    assert "-var " not in apply and "-var=" not in apply
+
+
+def test_task_failures_can_reach_someone() -> None:
+    variables = {
+        k.strip('"'): v for b in tf_files()["variables.tf"]["variable"] for k, v in b.items()
+    }
+    email = variables["alert_email"]
+    assert email["type"] in ("string", "${string}") and email["default"] == '""'
+    assert email["validation"]
+    sub = only("aws_sns_topic_subscription")
+    assert sub["count"] == '${var.alert_email == "" ? 0 : 1}'
+    assert sub["protocol"] == '"email"'
+    assert sub["endpoint"] == "${var.alert_email}"
+    assert sub["topic_arn"] == "${aws_sns_topic.task_errors.arn}"
+
+
+def test_the_streamer_defaults_to_an_instance_dnf_survives_in_a_zone_that_offers_it() -> None:
+    """t4g.nano's 512 MiB gets dnf OOM-killed on Amazon Linux 2023; and `sort(ids)[0]` of
+    the default subnets may be in an Availability Zone without t4g."""
+    variables = {
+        k.strip('"'): v for b in tf_files()["variables.tf"]["variable"] for k, v in b.items()
+    }
+    instance_type = variables["streamer_instance_type"]
+    assert instance_type["default"] == '"t4g.micro"'
+    assert "$" in instance_type["description"]  # the cost is stated
+    data = {
+        (k.strip('"'), n.strip('"')): body
+        for b in tf_files()["ec2.tf"]["data"]
+        for k, named in b.items()
+        for n, body in named.items()
+    }
+    offerings = data[("aws_ec2_instance_type_offerings", "streamer")]
+    assert offerings["location_type"] == '"availability-zone"'
+    assert offerings["filter"][0]["name"] == '"instance-type"'
+    assert offerings["filter"][0]["values"] == ["${var.streamer_instance_type}"]
+    filters = {
+        f["name"].strip('"'): f["values"] for f in data[("aws_subnets", "default")]["filter"]
+    }
+    assert (
+        filters["availability-zone"] == "${data.aws_ec2_instance_type_offerings.streamer.locations}"
+    )
+    assert filters["default-for-az"] == ['"true"']
+    assert data[("aws_subnet", "streamer")]["lifecycle"][0]["precondition"]
+    conditions = json.dumps(only("aws_instance")["lifecycle"][0]["precondition"])
+    assert "data.aws_ec2_instance_type_offerings.streamer.locations" in conditions
+    assert 'local.streamer_arch == \\"arm64\\"' in conditions
+
+
 def render_user_data(values: dict[str, str]) -> str:
-    """templatefile() for this template: `${name}` substitution (no directives used)."""
+    """templatefile() for this template: `${name}` substitution, `$${` escapes (no
+    directives used)."""
     text = (TF_DIR / "templates" / "streamer-user-data.sh.tftpl").read_text()
     assert "%{" not in text
-    return re.sub(r"\$\{(\w+)\}", lambda m: values[m[1]], text)
+    return re.sub(r"\$\$\{|\$\{(\w+)\}", lambda m: values[m[1]] if m[1] else "${", text)
+
+
+def template_variables() -> set[str]:
+    text = (TF_DIR / "templates" / "streamer-user-data.sh.tftpl").read_text()
+    return set(re.findall(r"(?<!\$)\$\{(\w+)\}", text))
+
+
+USER_DATA_VALUES = {
+    "region": "eu-west-1",
+    "bucket": "acme-landing",
+    "wheelhouse_key": "artifacts/streamer/wheelhouse.tar.gz",
+    "wheelhouse_sha256": "ab" * 32,
+    "ws_url": "wss://mempool.space/api/v1/ws",
+    "stream_delivery": "mempool-stream",
+    "conversions_stream": "mempool-conversions",
+    "log_group": "/mempool/streamer",
+    "stop_timeout_s": "60",
+}
 
 
 def test_streamer_user_data_is_valid_bash_and_shellcheck_clean(tmp_path: Path) -> None:
     script = tmp_path / "user-data.sh"
-    script.write_text(
-        render_user_data(
-            {
-                "package": "mempool-platform==0.1.0",
-                "region": "eu-west-1",
-                "bucket": "acme-landing",
-                "ws_url": "wss://mempool.space/api/v1/ws",
-                "stream_delivery": "mempool-stream",
-                "conversions_stream": "mempool-conversions",
-                "log_group": "/mempool/streamer",
-                "stop_timeout_s": "60",
-            }
-        )
-    )
+    script.write_text(render_user_data(USER_DATA_VALUES))
     assert subprocess.run(["bash", "-n", str(script)], check=False).returncode == 0
     check = subprocess.run(
         [str(BIN / "shellcheck"), "--severity=style", str(script)],
@@ -294,6 +510,139 @@ def test_streamer_user_data_is_valid_bash_and_shellcheck_clean(tmp_path: Path) -
     assert "Restart=always" in text and "TimeoutStopSec=60" in text
     assert "python3.11" in text and "/etc/mempool/mempool.env" in text
     assert "amazon-cloudwatch-agent" in text
+
+
+def test_the_user_data_gets_exactly_the_values_terraform_passes() -> None:
+    """templatefile() fails on a variable the call does not pass; an unused one is dead."""
+    local = {k: v for b in tf_files()["ec2.tf"]["locals"] for k, v in b.items()}
+    call = local["streamer_user_data"]
+    assert "streamer-user-data.sh.tftpl" in call
+    passed = set(re.findall(r"[{,]\s*(\w+)\s*=", call))
+    assert passed == template_variables() == set(USER_DATA_VALUES)
+    assert "wheelhouse_sha256 = filesha256(var.streamer_wheelhouse)" in call
+    assert "wheelhouse_key = aws_s3_object.streamer_wheelhouse.key" in call
+
+
+def user_data_commands() -> list[str]:
+    """The rendered script's commands, continuation lines joined."""
+    return render_user_data(USER_DATA_VALUES).replace("\\\n", " ").splitlines()
+
+
+def test_the_streamer_installs_its_wheelhouse_offline_hash_checked_as_the_service_user() -> None:
+    """No `pip install '<requirement>'` as root into the system Python: the wheelhouse
+    Terraform uploaded, checked against the sha256 Terraform computed, installed with no
+    index and every wheel's hash required, into a venv the service user owns."""
+    lines = user_data_commands()
+    pip = [line for line in lines if re.search(r"\bpip install\b", line)]
+    assert len(pip) == 1, pip
+    (install,) = pip
+    assert install.startswith("runuser -u mempool -- ")
+    assert "/opt/mempool/venv/bin/pip install" in install
+    for flag in ("--no-index", "--find-links /opt/mempool/wheelhouse", "--require-hashes"):
+        assert flag in install, flag
+    assert "-r /opt/mempool/wheelhouse/requirements.txt" in install
+    assert "runuser -u mempool -- python3.11 -m venv /opt/mempool/venv" in lines
+    assert any(
+        line.startswith("install -d -o mempool -g mempool") and "/opt/mempool/venv" in line
+        for line in lines
+    )
+    assert "ExecStart=/opt/mempool/venv/bin/python -m ingest.stream_main" in lines
+    assert "git" not in re.findall(r"dnf install -y (.*)", "\n".join(lines))[0].split()
+    text = "\n".join(lines)
+    assert f"WHEELHOUSE_URI='s3://acme-landing/{USER_DATA_VALUES['wheelhouse_key']}'" in text
+    assert "sha256sum --check --strict" in text
+    # The checksum is verified before anything is unpacked or installed.
+    assert text.index("sha256sum --check") < text.index("tar -xzf") < text.index("pip install")
+
+
+def test_a_failed_boot_step_is_reported_on_the_console_and_in_cloudwatch(tmp_path: Path) -> None:
+    """With `set -e` a failed step (dnf, pip, ...) ends the script with no service and no
+    log agent: the ERR trap reports which step failed, on the console and as a line in
+    the streamer's log group, before exiting with the step's status. Run here with `aws`
+    stubbed and the console redirected to a file."""
+    script = render_user_data(USER_DATA_VALUES)
+    prelude = script[: script.index('STEP="reading the instance id')]
+    assert "set -Eeuo pipefail" in prelude and "trap 'failed $? $LINENO' ERR" in prelude
+    console = tmp_path / "console"
+    calls = tmp_path / "aws-calls"
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    (stubs / "aws").write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    (stubs / "aws").chmod(0o755)
+    test_script = tmp_path / "boot.sh"
+    test_script.write_text(
+        prelude.replace("/dev/console", str(console))
+        + 'INSTANCE_ID="i-0123456789abcdef0"\n'
+        + 'STEP="installing the streamer"\n'
+        + "sh -c 'exit 7'\n"
+        + "echo unreachable > "
+        + str(tmp_path / "after")
+        + "\n"
+    )
+    out = subprocess.run(
+        ["bash", str(test_script)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PATH": f"{stubs}:{os.environ['PATH']}"},
+        timeout=60,
+    )
+    assert out.returncode == 7
+    assert not (tmp_path / "after").exists()
+    reported = console.read_text()
+    assert "FAILED (exit 7" in reported and "while installing the streamer" in reported
+    aws = calls.read_text().splitlines()
+    stream = "--log-stream-name i-0123456789abcdef0/boot"
+    assert any("logs create-log-stream" in c and stream in c for c in aws), aws
+    put = next(c for c in aws if "logs put-log-events" in c)
+    assert stream in put and "--log-group-name /mempool/streamer" in put
+    assert "while installing the streamer" in put
+    # The success path reports too, as the very last step.
+    assert script.rstrip().splitlines()[-1].startswith('report "streamer installed and started')
+
+
+def test_the_wheelhouse_is_uploaded_by_terraform_and_only_the_instance_reads_it() -> None:
+    from sandbox.streamer_package import WHEELHOUSE
+
+    variables = {
+        k.strip('"'): v for b in tf_files()["variables.tf"]["variable"] for k, v in b.items()
+    }
+    assert "streamer_package" not in variables  # a pip requirement the instance fetched
+    default = variables["streamer_wheelhouse"]["default"].strip('"')
+    assert (TF_DIR / default).resolve() == WHEELHOUSE
+    obj = only("aws_s3_object")
+    assert obj["source"] == "${var.streamer_wheelhouse}"
+    assert obj["source_hash"] == "${filemd5(var.streamer_wheelhouse)}"
+    assert obj["bucket"] == "${aws_s3_bucket.landing.id}"
+    assert obj["key"] == "${local.streamer_wheelhouse_key}"
+    local = {k: v for b in tf_files()["main.tf"]["locals"] for k, v in b.items()}
+    key = local["streamer_wheelhouse_key"].strip('"')
+    assert not key.startswith(local["landing_root"].strip('"'))  # no pipe, no Snowflake read
+    reads = [
+        s
+        for s in policy_statements()
+        if any(a in ('"s3:GetObject"', '"s3:GetObjectVersion"') for a in s.get("actions", []))
+        and "streamer_wheelhouse" in json.dumps(s.get("resources"))
+    ]
+    assert [r["policy"] for r in reads] == ["streamer"]
+    (read,) = reads
+    assert read["actions"] == ['"s3:GetObject"']
+    assert read["resources"] == [
+        '"${aws_s3_bucket.landing.arn}/${aws_s3_object.streamer_wheelhouse.key}"'
+    ]
+    instance = only("aws_instance")
+    assert "${aws_iam_role_policy.streamer}" in instance["depends_on"]
+    rules = only("aws_s3_bucket_lifecycle_configuration")["rule"]
+    assert any(
+        r["filter"] in ([{}], [{"__is_block__": True}]) and "noncurrent_version_expiration" in r
+        for r in rules
+    )
+    makefile = (REPO / "Makefile").read_text()
+    assert re.search(r"^streamer-package:.*\n\t.*-m sandbox\.streamer_package", makefile, re.M)
+    assert re.search(r"^\.PHONY:.*\bstreamer-package\b", makefile, re.M)
+    workflow = (REPO / ".github" / "workflows" / "deploy-aws.yml").read_text()
+    for job in workflow.split("\n  apply:\n"):
+        assert "python -m sandbox.streamer_package" in job
 
 
 def test_the_local_stack_follows_a_prefix_changed_in_terraform(
@@ -378,16 +727,81 @@ def test_the_lambda_package_runs_its_handler_on_the_recorded_event(
     assert listed.get("KeyCount", 0) >= 1
 
 
-def test_github_pull_requests_only_plan_and_only_main_applies() -> None:
+def test_github_pull_requests_only_plan_and_only_the_production_environment_applies() -> None:
+    """The apply role trusts `environment:production` only: trusting
+    `ref:refs/heads/main` too would let any job on main that names no environment (and so
+    skips its required reviewers) assume it."""
     trust = next(s for s in policy_statements() if s["policy"] == "github_trust")
-    assert "each.value.subjects" in json.dumps(trust["condition"])
-    roles = next(
-        b["github_roles"] for b in tf_files()["github.tf"]["locals"] if "github_roles" in b
-    )
-    plan, apply = roles.split("apply = {")
-    assert ":pull_request" in plan and "refs/heads" not in plan and "ReadOnlyAccess" in plan
-    assert ":pull_request" not in apply and "refs/heads/${var.github_branch}" in apply
+    assert "each.value.subject" in json.dumps(trust["condition"])
+    local = {k: v for b in tf_files()["github.tf"]["locals"] for k, v in b.items()}
+    subjects = local["github_subjects"]
+    assert subjects["pull_requests"] == '"repo:${var.github_repository}:pull_request"'
+    assert subjects["production"] == '"repo:${var.github_repository}:environment:production"'
+    roles = local["github_roles"]
+    plan, rest = roles.split("apply = {")
+    apply, streamer = rest.split("streamer = {")
+    assert "local.github_subjects.pull_requests" in plan and "ReadOnlyAccess" in plan
+    assert "subject = local.github_subjects.production" in apply
+    assert "subject = local.github_subjects.streamer" in streamer
+    assert "refs/heads" not in json.dumps(local)
+    assert len(re.findall(r'"repo:\$\{var\.github_repository\}:', json.dumps(local))) == 3
+    variables = {k.strip('"') for b in tf_files()["variables.tf"]["variable"] for k in b}
+    assert "github_branch" not in variables
     workflow = (REPO / ".github" / "workflows" / "deploy-aws.yml").read_text()
     plan_job, apply_job = workflow.split("\n  apply:\n")
     assert "AWS_PLAN_ROLE_ARN" in plan_job and "AWS_APPLY_ROLE_ARN" not in plan_job
     assert "environment: production" in apply_job and "AWS_APPLY_ROLE_ARN" in apply_job
+
+
+def test_the_streamer_workflow_can_only_start_and_stop_the_streamer() -> None:
+    statements = [s for s in policy_statements() if s["policy"] == "github_streamer"]
+    by_action = {a.strip('"'): s for s in statements for a in s["actions"]}
+    assert set(by_action) == {"ec2:StartInstances", "ec2:StopInstances", "ec2:DescribeInstances"}
+    switch = by_action["ec2:StartInstances"]
+    assert switch is by_action["ec2:StopInstances"]
+    assert switch["resources"] == ["${aws_instance.streamer.arn}"]
+    (tag,) = switch["condition"]
+    assert tag["variable"] == '"aws:ResourceTag/Name"'
+    assert tag["values"] == ['"${var.name_prefix}-streamer"']
+    assert only("aws_instance")["tags"]["Name"] == '"${var.name_prefix}-streamer"'
+    assert by_action["ec2:DescribeInstances"]["resources"] == ['"*"']
+    policy = resources("aws_iam_role_policy")["github_streamer"]
+    assert policy["role"] == '${aws_iam_role.github["streamer"].id}'
+    # No managed policy on it: the attachments cover the roles with one only.
+    local = {k: v for b in tf_files()["github.tf"]["locals"] for k, v in b.items()}
+    assert 'r.policy != ""' in local["github_managed_policies"]
+    assert only("aws_iam_role_policy_attachment")["for_each"] == "${local.github_managed_policies}"
+    outputs = {k.strip('"') for b in tf_files()["outputs.tf"]["output"] for k in b}
+    assert "github_streamer_role_arn" in outputs
+
+    workflow = (REPO / ".github" / "workflows" / "streamer.yml").read_text()
+    assert "AWS_APPLY_ROLE_ARN" not in workflow
+    assert "role-to-assume: ${{ vars.AWS_STREAMER_ROLE_ARN }}" in workflow
+    assert re.search(r"^\s+environment: streamer$", workflow, re.M)
+    assert local["github_subjects"]["streamer"] == (
+        '"repo:${var.github_repository}:environment:streamer"'
+    )
+
+
+def test_state_locks_and_the_provider_floor() -> None:
+    """use_lockfile: S3 native state locking, generally available in Terraform 1.11
+    (https://developer.hashicorp.com/terraform/language/v1.11.x/upgrade-guides). The AWS
+    provider made aws_iam_openid_connect_provider's thumbprint_list optional in 5.81.0
+    (hashicorp/terraform-provider-aws#37255), and github.tf sets none."""
+    (terraform,) = tf_files()["versions.tf"]["terraform"]
+    (backend,) = terraform["backend"]
+    assert backend['"s3"']["use_lockfile"] is True
+    floor = re.match(r'">=\s*(\d+)\.(\d+)', terraform["required_version"])
+    assert floor and (int(floor[1]), int(floor[2])) >= (1, 11)
+    aws = terraform["required_providers"][0]["aws"]
+    version = aws["version"].strip('"')
+    minimum = re.search(r"(?:>=|~>)\s*(\d+)\.(\d+)", version)
+    assert minimum and (int(minimum[1]), int(minimum[2])) >= (5, 81), version
+    assert "thumbprint_list" not in only("aws_iam_openid_connect_provider")
+
+
+def test_firehose_streams_wait_for_their_role_policy() -> None:
+    """Firehose checks the role's access when the stream is created; the inline policy is
+    a separate resource Terraform may otherwise create afterwards."""
+    stream = only("aws_kinesis_firehose_delivery_stream")
+    assert "${aws_iam_role_policy.firehose}" in stream["depends_on"]
