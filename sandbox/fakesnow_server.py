@@ -2,6 +2,13 @@
 
 `fakesnow -s` keeps everything in memory and ignores `-d`; pointing the server's shared
 instance at a directory makes every database a DuckDB file there.
+
+fakesnow accepts any login and hands SQL to DuckDB, which would read (`read_text`,
+`read_csv`, ATTACH), write (COPY TO) and list (`glob`) any file this user can: anyone
+on the machine who reaches the port could read the developer's credentials. DuckDB's
+external access is therefore off, with the database directory the only one it may
+open; it cannot be turned back on from SQL. The local stack is single-user all the
+same: whoever reaches the port can read and change the warehouse itself.
 Run as `python -m sandbox.fakesnow_server --db-dir DIR --port PORT`.
 """
 
@@ -29,8 +36,17 @@ def main(argv: list[str] | None = None) -> None:
     server: Any = importlib.import_module("fakesnow.server")
     instance: Any = importlib.import_module("fakesnow.instance")
     server.shared_fs = instance.FakeSnow(db_path=str(args.db_dir))
+    lock_down(server.shared_fs.duck_conn, args.db_dir)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     uvicorn.run(server.app, host=args.host, port=args.port, log_level="warning")
+
+
+def lock_down(duck: Any, db_dir: Path) -> None:
+    """No file outside `db_dir` for DuckDB, for good: once external access is off,
+    neither it nor the allowed directories can change while the database runs."""
+    allowed = str(db_dir.resolve()) + "/"
+    duck.execute("SET allowed_directories = [$dir]", {"dir": allowed})
+    duck.execute("SET enable_external_access = false")
 
 
 if __name__ == "__main__":

@@ -145,3 +145,29 @@ def test_statement_splitter_respects_quotes_comments_and_dollar_bodies() -> None
     assert parts[0] == "SELECT 'a;b' AS x"
     assert "RETURN 'x;y'; END $$" in parts[1]
     assert parts[2] == 'SELECT "we;ird" FROM t'
+
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["SELECT * FROM read_text('{path}')", "SELECT * FROM read_csv('{path}', header = false)"],
+    ids=["read_text", "read_csv"],
+)
+def test_the_served_warehouse_reads_no_file_outside_its_directory(
+    fakesnow_server: LocalWarehouse, session_ws: Workspace, tmp_path: Path, query: str
+) -> None:
+    """fakesnow accepts any login, and DuckDB read any file this user could: a
+    developer's credentials, for anyone on the machine who reaches the port."""
+    secret = tmp_path / "credentials"
+    secret.write_text("aws_secret_access_key = not-for-you\n")
+    # fakesnow answers DuckDB's refusal with HTTP 500, which the connector retries until
+    # its network timeout: a short one.
+    kwargs = {**fakesnow_server.connect_kwargs("PUBLIC"), "network_timeout": 3}
+    with snowflake.connector.connect(**kwargs) as conn:
+        cur = conn.cursor()
+        cur.execute("CREATE SCHEMA IF NOT EXISTS PUBLIC")
+        with pytest.raises(snowflake.connector.errors.Error):
+            cur.execute(query.format(path=secret))
+            assert "not-for-you" not in str(cur.fetchall())
+    log = (session_ws.logs / f"fakesnow-{fakesnow_server.port}.log").read_text()
+    assert f'Cannot access file "{secret}" - file system operations are disabled' in log
