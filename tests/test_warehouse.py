@@ -147,7 +147,6 @@ def test_statement_splitter_respects_quotes_comments_and_dollar_bodies() -> None
     assert parts[2] == 'SELECT "we;ird" FROM t'
 
 
-
 @pytest.mark.parametrize(
     "query",
     ["SELECT * FROM read_text('{path}')", "SELECT * FROM read_csv('{path}', header = false)"],
@@ -168,6 +167,5 @@ def test_the_served_warehouse_reads_no_file_outside_its_directory(
         cur.execute("CREATE SCHEMA IF NOT EXISTS PUBLIC")
         with pytest.raises(snowflake.connector.errors.Error):
             cur.execute(query.format(path=secret))
-            assert "not-for-you" not in str(cur.fetchall())
     log = (session_ws.logs / f"fakesnow-{fakesnow_server.port}.log").read_text()
     assert f'Cannot access file "{secret}" - file system operations are disabled' in log
