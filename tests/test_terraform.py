@@ -557,27 +557,26 @@ def test_the_streamer_installs_its_wheelhouse_offline_hash_checked_as_the_servic
 
 def test_a_failed_boot_step_is_reported_on_the_console_and_in_cloudwatch(tmp_path: Path) -> None:
     """With `set -e` a failed step (dnf, pip, ...) ends the script with no service and no
-    log agent: the ERR trap reports which step failed, on the console and as a line in
-    the streamer's log group, before exiting with the step's status. Run here with `aws`
-    stubbed and the console redirected to a file."""
+    log agent: the script must first say which step failed, on the console and as a line
+    in the streamer's log group, then exit with the step's status. Run here: the script up
+    to its first real step, then a failing step; `aws` and `curl` (IMDS) stubbed, the
+    console redirected to a file."""
     script = render_user_data(USER_DATA_VALUES)
-    prelude = script[: script.index('STEP="reading the instance id')]
-    assert "set -Eeuo pipefail" in prelude and "trap 'failed $? $LINENO' ERR" in prelude
+    prelude = script[: script.index("\ndnf install")]
     console = tmp_path / "console"
     calls = tmp_path / "aws-calls"
     stubs = tmp_path / "bin"
     stubs.mkdir()
     (stubs / "aws").write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
-    (stubs / "aws").chmod(0o755)
+    (stubs / "curl").write_text("#!/bin/sh\necho i-0123456789abcdef0\n")
+    for stub in stubs.iterdir():
+        stub.chmod(0o755)
     test_script = tmp_path / "boot.sh"
     test_script.write_text(
         prelude.replace("/dev/console", str(console))
-        + 'INSTANCE_ID="i-0123456789abcdef0"\n'
-        + 'STEP="installing the streamer"\n'
+        + '\nSTEP="installing the streamer"\n'
         + "sh -c 'exit 7'\n"
-        + "echo unreachable > "
-        + str(tmp_path / "after")
-        + "\n"
+        + f"echo unreachable > {tmp_path / 'after'}\n"
     )
     out = subprocess.run(
         ["bash", str(test_script)],
@@ -589,15 +588,18 @@ def test_a_failed_boot_step_is_reported_on_the_console_and_in_cloudwatch(tmp_pat
     )
     assert out.returncode == 7
     assert not (tmp_path / "after").exists()
+    assert console.exists(), "nothing reported on the console"
     reported = console.read_text()
     assert "FAILED (exit 7" in reported and "while installing the streamer" in reported
-    aws = calls.read_text().splitlines()
+    aws = calls.read_text().splitlines() if calls.exists() else []
     stream = "--log-stream-name i-0123456789abcdef0/boot"
     assert any("logs create-log-stream" in c and stream in c for c in aws), aws
     put = next(c for c in aws if "logs put-log-events" in c)
     assert stream in put and "--log-group-name /mempool/streamer" in put
     assert "while installing the streamer" in put
-    # The success path reports too, as the very last step.
+    # Every step runs under the trap (errtrace: inside functions too), and success is
+    # reported as the very last step.
+    assert "set -Eeuo pipefail" in prelude and "trap 'failed $? $LINENO' ERR" in prelude
     assert script.rstrip().splitlines()[-1].startswith('report "streamer installed and started')
 
 
@@ -734,6 +736,7 @@ def test_github_pull_requests_only_plan_and_only_the_production_environment_appl
     trust = next(s for s in policy_statements() if s["policy"] == "github_trust")
     assert "each.value.subject" in json.dumps(trust["condition"])
     local = {k: v for b in tf_files()["github.tf"]["locals"] for k, v in b.items()}
+    assert "refs/heads" not in json.dumps(local)
     subjects = local["github_subjects"]
     assert subjects["pull_requests"] == '"repo:${var.github_repository}:pull_request"'
     assert subjects["production"] == '"repo:${var.github_repository}:environment:production"'
@@ -743,7 +746,6 @@ def test_github_pull_requests_only_plan_and_only_the_production_environment_appl
     assert "local.github_subjects.pull_requests" in plan and "ReadOnlyAccess" in plan
     assert "subject = local.github_subjects.production" in apply
     assert "subject = local.github_subjects.streamer" in streamer
-    assert "refs/heads" not in json.dumps(local)
     assert len(re.findall(r'"repo:\$\{var\.github_repository\}:', json.dumps(local))) == 3
     variables = {k.strip('"') for b in tf_files()["variables.tf"]["variable"] for k in b}
     assert "github_branch" not in variables
