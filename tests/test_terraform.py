@@ -785,18 +785,23 @@ def test_the_streamer_workflow_can_only_start_and_stop_the_streamer() -> None:
     )
 
 
-def test_state_locks_and_the_provider_floor() -> None:
+def test_the_state_is_locked_by_a_lock_object_beside_it() -> None:
     """use_lockfile: S3 native state locking, generally available in Terraform 1.11
-    (https://developer.hashicorp.com/terraform/language/v1.11.x/upgrade-guides). The AWS
-    provider made aws_iam_openid_connect_provider's thumbprint_list optional in 5.81.0
-    (hashicorp/terraform-provider-aws#37255), and github.tf sets none."""
+    (https://developer.hashicorp.com/terraform/language/v1.11.x/upgrade-guides). Without
+    a lock, CI's apply and an operator's apply can write the state at once."""
     (terraform,) = tf_files()["versions.tf"]["terraform"]
     (backend,) = terraform["backend"]
-    assert backend['"s3"']["use_lockfile"] is True
+    assert backend['"s3"'].get("use_lockfile") is True
     floor = re.match(r'">=\s*(\d+)\.(\d+)', terraform["required_version"])
     assert floor and (int(floor[1]), int(floor[2])) >= (1, 11)
-    aws = terraform["required_providers"][0]["aws"]
-    version = aws["version"].strip('"')
+
+
+def test_the_provider_floor_is_where_thumbprint_list_became_optional() -> None:
+    """The AWS provider made aws_iam_openid_connect_provider's thumbprint_list optional in
+    5.81.0 (hashicorp/terraform-provider-aws#37255, released 2024-12-12); github.tf sets
+    none, which an older provider refuses ("The argument thumbprint_list is required")."""
+    (terraform,) = tf_files()["versions.tf"]["terraform"]
+    version = terraform["required_providers"][0]["aws"]["version"].strip('"')
     minimum = re.search(r"(?:>=|~>)\s*(\d+)\.(\d+)", version)
     assert minimum and (int(minimum[1]), int(minimum[2])) >= (5, 81), version
     assert "thumbprint_list" not in only("aws_iam_openid_connect_provider")
