@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeGuard
 
 CONTRACT_VERSION: Final = 1
 
@@ -50,10 +50,14 @@ TOPIC_FEES: Final = "fees"
 TOPIC_MEMPOOL: Final = "mempool"
 TOPIC_PROJECTED: Final = "projected-block-transactions"
 
-_TOPIC_RE: Final = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+# What a topic may be: the load's own rule (LOAD_EVENTS quarantines anything else). A
+# topic names S3 keys (oversize objects) and log lines, so no colon, newline or length
+# beyond 64 ever gets that far; checked by `Record` itself, so no record holds another.
+# Matched whole (`fullmatch`): `$` would also accept a trailing newline.
+_TOPIC_RE: Final = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 # Connection ids (`host-<hex>`), poll-run and backfill-run ids. LOAD_EVENTS enforces the
 # same pattern, so nothing else ever reaches SQL as an origin id.
-_ORIGIN_ID_RE: Final = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
+_ORIGIN_ID_RE: Final = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 
 # Firehose refuses records above 1,000 KiB; leave headroom for the envelope.
 MAX_RECORD_BYTES: Final = 1_000 * 1024
@@ -61,6 +65,23 @@ MAX_RECORD_BYTES: Final = 1_000 * 1024
 
 class ContractError(ValueError):
     """A record that does not follow the contract. The message says which rule."""
+
+
+def is_topic(name: object) -> TypeGuard[str]:
+    return isinstance(name, str) and _TOPIC_RE.fullmatch(name) is not None
+
+
+def check_topic(name: object) -> str:
+    """`name` if it may be a topic; ContractError (quoting at most 64 characters of it,
+    escaped, so the message is safe to log) otherwise."""
+    if not is_topic(name):
+        raise ContractError(f"invalid topic {_quote(name)}")
+    return name
+
+
+def _quote(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 64 else f"{text[:64]}... ({len(text)} characters)"
 
 
 def utc_now_iso() -> str:
@@ -86,6 +107,9 @@ class Record:
     payload: Any
     flags: tuple[str, ...] = field(default=())
     version: int = CONTRACT_VERSION
+
+    def __post_init__(self) -> None:
+        check_topic(self.topic)
 
     @property
     def dedup_key(self) -> tuple[str, int, str]:
@@ -122,14 +146,12 @@ def validate(obj: Any) -> Record:
     source = obj.get("source")
     if source not in SOURCES:
         raise ContractError(f"unknown source {source!r}")
-    topic = obj.get("topic")
-    if not isinstance(topic, str) or not _TOPIC_RE.match(topic):
-        raise ContractError(f"invalid topic {topic!r}")
+    topic = check_topic(obj.get("topic"))
     origin_id = obj.get("origin_id")
     if not isinstance(origin_id, str) or not origin_id:
         raise ContractError("missing origin_id")
-    if not _ORIGIN_ID_RE.match(origin_id):
-        raise ContractError(f"invalid origin_id {origin_id!r}")
+    if not _ORIGIN_ID_RE.fullmatch(origin_id):
+        raise ContractError(f"invalid origin_id {_quote(origin_id)}")
     frame_seq = obj.get("frame_seq")
     if not isinstance(frame_seq, int) or isinstance(frame_seq, bool) or frame_seq < 0:
         raise ContractError(f"invalid frame_seq {frame_seq!r}")

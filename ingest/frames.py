@@ -11,6 +11,24 @@ from ingest import contract, fastjson
 
 WANTED = ["blocks", "stats", "mempool-blocks", "live-2h-chart"]
 
+# The largest message the connection accepts, after permessage-deflate: a larger one
+# closes the connection (1009) before it is decompressed any further, so a small
+# compressed message cannot expand without limit. mempool.space's largest frame is a
+# projected block's full set: at most ~17,000 transactions (a block of the smallest
+# ones) of ~110 bytes, under 2 MB; 8 MiB is four times that. Parsed, a frame takes 2-3
+# times its size, a hostile one up to ~35 times (8 MiB of `{"":0},` made the streamer
+# 285 MiB larger, measured), and the streamer holds one parsed frame at a time: within
+# a t4g.nano's 512 MiB (tests/test_fuzz.py checks the bound).
+MAX_FRAME_BYTES = 8 * 1024 * 1024
+# Each key of a frame becomes a record (~300 bytes of Python each): an 8 MiB frame of
+# tiny keys would be 850,000 of them. mempool.space's most is the init frame's 11.
+MAX_FRAME_TOPICS = 64
+# Messages received but not yet handled, as websockets counts them (frames): with
+# MAX_FRAME_BYTES, at most 4 x 8 MiB waits while one is parsed (the default of 16 would
+# allow 128 MiB). mempool.space sends a frame every ~2 s; the streamer handles one in
+# well under a millisecond.
+MAX_QUEUED_FRAMES = 4
+
 
 def subscribe_messages(track_index: int = 0) -> list[str]:
     """Sent on every (re)connect: subscriptions do not survive a reconnect."""
@@ -30,16 +48,28 @@ PING = json.dumps({"action": "ping"})
 
 
 class FrameError(ValueError):
-    """A frame that is not a JSON object; stored as a record of topic `_unparsed`."""
+    """A frame that is not a JSON object whose keys are topics; stored as a record of
+    topic `_unparsed`."""
 
 
 def decode_frame(text: str | bytes) -> dict[str, Any]:
+    """The frame, or FrameError: nothing else, whatever a hostile server sends (the
+    decoder's bounds are fastjson's: strict JSON, at most MAX_DEPTH levels)."""
     try:
         frame = fastjson.loads(text)
     except json.JSONDecodeError as exc:
         raise FrameError(f"unparsable frame: {exc.msg}") from exc
     if not isinstance(frame, dict):
         raise FrameError("frame is not a JSON object")
+    if len(frame) > MAX_FRAME_TOPICS:
+        raise FrameError(f"frame has {len(frame)} keys (at most {MAX_FRAME_TOPICS} are topics)")
+    # Every key becomes a topic: checked before anything (the sequence tracker) sees the
+    # frame, so a frame kept as `_unparsed` has changed no state.
+    for key in frame:
+        try:
+            contract.check_topic(key)
+        except contract.ContractError as exc:
+            raise FrameError(str(exc)) from None
     return frame
 
 
@@ -96,14 +126,21 @@ def frame_to_records(
     )
 
 
+TOPIC_UNPARSED = "_unparsed"
+
+
 def unparsed_record(
     text: str | bytes, *, origin_id: str, frame_seq: int, received_at: str
 ) -> contract.Record:
-    """A frame we could not decode is kept (as text) rather than dropped."""
-    raw = text.decode(errors="replace") if isinstance(text, bytes) else text
+    """A frame we could not decode is kept (as text) rather than dropped. What no UTF-8
+    line can carry (invalid bytes, lone surrogates) is replaced with U+FFFD."""
+    if isinstance(text, bytes):
+        raw = text.decode(errors="replace")
+    else:
+        raw = text.encode(errors="surrogatepass").decode(errors="replace")
     return contract.Record(
         source="ws",
-        topic="_unparsed",
+        topic=TOPIC_UNPARSED,
         origin_id=origin_id,
         frame_seq=frame_seq,
         received_at=received_at,

@@ -8,6 +8,10 @@ Firehose, unattended for months.
 - Application-level ping after 30 s of silence; 5 s without an answer means dead.
 - Reconnect delay: mempool.space's own 2-4 s after a healthy connection, otherwise
   exponential backoff with jitter, reset once a connection is healthy again.
+- A hostile or broken server cannot take it down: messages above
+  `frames.MAX_FRAME_BYTES` (after decompression) close the connection, and any frame
+  that does not decode (bad JSON, too deep, keys that are not topics) is kept as an
+  `_unparsed` record.
 - SIGTERM (the `stop` event) is honoured in every state (connected, connecting, backing
   off, sending): the socket is closed, and within `stop_flush_s` every buffered record is
   delivered or written to the on-disk spool, which the next start replays.
@@ -33,6 +37,7 @@ from websockets.exceptions import (
     InvalidStatus,
     InvalidURI,
 )
+from websockets.frames import CloseCode
 
 from ingest import contract, frames
 from ingest.firehose_sink import FirehoseSink
@@ -85,6 +90,7 @@ class StreamCounters:
     flagged: int = 0
     resyncs: int = 0
     replayed: int = 0
+    too_big: int = 0  # messages above frames.MAX_FRAME_BYTES (each closed its connection)
 
 
 @dataclass
@@ -97,6 +103,38 @@ class StreamerOptions:
     track_index: int = 0
     # After a stop, how long Firehose may take before the rest goes to the spool.
     stop_flush_s: float = 3.0
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What a replay of a frame needs: its text and its records' keys and flags, not the
+    records themselves, whose payloads would keep a second parsed frame in memory while
+    the next one is parsed. A replay decodes the text again (replays are rare)."""
+
+    message: str | bytes
+    origin_id: str
+    frame_seq: int
+    received_at: str
+    flags: dict[str, tuple[str, ...]]
+    unparsed: bool
+
+    def records(self) -> list[contract.Record]:
+        if self.unparsed:
+            return [
+                frames.unparsed_record(
+                    self.message,
+                    origin_id=self.origin_id,
+                    frame_seq=self.frame_seq,
+                    received_at=self.received_at,
+                )
+            ]
+        return contract.records_from_frame(
+            frames.decode_frame(self.message),
+            origin_id=self.origin_id,
+            frame_seq=self.frame_seq,
+            received_at=self.received_at,
+            flags_by_topic=self.flags,
+        )
 
 
 class Streamer:
@@ -153,7 +191,8 @@ class Streamer:
             self.url,
             open_timeout=self.opts.open_timeout_s,
             ping_interval=None,
-            max_size=None,
+            max_size=frames.MAX_FRAME_BYTES,
+            max_queue=frames.MAX_QUEUED_FRAMES,
             process_exception=self._process_exception,
             user_agent_header="mempool-platform/0.1",
         ):
@@ -189,7 +228,7 @@ class Streamer:
             await ws.send(request)
         closer = asyncio.create_task(self._close_on_stop(ws, stop))
         frame_seq = 0
-        previous: tuple[str | bytes, list[contract.Record]] | None = None
+        previous: Handled | None = None
         try:
             while True:
                 try:
@@ -208,14 +247,14 @@ class Streamer:
                         )
                         await ws.close(1001, "pong timeout")
                         return
-                if previous is not None and message == previous[0]:
+                if previous is not None and message == previous.message:
                     # The frame before, delivered again (a transport replay: mempool.space
                     # never sends the same frame twice). Its records go out again under
                     # the same keys, so Snowflake counts them as duplicates.
                     self.counters.replayed += 1
-                    self._emit(previous[1])
+                    self._emit(previous.records())
                     continue
-                previous = (message, self._on_message(message, origin, frame_seq, tracker))
+                previous = self._on_message(message, origin, frame_seq, tracker)
                 frame_seq += 1
                 if tracker.resync_requested:
                     tracker.resync_requested = False
@@ -223,7 +262,14 @@ class Streamer:
                     log.info("%s: projected block out of sequence; asking for a full set", origin)
                     await ws.send(frames.resync_message(self.opts.track_index))
         except ConnectionClosed as exc:
-            if not stop.is_set():
+            if exc.sent is not None and exc.sent.code == CloseCode.MESSAGE_TOO_BIG:
+                self.counters.too_big += 1
+                log.warning(
+                    "%s: a message above %d bytes; connection closed, not read",
+                    origin,
+                    frames.MAX_FRAME_BYTES,
+                )
+            elif not stop.is_set():
                 log.info("%s closed: %s", origin, exc)
         finally:
             closer.cancel()
@@ -241,9 +287,12 @@ class Streamer:
 
     def _on_message(
         self, message: str | bytes, origin: str, frame_seq: int, tracker: frames.SequenceTracker
-    ) -> list[contract.Record]:
+    ) -> Handled:
+        """One message in, its records buffered for Firehose: one per topic, or one
+        `_unparsed` record. Raises nothing for any message (tests/test_fuzz.py)."""
         received_at = contract.utc_now_iso()
         self.counters.frames += 1
+        unparsed = False
         try:
             frame = frames.decode_frame(message)
             records = frames.frame_to_records(
@@ -256,6 +305,7 @@ class Streamer:
         except frames.FrameError as exc:
             log.warning("%s frame %d: %s; kept as _unparsed", origin, frame_seq, exc)
             self.counters.unparsed += 1
+            unparsed = True
             records = [
                 frames.unparsed_record(
                     message, origin_id=origin, frame_seq=frame_seq, received_at=received_at
@@ -268,7 +318,14 @@ class Streamer:
                     "%s frame %d %s: %s", origin, frame_seq, record.topic, ",".join(record.flags)
                 )
         self._emit(records)
-        return records
+        return Handled(
+            message=message,
+            origin_id=origin,
+            frame_seq=frame_seq,
+            received_at=received_at,
+            flags={r.topic: r.flags for r in records if r.flags},
+            unparsed=unparsed,
+        )
 
     def _emit(self, records: list[contract.Record]) -> None:
         full = False
@@ -311,6 +368,7 @@ class Streamer:
             "spooled": sink.spooled,
             "replayed": sink.replayed,
             "oversize": sink.oversize,
+            "too_big": self.counters.too_big,
             "buffered": self.sink.buffered(),
         }
 

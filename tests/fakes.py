@@ -94,3 +94,47 @@ class ModelApi:
     def historical_price(self, currency: str, timestamp: int) -> Any:
         self._count()
         return {"prices": [{"time": timestamp - timestamp % 3600, currency: 90000}]}
+
+
+@dataclass
+class MemoryS3:
+    """The S3 calls the poller and the Firehose sink make, in memory, with S3's own key
+    rule (at most 1,024 bytes of UTF-8) and conditional writes."""
+
+    objects: dict[str, bytes] = field(default_factory=dict)
+    puts: int = 0
+
+    def put_object(self, Bucket: str, Key: str, Body: bytes, **kw: Any) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        if not Key or len(Key.encode("utf-8", "surrogatepass")) > 1024:
+            raise ClientError(
+                {"Error": {"Code": "KeyTooLongError", "Message": "Your key is too long"}},
+                "PutObject",
+            )
+        etag = self._etag(Key)
+        if ("IfMatch" in kw and kw["IfMatch"] != etag) or (
+            kw.get("IfNoneMatch") == "*" and Key in self.objects
+        ):
+            raise ClientError(
+                {"Error": {"Code": "PreconditionFailed", "Message": "At least one failed"}},
+                "PutObject",
+            )
+        self.objects[Key] = bytes(Body)
+        self.puts += 1
+        return {"ETag": self._etag(Key)}
+
+    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:
+        import io
+
+        from botocore.exceptions import ClientError
+
+        if Key not in self.objects:
+            raise ClientError({"Error": {"Code": "NoSuchKey", "Message": "not found"}}, "GetObject")
+        return {"Body": io.BytesIO(self.objects[Key]), "ETag": self._etag(Key)}
+
+    def _etag(self, key: str) -> str | None:
+        import hashlib
+
+        body = self.objects.get(key)
+        return None if body is None else f'"{hashlib.md5(body).hexdigest()}"'

@@ -104,3 +104,32 @@ def test_rest_records_number_objects_within_the_run() -> None:
     )
     assert [(r.frame_seq, r.payload["id"]) for r in recs] == [(4, "a"), (5, "b")]
     assert json.loads(recs[0].to_line())["source"] == "rest"
+
+
+@pytest.mark.parametrize(
+    "topic",
+    ["a:b", "fees\n", "fees\nforged", "x" * 65, "", "fe es", "ü"],
+    ids=["colon", "trailing-newline", "newline", "65-chars", "empty", "space", "non-ascii"],
+)
+def test_a_topic_the_load_would_quarantine_is_refused_by_the_record_itself(topic: str) -> None:
+    """The load takes topics matching [A-Za-z0-9_.-]{1,64}, whole: the contract had a
+    colon more, and `$` let a trailing newline through."""
+    with pytest.raises(ContractError, match="invalid topic"):
+        contract.Record("ws", topic, "c", 0, "2026-01-01T00:00:00.000Z", {})
+    line = contract.Record("ws", "fees", "c", 0, "2026-01-01T00:00:00.000Z", {}).to_dict()
+    with pytest.raises(ContractError, match="invalid topic"):
+        contract.validate({**line, "topic": topic})
+    assert contract.is_topic("projected-block-transactions") and contract.is_topic("_unparsed")
+
+
+def test_an_invalid_topic_is_quoted_short_and_escaped() -> None:
+    with pytest.raises(ContractError) as refused:
+        contract.check_topic("x" * 5_000 + "\nforged")
+    message = str(refused.value)
+    assert "\n" not in message and len(message) < 200
+
+
+def test_an_origin_id_with_a_trailing_newline_is_invalid() -> None:
+    good = contract.Record("rest", "block", "run-1", 0, "2026-01-01T00:00:00.000Z", {})
+    with pytest.raises(ContractError, match="invalid origin_id"):
+        contract.validate({**good.to_dict(), "origin_id": "run-1\n"})

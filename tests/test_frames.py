@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest import contract, frames
+from ingest import contract, fastjson, frames
 from tests.conftest import SHARED_FIXTURES
 
 T0 = "2026-01-01T00:00:00.000Z"
@@ -109,3 +109,61 @@ def test_recorded_rest_objects_become_valid_records() -> None:
             objects = body if isinstance(body, list) else [body]
             recs = contract.rest_records("mining-pools", objects, origin_id="run", received_at=T0)
             assert list(contract.iter_ndjson(contract.encode_ndjson(recs))) == recs
+
+
+def nested(depth: int) -> str:
+    return '{"mempoolInfo":' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+
+
+@pytest.mark.parametrize("depth", [fastjson.MAX_DEPTH + 1, 1_100, 100_000])
+def test_a_frame_nested_too_deep_is_a_frame_error(depth: int) -> None:
+    """1,100 nested arrays: orjson refuses them, and the standard library's re-parse
+    raised RecursionError, which no handler caught. 65 levels parsed, and would have
+    failed later: orjson writes at most 255."""
+    for text in (nested(depth), nested(depth).encode()):
+        with pytest.raises(frames.FrameError, match="nested deeper than 64 levels"):
+            frames.decode_frame(text)
+    assert frames.decode_frame(nested(fastjson.MAX_DEPTH)) == json.loads(nested(fastjson.MAX_DEPTH))
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["x" * 1_100, "fees\nINFO forged log line", "fees\n", "a:b", "", "fees ", "ü"],
+    ids=["1100-chars", "newline", "trailing-newline", "colon", "empty", "space", "non-ascii"],
+)
+def test_a_frame_whose_key_is_not_a_topic_is_a_frame_error(key: str) -> None:
+    """Each key becomes a topic, which names S3 keys (a 1 KB topic made S3 refuse the
+    oversize object's key) and log lines (a newline forged one)."""
+    with pytest.raises(frames.FrameError, match="invalid topic"):
+        frames.decode_frame(json.dumps({"fees": {"fastestFee": 1}, key: 1}))
+
+
+def test_a_frame_of_more_keys_than_topics_is_a_frame_error() -> None:
+    many = {f"t{i}": 0 for i in range(frames.MAX_FRAME_TOPICS + 1)}
+    with pytest.raises(frames.FrameError, match="keys"):
+        frames.decode_frame(json.dumps(many))
+    many.popitem()
+    assert frames.decode_frame(json.dumps(many)) == many
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"fees": NaN}',
+        '{"fees": [Infinity]}',
+        '{"fees": 1e400}',
+        '{"fees": "\\ud800"}',
+        b'{"fees": "\xff"}',
+        '{"fees": ' + "9" * 5_000 + "}",
+        "\ufeff{}",
+    ],
+    ids=["nan", "infinity", "overflow", "lone-surrogate", "invalid-utf8", "5000-digits", "bom"],
+)
+def test_what_is_not_strict_json_is_a_frame_error(text: str | bytes) -> None:
+    """The standard library (orjson's fallback) took NaN and lone surrogates, which no
+    contract line can carry, and raised ValueError or UnicodeDecodeError (no FrameError)
+    on invalid UTF-8 bytes and integers of more than 4,300 digits."""
+    with pytest.raises(frames.FrameError):
+        frames.decode_frame(text)
+    rec = frames.unparsed_record(text, origin_id="c", frame_seq=0, received_at=T0)
+    assert contract.parse_line(rec.to_line()) == rec

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from ingest import contract
+from ingest import contract, frames
 from ingest.firehose_sink import FirehoseSink
 from ingest.spool import Spool
 from ingest.streamer import Backoff, Streamer, StreamerOptions, is_retryable
 from sandbox.simulator.server import SimOptions, Simulator
-from tests.fakes import StubFirehose
+from tests.fakes import MemoryS3, StubFirehose
 
 
 def delivered_records(stub: StubFirehose) -> list[contract.Record]:
@@ -184,7 +184,7 @@ def streamer_with(sink: FirehoseSink, ws_port: int) -> Streamer:
 
 
 async def against_scripted_server(
-    handler: Any, tmp_path: Path, until: Callable[[Streamer], bool]
+    handler: Any, tmp_path: Path, until: Callable[[Streamer], bool], s3: Any = None
 ) -> tuple[Streamer, StubFirehose]:
     """The streamer against a scripted WebSocket server, until `until(streamer)`."""
     from websockets.asyncio.server import serve
@@ -192,7 +192,7 @@ async def against_scripted_server(
     async with serve(handler, "127.0.0.1", 0) as server:
         port = server.sockets[0].getsockname()[1]
         stub = StubFirehose()
-        sink = FirehoseSink(stub, None, "b", {"stream": "s", "conversions": "c"}, Spool(tmp_path))
+        sink = FirehoseSink(stub, s3, "b", {"stream": "s", "conversions": "c"}, Spool(tmp_path))
         streamer = streamer_with(sink, port)
         stop = asyncio.Event()
         run = asyncio.create_task(streamer.run(stop))
@@ -312,3 +312,114 @@ def test_a_replayed_frame_goes_out_again_under_the_same_keys(tmp_path: Path) -> 
         (1, "mempoolInfo"),
     ]
     assert streamer.counters.replayed == 1
+
+
+def scripted(*per_connection: list[str]) -> Any:
+    """A server handler that answers each connection's subscription with its frames."""
+    from websockets.asyncio.server import ServerConnection
+
+    served: list[ServerConnection] = []
+
+    async def handler(conn: ServerConnection) -> None:
+        served.append(conn)
+        script = per_connection[min(len(served), len(per_connection)) - 1]
+        async for message in conn:
+            if json.loads(message).get("track-mempool-block") == 0:
+                for frame in script:
+                    await conn.send(frame)
+
+    handler.served = served  # type: ignore[attr-defined]
+    return handler
+
+
+GOOD = json.dumps({"mempoolInfo": {"size": 5}})
+
+
+def test_a_compressed_message_above_the_limit_is_refused_before_it_expands(
+    tmp_path: Path,
+) -> None:
+    """The streamer connected with max_size=None under permessage-deflate: a small
+    compressed message expanded without limit (a t4g ran out of memory). Now a message
+    above MAX_FRAME_BYTES closes the connection unread, and the next one carries on."""
+    bomb = json.dumps({"mempoolInfo": {"note": "a" * frames.MAX_FRAME_BYTES}})
+    handler = scripted([bomb], [GOOD])
+    s3 = MemoryS3()
+    streamer, stub = asyncio.run(
+        against_scripted_server(handler, tmp_path, lambda s: s.counters.frames >= 1, s3)
+    )
+    first = handler.served[0]
+    assert "permessage-deflate" in first.response.headers["Sec-WebSocket-Extensions"]
+    assert streamer.counters.too_big == 1
+    assert streamer.counters.frames == 1 and streamer.counters.connections == 2
+    assert [(r.origin_id, r.payload) for r in delivered_records(stub)] == [
+        (streamer.origins[1], {"size": 5})
+    ]
+    assert s3.objects == {}  # nothing of it was stored either
+
+
+def test_a_frame_nested_too_deep_is_kept_unparsed_and_the_stream_goes_on(
+    tmp_path: Path,
+) -> None:
+    """1,100 nested arrays raised RecursionError in the handler and ended the run."""
+    deep = '{"mempoolInfo":' + "[" * 1_100 + "]" * 1_100 + "}"
+    streamer, stub = asyncio.run(
+        against_scripted_server(scripted([deep, GOOD]), tmp_path, lambda s: s.counters.frames >= 2)
+    )
+    records = delivered_records(stub)
+    assert [(r.topic, r.frame_seq) for r in records] == [("_unparsed", 0), ("mempoolInfo", 1)]
+    assert records[0].payload == deep
+    assert streamer.counters.unparsed == 1 and streamer.counters.connections == 1
+
+
+def test_a_key_that_is_not_a_topic_is_kept_unparsed_never_a_key_or_a_log_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 1,100-character key with a large payload crashed the oversize path (S3 refuses
+    keys above 1,024 bytes); a key with a newline forged a log line through the oversize
+    object's key."""
+    big = "x" * (contract.MAX_RECORD_BYTES + 1)
+    long_key = json.dumps({"k" * 1_100: big})
+    forged = json.dumps({"fees\nCRITICAL forged": big})
+    s3 = MemoryS3()
+    streamer, stub = asyncio.run(
+        against_scripted_server(
+            scripted([long_key, forged, GOOD]), tmp_path, lambda s: s.counters.frames >= 3, s3
+        )
+    )
+    records = delivered_records(stub)
+    assert [(r.topic, r.flags) for r in records] == [
+        ("_unparsed", ("oversize",)),
+        ("_unparsed", ("oversize",)),
+        ("mempoolInfo", ()),
+    ]
+    assert sorted(k.rsplit("/", 1)[1] for k in s3.objects) == [
+        "000000000000-_unparsed.json",
+        "000000000001-_unparsed.json",
+    ]
+    assert all("\n" not in r.getMessage() for r in caplog.records)
+    assert streamer.counters.connections == 1
+
+
+def test_the_frame_before_is_kept_as_text_not_as_parsed_records(tmp_path: Path) -> None:
+    """A replay needs the frame before; holding its records kept a second parsed frame
+    (up to ~35 times its text) in memory while the next was parsed."""
+    import gc
+    import tracemalloc
+
+    sink = FirehoseSink(
+        StubFirehose(), None, "b", {"stream": "s", "conversions": "c"}, Spool(tmp_path)
+    )
+    streamer = streamer_with(sink, closed_port())
+    message = json.dumps({"mempoolInfo": [[0, 0]] * 120_000})
+    tracemalloc.start()
+    try:
+        kept = streamer._on_message(message, "o-1", 0, frames.SequenceTracker())
+        sink.flush()
+        sink.firehose.delivered.clear()
+        sink.firehose.records.clear()
+        gc.collect()
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < len(message) / 10, f"{held} bytes held for a {len(message)}-byte frame"
+    assert [r.payload for r in kept.records()] == [[[0, 0]] * 120_000]
