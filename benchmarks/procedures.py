@@ -119,7 +119,7 @@ def measure(rows: int, stack: Emulators) -> dict[str, Any]:
     from mempool_procs.build_blocks import resolve_chain
 
     started = time.perf_counter()
-    resolve_chain(rt.session, 0)
+    resolve_chain(rt.session, 0, 10**9)
     full_chain = time.perf_counter() - started
     print(f"    {full_chain:6.3f} s  the whole chain re-derived (no window)", flush=True)
     events = rt.execute("SELECT COUNT(*) FROM SILVER.EVENTS")[0][0]

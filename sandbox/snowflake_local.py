@@ -217,6 +217,9 @@ class LocalSnowflake:
         self.dbt_runner: DbtRunner | None = None
         # Chaos: given a procedure, after how many statements to kill its run (or None).
         self.kill_switch: Callable[[str], int | None] | None = None
+        # Chaos and tests: called after each statement a procedure runs (its text and
+        # number), to read the warehouse from another connection mid-run.
+        self.between_statements: Callable[[str, int], None] | None = None
         self._conn: Any = None
         self._session: Any = None
         self.counters = {
@@ -487,8 +490,14 @@ class LocalSnowflake:
         module = importlib.import_module(module_name)
         handler: Callable[[Any], str] = getattr(module, func_name)
         kill_after = self.kill_switch(procedure) if self.kill_switch else None
-        session = StreamConsumingSession(self, consumed_streams(module), kill_after)
-        result = handler(session)
+        session = StreamConsumingSession(
+            self, consumed_streams(module), kill_after, self.between_statements
+        )
+        try:
+            result = handler(session)
+        finally:
+            # Snowflake rolls back a transaction a failed procedure left open.
+            session.abandon()
         self.counters["procedure_calls"] += 1
         log.info("%s", result)
         return result
@@ -583,17 +592,34 @@ class TaskKilled(RuntimeError):
 DML = ("INSERT", "MERGE", "UPDATE", "DELETE")
 
 
+TRANSACTION_CONTROL = {
+    "BEGIN": "begin",
+    "START": "begin",
+    "COMMIT": "commit",
+    "ROLLBACK": "rollback",
+}
+
+
 class StreamConsumingSession:
     """The Snowpark session a procedure gets locally: `sql(...).collect()` as Snowpark's,
-    plus the stream semantics fakesnow lacks (see LocalSnowflake.call)."""
+    plus the stream semantics fakesnow lacks (see LocalSnowflake.call): a DML statement
+    that reads a stream moves its offset when it commits, on its own or at the COMMIT of
+    the explicit transaction it ran in; a rollback leaves the offset where it was."""
 
     def __init__(
-        self, runtime: LocalSnowflake, streams: list[str], kill_after: int | None = None
+        self,
+        runtime: LocalSnowflake,
+        streams: list[str],
+        kill_after: int | None = None,
+        between: Callable[[str, int], None] | None = None,
     ) -> None:
         self._runtime = runtime
         self._streams = streams
         self._kill_after = kill_after
+        self._between = between
         self._statements = 0
+        self._in_transaction = False
+        self._deferred: dict[str, str] = {}
 
     def sql(self, text: str, params: list[Any] | None = None) -> _Statement:
         return _Statement(self, text, params)
@@ -602,15 +628,38 @@ class StreamConsumingSession:
         self._statements += 1
         if self._kill_after is not None and self._statements > self._kill_after:
             raise TaskKilled(f"killed after {self._kill_after} statement(s)")
+        words = text.lstrip().upper().split(None, 1)
+        control = TRANSACTION_CONTROL.get(words[0] if words else "")
         is_dml = text.lstrip().upper().startswith(DML)
         consumed = [s for s in self._streams if is_dml and s in text]
         positions = {s: self._runtime._stream_position(s) for s in consumed}
         session = self._runtime.session
         query = session.sql(text, params=params) if params else session.sql(text)
         rows = list(query.collect())
-        for stream, position in positions.items():
-            self._runtime.set_stream_offset(stream, position)
+        if control == "begin":
+            self._in_transaction = True
+        elif control in ("commit", "rollback"):
+            if control == "commit":
+                for stream, position in self._deferred.items():
+                    self._runtime.set_stream_offset(stream, position)
+            self._deferred.clear()
+            self._in_transaction = False
+        elif self._in_transaction:
+            self._deferred.update(positions)
+        else:
+            for stream, position in positions.items():
+                self._runtime.set_stream_offset(stream, position)
+        if self._between is not None:
+            self._between(text, self._statements)
         return rows
+
+    def abandon(self) -> None:
+        """The procedure ended: a transaction it left open is rolled back, its stream
+        reads with it."""
+        if self._in_transaction:
+            self._runtime.session.sql("ROLLBACK").collect()
+            self._deferred.clear()
+            self._in_transaction = False
 
 
 class _Statement:

@@ -31,7 +31,7 @@ def summary(stdout: str) -> dict[str, int]:
 
 def fill_silver(rt: LocalSnowflake) -> Model:
     """A chain with a 2-block reorg, stats, prices and projected-block updates."""
-    model = Model(seed=31, start_time=1_800_000_000, history_blocks=12, tx_per_s=2.0)
+    model = Model(seed=31, start_time=1_760_000_000, history_blocks=12, tx_per_s=2.0)
     blocks = [b.to_api() for b in model.chain]
     land(
         rt,
@@ -45,7 +45,7 @@ def fill_silver(rt: LocalSnowflake) -> Model:
         "fees": model.recommended_fees(),
         "vBytesPerSecond": 900,
         "mempool-blocks": model.mempool_blocks(),
-        "conversions": {"time": 1_800_000_000, "USD": 91000},
+        "conversions": {"time": 1_760_000_000, "USD": 91000},
     }
     records = contract.records_from_frame(frame, origin_id="c", frame_seq=0, received_at=T0)
     records.append(
@@ -133,9 +133,9 @@ def test_unit_tests_run_and_stale_sources_fail_freshness(
     out = dbt(rt, tmp_path, "build")
     passed_unit_tests = re.findall(r"PASS (fct_\w+::\w+)", out)
     assert sorted(passed_unit_tests) == [
-        "fct_block_projection_accuracy::accuracy_uses_the_projection_made_for_each_height",
+        "fct_block_projection_accuracy::accuracy_uses_the_projection_each_block_ended",
         "fct_daily_summary::daily_percentiles_and_peaks",
-        "fct_fee_recommendation_accuracy::samples_are_scored_against_the_next_block_seen",
+        "fct_fee_recommendation_accuracy::minutes_are_scored_against_the_next_block_seen",
         "fct_mempool_blocks::mempool_blocks_keeps_the_last_frame_of_each_minute",
         "fct_prices_hourly::hourly_rollup_takes_first_last_extremes_and_mean",
     ]
@@ -148,7 +148,7 @@ def test_unit_tests_run_and_stale_sources_fail_freshness(
 def test_a_reorg_between_dbt_runs_replaces_gold_rows_of_orphaned_blocks(
     rt: LocalSnowflake, tmp_path: Path
 ) -> None:
-    model = Model(seed=32, start_time=1_800_000_000, history_blocks=8, tx_per_s=2.0)
+    model = Model(seed=32, start_time=1_760_000_000, history_blocks=8, tx_per_s=2.0)
     land(
         rt,
         contract.PREFIX_STREAM,
@@ -213,7 +213,7 @@ def test_each_block_gets_the_projection_made_for_its_height_and_our_own_overlap(
     stood just before it, and our overlap of projected and mined txids equals the
     simulator's truth."""
     # Busy enough that no block empties the mempool (a sequence gap would need a resync).
-    model = Model(seed=35, start_time=1_800_000_000, history_blocks=10)
+    model = Model(seed=35, start_time=1_760_000_000, history_blocks=10)
     stream = [
         contract.Record("ws", "blocks", "c", 0, at(0), [b.to_api() for b in model.chain[-8:]]),
         contract.Record(
@@ -278,7 +278,7 @@ def test_each_block_gets_the_projection_made_for_its_height_and_our_own_overlap(
 def test_history_older_than_gold_still_lands_in_fct_blocks(
     rt: LocalSnowflake, tmp_path: Path
 ) -> None:
-    model = Model(seed=33, start_time=1_800_000_000, history_blocks=30, tx_per_s=2.0)
+    model = Model(seed=33, start_time=1_760_000_000, history_blocks=30, tx_per_s=2.0)
     recent = [b.to_api() for b in model.chain[-8:]]  # what the WebSocket sends first
     land(rt, contract.PREFIX_STREAM, rec("blocks", recent, 0, "c").to_line())
     cycle(rt)
@@ -303,7 +303,7 @@ def test_history_older_than_gold_still_lands_in_fct_blocks(
 def test_block_gaps_warn_and_never_fail_the_gold_build(rt: LocalSnowflake, tmp_path: Path) -> None:
     """Gaps are the normal state while history catches up: a failing gap test would fail
     REFRESH_GOLD on every run until the task graph suspended itself."""
-    model = Model(seed=34, start_time=1_800_000_000, history_blocks=10, tx_per_s=2.0)
+    model = Model(seed=34, start_time=1_760_000_000, history_blocks=10, tx_per_s=2.0)
     with_gap = [b.to_api() for b in model.chain if b.height != model.chain[4].height]
     land(
         rt,
@@ -350,7 +350,7 @@ def test_a_file_of_hostile_records_changes_nothing_and_later_data_reaches_gold(
         {**base, "frame_seq": 1.5},
         {**rec("mempoolInfo", {"size": "abc"}, 901, "hostile-1").to_dict()},
         {**rec("fees", {"fastestFee": evil}, 902, "hostile-1").to_dict()},
-        {**rec("conversions", {"time": 1_800_000_000, "USD": evil}, 903, "hostile-1").to_dict()},
+        {**rec("conversions", {"time": 1_760_000_000, "USD": evil}, 903, "hostile-1").to_dict()},
         {**rec("block", {**model.chain[-1].to_api(), "id": evil}, 904, "hostile-1").to_dict()},
         {**rec("block", {**model.chain[-1].to_api(), "height": evil}, 905, "hostile-1").to_dict()},
     ]

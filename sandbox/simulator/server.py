@@ -1,19 +1,21 @@
 """`mempool sim`: one loopback server that speaks mempool.space's WebSocket
 (`/api/v1/ws`) and REST (`/api/...`) as our clients use them.
 
-The model advances in simulated time (`--speed` simulated seconds per real second);
-every event is fanned out to the connected clients according to what each asked for,
-framed as mempool/mempool's backend frames it (each rule cites the function it
-mirrors), and written to the ground-truth file that `mempool verify` reads. `--chaos`
-adds reorgs of depth 1-3, blocks that leave nothing to project (sequence gaps), server
-restarts, dropped connections, 429s with an HTML body, 5xx and slow responses, and one
-transport fault the real server never makes: a frame delivered twice.
+The model runs on the wall clock; `--speed` makes the network that many times as busy
+(blocks, transactions and prices more often), never its clock run ahead. Every event
+is fanned out to the connected clients according to what each asked for, framed as
+mempool/mempool's backend frames it (each rule cites the function it mirrors), and
+written to the ground-truth file that `mempool verify` reads. `--chaos` adds reorgs of
+depth 1-3, blocks that leave nothing to project (sequence gaps), server restarts,
+dropped connections, 429s with an HTML body, 5xx and slow responses, and one transport
+fault the real server never makes: a frame delivered twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import random
@@ -178,6 +180,26 @@ def resume_clock(opts: SimOptions) -> tuple[int, float]:
     return int(now), now
 
 
+def busier(speed: float, chaos: ChaosPlan) -> dict[str, Any]:
+    """At `--speed S` the network is S times as busy, not S times as fast: blocks every
+    600/S seconds, S times the transactions, prices every 300/S seconds, and every time it
+    serves (block headers, prices, the mempool chart) is the wall clock's. Data from a
+    clock running ahead would be data from the future, which the warehouse rightly
+    quarantines."""
+    defaults = {f.name: f.default for f in dataclasses.fields(Model)}
+
+    def scaled(name: str, factor: float) -> float:
+        return float(defaults[name]) * factor  # type: ignore[arg-type]
+
+    return {
+        "tx_per_s": scaled("tx_per_s", speed),
+        "block_interval_s": scaled("block_interval_s", 1 / speed),
+        "update_interval_s": scaled("update_interval_s", 1 / speed),
+        "conversions_interval_s": scaled("conversions_interval_s", 1 / speed),
+        "chaos": dataclasses.replace(chaos, restart_every_s=chaos.restart_every_s / speed),
+    }
+
+
 class Simulator:
     def __init__(self, opts: SimOptions) -> None:
         self.opts = opts
@@ -193,12 +215,13 @@ class Simulator:
             history_blocks=opts.history_blocks,
             chaos=plan,
             start_race=opts.start_race,
+            **busier(opts.speed, plan),
         )
         self.chaos = ChaosRates.for_chaos(opts.chaos)
         self.chaos_rng = random.Random(opts.seed * 7919 + 1)
         self.clients: set[Client] = set()
         self.truth = TruthWriter(opts.truth_path)
-        # Simulated time is start + (wall time since wall_start) x speed, across restarts.
+        # The simulated clock is the wall clock, across restarts (see `busier`).
         self.real_start = time.monotonic() - (time.time() - wall_start)
         self.latest_conversions = prices.conversions(opts.seed, start)
         self.counters = {
@@ -216,7 +239,7 @@ class Simulator:
     # -- time ----------------------------------------------------------------------------
 
     def sim_now(self) -> float:
-        return self.model.start_time + (time.monotonic() - self.real_start) * self.opts.speed
+        return self.model.start_time + (time.monotonic() - self.real_start)
 
     async def clock(self) -> None:
         while True:

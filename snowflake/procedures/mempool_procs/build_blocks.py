@@ -1,19 +1,33 @@
 """BUILD_BLOCKS: one row per block hash from every source (WebSocket `block`/`blocks`,
 poller, backfill); the canonical chain re-derived; stale blocks flagged, never deleted;
-heights with no canonical block recorded as gaps. Also what each block mined
-(`block-txids`, from the poller), one row per hash."""
+runs of heights with no canonical block recorded as gaps. Also what each block mined
+(`block-txids`, from the poller), one row per hash.
+
+A block must be plausible before it can enter the chain: a whole height from 0 to what
+Bitcoin's schedule and the known tip allow (plausible.max_plausible_height). The chain's
+flags and its gaps change in one transaction, so a gold build never sees two canonical
+blocks at a height, or none where the chain has one."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from mempool_procs.chain import BlockLink, canonical_hashes, missing_heights
+from mempool_procs.chain import BlockLink, canonical_hashes, clusters, missing_runs
 from mempool_procs.common import (
     json_param,
     pending_events,
+    quarantine,
     release,
     sql,
     take_from_stream,
+    transaction,
+)
+from mempool_procs.plausible import (
+    epoch_seconds,
+    is_json_number,
+    is_object,
+    max_plausible_height,
 )
 
 CONSUMER = "blocks"
@@ -23,25 +37,45 @@ CONSUMER = "blocks"
 REORG_WINDOW = 100
 STREAM = "SILVER.EVENTS_BLOCKS_STRM"
 TOPICS = ["block", "blocks", "block-txids"]
+HASH = "'^\"[0-9a-f]{64}\"$'"
 
-TXIDS_REASON = """CASE
-  WHEN NOT REGEXP_LIKE(COALESCE(TO_JSON(e.PAYLOAD:id), ''), '^"[0-9a-f]{64}"$')
-    THEN 'invalid block hash'
-  WHEN NOT IS_ARRAY(e.PAYLOAD:txids) THEN 'type drift: txids is not an array'
+TXIDS_REASON = f"""CASE
+  WHEN NOT REGEXP_LIKE(COALESCE(TO_JSON(e.PAYLOAD:id), ''), {HASH}) THEN 'invalid block hash'
+  WHEN NOT COALESCE(IS_ARRAY(e.PAYLOAD:txids), FALSE) THEN 'type drift: txids is not an array'
 END"""
 
-# A block is usable when its hash is a block hash and its height a number; anything else
-# goes to quarantine with the first rule it breaks.
-BLOCK_REASON = """CASE
+
+# Why a block cannot be used (NULL when it can): the first rule it breaks. Its one bind
+# parameter is the highest plausible height (plausible.max_plausible_height).
+BLOCK_REASON = f"""CASE
+  WHEN NOT {is_object("r.B")} THEN 'type drift: block is not an object'
   WHEN r.B:id IS NULL THEN 'block without id'
-  WHEN NOT REGEXP_LIKE(TO_JSON(r.B:id), '^"[0-9a-f]{64}"$') THEN 'invalid block hash'
-  WHEN TRY_TO_NUMBER(TO_JSON(r.B:height)) IS NULL THEN 'block without a numeric height'
+  WHEN NOT REGEXP_LIKE(TO_JSON(r.B:id), {HASH}) THEN 'invalid block hash'
+  WHEN r.B:height IS NULL THEN 'block without a numeric height'
+  WHEN NOT {is_json_number("r.B:height")} THEN 'type drift: height is not a number'
+  WHEN NOT COALESCE(TRY_TO_DOUBLE(TO_JSON(r.B:height)) BETWEEN 0 AND ?, FALSE)
+    THEN 'implausible: height below 0 or above what the chain can have reached'
+  WHEN TRY_TO_DOUBLE(TO_JSON(r.B:height)) <> FLOOR(TRY_TO_DOUBLE(TO_JSON(r.B:height)))
+    THEN 'type drift: height is not a whole number'
   WHEN r.B:timestamp IS NOT NULL AND TRY_TO_NUMBER(TO_JSON(r.B:timestamp)) IS NULL
     THEN 'type drift: timestamp is not a number'
   WHEN r.B:previousblockhash IS NOT NULL AND TO_JSON(r.B:previousblockhash) <> 'null'
-       AND NOT REGEXP_LIKE(TO_JSON(r.B:previousblockhash), '^"[0-9a-f]{64}"$')
+       AND NOT REGEXP_LIKE(TO_JSON(r.B:previousblockhash), {HASH})
     THEN 'invalid previous block hash'
 END"""
+
+
+def highest_plausible(session: Any) -> int:
+    """What plausible.max_plausible_height allows now, from the canonical tip."""
+    tip = sql(
+        session,
+        """SELECT HEIGHT, TO_VARCHAR(FIRST_SEEN_AT) FROM SILVER.BLOCKS
+           WHERE IS_CANONICAL ORDER BY HEIGHT DESC LIMIT 1""",
+    )
+    now = datetime.now(UTC).timestamp()
+    if not tip:
+        return max_plausible_height(now, None, None)
+    return max_plausible_height(now, int(tip[0][0]), epoch_seconds(str(tip[0][1])))
 
 
 def block_rows(source: str) -> str:
@@ -58,26 +92,27 @@ def run(session: Any) -> str:
     pending = take_from_stream(session, CONSUMER, STREAM, TOPICS)
     if pending == 0:
         return "BUILD_BLOCKS: nothing new"
-    rows = block_rows(pending_events(CONSUMER))
-    sql(
+    source = pending_events(CONSUMER)
+    rows = block_rows(source)
+    reason, ceiling = BLOCK_REASON, [highest_plausible(session)]
+    quarantine(
         session,
-        f"""
-        MERGE INTO OPS.QUARANTINE q
-        USING (SELECT r.*, {BLOCK_REASON} AS REASON FROM ({rows}) r) s
-        ON q.SOURCE_FILE = s.SOURCE_FILE AND q.SOURCE_ROW = s.SOURCE_ROW AND q.STAGE = 'blocks'
-           AND q.RECORD = s.B
-        WHEN NOT MATCHED AND s.REASON IS NOT NULL THEN INSERT
-          (SOURCE_TABLE, SOURCE_FILE, SOURCE_ROW, TOPIC, STAGE, REASON, RECORD, BATCH_ID,
-           QUARANTINED_AT)
-        VALUES ('SILVER.EVENTS', s.SOURCE_FILE, s.SOURCE_ROW, 'block', 'blocks',
-                s.REASON, s.B, s.EVENT_KEY, SYSDATE())""",
+        "blocks",
+        f"""SELECT r.SOURCE_FILE, r.SOURCE_ROW, 'block' AS TOPIC, r.B AS RECORD, r.EVENT_KEY,
+                   {reason} AS REASON FROM ({rows}) r
+            UNION ALL
+            SELECT e.SOURCE_FILE, e.SOURCE_ROW, e.TOPIC, e.PAYLOAD, e.EVENT_KEY,
+                   'type drift: blocks is not an array'
+            FROM {source} e
+            WHERE e.TOPIC = 'blocks' AND NOT COALESCE(IS_ARRAY(e.PAYLOAD), FALSE)""",
+        ceiling,
     )
     sql(
         session,
         f"""
         MERGE INTO SILVER.BLOCKS t
         USING (
-          SELECT r.B:id::VARCHAR AS BLOCK_HASH, TRY_TO_NUMBER(TO_JSON(r.B:height)) AS HEIGHT,
+          SELECT r.B:id::VARCHAR AS BLOCK_HASH, r.B:height::NUMBER AS HEIGHT,
                  r.B:previousblockhash::VARCHAR AS PREVIOUS_BLOCK_HASH,
                  TRY_TO_NUMBER(TO_JSON(r.B:timestamp)) AS MINED_AT_S,
                  TRY_TO_NUMBER(TO_JSON(r.B:tx_count)) AS TX_COUNT,
@@ -92,13 +127,15 @@ def run(session: Any) -> str:
                  r.B:extras.pool.slug::VARCHAR AS POOL_SLUG,
                  r.RECEIVED_AT AS FIRST_SEEN_AT, r.B AS PAYLOAD
           FROM ({rows}) r
-          WHERE {BLOCK_REASON} IS NULL
+          WHERE {reason} IS NULL
           QUALIFY ROW_NUMBER() OVER (PARTITION BY r.B:id::VARCHAR
                                      ORDER BY r.RECEIVED_AT, r.EVENT_KEY) = 1
         ) s
         ON t.BLOCK_HASH = s.BLOCK_HASH
+        -- An earlier sighting (the WebSocket copy landing after the poller's) corrects
+        -- FIRST_SEEN_AT, and gold must see the change.
         WHEN MATCHED AND s.FIRST_SEEN_AT < t.FIRST_SEEN_AT THEN
-          UPDATE SET FIRST_SEEN_AT = s.FIRST_SEEN_AT
+          UPDATE SET FIRST_SEEN_AT = s.FIRST_SEEN_AT, UPDATED_AT = SYSDATE()
         WHEN NOT MATCHED THEN INSERT
           (BLOCK_HASH, HEIGHT, PREVIOUS_BLOCK_HASH, MINED_AT_S, TX_COUNT, SIZE_BYTES, WEIGHT_WU,
            VSIZE, TOTAL_FEES_SAT, MEDIAN_FEE_RATE, FEE_RANGE, REWARD_SAT, POOL_NAME, POOL_SLUG,
@@ -107,34 +144,34 @@ def run(session: Any) -> str:
                 s.SIZE_BYTES, s.WEIGHT_WU, s.VSIZE, s.TOTAL_FEES_SAT, s.MEDIAN_FEE_RATE,
                 s.FEE_RANGE, s.REWARD_SAT, s.POOL_NAME, s.POOL_SLUG, s.FIRST_SEEN_AT, FALSE,
                 FALSE, s.PAYLOAD, SYSDATE())""",
+        ceiling,
     )
-    lowest = sql(
-        session,
-        f"""SELECT MIN(TRY_TO_NUMBER(TO_JSON(r.B:height))) FROM ({rows}) r
-            WHERE {BLOCK_REASON} IS NULL""",
-    )[0][0]
+    heights = [
+        int(r[0])
+        for r in sql(
+            session,
+            f"""SELECT DISTINCT r.B:height::NUMBER FROM ({rows}) r WHERE {reason} IS NULL""",
+            ceiling,
+        )
+    ]
     load_txids(session)
-    summary = "no new block"
-    if lowest is not None:
-        canonical, stale = resolve_chain(session, int(lowest) - REORG_WINDOW)
-        summary = f"from height {int(lowest) - REORG_WINDOW}: {canonical} canonical, {stale} stale"
+    canonical = stale = 0
+    # Each neighbourhood of new blocks is re-derived on its own, the highest first.
+    for low, high in clusters(heights, 2 * REORG_WINDOW):
+        c, s_ = resolve_chain(session, low - REORG_WINDOW, high + REORG_WINDOW)
+        canonical, stale = canonical + c, stale + s_
     release(session, CONSUMER)
+    summary = f"{canonical} canonical, {stale} stale re-derived" if heights else "no new block"
     return f"BUILD_BLOCKS: {pending} events; {summary}"
 
 
 def load_txids(session: Any) -> None:
     source = f"(SELECT * FROM {pending_events(CONSUMER)} x WHERE x.TOPIC = 'block-txids')"
-    sql(
+    quarantine(
         session,
-        f"""
-        MERGE INTO OPS.QUARANTINE q
-        USING (SELECT e.*, {TXIDS_REASON} AS REASON FROM {source} e) s
-        ON q.SOURCE_FILE = s.SOURCE_FILE AND q.SOURCE_ROW = s.SOURCE_ROW AND q.STAGE = 'blocks'
-        WHEN NOT MATCHED AND s.REASON IS NOT NULL THEN INSERT
-          (SOURCE_TABLE, SOURCE_FILE, SOURCE_ROW, TOPIC, STAGE, REASON, RECORD, BATCH_ID,
-           QUARANTINED_AT)
-        VALUES ('SILVER.EVENTS', s.SOURCE_FILE, s.SOURCE_ROW, s.TOPIC, 'blocks', s.REASON,
-                s.PAYLOAD, s.EVENT_KEY, SYSDATE())""",
+        "blocks",
+        f"""SELECT e.SOURCE_FILE, e.SOURCE_ROW, e.TOPIC, e.PAYLOAD AS RECORD, e.EVENT_KEY,
+                   {TXIDS_REASON} AS REASON FROM {source} e""",
     )
     sql(
         session,
@@ -154,60 +191,76 @@ def load_txids(session: Any) -> None:
     )
 
 
-def resolve_chain(session: Any, from_height: int) -> tuple[int, int]:
-    """Re-derive the canonical chain from `from_height` up. New blocks can only change
-    which blocks are canonical at and above the point where their branch forks, and
-    reorgs are shallow, so the blocks below the window keep their flags: the work
-    follows the new blocks, not the length of the chain."""
+def links(rows: list[Any]) -> list[BlockLink]:
+    return [BlockLink(str(r[0]), int(r[1]), r[2], str(r[3])) for r in rows]
+
+
+LINK_COLUMNS = "BLOCK_HASH, HEIGHT, PREVIOUS_BLOCK_HASH, TO_VARCHAR(FIRST_SEEN_AT)"
+
+
+def resolve_chain(session: Any, low: int, high: int) -> tuple[int, int]:
+    """Re-derive the canonical chain between heights `low` and `high`. New blocks change
+    which blocks are canonical only at and above the point where their branch forks, and
+    reorgs are shallow: below the window the flags stand, and above it the chain is
+    settled, so it continues through the lowest canonical block over the window. The
+    work follows the new blocks, not the length of the chain."""
     rows = sql(
         session,
-        """SELECT BLOCK_HASH, HEIGHT, PREVIOUS_BLOCK_HASH, TO_VARCHAR(FIRST_SEEN_AT),
-                  IS_CANONICAL, IS_STALE FROM SILVER.BLOCKS WHERE HEIGHT >= ?""",
-        [from_height],
+        f"""SELECT {LINK_COLUMNS}, IS_CANONICAL, IS_STALE FROM SILVER.BLOCKS
+            WHERE HEIGHT BETWEEN ? AND ?""",
+        [low, high],
     )
-    links = [BlockLink(str(r[0]), int(r[1]), r[2], str(r[3])) for r in rows]
-    canonical = canonical_hashes(links)
-    # Only rows whose flags change are rewritten, and their hashes travel as one bound
-    # JSON array: the statement's size does not grow with the chain.
+    above_rows = sql(
+        session,
+        f"""SELECT {LINK_COLUMNS} FROM SILVER.BLOCKS
+            WHERE IS_CANONICAL AND HEIGHT > ? ORDER BY HEIGHT LIMIT 1""",
+        [high],
+    )
+    above = links(above_rows)[0] if above_rows else None
+    canonical = canonical_hashes(links(rows), above)
+    # Only rows whose flags change are rewritten, as one bound JSON array of
+    # [hash, is_canonical]: the statement's size does not grow with the chain.
     changed = sorted(
-        str(r[0])
+        [str(r[0]), r[0] in canonical]
         for r in rows
         if bool(r[4]) != (r[0] in canonical) or bool(r[5]) == (r[0] in canonical)
     )
-    for flag, hashes in (
-        (True, [h for h in changed if h in canonical]),
-        (False, [h for h in changed if h not in canonical]),
-    ):
-        if hashes:
-            sql(
-                session,
-                """UPDATE SILVER.BLOCKS
-                   SET IS_CANONICAL = ?, IS_STALE = ?, UPDATED_AT = SYSDATE()
-                   WHERE BLOCK_HASH IN (SELECT f.value::VARCHAR
-                                        FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?))) f)""",
-                [flag, not flag, json_param(hashes)],
-            )
-    # Gaps in the window, measured from the highest canonical block below it.
     below = sql(
         session,
         "SELECT MAX(HEIGHT) FROM SILVER.BLOCKS WHERE IS_CANONICAL AND HEIGHT < ?",
-        [from_height],
+        [low],
     )[0][0]
-    heights = [b.height for b in links if b.block_hash in canonical]
-    if below is not None:
-        heights.append(int(below))
-    gaps = missing_heights(heights)
-    sql(
-        session,
-        "DELETE FROM SILVER.BLOCK_GAPS WHERE HEIGHT > ?",
-        [int(below) if below is not None else from_height - 1],
-    )
-    if gaps:
+    present = [int(r[1]) for r in rows if r[0] in canonical]
+    present += [h for h in (below, above.height if above else None) if h is not None]
+    # Gaps are maximal runs between canonical heights; `below` and the top are canonical,
+    # so every run between them lies wholly inside and is rewritten here.
+    floor = int(below) if below is not None else min(present, default=low) - 1
+    top = max(present, default=high)
+    with transaction(session):
+        if changed:
+            sql(
+                session,
+                """UPDATE SILVER.BLOCKS t
+                   SET IS_CANONICAL = s.IS_CANONICAL, IS_STALE = NOT s.IS_CANONICAL,
+                       UPDATED_AT = SYSDATE()
+                   FROM (SELECT f.value[0]::VARCHAR AS BLOCK_HASH,
+                                f.value[1]::BOOLEAN AS IS_CANONICAL
+                         FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?))) f) s
+                   WHERE t.BLOCK_HASH = s.BLOCK_HASH""",
+                [json_param(changed)],
+            )
         sql(
             session,
-            """INSERT INTO SILVER.BLOCK_GAPS (HEIGHT, DETECTED_AT)
-               SELECT f.value::NUMBER, SYSDATE()
-               FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?))) f""",
-            [json_param(gaps)],
+            "DELETE FROM SILVER.BLOCK_GAPS WHERE HEIGHT > ? AND HEIGHT < ?",
+            [floor, top],
         )
-    return len(canonical), len(links) - len(canonical)
+        gaps = missing_runs(present)
+        if gaps:
+            sql(
+                session,
+                """INSERT INTO SILVER.BLOCK_GAPS (HEIGHT, LAST_HEIGHT, DETECTED_AT)
+                   SELECT f.value[0]::NUMBER, f.value[1]::NUMBER, SYSDATE()
+                   FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?))) f""",
+                [json_param([list(g) for g in gaps])],
+            )
+    return len(canonical), len(rows) - len(canonical)

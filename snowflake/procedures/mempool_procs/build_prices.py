@@ -6,19 +6,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from mempool_procs.common import pending_events, release, sql, take_from_stream
+from mempool_procs.common import pending_events, quarantine, release, sql, take_from_stream
+from mempool_procs.plausible import MAX_MEASURE, is_object, number_reason, unix_time_reason
 
 CONSUMER = "prices"
 STREAM = "SILVER.EVENTS_PRICES_STRM"
 TOPICS = ["conversions", "historical-price"]
 CURRENCIES = ["USD", "EUR", "GBP", "CAD", "CHF", "AUD", "JPY"]
-JSON_NUMBER = "^(null|-?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?)$"
-# A price row without a numeric time, or with a currency that is not a number, is
-# quarantined (stage `prices`); casting it would fail every later run.
-REASON = "CASE WHEN TRY_TO_NUMBER(TO_JSON(P:time)) IS NULL THEN 'price without a numeric time' " + (
-    " ".join(
-        f"WHEN P:{c} IS NOT NULL AND NOT REGEXP_LIKE(TO_JSON(P:{c}), '{JSON_NUMBER}') "
-        f"THEN 'type drift: {c} is not a number'"
+# mempool.space's "unavailable"; any other price at or below zero is impossible.
+UNAVAILABLE = -1
+# A price row without a plausible time (a whole number of seconds, from genesis to now),
+# or with a currency that is not a positive number, is quarantined (stage `prices`):
+# casting it would fail every later run, and a false time would be the newest price.
+REASON = (
+    f"CASE WHEN NOT {is_object('P')} THEN 'type drift: price is not an object' "
+    f"{unix_time_reason('P:time', 'price time')} "
+    + " ".join(
+        f"{number_reason(f'P:{c}', c, UNAVAILABLE, MAX_MEASURE, integral=False)} "
+        f"WHEN P:{c} IS NOT NULL AND TRY_TO_DOUBLE(TO_JSON(P:{c})) <= 0 "
+        f"AND TRY_TO_DOUBLE(TO_JSON(P:{c})) <> {UNAVAILABLE} "
+        f"THEN 'implausible: {c} price not positive'"
         for c in CURRENCIES
     )
     + " END"
@@ -39,19 +46,17 @@ def run(session: Any) -> str:
                        e.SOURCE_ROW
                 FROM {source} e, LATERAL FLATTEN(input => e.PAYLOAD:prices) p
                 WHERE e.TOPIC = 'historical-price') x"""
-    sql(
+    quarantine(
         session,
-        f"""
-        MERGE INTO OPS.QUARANTINE q
-        USING (SELECT SOURCE_FILE, SOURCE_ROW, TOPIC, P, EVENT_KEY, {REASON} AS REASON
-               FROM {rows}) s
-        ON q.SOURCE_FILE = s.SOURCE_FILE AND q.SOURCE_ROW = s.SOURCE_ROW AND q.STAGE = 'prices'
-           AND q.RECORD = s.P
-        WHEN NOT MATCHED AND s.REASON IS NOT NULL THEN INSERT
-          (SOURCE_TABLE, SOURCE_FILE, SOURCE_ROW, TOPIC, STAGE, REASON, RECORD, BATCH_ID,
-           QUARANTINED_AT)
-        VALUES ('SILVER.EVENTS', s.SOURCE_FILE, s.SOURCE_ROW, s.TOPIC, 'prices', s.REASON,
-                s.P, s.EVENT_KEY, SYSDATE())""",
+        "prices",
+        f"""SELECT SOURCE_FILE, SOURCE_ROW, TOPIC, P AS RECORD, EVENT_KEY, {REASON} AS REASON
+            FROM {rows}
+            UNION ALL
+            SELECT e.SOURCE_FILE, e.SOURCE_ROW, e.TOPIC, e.PAYLOAD, e.EVENT_KEY,
+                   'type drift: prices is not an array'
+            FROM {source} e
+            WHERE e.TOPIC = 'historical-price'
+              AND NOT COALESCE(IS_ARRAY(e.PAYLOAD:prices), FALSE)""",
     )
     sql(
         session,
@@ -59,7 +64,7 @@ def run(session: Any) -> str:
         MERGE INTO SILVER.PRICES t
         USING (
           SELECT P:time::NUMBER AS PRICE_TIME_S, TOPIC AS SOURCE_TOPIC, {cols},
-                 P AS OTHER_CURRENCIES, EVENT_KEY, RECEIVED_AT
+                 P AS OTHER_CURRENCIES, EVENT_KEY, RECEIVED_AT, SYSDATE() AS LOADED_AT
           FROM {rows}
           WHERE {REASON} IS NULL
           -- Live conversions win over backfilled hourly prices at the same time.
@@ -70,9 +75,9 @@ def run(session: Any) -> str:
         ON t.PRICE_TIME_S = s.PRICE_TIME_S
         WHEN NOT MATCHED THEN INSERT
           (PRICE_TIME_S, SOURCE_TOPIC, {", ".join(CURRENCIES)}, OTHER_CURRENCIES, EVENT_KEY,
-           RECEIVED_AT)
+           RECEIVED_AT, LOADED_AT)
         VALUES (s.PRICE_TIME_S, s.SOURCE_TOPIC, {", ".join("s." + c for c in CURRENCIES)},
-                s.OTHER_CURRENCIES, s.EVENT_KEY, s.RECEIVED_AT)""",
+                s.OTHER_CURRENCIES, s.EVENT_KEY, s.RECEIVED_AT, s.LOADED_AT)""",
     )
     release(session, CONSUMER)
     return f"BUILD_PRICES: {pending} events"

@@ -3,21 +3,40 @@ current tx set, and the projection each block ended (SILVER.BLOCK_PROJECTIONS: w
 connection projected for that height, with its txids). Incremental when events arrive
 in order; when a late event (or a late `block`) lands before the connection's last
 applied frame, the connection is rebuilt from the last full set before it, so
-out-of-order delivery ends in the same states as in-order."""
+out-of-order delivery ends in the same states as in-order.
+
+A connection's states, projections and tx set are rewritten in one transaction: a run
+killed half-way leaves the last committed rebuild whole, which the next run continues
+from. Payloads that are not what mempool.space sends are quarantined (stage
+`projected`) and count as updates whose content is lost."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from mempool_procs.common import (
     json_param,
     pending_events,
+    quarantine,
     release,
     sql,
     take_from_stream,
+    transaction,
 )
-from mempool_procs.projection import BlockSeen, Cursor, Event, Snapshot, State, Tx, apply
+from mempool_procs.plausible import max_plausible_height
+from mempool_procs.projection import (
+    BlockSeen,
+    Cursor,
+    Event,
+    Snapshot,
+    State,
+    Tx,
+    apply,
+    problem,
+    sequence_of,
+)
 
 CONSUMER = "projected"
 STREAM = "SILVER.EVENTS_PROJECTED_STRM"
@@ -28,43 +47,86 @@ CHUNK = 500
 SNAPSHOT_CHUNK = 20  # each snapshot carries a block's worth of txids
 
 
+def highest_height() -> int:
+    """Heights a connection's blocks may raise its tip to: what Bitcoin's schedule allows
+    (BUILD_BLOCKS, a sibling task, quarantines the rest; this run cannot wait for it)."""
+    return max_plausible_height(datetime.now(UTC).timestamp(), None, None)
+
+
+BLOCKS_SEEN = f"""
+    SELECT FRAME_SEQ, TRUE AS ENDS, TRY_TO_NUMBER(TO_JSON(PAYLOAD:height)) AS HEIGHT,
+           PAYLOAD:id::VARCHAR AS BLOCK_HASH, TO_VARCHAR(RECEIVED_AT) AS SEEN_AT
+    FROM SILVER.EVENTS
+    WHERE TOPIC = '{BLOCK_TOPIC}' AND ORIGIN_ID = ? AND FRAME_SEQ {{op}} ?
+    UNION ALL
+    SELECT e.FRAME_SEQ, FALSE, MAX(TRY_TO_NUMBER(TO_JSON(p.value:height))), NULL,
+           TO_VARCHAR(MAX(e.RECEIVED_AT))
+    FROM SILVER.EVENTS e, LATERAL FLATTEN(input => e.PAYLOAD) p
+    WHERE e.TOPIC = 'blocks' AND e.ORIGIN_ID = ? AND e.FRAME_SEQ {{op}} ?
+      AND IS_ARRAY(e.PAYLOAD)
+    GROUP BY e.FRAME_SEQ"""
+
+
 def load_blocks(session: Any, origin: str, from_frame: int) -> list[BlockSeen]:
+    """The blocks the connection saw from `from_frame` on, in frame order."""
     rows = sql(
         session,
-        """
-        SELECT FRAME_SEQ, TRY_TO_NUMBER(TO_JSON(PAYLOAD:height)), PAYLOAD:id::VARCHAR,
-               TO_VARCHAR(RECEIVED_AT)
-        FROM SILVER.EVENTS
-        WHERE TOPIC = ? AND ORIGIN_ID = ? AND FRAME_SEQ >= ?
-        ORDER BY FRAME_SEQ""",
-        [BLOCK_TOPIC, origin, from_frame],
+        BLOCKS_SEEN.format(op=">=") + " ORDER BY 1",
+        [origin, from_frame, origin, from_frame],
     )
+    ceiling = highest_height()
     return [
-        BlockSeen(int(frame_seq), int(height), str(block_hash), str(received_at))
-        for frame_seq, height, block_hash, received_at in rows
-        if height is not None and block_hash is not None
+        BlockSeen(int(frame), int(height), str(block_hash or ""), str(seen), bool(ends))
+        for frame, ends, height, block_hash, seen in rows
+        if height is not None
+        and 0 <= int(height) <= ceiling
+        and (block_hash is not None or not ends)
     ]
 
 
-def load_events(session: Any, origin: str, from_frame: int) -> list[Event]:
+def tip_before(session: Any, origin: str, frame: int) -> int | None:
+    """The highest plausible block height the connection saw before `frame`."""
+    rows = sql(
+        session,
+        f"SELECT MAX(x.HEIGHT) FROM ({BLOCKS_SEEN.format(op='<')}) x "
+        "WHERE x.HEIGHT BETWEEN 0 AND ?",
+        [origin, frame, origin, frame, highest_height()],
+    )
+    return None if not rows or rows[0][0] is None else int(rows[0][0])
+
+
+def load_events(session: Any, origin: str, from_frame: int) -> tuple[list[Event], list[list[str]]]:
+    """The connection's updates from `from_frame` on, and [event key, reason] of each
+    payload that is not what mempool.space sends (those with a sequence still count)."""
     rows = sql(
         session,
         """
-        SELECT FRAME_SEQ, PAYLOAD, TO_VARCHAR(RECEIVED_AT), FLAGS FROM SILVER.EVENTS
+        SELECT FRAME_SEQ, PAYLOAD, TO_VARCHAR(RECEIVED_AT), FLAGS, EVENT_KEY FROM SILVER.EVENTS
         WHERE TOPIC = ? AND ORIGIN_ID = ? AND FRAME_SEQ >= ?
         ORDER BY FRAME_SEQ""",
         [TOPIC, origin, from_frame],
     )
-    events = []
-    for frame_seq, payload, received_at, flags in rows:
+    events, rejected = [], []
+    for frame_seq, payload, received_at, flags, event_key in rows:
         body = json.loads(payload) if isinstance(payload, str) else payload
-        if not isinstance(body, dict) or not isinstance(body.get("sequence"), int):
-            continue
+        reason = problem(body)
+        sequence = sequence_of(body)
+        if reason:
+            rejected.append([str(event_key), reason])
+        if sequence is None:
+            continue  # no place in the sequence: the next update shows the gap
         flag_list = json.loads(flags) if isinstance(flags, str) else (flags or [])
         events.append(
-            Event(int(frame_seq), int(body["sequence"]), str(received_at), body, tuple(flag_list))
+            Event(
+                int(frame_seq),
+                sequence,
+                str(received_at),
+                body if not reason else {},
+                tuple(str(f) for f in flag_list) if isinstance(flag_list, list) else (),
+                malformed=bool(reason),
+            )
         )
-    return events
+    return events, rejected
 
 
 def load_cursor(session: Any, origin: str) -> Cursor:
@@ -130,23 +192,34 @@ def rebuild_origin(session: Any, origin: str, first_new_frame: int) -> int:
         cursor = Cursor()  # the full set itself resyncs the state
         # A block in the full set's own frame ended the state before it, which stays.
         blocks_from = start + 1
-    states = apply(
-        cursor, load_events(session, origin, start), load_blocks(session, origin, blocks_from)
-    )
-    for table, first in (
-        ("SILVER.PROJECTED_BLOCK_STATES", start),
-        ("SILVER.BLOCK_PROJECTIONS", blocks_from),
-    ):
-        sql(
+    cursor.tip_height = tip_before(session, origin, blocks_from)
+    events, rejected = load_events(session, origin, start)
+    if rejected:
+        quarantine(
             session,
-            f"DELETE FROM {table} WHERE ORIGIN_ID = ? AND FRAME_SEQ >= ?",
-            [origin, first],
+            "projected",
+            """SELECT e.SOURCE_FILE, e.SOURCE_ROW, e.TOPIC, e.PAYLOAD AS RECORD, e.EVENT_KEY,
+                       f.value[1]::VARCHAR AS REASON
+                FROM SILVER.EVENTS e, LATERAL FLATTEN(input => PARSE_JSON(?)) f
+                WHERE e.EVENT_KEY = f.value[0]::VARCHAR AND e.ORIGIN_ID = ? AND e.TOPIC = ?""",
+            [json_param(rejected), origin, TOPIC],
         )
-    write_states(session, origin, states)
-    write_snapshots(session, origin, cursor.snapshots)
-    sql(session, "DELETE FROM SILVER.PROJECTED_BLOCK_TXS WHERE ORIGIN_ID = ?", [origin])
-    if cursor.txs:
-        write_txs(session, origin, list(cursor.txs.values()), cursor.last_frame_seq)
+    states = apply(cursor, events, load_blocks(session, origin, blocks_from))
+    with transaction(session):
+        for table, first in (
+            ("SILVER.PROJECTED_BLOCK_STATES", start),
+            ("SILVER.BLOCK_PROJECTIONS", blocks_from),
+        ):
+            sql(
+                session,
+                f"DELETE FROM {table} WHERE ORIGIN_ID = ? AND FRAME_SEQ >= ?",
+                [origin, first],
+            )
+        write_states(session, origin, states)
+        write_snapshots(session, origin, cursor.snapshots)
+        sql(session, "DELETE FROM SILVER.PROJECTED_BLOCK_TXS WHERE ORIGIN_ID = ?", [origin])
+        if cursor.txs:
+            write_txs(session, origin, list(cursor.txs.values()), cursor.last_frame_seq)
     return len(states)
 
 
@@ -239,7 +312,7 @@ def write_states(session: Any, origin: str, states: list[State]) -> None:
         ]
         for s in states
     ]
-    insert_rows(session, "SILVER.PROJECTED_BLOCK_STATES", STATE_COLUMNS, rows)
+    insert_rows(session, "SILVER.PROJECTED_BLOCK_STATES", STATE_COLUMNS, rows, stamp="LOADED_AT")
 
 
 def write_snapshots(session: Any, origin: str, snapshots: list[Snapshot]) -> None:

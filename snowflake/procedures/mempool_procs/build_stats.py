@@ -2,18 +2,21 @@
 
 One spec per topic: the target table and how each column is read from the payload.
 Every target is merged by its key, so a re-run changes nothing. A payload whose typed
-field is not a JSON number (type drift: `"size": "abc"`) is quarantined under the
-stage `stats` with the field named, and everything else still flows: one bad record
-must never fail every later run.
+field is not a JSON number (type drift: `"size": "abc"`), or a number no column of its
+kind can hold (a count of 1e40, a negative size), is quarantined under the stage `stats`
+with the field named, and everything else still flows: one bad record must never fail
+every later run. Each row carries LOADED_AT, when it reached SILVER: the marts' watermark.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from mempool_procs.common import pending_events, release, sql, take_from_stream
+from mempool_procs.common import pending_events, quarantine, release, sql, take_from_stream
+from mempool_procs.plausible import MAX_AMOUNT, MAX_MEASURE, is_array, is_object, number_reason
 
 CONSUMER = "stats"
 STREAM = "SILVER.EVENTS_STATS_STRM"
@@ -26,6 +29,10 @@ class Spec:
     columns: dict[str, str]  # column -> expression over e (event) and p (payload element)
     key: tuple[str, ...] = ("EVENT_KEY",)
     flatten: bool = False  # one row per element of a payload array
+    # (low, high) of a payload field, by its path, where the defaults do not fit: whole
+    # numbers in [0, MAX_AMOUNT] for NUMBER columns, [-MAX_MEASURE, MAX_MEASURE] for FLOAT.
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    shape: str = "object"  # the payload's JSON type: object, array, or a scalar ("number")
 
 
 SPECS = [
@@ -46,6 +53,8 @@ SPECS = [
             "MIN_FEE_SAT_PER_VB": "e.PAYLOAD:mempoolminfee::FLOAT * 100000",
             "MAX_MEMPOOL_BYTES": "e.PAYLOAD:maxmempool::NUMBER",
         },
+        # BTC here: at most the supply, and its satoshis must fit TOTAL_FEE_SAT.
+        ranges={"total_fee": (0, 21_000_000)},
     ),
     Spec(
         ("fees",),
@@ -69,6 +78,7 @@ SPECS = [
             "RECEIVED_AT": "e.RECEIVED_AT",
             "VBYTES_PER_SECOND": "e.PAYLOAD::FLOAT",
         },
+        shape="number",
     ),
     Spec(
         ("mempool-blocks",),
@@ -86,6 +96,7 @@ SPECS = [
         },
         key=("EVENT_KEY", "BLOCK_INDEX"),
         flatten=True,
+        shape="array",
     ),
     Spec(
         ("da",),
@@ -103,6 +114,11 @@ SPECS = [
             "PREVIOUS_RETARGET_S": "e.PAYLOAD:previousTime::NUMBER",
             "NEXT_RETARGET_HEIGHT": "e.PAYLOAD:nextRetargetHeight::NUMBER",
             "TIME_AVG_MS": "e.PAYLOAD:timeAvg::NUMBER",
+        },
+        # Times to or since a retarget may run past it (negative while a block is late).
+        ranges={
+            "remainingTime": (-MAX_AMOUNT, MAX_AMOUNT),
+            "estimatedRetargetDate": (-MAX_AMOUNT, MAX_AMOUNT),
         },
     ),
     Spec(
@@ -141,21 +157,38 @@ TOPICS = sorted({t for spec in SPECS for t in spec.topics})
 
 
 # A payload value read with a numeric cast: `e.PAYLOAD:size::NUMBER`, `p.value:x::FLOAT`.
-NUMERIC_READ = re.compile(r"((?:e\.PAYLOAD|p\.value)(?::[\w.]+)?)::(?:NUMBER|FLOAT)")
-# What TO_JSON gives for a JSON number (or null): anything else would fail the cast.
-JSON_NUMBER = "^(null|-?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?)$"
+# NUMBER(p, s) with a scale holds fractions; a plain NUMBER holds whole numbers.
+NUMERIC_READ = re.compile(
+    r"((?:e\.PAYLOAD|p\.value)(?::[\w.]+)?)::(NUMBER|FLOAT)(?:\(\d+,\s*(\d+)\))?"
+)
+# What each payload must be: its JSON type, checked before any field is read.
+SHAPES: dict[str, Callable[[str], str]] = {"object": is_object, "array": is_array}
+# mempool.space sends at most 8 projected blocks; an index far beyond is not one of them.
+MAX_BLOCK_INDEX = 50
+
+
+def field_label(path: str) -> str:
+    return path.split(":", 1)[-1] if ":" in path else "payload"
 
 
 def drift_reason(spec: Spec) -> str:
-    """The first typed field of the spec that does not hold a number, as a SQL CASE."""
-    paths = sorted({m for expr in spec.columns.values() for m in NUMERIC_READ.findall(expr)})
-    whens = " ".join(
-        f"WHEN {path} IS NOT NULL AND NOT REGEXP_LIKE(TO_JSON({path}), '{JSON_NUMBER}') "
-        f"THEN 'type drift: {path.split(':', 1)[-1] if ':' in path else 'payload'} "
-        "is not a number'"
-        for path in paths
-    )
-    return f"CASE {whens} END" if whens else "CAST(NULL AS VARCHAR)"
+    """The first typed field of the spec that is not a number its column can hold, as a
+    SQL CASE (NULL when the row is fine)."""
+    reads = sorted({read for expr in spec.columns.values() for read in NUMERIC_READ.findall(expr)})
+    whens = []
+    if spec.flatten:
+        whens.append(
+            f"WHEN p.index >= {MAX_BLOCK_INDEX} THEN 'implausible: more than "
+            f"{MAX_BLOCK_INDEX} items'"
+        )
+    for path, kind, scale in reads:
+        label = field_label(path)
+        integral = kind == "NUMBER" and not scale
+        low, high = spec.ranges.get(
+            label, (0, MAX_AMOUNT) if integral else (-MAX_MEASURE, MAX_MEASURE)
+        )
+        whens.append(number_reason(path, label, low, high, integral))
+    return f"CASE {' '.join(whens)} END" if whens else "CAST(NULL AS VARCHAR)"
 
 
 def source_rows(spec: Spec, source: str) -> str:
@@ -166,28 +199,31 @@ def source_rows(spec: Spec, source: str) -> str:
     return f"{frm} WHERE e.TOPIC IN ({topics})"
 
 
-def quarantine_sql(spec: Spec, source: str) -> str:
-    return f"""
-        MERGE INTO OPS.QUARANTINE q
-        USING (SELECT e.SOURCE_FILE, e.SOURCE_ROW, e.TOPIC, e.PAYLOAD, e.EVENT_KEY,
-                      {drift_reason(spec)} AS REASON
-               FROM {source_rows(spec, source)}) s
-        ON q.SOURCE_FILE = s.SOURCE_FILE AND q.SOURCE_ROW = s.SOURCE_ROW AND q.STAGE = 'stats'
-        WHEN NOT MATCHED AND s.REASON IS NOT NULL THEN INSERT
-          (SOURCE_TABLE, SOURCE_FILE, SOURCE_ROW, TOPIC, STAGE, REASON, RECORD, BATCH_ID,
-           QUARANTINED_AT)
-        VALUES ('SILVER.EVENTS', s.SOURCE_FILE, s.SOURCE_ROW, s.TOPIC, 'stats', s.REASON,
-                s.PAYLOAD, s.EVENT_KEY, SYSDATE())"""
+def rejected_rows(spec: Spec, source: str) -> str:
+    """Events whose payload is not the spec's shape, and items with a field in drift."""
+    record = "p.value" if spec.flatten else "e.PAYLOAD"
+    fields = f"""SELECT e.SOURCE_FILE, e.SOURCE_ROW, e.TOPIC, {record} AS RECORD, e.EVENT_KEY,
+                        {drift_reason(spec)} AS REASON
+                 FROM {source_rows(spec, source)}"""
+    if spec.shape not in SHAPES:
+        return fields
+    topics = ", ".join(f"'{t}'" for t in spec.topics)
+    return f"""SELECT e.SOURCE_FILE, e.SOURCE_ROW, e.TOPIC, e.PAYLOAD AS RECORD, e.EVENT_KEY,
+                      CASE WHEN NOT {SHAPES[spec.shape]("e.PAYLOAD")}
+                           THEN 'type drift: payload is not an {spec.shape}' END AS REASON
+               FROM {source} e WHERE e.TOPIC IN ({topics})
+               UNION ALL {fields}"""
 
 
 def merge_sql(spec: Spec, source: str) -> str:
-    cols = list(spec.columns)
+    cols = [*spec.columns, "LOADED_AT"]
     select = ", ".join(f"{expr} AS {col}" for col, expr in spec.columns.items())
     on = " AND ".join(f"t.{k} = s.{k}" for k in spec.key)
+    shape = f"AND {SHAPES[spec.shape]('e.PAYLOAD')}" if spec.shape in SHAPES else ""
     return f"""
         MERGE INTO {spec.table} t
-        USING (SELECT {select} FROM {source_rows(spec, source)}
-               AND {drift_reason(spec)} IS NULL) s
+        USING (SELECT {select}, SYSDATE() AS LOADED_AT FROM {source_rows(spec, source)}
+               {shape} AND {drift_reason(spec)} IS NULL) s
         ON {on}
         WHEN NOT MATCHED THEN INSERT ({", ".join(cols)})
         VALUES ({", ".join("s." + c for c in cols)})"""
@@ -199,7 +235,7 @@ def run(session: Any) -> str:
         return "BUILD_STATS: nothing new"
     source = pending_events(CONSUMER)
     for spec in SPECS:
-        sql(session, quarantine_sql(spec, source))
+        quarantine(session, "stats", rejected_rows(spec, source))
         sql(session, merge_sql(spec, source))
     release(session, CONSUMER)
     return f"BUILD_STATS: {pending} events into {len(SPECS)} tables"

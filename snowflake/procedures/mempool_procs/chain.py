@@ -1,9 +1,16 @@
-"""The canonical chain, derived from block links, never assumed (pure logic)."""
+"""The canonical chain, derived from block links, never assumed (pure logic).
+
+Whatever the blocks claim, the work is bounded by the blocks given: a link is followed
+only to a parent exactly one height below (a parent at any other height is a broken link,
+treated as a gap), so no chain of claims can loop, and gaps are reported as runs of
+heights, never one row per missing height.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import pairwise
 
 
 @dataclass(frozen=True)
@@ -14,9 +21,14 @@ class BlockLink:
     first_seen: str  # sortable timestamp text; the earliest seen wins a tie at the tip
 
 
-def canonical_hashes(blocks: Iterable[BlockLink]) -> set[str]:
-    """Follow previousblockhash from the tip. Where a parent is missing (a gap), resume
-    from the best block below it: one that some block names as parent, else first seen."""
+def canonical_hashes(blocks: Iterable[BlockLink], above: BlockLink | None = None) -> set[str]:
+    """Follow previousblockhash down from the top. Where a parent is missing (a gap),
+    resume from the best block below it: one that some block names as parent, else the
+    first seen.
+
+    The top is the highest block given (the first seen of them), or, when the chain above
+    these blocks is already settled, the parent of `above`, the lowest canonical block
+    over them: the chain continues through it (or through a gap below it)."""
     by_hash = {b.block_hash: b for b in blocks}
     if not by_hash:
         return set()
@@ -24,31 +36,50 @@ def canonical_hashes(blocks: Iterable[BlockLink]) -> set[str]:
     by_height: dict[int, list[BlockLink]] = {}
     for b in by_hash.values():
         by_height.setdefault(b.height, []).append(b)
+    heights = iter(sorted(by_height, reverse=True))
 
-    def best_at(height: int) -> BlockLink:
-        candidates = by_height[height]
-        return min(
-            candidates, key=lambda b: (b.block_hash not in referenced, b.first_seen, b.block_hash)
-        )
+    def best_below(height: int) -> BlockLink | None:
+        """The best block at the highest height present below `height`."""
+        for h in heights:  # descending, and only ever asked for lower heights
+            if h < height:
+                return min(
+                    by_height[h],
+                    key=lambda b: (b.block_hash not in referenced, b.first_seen, b.block_hash),
+                )
+        return None
 
-    top = max(by_height)
-    tip = min(by_height[top], key=lambda b: (b.first_seen, b.block_hash))
+    def parent_of(block: BlockLink) -> BlockLink | None:
+        parent = by_hash.get(block.previous_hash or "")
+        return parent if parent is not None and parent.height == block.height - 1 else None
+
+    current: BlockLink | None
+    if above is not None:
+        current = parent_of(above) or best_below(above.height)
+    else:
+        top = max(by_height)
+        current = min(by_height[top], key=lambda b: (b.first_seen, b.block_hash))
     canonical: set[str] = set()
-    current: BlockLink | None = tip
     while current is not None:
         canonical.add(current.block_hash)
-        parent = by_hash.get(current.previous_hash or "")
-        if parent is not None:
-            current = parent
-            continue
-        lower = [h for h in by_height if h < current.height]
-        current = best_at(max(lower)) if lower else None
+        current = parent_of(current) or best_below(current.height)
     return canonical
 
 
-def missing_heights(canonical_heights: Iterable[int]) -> list[int]:
+def missing_runs(canonical_heights: Iterable[int]) -> list[tuple[int, int]]:
+    """The runs of heights with no canonical block between the lowest and the highest
+    given, as (first, last) pairs: as many as there are holes, however wide each is."""
     heights = sorted(set(canonical_heights))
-    if not heights:
-        return []
-    present = set(heights)
-    return [h for h in range(heights[0], heights[-1] + 1) if h not in present]
+    return [(lo + 1, hi - 1) for lo, hi in pairwise(heights) if hi > lo + 1]
+
+
+def clusters(heights: Iterable[int], reach: int) -> list[tuple[int, int]]:
+    """Heights grouped where they lie within `reach` of each other, as (lowest, highest),
+    highest first: each group's chain is re-derived on its own, top down, so a block far
+    below the tip costs its own neighbourhood, not the whole chain above it."""
+    groups: list[list[int]] = []
+    for h in sorted(set(heights)):
+        if groups and h - groups[-1][1] <= reach:
+            groups[-1][1] = h
+        else:
+            groups.append([h, h])
+    return [(lo, hi) for lo, hi in reversed(groups)]

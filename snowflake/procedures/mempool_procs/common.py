@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,3 +79,51 @@ def count_pending(session: Any, consumer: str) -> int:
 
 def release(session: Any, consumer: str) -> None:
     sql(session, "DELETE FROM OPS.CONSUMER_BATCH WHERE CONSUMER = ?", [consumer])
+
+
+@contextmanager
+def transaction(session: Any) -> Iterator[None]:
+    """Statements that must land together: a task killed half-way, or a gold build
+    reading in between, sees all of them or none. Only INSERT, UPDATE and DELETE go
+    inside (every MERGE here is one statement, atomic on its own; the local engine cannot
+    run a MERGE in an explicit transaction). A procedure that fails with the transaction
+    open rolls it back, as Snowflake requires of a transaction a procedure began.
+    https://docs.snowflake.com/en/sql-reference/transactions (stored procedures)
+    """
+    sql(session, "BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        # The error that ended the work is the one to report, even if the rollback fails.
+        with suppress(Exception):
+            sql(session, "ROLLBACK")
+        raise
+    sql(session, "COMMIT")
+
+
+def quarantine(session: Any, stage: str, rows: str, params: Sequence[Any] | None = None) -> None:
+    """Send the rows of `rows` that have a REASON to OPS.QUARANTINE under `stage`, once.
+
+    `rows` is a query (bound with `params`) with SOURCE_FILE, SOURCE_ROW, TOPIC, RECORD,
+    EVENT_KEY and REASON (NULL when the row is fine). A row is known by its file, row,
+    stage and record (an event carrying several items quarantines each bad item). The
+    source is made unique on that key first: Snowflake's MERGE inserts every unmatched
+    source row, duplicates too.
+    https://docs.snowflake.com/en/sql-reference/sql/merge (duplicate join behavior)
+    """
+    sql(
+        session,
+        f"""
+        MERGE INTO OPS.QUARANTINE q
+        USING (SELECT * FROM ({rows}) r WHERE r.REASON IS NOT NULL
+               QUALIFY ROW_NUMBER() OVER (PARTITION BY r.SOURCE_FILE, r.SOURCE_ROW,
+                                          TO_JSON(r.RECORD) ORDER BY r.REASON) = 1) s
+        ON q.SOURCE_FILE = s.SOURCE_FILE AND q.SOURCE_ROW = s.SOURCE_ROW
+           AND q.STAGE = '{name(stage)}' AND TO_JSON(q.RECORD) = TO_JSON(s.RECORD)
+        WHEN NOT MATCHED THEN INSERT
+          (SOURCE_TABLE, SOURCE_FILE, SOURCE_ROW, TOPIC, STAGE, REASON, RECORD, BATCH_ID,
+           QUARANTINED_AT)
+        VALUES ('SILVER.EVENTS', s.SOURCE_FILE, s.SOURCE_ROW, s.TOPIC, '{name(stage)}',
+                s.REASON, s.RECORD, s.EVENT_KEY, SYSDATE())""",
+        params,
+    )

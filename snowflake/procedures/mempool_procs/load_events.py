@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from mempool_procs.common import new_batch_id, sql
+from mempool_procs.plausible import timestamp_text_reason
 
 RAW_STREAMS = {
     "RAW.STREAM_EVENTS": "RAW.STREAM_EVENTS_STRM",
@@ -37,20 +38,23 @@ REASON = f"""CASE
   WHEN RECORD:source::VARCHAR IS NULL OR RECORD:source::VARCHAR NOT IN ('ws', 'rest', 'backfill')
     THEN 'unknown source'
   WHEN RECORD:topic::VARCHAR IS NULL OR RECORD:topic::VARCHAR = '' THEN 'missing topic'
-  WHEN NOT REGEXP_LIKE(TO_JSON(RECORD:topic), '^"[A-Za-z0-9_.:-]{{1,64}}"$') THEN 'invalid topic'
+  WHEN NOT REGEXP_LIKE(TO_JSON(RECORD:topic), '^"[A-Za-z0-9_.-]{{1,64}}"$') THEN 'invalid topic'
   WHEN RECORD:origin_id::VARCHAR IS NULL OR RECORD:origin_id::VARCHAR = '' THEN 'missing origin_id'
   WHEN NOT REGEXP_LIKE(TO_JSON(RECORD:origin_id), '^"[A-Za-z0-9_.:-]{{1,128}}"$')
     THEN 'invalid origin_id'
   WHEN RECORD:frame_seq IS NULL OR NOT REGEXP_LIKE(TO_JSON(RECORD:frame_seq), '^[0-9]{{1,18}}$')
     THEN 'invalid frame_seq (an integer >= 0)'
   WHEN RECORD:received_at::VARCHAR IS NULL
-    OR NOT REGEXP_LIKE(RECORD:received_at::VARCHAR,
-       '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}T[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}([.][0-9]+)?Z$')
+    OR NOT REGEXP_LIKE(TO_JSON(RECORD:received_at),
+       '^"[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}T[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}([.][0-9]{{1,9}})?Z"$')
     THEN 'invalid received_at'
+  {timestamp_text_reason("RECORD:received_at::VARCHAR", "received_at")}
   WHEN RECORD:payload IS NULL THEN 'missing payload'
 END"""
 
 TOPIC = "COALESCE(RECORD:topic::VARCHAR, '(unparsable)')"
+# origin:frame_seq:topic. One key names one record: frame_seq is digits and a topic has
+# no ':', so the key splits back into its parts from the right, whatever the origin holds.
 EVENT_KEY = (
     "RECORD:origin_id::VARCHAR || ':' || RECORD:frame_seq::VARCHAR || ':' || RECORD:topic::VARCHAR"
 )

@@ -4,16 +4,110 @@ Events of one connection are applied in frame order (our client's arrival order,
 within one connection is mempool.space's `sequence` order). A delta whose sequence does
 not follow the last applied one (a gap, or a server restart) makes the state unknown
 until the next full set resyncs it; a repeated sequence is the same update re-sent.
+
+A payload is checked before it is applied (`problem`): one that is not what mempool.space
+sends (a transaction that is not an array of the right types, a delta that is not an
+object, more transactions than a block can hold) is quarantined by the procedure, and,
+if its sequence is known, applied as an update whose content is lost: the state is
+unknown until the next full set, as after a gap. Nothing in a payload can raise here.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 PERCENTILES = (0.10, 0.25, 0.50, 0.75, 0.90)
+# A block holds at most 1,000,000 vbytes and a transaction is at least ~60: no projected
+# block, and no delta of one, can list more transactions than this.
+MAX_TXS = 20_000
+MAX_SEQUENCE = 2**53  # JavaScript's exact integers: mempool.space's counter stays below
+MAX_SAT = 2_100_000_000_000_000  # the supply in satoshis
+MAX_VSIZE = 1_000_000.0  # a block's whole vsize
+MAX_RATE = 1e9  # sat/vB; real rates stay below a few thousand
+TXID = re.compile(r"^[0-9A-Za-z]{1,64}$")
+
+
+def _is_int(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _is_number(value: Any, low: float, high: float) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and low <= value <= high
+    )
+
+
+def tx_problem(item: Any) -> str | None:
+    """Why a projected transaction `[txid, fee, vsize, value, rate, flags, first_seen,
+    acceleration?]` cannot be used (None when it can)."""
+    if not isinstance(item, list) or len(item) < 3:
+        return "a transaction is not an array of at least 3 items"
+    if not isinstance(item[0], str) or not TXID.match(item[0]):
+        return "a transaction without a valid txid"
+    if not _is_int(item[1], 0, MAX_SAT):
+        return "a transaction fee is not a whole number of satoshis"
+    if not _is_number(item[2], 1e-9, MAX_VSIZE):
+        return "a transaction vsize is not a positive size"
+    if len(item) > 3 and item[3] is not None and not _is_int(item[3], 0, MAX_SAT):
+        return "a transaction value is not a whole number of satoshis"
+    if len(item) > 4 and item[4] is not None and not _is_number(item[4], 0, MAX_RATE):
+        return "a transaction fee rate is not a rate"
+    if len(item) > 6 and item[6] is not None and not _is_int(item[6], 0, 2**40):
+        return "a transaction first-seen time is not a time"
+    return None
+
+
+def _list_problem(value: Any, what: str, item_problem: Any) -> str | None:
+    if not isinstance(value, list):
+        return f"{what} is not an array"
+    if len(value) > MAX_TXS:
+        return f"{what} lists more than {MAX_TXS} transactions"
+    return next((p for p in map(item_problem, value) if p), None)
+
+
+def _change_problem(item: Any) -> str | None:
+    if not isinstance(item, list) or not item or not isinstance(item[0], str):
+        return "a change is not [txid, rate, ...]"
+    if len(item) > 1 and item[1] is not None and not _is_number(item[1], 0, MAX_RATE):
+        return "a changed fee rate is not a rate"
+    return None
+
+
+def _txid_problem(item: Any) -> str | None:
+    return None if isinstance(item, str) and TXID.match(item) else "a removed txid is not a txid"
+
+
+def sequence_of(payload: Any) -> int | None:
+    """The update's `sequence`, when it is one mempool.space could send."""
+    if isinstance(payload, dict) and _is_int(payload.get("sequence"), 0, MAX_SEQUENCE):
+        return int(payload["sequence"])
+    return None
+
+
+def problem(payload: Any) -> str | None:
+    """Why a projected-block payload cannot be applied (None when it can)."""
+    if not isinstance(payload, dict):
+        return "payload is not an object"
+    if sequence_of(payload) is None:
+        return "sequence is not a whole number from 0"
+    if "blockTransactions" in payload:
+        return _list_problem(payload["blockTransactions"], "blockTransactions", tx_problem)
+    delta = payload.get("delta")
+    if not isinstance(delta, dict):
+        return "delta is not an object"
+    checks = {"added": tx_problem, "removed": _txid_problem, "changed": _change_problem}
+    for key, check in checks.items():
+        found = _list_problem(delta[key], f"delta.{key}", check) if key in delta else None
+        if found:
+            return found
+    return None
 
 
 @dataclass(frozen=True)
@@ -47,10 +141,11 @@ class Event:
     received_at: str
     payload: dict[str, Any]
     flags: tuple[str, ...] = ()
+    malformed: bool = False  # quarantined: its place in the sequence counts, its content not
 
     @property
     def is_full(self) -> bool:
-        return "blockTransactions" in self.payload
+        return not self.malformed and "blockTransactions" in self.payload
 
 
 @dataclass(frozen=True)
@@ -70,12 +165,16 @@ class State:
 
 @dataclass(frozen=True)
 class BlockSeen:
-    """A `block` the same connection received: it ends the projection for its height."""
+    """A block the same connection received. A `block` above every height the connection
+    has seen ends the projection, which was for its height; a `block` at or below it (a
+    reorg's replacement) arrives while the projection is for the height after, and blocks
+    listed in `blocks` (the init answer, a reorg's rebuilt cache) only raise that height."""
 
     frame_seq: int
     height: int
     block_hash: str
     received_at: str
+    ends_projection: bool = True
 
 
 @dataclass(frozen=True)
@@ -105,6 +204,13 @@ class Cursor:
     last_received_at: str | None = None
     extra_flags: list[str] = field(default_factory=list)
     snapshots: list[Snapshot] = field(default_factory=list)
+    tip_height: int | None = None  # the highest block the connection has seen
+
+    def see(self, block: BlockSeen) -> None:
+        is_next = self.tip_height is None or block.height > self.tip_height
+        self.tip_height = max(block.height, self.tip_height or block.height)
+        if block.ends_projection and is_next:
+            self.snapshot(block)
 
     def snapshot(self, block: BlockSeen) -> None:
         if self.txs is None or self.last_received_at is None:
@@ -161,12 +267,17 @@ def apply(cursor: Cursor, events: Iterable[Event], blocks: Iterable[BlockSeen] =
         if frame_seq <= cursor.last_frame_seq:
             continue
         if isinstance(item, BlockSeen):
-            cursor.snapshot(item)
+            cursor.see(item)
             continue
         ev = item
         cursor.last_frame_seq = ev.frame_seq
         flags = list(ev.flags)
-        if ev.is_full:
+        if ev.malformed:
+            if cursor.sequence is not None and ev.sequence == cursor.sequence:
+                continue  # a malformed copy of the update already applied
+            flags.append("malformed_update")
+            cursor.txs = None
+        elif ev.is_full:
             cursor.txs = {t.txid: t for t in map(tx_from_array, ev.payload["blockTransactions"])}
             cursor.epoch_frame_seq = ev.frame_seq
         else:

@@ -2,7 +2,11 @@
     materialized='incremental',
     unique_key='height',
     incremental_strategy=incremental_strategy(),
-    on_schema_change='append_new_columns'
+    on_schema_change='append_new_columns',
+    pre_hook=[
+        "{{ add_column_if_missing('source_loaded_at', 'timestamp_ntz') }}",
+        "{{ drop_rows_of_replaced_blocks() }}",
+    ]
 ) }}
 
 with blocks as (
@@ -24,26 +28,22 @@ block_txids as (
 ),
 
 {% if is_incremental() %}
-watermark as (
-
-    select coalesce(max(row_updated_at), '1970-01-01'::timestamp_ntz) as updated_at
-    from {{ this }}
-
-),
-
--- Heights to (re)examine: a block new or re-flagged by a reorg, a projection or the
--- mined txids that arrived since this model last ran (in any order).
+-- Heights to (re)examine: a block new or re-flagged since this model last ran, a
+-- projection or the mined txids that reached SILVER since then (in any order). The
+-- watermark is the newest source time the model has read, not its own clock: a row
+-- committed while the last run was reading is still ahead of it.
 changed_heights as (
 
     select height from blocks
-    where silver_updated_at >= (select updated_at from watermark)
+    where silver_updated_at >= {{ watermark('source_loaded_at') }}
     union
-    select height from projections
-    where loaded_at >= (select updated_at from watermark)
+    select blocks.height from projections
+    inner join blocks on blocks.block_hash = projections.ended_by_hash
+    where projections.loaded_at >= {{ watermark('source_loaded_at') }}
     union
     select blocks.height from block_txids
     inner join blocks on blocks.block_hash = block_txids.block_hash
-    where block_txids.loaded_at >= (select updated_at from watermark)
+    where block_txids.loaded_at >= {{ watermark('source_loaded_at') }}
 
 ),
 {% endif %}
@@ -57,15 +57,19 @@ in_scope as (
 
 ),
 
-projection_for_height as (
+projection_for_block as (
 
-    -- A projection belongs to the height it was projecting: the one that stood when the
-    -- first block at that height arrived. Of several connections, the latest made.
+    -- The projection this very block ended: what stood on a connection when the block
+    -- arrived as the next height (BUILD_PROJECTED records no other). A block that
+    -- replaced another at its height in a reorg ended none, and is not scored. Of several
+    -- connections, the one made last; ties by id, so the choice is the same every run.
     select projections.*
     from projections
-    where height in (select height from in_scope)
+    inner join in_scope on in_scope.block_hash = projections.ended_by_hash
+        and in_scope.height = projections.height
     qualify row_number() over (
-        partition by height order by projected_at desc, block_projection_id desc
+        partition by projections.ended_by_hash
+        order by projections.projected_at desc, projections.block_projection_id desc
     ) = 1
 
 ),
@@ -73,7 +77,7 @@ projection_for_height as (
 projected_txids as (
 
     select p.height, tx.value::varchar as txid
-    from projection_for_height as p,
+    from projection_for_block as p,
         lateral flatten(input => p.txids) as tx
 
 ),
@@ -84,7 +88,7 @@ mined_txids as (
     -- (thousands each) would cost the most and match nothing.
     select b.height, tx.value::varchar as txid
     from in_scope as b
-    inner join projection_for_height as p on p.height = b.height
+    inner join projection_for_block as p on p.height = b.height
     inner join block_txids as t on t.block_hash = b.block_hash,
         lateral flatten(input => t.txids) as tx
 
@@ -125,8 +129,12 @@ select
          then round(coalesce(o.matched_tx_count, 0) * 100.0 / p.tx_count, 2) end as tx_overlap_pct,
     -- mempool.space's own score, for comparison.
     b.match_rate_pct,
-    sysdate() as row_updated_at
+    greatest(
+        b.silver_updated_at,
+        coalesce(p.loaded_at, b.silver_updated_at),
+        coalesce(t.loaded_at, b.silver_updated_at)
+    ) as source_loaded_at
 from in_scope as b
-left join projection_for_height as p on p.height = b.height
+left join projection_for_block as p on p.ended_by_hash = b.block_hash
 left join block_txids as t on t.block_hash = b.block_hash
 left join overlap as o on o.height = b.height

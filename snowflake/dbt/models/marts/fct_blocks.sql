@@ -2,13 +2,16 @@
     materialized='incremental',
     unique_key='height',
     incremental_strategy=incremental_strategy(),
-    on_schema_change='append_new_columns'
+    on_schema_change='append_new_columns',
+    pre_hook="{{ drop_heights_without_their_block() }}"
 ) }}
 
 with canonical as (
 
     select * from {{ ref('stg_silver__blocks') }}
     where is_canonical
+    -- One block per height whatever SILVER holds: the first seen, as the chain's own rule.
+    qualify row_number() over (partition by height order by first_seen_at, block_hash) = 1
 
 ),
 
@@ -16,10 +19,15 @@ in_scope as (
 
     select * from canonical
     {% if is_incremental() %}
-    -- Blocks that are new, or whose canonical flag changed (a reorg), since the last
-    -- run, however old their height: late history from the poller or a backfill too.
-    where updated_at >= (
-        select coalesce(max(silver_updated_at), '1970-01-01'::timestamp_ntz) from {{ this }}
+    -- Blocks that are new, or whose canonical flag or first sighting changed since the
+    -- last run, however old their height (late history, a reorg); and the block above
+    -- each, whose time since its predecessor depends on it.
+    where height in (
+        select height from canonical
+        where updated_at >= {{ watermark('silver_updated_at') }}
+        union
+        select height + 1 from canonical
+        where updated_at >= {{ watermark('silver_updated_at') }}
     )
     {% endif %}
 
@@ -36,17 +44,19 @@ select
     b.weight_wu,
     b.vsize,
     b.total_fees_sat,
-    b.total_fees_sat / 100000000 as total_fees_btc,
+    {{ sat_to_btc('b.total_fees_sat') }} as total_fees_btc,
     b.median_fee_rate_sat_per_vb,
     b.min_fee_rate_sat_per_vb,
+    b.p10_fee_rate_sat_per_vb,
     b.max_fee_rate_sat_per_vb,
     b.reward_sat,
-    b.reward_sat / 100000000 as reward_btc,
+    {{ sat_to_btc('b.reward_sat') }} as reward_btc,
     b.pool_name,
     b.pool_slug,
     b.match_rate_pct,
     b.mined_at_s - previous.mined_at_s as seconds_since_previous_block,
-    b.updated_at as silver_updated_at
+    -- The newest SILVER change this row reflects (its own block's or its predecessor's).
+    greatest(b.updated_at, coalesce(previous.updated_at, b.updated_at)) as silver_updated_at
 from in_scope as b
 left join canonical as previous
     on previous.height = b.height - 1

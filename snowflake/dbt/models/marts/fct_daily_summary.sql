@@ -54,7 +54,7 @@ select
     days.day,
     coalesce(blocks.block_count, 0) as block_count,
     coalesce(blocks.total_fees_sat, 0) as total_fees_sat,
-    coalesce(blocks.total_fees_sat, 0) / 100000000 as total_fees_btc,
+    {{ sat_to_btc("coalesce(blocks.total_fees_sat, 0)") }} as total_fees_btc,
     blocks.total_reward_sat,
     blocks.median_block_fee_rate_sat_per_vb,
     blocks.p90_block_fee_rate_sat_per_vb,
@@ -66,7 +66,7 @@ select
     prices.avg_usd_per_btc,
     prices.low_usd_per_btc,
     prices.high_usd_per_btc,
-    coalesce(blocks.total_fees_sat, 0) / 100000000 * prices.avg_usd_per_btc as total_fees_usd
+    {{ sat_to_btc("coalesce(blocks.total_fees_sat, 0)") }} * prices.avg_usd_per_btc as total_fees_usd
 from days
 left join blocks on blocks.day = days.day
 left join mempool on mempool.day = days.day

@@ -1,23 +1,37 @@
 {{ config(
     materialized='incremental',
-    unique_key='mempool_block_id',
-    incremental_strategy=incremental_strategy(),
-    on_schema_change='append_new_columns'
+    unique_key='minute_at',
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
+    pre_hook="{{ add_column_if_missing('source_loaded_at', 'timestamp_ntz') }}"
 ) }}
 
 -- The projected blocks as they stood at the end of each minute: the strip of fee bands
--- mempool.space draws, kept as history at one snapshot a minute.
-with last_frame_per_minute as (
+-- mempool.space draws, kept as history at one snapshot a minute. A minute is replaced
+-- whole (delete+insert by minute): a later frame with fewer projected blocks leaves
+-- none of the earlier frame's extra blocks behind.
+with
+
+{% if is_incremental() %}
+touched_minutes as (
+
+    select distinct date_trunc('minute', received_at) as minute_at
+    from {{ ref('stg_silver__mempool_blocks') }}
+    where loaded_at >= {{ watermark('source_loaded_at') }}
+
+),
+{% endif %}
+
+last_frame_per_minute as (
 
     select
         date_trunc('minute', received_at) as minute_at,
-        event_key
+        event_key,
+        max(loaded_at) over (partition by date_trunc('minute', received_at)) as loaded_at
     from {{ ref('stg_silver__mempool_blocks') }}
     {% if is_incremental() %}
-    where received_at >= (
-        select dateadd('minute', -{{ var('late_arrival_minutes') }}, coalesce(max(minute_at), '1970-01-01'::timestamp_ntz))
-        from {{ this }}
-    )
+    where received_at >= (select min(minute_at) from touched_minutes)
+        and date_trunc('minute', received_at) in (select minute_at from touched_minutes)
     {% endif %}
     qualify row_number() over (
         partition by date_trunc('minute', received_at)
@@ -28,7 +42,7 @@ with last_frame_per_minute as (
 
 snapshot as (
 
-    select b.*, f.minute_at
+    select b.*, f.minute_at, f.loaded_at as source_loaded_at
     from last_frame_per_minute as f
     inner join {{ ref('stg_silver__mempool_blocks') }} as b
         on b.event_key = f.event_key
@@ -54,9 +68,10 @@ select
     b.block_vsize,
     b.tx_count,
     b.total_fees_sat,
-    b.total_fees_sat / 100000000 as total_fees_btc,
+    {{ sat_to_btc('b.total_fees_sat') }} as total_fees_btc,
     b.median_fee_rate_sat_per_vb,
     b.min_fee_rate_sat_per_vb,
-    h.max_fee_rate_sat_per_vb
+    h.max_fee_rate_sat_per_vb,
+    b.source_loaded_at
 from snapshot as b
 left join highest_rate as h on h.mempool_block_id = b.mempool_block_id

@@ -2,32 +2,56 @@
     materialized='incremental',
     unique_key='minute_at',
     incremental_strategy=incremental_strategy(),
-    on_schema_change='append_new_columns'
+    on_schema_change='append_new_columns',
+    pre_hook="{{ add_column_if_missing('source_loaded_at', 'timestamp_ntz') }}"
 ) }}
 
-{% set since %}
+{#
+  Incremental by what reached SILVER since the last run, not by when it was received:
+  a minute that gets a late row (a file delivered an hour late) is recomputed whole.
+#}
+{% set sources = {
+    'mempool': ref('stg_silver__mempool_info'),
+    'fees': ref('stg_silver__recommended_fees'),
+    'inflow': ref('stg_silver__vbytes_per_second'),
+} %}
+
+{% set in_touched_minutes %}
     {% if is_incremental() %}
-    where received_at >= (
-        select dateadd('minute', -{{ var('late_arrival_minutes') }}, coalesce(max(minute_at), '1970-01-01'::timestamp_ntz))
-        from {{ this }}
-    )
+    where received_at >= (select min(minute_at) from touched_minutes)
+        and date_trunc('minute', received_at) in (select minute_at from touched_minutes)
     {% endif %}
 {% endset %}
 
-with mempool as (
+with
 
-    {{ last_per_minute(ref('stg_silver__mempool_info'), 'mempool_info_id',
+{% if is_incremental() %}
+touched_minutes as (
+
+    {% for relation in sources.values() %}
+    select distinct date_trunc('minute', received_at) as minute_at
+    from {{ relation }}
+    where loaded_at >= {{ watermark('source_loaded_at') }}
+    {% if not loop.last %}union{% endif %}
+    {% endfor %}
+
+),
+{% endif %}
+
+mempool as (
+
+    {{ last_per_minute(sources['mempool'], 'mempool_info_id',
                        ['tx_count', 'vsize', 'total_fee_sat', 'total_fee_btc',
-                        'min_fee_sat_per_vb'], since) }}
+                        'min_fee_sat_per_vb'], in_touched_minutes) }}
 
 ),
 
 fees as (
 
-    {{ last_per_minute(ref('stg_silver__recommended_fees'), 'recommended_fees_id',
+    {{ last_per_minute(sources['fees'], 'recommended_fees_id',
                        ['fastest_fee_sat_per_vb', 'half_hour_fee_sat_per_vb',
                         'hour_fee_sat_per_vb', 'economy_fee_sat_per_vb',
-                        'minimum_fee_sat_per_vb'], since) }}
+                        'minimum_fee_sat_per_vb'], in_touched_minutes) }}
 
 ),
 
@@ -35,9 +59,10 @@ inflow as (
 
     select
         date_trunc('minute', received_at) as minute_at,
-        avg(vbytes_per_second) as vbytes_per_second
-    from {{ ref('stg_silver__vbytes_per_second') }}
-    {{ since }}
+        avg(vbytes_per_second) as vbytes_per_second,
+        max(loaded_at) as loaded_at
+    from {{ sources['inflow'] }}
+    {{ in_touched_minutes }}
     group by 1
 
 )
@@ -54,7 +79,12 @@ select
     fees.hour_fee_sat_per_vb,
     fees.economy_fee_sat_per_vb,
     fees.minimum_fee_sat_per_vb,
-    inflow.vbytes_per_second
+    inflow.vbytes_per_second,
+    greatest(
+        coalesce(mempool.loaded_at, '1970-01-01'::timestamp_ntz),
+        coalesce(fees.loaded_at, '1970-01-01'::timestamp_ntz),
+        coalesce(inflow.loaded_at, '1970-01-01'::timestamp_ntz)
+    ) as source_loaded_at
 from mempool
 left join fees on fees.minute_at = mempool.minute_at
 left join inflow on inflow.minute_at = mempool.minute_at

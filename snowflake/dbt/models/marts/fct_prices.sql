@@ -2,7 +2,8 @@
     materialized='incremental',
     unique_key='price_time_s',
     incremental_strategy=incremental_strategy(),
-    on_schema_change='append_new_columns'
+    on_schema_change='append_new_columns',
+    pre_hook="{{ add_column_if_missing('loaded_at', 'timestamp_ntz') }}"
 ) }}
 
 select
@@ -16,11 +17,10 @@ select
     chf_per_btc,
     aud_per_btc,
     jpy_per_btc,
-    received_at
+    received_at,
+    loaded_at
 from {{ ref('stg_silver__prices') }}
 {% if is_incremental() %}
-where received_at >= (
-    select dateadd('minute', -{{ var('late_arrival_minutes') }}, coalesce(max(received_at), '1970-01-01'::timestamp_ntz))
-    from {{ this }}
-)
+-- What reached SILVER since the last run, whenever it was priced or received.
+where loaded_at >= {{ watermark('loaded_at') }}
 {% endif %}

@@ -2,8 +2,18 @@
     materialized='incremental',
     unique_key='projected_state_id',
     incremental_strategy=incremental_strategy(),
-    on_schema_change='append_new_columns'
+    on_schema_change='append_new_columns',
+    pre_hook=[
+        "{{ add_column_if_missing('loaded_at', 'timestamp_ntz') }}",
+        "{{ drop_states_a_rebuild_dropped() }}",
+    ]
 ) }}
+
+{#
+  A late delta rebuilds its connection's states from the last full set, all stamped
+  anew (LOADED_AT): the rows loaded since the last run are the rebuilt range, and the
+  pre-hook first removes the states of that range a rebuild no longer has.
+#}
 
 select
     projected_state_id,
@@ -16,7 +26,7 @@ select
     flags,
     tx_count,
     total_fees_sat,
-    total_fees_sat / 100000000 as total_fees_btc,
+    {{ sat_to_btc('total_fees_sat') }} as total_fees_btc,
     total_vsize,
     fee_rate_min,
     fee_rate_p10,
@@ -24,12 +34,9 @@ select
     fee_rate_p50,
     fee_rate_p75,
     fee_rate_p90,
-    fee_rate_max
+    fee_rate_max,
+    loaded_at
 from {{ ref('stg_silver__projected_block_states') }}
 {% if is_incremental() %}
--- A late delta rebuilds its connection's states from the last full set: re-read a window.
-where projected_at >= (
-    select dateadd('minute', -{{ var('late_arrival_minutes') }}, coalesce(max(projected_at), '1970-01-01'::timestamp_ntz))
-    from {{ this }}
-)
+where loaded_at >= {{ watermark('loaded_at') }}
 {% endif %}

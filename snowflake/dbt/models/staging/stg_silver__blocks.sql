@@ -11,6 +11,8 @@ select
     total_fees_sat,
     median_fee_rate as median_fee_rate_sat_per_vb,
     fee_range[0]::float as min_fee_rate_sat_per_vb,
+    -- mempool.space's fee range: [min, p10, p25, p50, p75, p90, max].
+    fee_range[1]::float as p10_fee_rate_sat_per_vb,
     fee_range[6]::float as max_fee_rate_sat_per_vb,
     reward_sat,
     pool_name,

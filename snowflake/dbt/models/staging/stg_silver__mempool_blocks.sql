@@ -9,5 +9,6 @@ select
     total_fees_sat,
     median_fee_rate as median_fee_rate_sat_per_vb,
     fee_range,
-    fee_range[0]::float as min_fee_rate_sat_per_vb
+    fee_range[0]::float as min_fee_rate_sat_per_vb,
+    loaded_at
 from {{ source('silver', 'mempool_blocks') }}

@@ -8,5 +8,6 @@ select
     total_fee_btc,
     total_fee_sat,
     min_fee_btc_per_kvb,
-    min_fee_sat_per_vb
+    min_fee_sat_per_vb,
+    loaded_at
 from {{ source('silver', 'mempool_info') }}

@@ -9,5 +9,6 @@ select
     chf as chf_per_btc,
     aud as aud_per_btc,
     jpy as jpy_per_btc,
-    received_at
+    received_at,
+    loaded_at
 from {{ source('silver', 'prices') }}

@@ -17,5 +17,6 @@ select
     fee_rate_p50,
     fee_rate_p75,
     fee_rate_p90,
-    fee_rate_max
+    fee_rate_max,
+    loaded_at
 from {{ source('silver', 'projected_block_states') }}

@@ -6,5 +6,6 @@ select
     half_hour_fee_sat_per_vb,
     hour_fee_sat_per_vb,
     economy_fee_sat_per_vb,
-    minimum_fee_sat_per_vb
+    minimum_fee_sat_per_vb,
+    loaded_at
 from {{ source('silver', 'recommended_fees') }}
