@@ -34,7 +34,7 @@ output "poller_failures_queue" {
 }
 
 output "streamer_instance_id" {
-  description = "EC2 instance of the streamer (start/stop it with the streamer workflow)."
+  description = "EC2 instance of the streamer; replaced by every new wheelhouse (the streamer workflow finds it by its Name tag)."
   value       = aws_instance.streamer.id
 }
 

@@ -780,6 +780,11 @@ def test_the_streamer_workflow_can_only_start_and_stop_the_streamer() -> None:
     assert "AWS_APPLY_ROLE_ARN" not in workflow
     assert "role-to-assume: ${{ vars.AWS_STREAMER_ROLE_ARN }}" in workflow
     assert re.search(r"^\s+environment: streamer$", workflow, re.M)
+    # Found by the Name tag the policy requires: a stored id goes stale when a new
+    # wheelhouse replaces the instance.
+    assert "STREAMER_INSTANCE_ID" not in workflow
+    assert '"Name=tag:Name,Values=$STREAMER_NAME"' in workflow
+    assert "${{ vars.STREAMER_NAME || 'mempool-streamer' }}" in workflow
     assert local["github_subjects"]["streamer"] == (
         '"repo:${var.github_repository}:environment:streamer"'
     )
