@@ -116,6 +116,7 @@ TASK_HISTORY_VIEW_RE = re.compile(
 )
 AFTER_RE = re.compile(r"\bAFTER\s+(?P<parents>[\w.$\s,]+?)\s*(?:\bWHEN\b|$)", re.I | re.S)
 DBT_TASK = "EXECUTE DBT PROJECT"
+BYTE_ORDER_MARK = b"\xef\xbb\xbf"
 # Lines of a landed file loaded per statement by the pipe emulation.
 LINES_PER_INSERT = 20_000
 
@@ -157,9 +158,18 @@ class Plan:
     # The task-history view: its name and output columns, recorded locally as a table.
     task_runs: tuple[str, list[str]] | None = None
 
-    def replaces_invalid_characters(self, pipe: Pipe) -> bool:
+    def format_option(self, pipe: Pipe, option: str, default: str) -> bool:
+        """A boolean option of the file format the pipe's stage names (else its default)."""
         options = self.file_formats.get(self.stage_formats.get(pipe.stage, ""), {})
-        return options.get("REPLACE_INVALID_CHARACTERS", "FALSE").upper() == "TRUE"
+        return options.get(option, default).upper() == "TRUE"
+
+    def replaces_invalid_characters(self, pipe: Pipe) -> bool:
+        return self.format_option(pipe, "REPLACE_INVALID_CHARACTERS", "FALSE")
+
+    def skips_byte_order_mark(self, pipe: Pipe) -> bool:
+        # Snowflake's default for CSV files: a BOM at the start of a file is not data.
+        # https://docs.snowflake.com/en/sql-reference/sql/create-file-format (SKIP_BYTE_ORDER_MARK)
+        return self.format_option(pipe, "SKIP_BYTE_ORDER_MARK", "TRUE")
 
 
 def local_config(database: str, bucket: str) -> DeployConfig:
@@ -441,6 +451,8 @@ class LocalSnowflake:
             self.counters["duplicate_files"] += 1
             return 0
         body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        if self.plan.skips_byte_order_mark(pipe) and body.startswith(BYTE_ORDER_MARK):
+            body = body[len(BYTE_ORDER_MARK) :]
         rows, errors = decode_lines(body, self.plan.replaces_invalid_characters(pipe))
         if errors and pipe.on_error != "CONTINUE":
             # SKIP_FILE (Snowpipe's default) and ABORT_STATEMENT load nothing of the file.
@@ -454,13 +466,16 @@ class LocalSnowflake:
             )
         select = ", ".join(pipe_expression(expr) for expr in pipe.select)
         # The lines travel as one bound JSON array per chunk (not as SQL text): the
-        # statement stays small whatever the file holds.
-        for start in range(0, len(rows), LINES_PER_INSERT):
+        # statement stays small whatever the file holds. Each carries whether Snowflake's
+        # strict parser would take it (column4, see strict_json).
+        lines = [(number, text, strict_json(text)) for number, text in rows]
+        for start in range(0, len(lines), LINES_PER_INSERT):
             self.execute(
                 f"INSERT INTO {pipe.table} ({', '.join(pipe.columns)}) SELECT {select} FROM ("
                 "SELECT f.value[1]::VARCHAR AS column1, ? AS column2, "
-                "f.value[0]::NUMBER AS column3 FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?))) f)",
-                [file_name, json.dumps(rows[start : start + LINES_PER_INSERT])],
+                "f.value[0]::NUMBER AS column3, f.value[2]::BOOLEAN AS column4 "
+                "FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?))) f)",
+                [file_name, json.dumps(lines[start : start + LINES_PER_INSERT])],
             )
         ordinal = int(
             self.execute(f"SELECT COALESCE(MAX(ORDINAL), 0) + 1 FROM {LOCAL_SCHEMA}.PIPE_FILES")[0][
@@ -690,11 +705,42 @@ def decode_lines(body: bytes, replace_invalid: bool) -> tuple[Rows, Rows]:
 
 
 def pipe_expression(expression: str) -> str:
-    """A pipe's SELECT expression over the emulation's VALUES (line, file, row)."""
+    """A pipe's SELECT expression over the emulation's VALUES (line, file, row, strict):
+    TRY_PARSE_JSON of the line is NULL where Snowflake's strict parser fails on it."""
     out = expression
     for name, column in sorted(PIPE_INPUTS.items(), key=lambda kv: -len(kv[0])):
         out = re.sub(re.escape(name) + r"(?![\w$])", column, out, flags=re.I)
-    return out
+    return re.sub(
+        r"\bTRY_PARSE_JSON\(\s*column1\s*\)",
+        "CASE WHEN column4 THEN TRY_PARSE_JSON(column1) END",
+        out,
+        flags=re.I,
+    )
+
+
+class DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise DuplicateKey(f"duplicate key in {keys}")
+    return dict(pairs)
+
+
+def strict_json(text: str) -> bool:
+    """False where Snowflake's TRY_PARSE_JSON gives NULL and DuckDB's parser does not: an
+    object with a duplicate key (Snowflake's default is strict, 's'; DuckDB keeps the
+    first value). Text Python cannot parse is left to the engine's own parser.
+    https://docs.snowflake.com/en/sql-reference/functions/try_parse_json"""
+    try:
+        json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except DuplicateKey:
+        return False
+    except (ValueError, RecursionError):
+        return True
+    return True
 
 
 def split_top_level(text: str) -> list[str]:

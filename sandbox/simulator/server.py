@@ -213,7 +213,6 @@ class Simulator:
             seed=opts.seed,
             start_time=start,
             history_blocks=opts.history_blocks,
-            chaos=plan,
             start_race=opts.start_race,
             **busier(opts.speed, plan),
         )

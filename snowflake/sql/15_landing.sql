@@ -14,9 +14,13 @@ CREATE FILE FORMAT IF NOT EXISTS <% database %>.RAW.NDJSON_LINES
   ESCAPE_UNENCLOSED_FIELD = NONE
   FIELD_OPTIONALLY_ENCLOSED_BY = NONE
   ENCODING = 'UTF8'
-  REPLACE_INVALID_CHARACTERS = TRUE;
+  REPLACE_INVALID_CHARACTERS = TRUE
+  -- A byte-order mark before a file's first line is not part of the record (Snowflake's
+  -- default, stated so that the local pipe emulation follows it too).
+  SKIP_BYTE_ORDER_MARK = TRUE;
 -- A format created by an earlier deploy gets today's options too.
-ALTER FILE FORMAT <% database %>.RAW.NDJSON_LINES SET REPLACE_INVALID_CHARACTERS = TRUE;
+ALTER FILE FORMAT <% database %>.RAW.NDJSON_LINES SET REPLACE_INVALID_CHARACTERS = TRUE
+  SKIP_BYTE_ORDER_MARK = TRUE;
 
 CREATE STAGE IF NOT EXISTS <% database %>.RAW.LANDING
   URL = 's3://<% bucket %>/mempool-data/'
