@@ -16,9 +16,9 @@ WANTED = ["blocks", "stats", "mempool-blocks", "live-2h-chart"]
 # compressed message cannot expand without limit. mempool.space's largest frame is a
 # projected block's full set: at most ~17,000 transactions (a block of the smallest
 # ones) of ~110 bytes, under 2 MB; 8 MiB is four times that. Parsed, a frame takes 2-3
-# times its size, a hostile one up to ~35 times (8 MiB of `{"":0},` made the streamer
-# 285 MiB larger, measured), and the streamer holds one parsed frame at a time: within
-# a t4g.nano's 512 MiB (tests/test_fuzz.py checks the bound).
+# times its size, a hostile one up to ~35 times, and the streamer holds one parsed frame
+# at a time: 8 MiB of `{"":0},` makes it ~310 MiB larger, within a t4g.nano's 512 MiB
+# (tests/test_fuzz.py measures it).
 MAX_FRAME_BYTES = 8 * 1024 * 1024
 # Each key of a frame becomes a record (~300 bytes of Python each): an 8 MiB frame of
 # tiny keys would be 850,000 of them. mempool.space's most is the init frame's 11.
