@@ -10,13 +10,13 @@ import random
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sandbox.artifacts import build_dashboard
 from sandbox.dbt_local import run_dbt
 from sandbox.loops import PeriodicLoop
+from sandbox.runtime_chaos import RuntimeChaos
 from sandbox.services import Service, free_port, http_ok, port_open, preferred_port
 
 if TYPE_CHECKING:
@@ -315,18 +315,26 @@ class SnowflakeRuntimeComponent:
         rt_log.addHandler(handler)
         rt_log.propagate = False
 
-        chaos = RuntimeChaos(stack.opts.seed, stack.landing.bucket) if stack.opts.chaos else None
+        chaos = (
+            RuntimeChaos(stack.opts.seed, stack.landing.bucket, self.refresh)
+            if stack.opts.chaos
+            else None
+        )
         self.chaos = chaos
 
         def cycle() -> None:
-            # The last pass after a stop runs clean: it finishes what chaos left half-done.
+            # The last pass after a stop runs clean: it finishes what chaos left half-done,
+            # and delivers what it held back (a pipe refresh after an outage).
             last_pass = self.refresh is not None and self.refresh.forced
             active = chaos if chaos is not None and not last_pass else None
+            if chaos is not None and last_pass:
+                chaos.release_held(self.runtime, everything=True)
             if active:
-                active.redeliver(self.runtime.s3)
+                active.before_cycle(self.runtime)
             self.runtime.drain_notifications()
             if active:
                 self.runtime.kill_switch = active.kill_switch
+                self.runtime.between_statements = active.between_statements
             try:
                 self.runtime.run_graph()
                 if active and active.rng.random() < 0.2:
@@ -337,6 +345,7 @@ class SnowflakeRuntimeComponent:
                 return
             finally:
                 self.runtime.kill_switch = None
+                self.runtime.between_statements = None
             self.runtime.run_scheduled()
 
         self.loop = PeriodicLoop("snowflake-runtime", self.interval_s, cycle)
@@ -364,62 +373,6 @@ class SnowflakeRuntimeComponent:
             "failed cycles": self.loop.failures if self.loop else 0,
             "dbt builds": self.refresh.runs if self.refresh else 0,
             "failed dbt builds": self.refresh.failures if self.refresh else 0,
-        }
-
-
-class RuntimeChaos:
-    """Chaos on the Snowflake side, reproducible from the seed: landed objects delivered
-    again (under a new key, as a Firehose retry writes them, and as a repeated event for
-    the same key, which the pipes' load history skips), task runs killed half-way, and
-    task graphs run twice."""
-
-    def __init__(self, seed: int, bucket: str) -> None:
-        self.rng = random.Random(seed * 7 + 3)
-        self.bucket = bucket
-        self.copied = 0
-        self.renotified = 0
-        self.killed = 0
-        self.reruns = 0
-
-    def kill_switch(self, procedure: str) -> int | None:
-        if self.rng.random() < 0.1:
-            self.killed += 1
-            return self.rng.randint(1, 4)
-        return None
-
-    def redeliver(self, s3: Any) -> None:
-        if self.rng.random() >= 0.3:
-            return
-        listed = s3.list_objects_v2(Bucket=self.bucket, Prefix="mempool-data/").get("Contents", [])
-        landed = sorted(o["Key"] for o in listed if o["Key"].endswith(".ndjson"))
-        if not landed:
-            return
-        key = self.rng.choice(landed)
-        source = {"Bucket": self.bucket, "Key": key}
-        if self.rng.random() < 0.5:
-            stem = key.rsplit(".", 1)[0]
-            s3.copy_object(
-                Bucket=self.bucket,
-                Key=f"{stem}-again-{uuid.uuid4().hex[:6]}.ndjson",
-                CopySource=source,
-            )
-            self.copied += 1
-        else:
-            s3.copy_object(
-                Bucket=self.bucket,
-                Key=key,
-                CopySource=source,
-                MetadataDirective="REPLACE",
-                Metadata={"redelivered": "1"},
-            )
-            self.renotified += 1
-
-    def counts(self) -> dict[str, int]:
-        return {
-            "chaos: objects copied": self.copied,
-            "chaos: objects re-notified": self.renotified,
-            "chaos: task runs killed": self.killed,
-            "chaos: graphs run twice": self.reruns,
         }
 
 

@@ -6,7 +6,9 @@ block must be in SILVER.BLOCKS once with the right canonical/stale status and fi
 and in GOLD (FCT_BLOCKS by height, FCT_STALE_BLOCKS); every served price once with its
 value; every served projected-block state rebuilt with the simulator's content; every
 stats sample with the mempool size of its sequence; our own projection overlap equal to
-the truth's; and every raw record accounted for.
+the truth's; GOLD's minutes, projected-block strips, fee scores and BTC amounts as
+their definitions compute them from what is below them; nothing in GOLD from the future;
+and every raw record accounted for.
 """
 
 from __future__ import annotations
@@ -15,16 +17,42 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from sandbox.simulator.truth import read_truth
 
 MAX_LISTED = 20
+SATS_PER_BTC = Decimal(100_000_000)
+# (satoshi column, BTC column) of each mart that has both.
+GOLD_AMOUNTS = {
+    "FCT_BLOCKS": [("TOTAL_FEES_SAT", "TOTAL_FEES_BTC"), ("REWARD_SAT", "REWARD_BTC")],
+    "FCT_MEMPOOL_BLOCKS": [("TOTAL_FEES_SAT", "TOTAL_FEES_BTC")],
+    "FCT_PROJECTED_BLOCK": [("TOTAL_FEES_SAT", "TOTAL_FEES_BTC")],
+}
+# Times taken from our own clocks (receipt, sighting, load), by mart.
+OUR_CLOCKS = [
+    ("FCT_MEMPOOL_MINUTELY", "MINUTE_AT"),
+    ("FCT_MEMPOOL_BLOCKS", "MINUTE_AT"),
+    ("FCT_BLOCKS", "FIRST_SEEN_AT"),
+    ("FCT_PROJECTED_BLOCK", "PROJECTED_AT"),
+    ("FCT_PRICES", "RECEIVED_AT"),
+]
+# The skew LOAD_EVENTS allows a client's clock (mempool_procs.plausible).
+MAX_CLOCK_SKEW_MINUTES = 10
+DBT_PROJECT = Path(__file__).resolve().parent.parent / "snowflake" / "dbt" / "dbt_project.yml"
+
+
+def dbt_var(name: str) -> Any:
+    import yaml
+
+    return yaml.safe_load(DBT_PROJECT.read_text())["vars"][name]
 
 
 class TruthIncomplete(RuntimeError):
-    """The truth file has no final line: the simulator is still running or was killed."""
+    """The truth file holds nothing to verify against."""
 
 
 @dataclass
@@ -43,19 +71,9 @@ class Truth:
     @classmethod
     def read(cls, path: Path) -> Truth:
         lines = read_truth(path)
-        if not lines or lines[-1].get("kind") != "final":
-            raise TruthIncomplete(
-                f"{path} has no final line: stop the demo (the simulator completes its "
-                "ground truth when it stops) before verifying"
-            )
-        final = lines[-1]
-        truth = cls(
-            canonical=list(final["canonical"]),
-            stale=set(final["stale"]),
-            blocks={},
-            prices={},
-            projected={},
-        )
+        if not lines:
+            raise TruthIncomplete(f"{path} is empty: run `mempool demo` with the simulator")
+        truth = cls(canonical=[], stale=set(), blocks={}, prices={}, projected={})
         for line in lines:
             kind = line["kind"]
             if kind == "block":
@@ -76,6 +94,18 @@ class Truth:
                     truth.served_projected.add((line["epoch"], line["sequence"]))
                 elif what == "stats":
                     truth.served_stats.add((line["epoch"], line["sequence"]))
+            elif kind == "stale":
+                truth.stale.add(line["hash"])
+        final = lines[-1] if lines[-1].get("kind") == "final" else None
+        if final is not None:
+            truth.canonical, truth.stale = list(final["canonical"]), set(final["stale"])
+        else:
+            # A simulator stopped before it wrote its final line (killed, or still
+            # running): every block it made and did not orphan is the chain, since an
+            # orphaned block never comes back. Verifying a running demo reports what is
+            # still on its way as lost.
+            chain = [b for h, b in truth.blocks.items() if h not in truth.stale]
+            truth.canonical = [b["hash"] for b in sorted(chain, key=lambda b: b["height"])]
         return truth
 
 
@@ -94,7 +124,8 @@ class Report:
         v = self.verified
         return (
             f"verified: {v['blocks']} blocks, {v['prices']} prices, {v['states']} states, "
-            f"{v['stats']} stats samples, {v['projections']} projections; "
+            f"{v['stats']} stats samples, {v['projections']} projections, "
+            f"{v['minutes']} gold minutes, {v['fee scores']} fee scores; "
             f"lost {len(self.lost)}, "
             f"duplicated {len(self.duplicated)}, wrong {len(self.wrong)}"
         )
@@ -298,6 +329,139 @@ def check_accuracy(conn: Any, truth: Truth, report: Report) -> None:
             report.verified["projections"] += 1
 
 
+def last_per_minute(rows_: Iterable[tuple[Any, ...]]) -> dict[datetime, tuple[Any, ...]]:
+    """(received_at, key, *values) rows -> the values of each minute's last row, as the
+    marts choose it (latest receipt, then the highest key)."""
+    last: dict[datetime, tuple[Any, ...]] = {}
+    for received_at, _key, *values in sorted(rows_, key=lambda r: (r[0], str(r[1]))):
+        last[received_at.replace(second=0, microsecond=0)] = tuple(values)
+    return last
+
+
+def check_gold_minutes(conn: Any, truth: Truth, report: Report) -> None:
+    """GOLD.FCT_MEMPOOL_MINUTELY and FCT_MEMPOOL_BLOCKS hold, for every minute with a
+    sample in SILVER, that minute's last sample and last projected-block frame, and no
+    other minute; every stats sample the simulator served has its minute."""
+    mempool = last_per_minute(
+        rows(conn, "SELECT RECEIVED_AT, EVENT_KEY, TX_COUNT FROM SILVER.MEMPOOL_INFO")
+    )
+    fees = last_per_minute(
+        rows(
+            conn,
+            "SELECT RECEIVED_AT, EVENT_KEY, FASTEST_FEE_SAT_PER_VB FROM SILVER.RECOMMENDED_FEES",
+        )
+    )
+    gold: dict[datetime, list[tuple[Any, ...]]] = defaultdict(list)
+    for row in rows(
+        conn, "SELECT MINUTE_AT, TX_COUNT, FASTEST_FEE_SAT_PER_VB FROM GOLD.FCT_MEMPOOL_MINUTELY"
+    ):
+        gold[row[0]].append(row[1:])
+    for at, rows_at in sorted(gold.items()):
+        if len(rows_at) > 1:
+            report.duplicated.append(f"GOLD.FCT_MEMPOOL_MINUTELY {at}: {len(rows_at)} rows")
+        if at not in mempool:
+            report.wrong.append(f"GOLD.FCT_MEMPOOL_MINUTELY {at}: no sample in that minute")
+    for at, (tx_count,) in sorted(mempool.items()):
+        found = gold.get(at)
+        expected_fee = fees.get(at, (None,))[0]
+        if not found:
+            report.lost.append(f"GOLD.FCT_MEMPOOL_MINUTELY {at}: missing")
+        elif (found[0][0], found[0][1]) != (tx_count, expected_fee):
+            report.wrong.append(
+                f"GOLD.FCT_MEMPOOL_MINUTELY {at}: {found[0]} not the minute's last sample "
+                f"({tx_count}, {expected_fee})"
+            )
+        else:
+            report.verified["minutes"] += 1
+    for epoch, sequence in sorted(truth.served_stats):
+        sample = truth.stats.get((epoch, sequence))
+        if sample is None:
+            continue
+        at = datetime.fromtimestamp(int(sample["time"]), UTC).replace(tzinfo=None, second=0)
+        if at not in gold and at + timedelta(minutes=1) not in gold:
+            report.lost.append(f"GOLD.FCT_MEMPOOL_MINUTELY {at}: a served sample's minute")
+    frames = last_per_minute(
+        rows(conn, "SELECT RECEIVED_AT, EVENT_KEY, EVENT_KEY FROM SILVER.MEMPOOL_BLOCKS")
+    )
+    strip: dict[str, set[tuple[int, int]]] = defaultdict(set)
+    for event_key, index, tx_count in rows(
+        conn, "SELECT EVENT_KEY, BLOCK_INDEX, TX_COUNT FROM SILVER.MEMPOOL_BLOCKS"
+    ):
+        strip[str(event_key)].add((int(index), int(tx_count)))
+    gold_strip: dict[datetime, set[tuple[int, int]]] = defaultdict(set)
+    for at, index, tx_count in rows(
+        conn, "SELECT MINUTE_AT, BLOCK_INDEX, TX_COUNT FROM GOLD.FCT_MEMPOOL_BLOCKS"
+    ):
+        gold_strip[at].add((int(index), int(tx_count)))
+    for at in sorted(set(frames) | set(gold_strip)):
+        expected = strip[str(frames[at][0])] if at in frames else set()
+        if gold_strip.get(at, set()) != expected:
+            report.wrong.append(
+                f"GOLD.FCT_MEMPOOL_BLOCKS {at}: {sorted(gold_strip.get(at, set()))} not the "
+                f"minute's last frame {sorted(expected)}"
+            )
+
+
+def check_gold_amounts(conn: Any, report: Report) -> None:
+    """BTC columns are their satoshi columns to the satoshi."""
+    for table, pairs in GOLD_AMOUNTS.items():
+        columns = ", ".join(f"{sat}, {btc}" for sat, btc in pairs)
+        for row in rows(conn, f"SELECT {columns} FROM GOLD.{table}"):
+            for (sat_name, _), sat, btc in zip(pairs, row[0::2], row[1::2], strict=True):
+                if sat is not None and Decimal(str(btc)) * SATS_PER_BTC != Decimal(int(sat)):
+                    report.wrong.append(f"GOLD.{table}: {sat_name} {sat} is {btc} BTC")
+                    return
+
+
+def check_fee_scores(conn: Any, report: Report) -> None:
+    """FCT_FEE_RECOMMENDATION_ACCURACY recomputed by its documented method from
+    FCT_BLOCKS and FCT_MEMPOOL_MINUTELY (docs/data-contract.md)."""
+    lead = timedelta(seconds=int(dbt_var("fee_sample_lead_seconds")))
+    blocks = {
+        int(h): (seen, mined, p10)
+        for h, seen, mined, p10 in rows(
+            conn,
+            "SELECT HEIGHT, FIRST_SEEN_AT, MINED_AT, "
+            "COALESCE(P10_FEE_RATE_SAT_PER_VB, MIN_FEE_RATE_SAT_PER_VB) FROM GOLD.FCT_BLOCKS",
+        )
+    }
+    minutes = rows(
+        conn,
+        "SELECT MINUTE_AT, FASTEST_FEE_SAT_PER_VB FROM GOLD.FCT_MEMPOOL_MINUTELY "
+        "WHERE FASTEST_FEE_SAT_PER_VB IS NOT NULL",
+    )
+    for height, samples, included in rows(
+        conn,
+        "SELECT HEIGHT, SAMPLE_COUNT, INCLUDED_SAMPLE_COUNT "
+        "FROM GOLD.FCT_FEE_RECOMMENDATION_ACCURACY",
+    ):
+        seen, _, p10 = blocks.get(int(height), (None, None, None))
+        previous = blocks.get(int(height) - 1, (None, None, None))[0]
+        window = [
+            fee
+            for at, fee in minutes
+            if previous is not None and seen is not None
+            and at >= previous and at + timedelta(minutes=1) <= seen - lead
+        ]  # fmt: skip
+        made = sum(1 for fee in window if p10 is not None and fee >= p10)
+        if (int(samples), int(included)) != (len(window), made):
+            report.wrong.append(
+                f"fee score at {height}: {included}/{samples}, recomputed {made}/{len(window)}"
+            )
+        else:
+            report.verified["fee scores"] += 1
+
+
+def check_nothing_in_the_future(conn: Any, report: Report) -> None:
+    """No time of our own clocks in GOLD lies past the warehouse's clock plus the skew
+    the load allows (a writer's clock centuries ahead froze the minutely mart)."""
+    limit = datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=MAX_CLOCK_SKEW_MINUTES)
+    for table, column in OUR_CLOCKS:
+        [(latest,)] = rows(conn, f"SELECT MAX({column}) FROM GOLD.{table}")
+        if latest is not None and latest > limit:
+            report.wrong.append(f"GOLD.{table}.{column}: {latest} is in the future")
+
+
 def check_reconciliation(conn: Any, report: Report) -> None:
     for topic, raw, pending, balanced in rows(
         conn, "SELECT TOPIC, RAW_ROWS, PENDING_ROWS, IS_BALANCED FROM OPS.RECONCILIATION"
@@ -316,6 +480,10 @@ def verify(conn: Any, truth: Truth) -> Report:
     check_projected(conn, truth, report)
     check_stats(conn, truth, report)
     check_accuracy(conn, truth, report)
+    check_gold_minutes(conn, truth, report)
+    check_gold_amounts(conn, report)
+    check_fee_scores(conn, report)
+    check_nothing_in_the_future(conn, report)
     check_reconciliation(conn, report)
     return report
 

@@ -149,10 +149,10 @@ def simulator_process(*args: str) -> Iterator[str]:
             proc.wait(timeout=15)
 
 
-def run_verify(home: Path) -> subprocess.CompletedProcess[str]:
+def run_verify(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`mempool verify` on the workspace a demo left in `home`."""
     return subprocess.run(
-        [sys.executable, "-m", "sandbox.cli", "verify"],
+        [sys.executable, "-m", "sandbox.cli", "verify", *args],
         env={**os.environ, "MEMPOOL_HOME": str(home)},
         capture_output=True,
         text=True,

@@ -7,6 +7,7 @@ fresh seeds, with a kill -9 and restart, is `make chaos`."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -63,12 +64,13 @@ def test_a_chaos_run_verifies_with_nothing_lost_duplicated_or_wrong(
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]
     summary = re.search(
         r"verified: (\d+) blocks, (\d+) prices, (\d+) states, (\d+) stats samples, "
-        r"(\d+) projections; lost 0, duplicated 0, wrong 0",
+        r"(\d+) projections, (\d+) gold minutes, (\d+) fee scores; "
+        r"lost 0, duplicated 0, wrong 0",
         result.stdout,
     )
     assert summary, result.stdout
-    blocks, prices, states, stats, _ = map(int, summary.groups())
-    assert blocks >= 24 and prices >= 1 and states > 100 and stats > 100
+    blocks, prices, states, stats, _, minutes, _ = map(int, summary.groups())
+    assert blocks >= 24 and prices >= 1 and states > 100 and stats > 100 and minutes > 0
 
 
 def test_verify_reports_what_is_lost_duplicated_or_wrong(chaos_home: tuple[Path, str]) -> None:
@@ -91,6 +93,13 @@ def test_verify_reports_what_is_lost_duplicated_or_wrong(chaos_home: tuple[Path,
                 "WHERE FRAME_SEQ = (SELECT MAX(FRAME_SEQ) FROM SILVER.PROJECTED_BLOCK_STATES "
                 "WHERE IS_VALID)"
             )
+            # Gold wrong against what is below it: a BTC amount off by 100 sat, a minute
+            # of the projected-block strip missing a block.
+            cur.execute("UPDATE GOLD.FCT_BLOCKS SET TOTAL_FEES_BTC = TOTAL_FEES_BTC + 0.000001")
+            cur.execute(
+                "DELETE FROM GOLD.FCT_MEMPOOL_BLOCKS WHERE BLOCK_INDEX = 0 AND MINUTE_AT = "
+                "(SELECT MAX(MINUTE_AT) FROM GOLD.FCT_MEMPOOL_BLOCKS)"
+            )
     finally:
         service.stop()
     result = run_verify(home)
@@ -100,3 +109,11 @@ def test_verify_reports_what_is_lost_duplicated_or_wrong(chaos_home: tuple[Path,
     assert "duplicated: SILVER.PRICES" in result.stdout
     assert "wrong: projected state" in result.stdout
     assert "wrong: stats sample" in result.stdout
+    listed = run_verify(home, "--json").stdout
+    wrong = json.JSONDecoder().raw_decode(listed[listed.index("{") :])[0]["wrong"]
+    for found in (
+        "GOLD.FCT_MEMPOOL_MINUTELY",
+        "GOLD.FCT_BLOCKS: TOTAL_FEES_SAT",
+        "GOLD.FCT_MEMPOOL_BLOCKS",
+    ):
+        assert any(w.startswith(found) for w in wrong), found

@@ -265,9 +265,10 @@ class Model:
             self._append(block)
             prev = block.hash
             t += int(self.rng.expovariate(1 / self.block_interval_s)) + 1
-        # A backlog so the first projected block is full.
-        for _ in range(int(self.tx_per_s * 900)):
-            tx = self._new_tx(self.now - self.rng.uniform(0, 900))
+        # A backlog so the first projected block is full: a block and a half of arrivals.
+        backlog_s = 1.5 * self.block_interval_s
+        for _ in range(int(self.tx_per_s * backlog_s)):
+            tx = self._new_tx(self.now - self.rng.uniform(0, backlog_s))
             self.mempool[tx.txid] = tx
 
     def _make_block(self, height: int, prev: str, timestamp: int, txs: list[Tx]) -> Block:

@@ -234,6 +234,7 @@ class Simulator:
         }
         self.truth.history(self.model.chain)
         self.port = 0
+        self.stopping = False
 
     # -- time ----------------------------------------------------------------------------
 
@@ -241,10 +242,16 @@ class Simulator:
         return self.model.start_time + (time.monotonic() - self.real_start)
 
     async def clock(self) -> None:
-        while True:
+        while not self.stopping:
             for event in self.model.advance(self.sim_now()):
                 await self.dispatch(event)
             await asyncio.sleep(0.05)
+
+    def stop(self) -> None:
+        """From a signal handler, between two bytecodes: nothing is served after the
+        ground truth's final line, so the truth holds everything that went out."""
+        self.stopping = True
+        self.truth.close(self.model)
 
     # -- WebSocket -----------------------------------------------------------------------
 
@@ -328,6 +335,8 @@ class Simulator:
         }
 
     async def send(self, client: Client, frame: dict[str, Any], epoch: int | None = None) -> None:
+        if self.stopping:
+            return
         text = json.dumps(frame)
         try:
             await client.conn.send(text)
@@ -369,6 +378,8 @@ class Simulator:
 
     async def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         path = urlsplit(request.path).path
+        if self.stopping:
+            return _text_response("stopping", 503, "text/plain")
         if path == WS_PATH:
             return None
         self.counters["rest_requests"] += 1
@@ -482,14 +493,17 @@ def run(opts: SimOptions) -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
 
-        def on_signal() -> None:
-            # The ground truth is complete the moment a stop is asked for: closing
-            # connections to slow clients may take a while, and may be cut short.
-            sim.truth.close(sim.model)
-            stop.set()
+        def on_signal(signum: int, frame: Any) -> None:
+            # The ground truth is complete the moment a stop is asked for, even while the
+            # event loop is busy catching up (an asyncio handler waits for the loop: on a
+            # loaded machine the supervisor's SIGKILL came first and the final line was
+            # never written). Python runs this between two bytecodes of the main thread,
+            # so never inside the write of another truth line.
+            sim.stop()
+            loop.call_soon_threadsafe(stop.set)
 
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, on_signal)
+            signal.signal(sig, on_signal)
         await sim.serve(stop=stop)
 
     asyncio.run(main())

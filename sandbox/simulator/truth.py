@@ -4,6 +4,7 @@ JSON lines, so a verifier can stream it; the last line is the final chain."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import IO, Any
@@ -59,8 +60,13 @@ class TruthWriter:
             self._file = path.open("w")
 
     def _write(self, obj: dict[str, Any]) -> None:
-        if self._file is not None:
-            self._file.write(json.dumps(obj, separators=(",", ":")) + "\n")
+        file = self._file
+        if file is None:
+            return
+        # A stop signal may close the file between the check and the write: the truth
+        # ended with its final line, and what comes after it is not part of it.
+        with contextlib.suppress(ValueError):
+            file.write(json.dumps(obj, separators=(",", ":")) + "\n")
 
     def served(self, what: str, **key: Any) -> None:
         """Something reached a client (a WebSocket frame or a REST answer): only what was
@@ -110,7 +116,10 @@ class TruthWriter:
             self._write({"kind": "price", **event.data})
         elif event.kind == "restart":
             self._write({"kind": "restart", "epoch": event.data["epoch"], "time": event.time})
-        self._file.flush()
+        file = self._file
+        if file is not None:
+            with contextlib.suppress(ValueError):
+                file.flush()
 
     def close(self, model: Model) -> None:
         if self._file is None:
@@ -129,4 +138,11 @@ class TruthWriter:
 
 
 def read_truth(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """Every complete line (a simulator killed mid-write leaves a partial last one)."""
+    lines = []
+    for text in path.read_text().splitlines():
+        try:
+            lines.append(json.loads(text))
+        except ValueError:
+            continue
+    return lines
