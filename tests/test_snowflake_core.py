@@ -337,7 +337,7 @@ def test_rerunning_the_task_graph_is_a_no_op(rt: LocalSnowflake) -> None:
         "vBytesPerSecond": 1200,
         "mempool-blocks": model.mempool_blocks(),
         "da": model.difficulty_adjustment(),
-        "live-2h-chart": model.live_2h_chart(1),
+        "live-2h-chart": model.live_2h_chart(1_760_000_000),
         "blocks": blocks_of(model, range(900_000, 900_005)),
         "conversions": {"time": 1_760_000_000, "USD": 90000, "EUR": -1, "XAU": 40},
     }

@@ -24,10 +24,15 @@ from mempool_procs.common import (
     transaction,
 )
 from mempool_procs.plausible import (
+    MAX_AMOUNT,
+    MAX_MEASURE,
+    array_or_null,
     epoch_seconds,
     is_json_number,
     is_object,
     max_plausible_height,
+    number_array_reason,
+    number_reason,
 )
 
 CONSUMER = "blocks"
@@ -45,6 +50,18 @@ TXIDS_REASON = f"""CASE
 END"""
 
 
+# The block's numbers: whole ones in [0, supply] (a header time in [0, 2^40]), measures
+# finite: a value no column holds goes to quarantine, never into a failing cast.
+BLOCK_NUMBERS = [
+    ("timestamp", 2**40, True),
+    ("tx_count", MAX_AMOUNT, True),
+    ("size", MAX_AMOUNT, True),
+    ("weight", MAX_AMOUNT, True),
+    ("extras.totalFees", MAX_AMOUNT, True),
+    ("extras.reward", MAX_AMOUNT, True),
+    ("extras.virtualSize", MAX_MEASURE, False),
+    ("extras.medianFee", MAX_MEASURE, False),
+]
 # Why a block cannot be used (NULL when it can): the first rule it breaks. Its one bind
 # parameter is the highest plausible height (plausible.max_plausible_height).
 BLOCK_REASON = f"""CASE
@@ -57,8 +74,8 @@ BLOCK_REASON = f"""CASE
     THEN 'implausible: height below 0 or above what the chain can have reached'
   WHEN TRY_TO_DOUBLE(TO_JSON(r.B:height)) <> FLOOR(TRY_TO_DOUBLE(TO_JSON(r.B:height)))
     THEN 'type drift: height is not a whole number'
-  WHEN r.B:timestamp IS NOT NULL AND TRY_TO_NUMBER(TO_JSON(r.B:timestamp)) IS NULL
-    THEN 'type drift: timestamp is not a number'
+  {" ".join(number_reason(f"r.B:{p}", p, 0, top, whole) for p, top, whole in BLOCK_NUMBERS)}
+  {number_array_reason("r.B:extras.feeRange", "extras.feeRange")}
   WHEN r.B:previousblockhash IS NOT NULL AND TO_JSON(r.B:previousblockhash) <> 'null'
        AND NOT REGEXP_LIKE(TO_JSON(r.B:previousblockhash), {HASH})
     THEN 'invalid previous block hash'
@@ -85,7 +102,8 @@ def block_rows(source: str) -> str:
         FROM {source} e WHERE e.TOPIC = 'block'
         UNION ALL
         SELECT p.value AS B, e.RECEIVED_AT, e.EVENT_KEY, e.SOURCE_FILE, e.SOURCE_ROW
-        FROM {source} e, LATERAL FLATTEN(input => e.PAYLOAD) p WHERE e.TOPIC = 'blocks'"""
+        FROM {source} e, LATERAL FLATTEN(input => {array_or_null("e.PAYLOAD")}) p
+        WHERE e.TOPIC = 'blocks'"""
 
 
 def run(session: Any) -> str:

@@ -7,7 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from mempool_procs.common import pending_events, quarantine, release, sql, take_from_stream
-from mempool_procs.plausible import MAX_MEASURE, is_object, number_reason, unix_time_reason
+from mempool_procs.plausible import (
+    MAX_MEASURE,
+    array_or_null,
+    is_object,
+    number_reason,
+    unix_time_reason,
+)
 
 CONSUMER = "prices"
 STREAM = "SILVER.EVENTS_PRICES_STRM"
@@ -44,7 +50,7 @@ def run(session: Any) -> str:
                 UNION ALL
                 SELECT p.value AS P, e.TOPIC, e.EVENT_KEY, e.RECEIVED_AT, e.SOURCE_FILE,
                        e.SOURCE_ROW
-                FROM {source} e, LATERAL FLATTEN(input => e.PAYLOAD:prices) p
+                FROM {source} e, LATERAL FLATTEN(input => {array_or_null("e.PAYLOAD:prices")}) p
                 WHERE e.TOPIC = 'historical-price') x"""
     quarantine(
         session,

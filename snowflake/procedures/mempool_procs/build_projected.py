@@ -25,7 +25,7 @@ from mempool_procs.common import (
     take_from_stream,
     transaction,
 )
-from mempool_procs.plausible import max_plausible_height
+from mempool_procs.plausible import array_or_null, max_plausible_height
 from mempool_procs.projection import (
     BlockSeen,
     Cursor,
@@ -61,9 +61,8 @@ BLOCKS_SEEN = f"""
     UNION ALL
     SELECT e.FRAME_SEQ, FALSE, MAX(TRY_TO_NUMBER(TO_JSON(p.value:height))), NULL,
            TO_VARCHAR(MAX(e.RECEIVED_AT))
-    FROM SILVER.EVENTS e, LATERAL FLATTEN(input => e.PAYLOAD) p
+    FROM SILVER.EVENTS e, LATERAL FLATTEN(input => {array_or_null("e.PAYLOAD")}) p
     WHERE e.TOPIC = 'blocks' AND e.ORIGIN_ID = ? AND e.FRAME_SEQ {{op}} ?
-      AND IS_ARRAY(e.PAYLOAD)
     GROUP BY e.FRAME_SEQ"""
 
 
@@ -78,10 +77,17 @@ def load_blocks(session: Any, origin: str, from_frame: int) -> list[BlockSeen]:
     return [
         BlockSeen(int(frame), int(height), str(block_hash or ""), str(seen), bool(ends))
         for frame, ends, height, block_hash, seen in rows
-        if height is not None
-        and 0 <= int(height) <= ceiling
-        and (block_hash is not None or not ends)
+        if whole(height, ceiling) and (block_hash is not None or not ends)
     ]
+
+
+def whole(value: Any, ceiling: int) -> bool:
+    """A height a block may have: a whole number from 0 to `ceiling` (a payload's NaN or
+    1e400 arrives here as a float)."""
+    try:
+        return value is not None and float(value) == int(value) and 0 <= int(value) <= ceiling
+    except (ValueError, OverflowError):
+        return False
 
 
 def tip_before(session: Any, origin: str, frame: int) -> int | None:
@@ -89,7 +95,7 @@ def tip_before(session: Any, origin: str, frame: int) -> int | None:
     rows = sql(
         session,
         f"SELECT MAX(x.HEIGHT) FROM ({BLOCKS_SEEN.format(op='<')}) x "
-        "WHERE x.HEIGHT BETWEEN 0 AND ?",
+        "WHERE x.HEIGHT BETWEEN 0 AND ? AND x.HEIGHT = FLOOR(x.HEIGHT)",
         [origin, frame, origin, frame, highest_height()],
     )
     return None if not rows or rows[0][0] is None else int(rows[0][0])

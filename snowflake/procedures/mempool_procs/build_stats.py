@@ -16,7 +16,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mempool_procs.common import pending_events, quarantine, release, sql, take_from_stream
-from mempool_procs.plausible import MAX_AMOUNT, MAX_MEASURE, is_array, is_object, number_reason
+from mempool_procs.plausible import (
+    GENESIS_TIME_S,
+    MAX_AMOUNT,
+    MAX_MEASURE,
+    array_or_null,
+    is_array,
+    is_json_number,
+    is_object,
+    number_array_reason,
+    number_reason,
+)
 
 CONSUMER = "stats"
 STREAM = "SILVER.EVENTS_STATS_STRM"
@@ -33,6 +43,7 @@ class Spec:
     # numbers in [0, MAX_AMOUNT] for NUMBER columns, [-MAX_MEASURE, MAX_MEASURE] for FLOAT.
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     shape: str = "object"  # the payload's JSON type: object, array, or a scalar ("number")
+    checks: tuple[str, ...] = ()  # further `WHEN ... THEN reason` clauses of this topic
 
 
 SPECS = [
@@ -97,6 +108,7 @@ SPECS = [
         key=("EVENT_KEY", "BLOCK_INDEX"),
         flatten=True,
         shape="array",
+        checks=(number_array_reason("p.value:feeRange", "feeRange"),),
     ),
     Spec(
         ("da",),
@@ -127,8 +139,9 @@ SPECS = [
         {
             "EVENT_KEY": "e.EVENT_KEY",
             "RECEIVED_AT": "e.RECEIVED_AT",
-            # Older servers sent an ISO `added` and `unconfirmed_transactions`.
-            "ADDED_AT_S": "TRY_TO_NUMBER(e.PAYLOAD:added::VARCHAR)",
+            # Older servers sent an ISO `added` (no time here) and `unconfirmed_transactions`.
+            "ADDED_AT_S": f"CASE WHEN {is_json_number('e.PAYLOAD:added')} "
+            "THEN CAST(e.PAYLOAD:added AS NUMBER) END",
             "TX_COUNT": (
                 "COALESCE(e.PAYLOAD:count::NUMBER, e.PAYLOAD:unconfirmed_transactions::NUMBER)"
             ),
@@ -138,6 +151,13 @@ SPECS = [
             "MIN_FEE": "e.PAYLOAD:min_fee::FLOAT",
             "VSIZES": "e.PAYLOAD:vsizes",
         },
+        checks=(
+            f"WHEN {is_json_number('e.PAYLOAD:added')} AND NOT COALESCE("
+            f"TRY_TO_DOUBLE(TO_JSON(e.PAYLOAD:added)) BETWEEN {GENESIS_TIME_S} AND {2**40} "
+            "AND TRY_TO_DOUBLE(TO_JSON(e.PAYLOAD:added)) = "
+            "FLOOR(TRY_TO_DOUBLE(TO_JSON(e.PAYLOAD:added))), FALSE) "
+            "THEN 'implausible: added is not a time'",
+        ),
     ),
     Spec(
         ("mempool",),
@@ -188,6 +208,7 @@ def drift_reason(spec: Spec) -> str:
             label, (0, MAX_AMOUNT) if integral else (-MAX_MEASURE, MAX_MEASURE)
         )
         whens.append(number_reason(path, label, low, high, integral))
+    whens.extend(spec.checks)
     return f"CASE {' '.join(whens)} END" if whens else "CAST(NULL AS VARCHAR)"
 
 
@@ -195,7 +216,7 @@ def source_rows(spec: Spec, source: str) -> str:
     topics = ", ".join(f"'{t}'" for t in spec.topics)
     frm = f"{source} e"
     if spec.flatten:
-        frm += ", LATERAL FLATTEN(input => e.PAYLOAD) p"
+        frm += f", LATERAL FLATTEN(input => {array_or_null('e.PAYLOAD')}) p"
     return f"{frm} WHERE e.TOPIC IN ({topics})"
 
 

@@ -59,6 +59,28 @@ def is_array(path: str) -> str:
     return f"COALESCE(IS_ARRAY({path}), FALSE)"
 
 
+def array_or_null(path: str) -> str:
+    """What FLATTEN may be given: the value at `path` if it is an array, else NULL (no
+    rows). The local engine fails on a scalar, and a payload can hold anything."""
+    return f"CASE WHEN {is_array(path)} THEN {path} END"
+
+
+# A JSON array of numbers as TO_JSON writes it (no spaces): a fee range. No backslash
+# (string literals escape with it in Snowflake, not in the local engine): `[[]` and `[]]`
+# are the brackets themselves.
+NUMBER = "-?[0-9]{1,15}([.][0-9]+)?([eE][-+]?[0-9]{1,2})?"
+NUMBER_ARRAY = f"^[[]({NUMBER}(,{NUMBER})*)?[]]$"
+
+
+def number_array_reason(path: str, label: str) -> str:
+    """SQL `WHEN ... THEN reason`: the value at `path`, if present, is an array of numbers
+    (marts read its items as FLOAT)."""
+    return (
+        f"WHEN {path} IS NOT NULL AND NOT COALESCE(REGEXP_LIKE(TO_JSON({path}), "
+        f"'{NUMBER_ARRAY}'), FALSE) THEN 'type drift: {label} is not an array of numbers'"
+    )
+
+
 def is_json_number(path: str) -> str:
     """SQL: the value at `path` is a JSON number (TO_JSON tells 7 from "7")."""
     return f"REGEXP_LIKE(TO_JSON({path}), '^-?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?$')"
