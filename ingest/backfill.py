@@ -1,14 +1,17 @@
 """`mempool backfill`: history in the same contract, to the same prefixes, so Snowpipe
 loads it like live data.
 
-Idempotent by construction: the origin id names the range and frame_seq is the block
-height (or the price hour), so a re-run produces the same dedup keys. Resumable: a
+Idempotent by construction: a block's record is keyed by the block itself (origin
+`backfill-block-<hash>`, frame_seq its height) and a price's by the hour (origin
+`backfill-prices-<currency>`), so a re-run produces the same dedup keys for the same
+data, and new keys for a block that replaced another at its height. Resumable: a
 checkpoint file records the next position after every object written. Polite: a
 configurable request rate, and backoff on 429/5xx.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sys
@@ -105,6 +108,22 @@ def _with_retries(
     raise AssertionError("unreachable")
 
 
+def object_key(
+    prefix: str, now: datetime, origin: str, records: list[contract.Record], body: bytes
+) -> str:
+    """Where an object of a run lands. The content's digest is part of the name: a re-run
+    that fetched the same data writes the same object again, and one that fetched other
+    data (a reorg) a new one, which Snowpipe loads (it skips a name it has loaded)."""
+    digest = hashlib.sha256(body).hexdigest()[:16]
+    first, last = records[0].frame_seq, records[-1].frame_seq
+    return f"{prefix}{now:%Y/%m/%d/%H}/{origin}-{first}-{last}-{digest}.ndjson"
+
+
+def block_origin(block_hash: str) -> str:
+    """The origin of a backfilled block's record: `backfill-block-<hash>`."""
+    return f"backfill-block-{block_hash}"
+
+
 def backfill_blocks(
     api: MempoolApi,
     s3: Any,
@@ -159,18 +178,22 @@ def backfill_blocks(
                 contract.Record(
                     source="backfill",
                     topic=contract.TOPIC_BLOCK,
-                    origin_id=origin,
+                    # A block's key names the block, not the run's range: a re-run after a
+                    # reorg sees another block at a height, which must not be taken for a
+                    # copy of the first; the same block fetched again is one.
+                    origin_id=block_origin(b["id"]),
                     frame_seq=b["height"],
                     received_at=contract.format_time(now),
                     payload=b,
                 )
                 for b in sorted(pending, key=lambda b: b["height"])
             ]
-            key = (
-                f"{contract.PREFIX_BLOCKS}{now:%Y/%m/%d/%H}/"
-                f"{origin}-{records[0].frame_seq}-{records[-1].frame_seq}.ndjson"
+            body = contract.encode_ndjson(records)
+            s3.put_object(
+                Bucket=bucket,
+                Key=object_key(contract.PREFIX_BLOCKS, now, origin, records, body),
+                Body=body,
             )
-            s3.put_object(Bucket=bucket, Key=key, Body=contract.encode_ndjson(records))
             written += len(records)
             if progress:
                 progress.advance(len(records))
@@ -226,11 +249,12 @@ def backfill_prices(
             checkpoint.save({"origin": origin, "next_ts": next_ts, "pending": pending})
         records = [contract.validate(r) for r in pending]
         now = datetime.now(UTC)
-        key = (
-            f"{contract.PREFIX_PRICES}{now:%Y/%m/%d/%H}/"
-            f"{origin}-{records[0].frame_seq}-{records[-1].frame_seq}.ndjson"
+        body = contract.encode_ndjson(records)
+        s3.put_object(
+            Bucket=bucket,
+            Key=object_key(contract.PREFIX_PRICES, now, origin, records, body),
+            Body=body,
         )
-        s3.put_object(Bucket=bucket, Key=key, Body=contract.encode_ndjson(records))
         written += len(records)
         pending = []
         checkpoint.save({"origin": origin, "next_ts": next_ts})

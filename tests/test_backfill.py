@@ -13,7 +13,9 @@ from ingest import contract
 from ingest.backfill import Checkpoint, Progress, backfill_blocks, backfill_prices
 from sandbox import aws_local
 from sandbox.simulator.model import Model
+from sandbox.snowflake_local import LocalSnowflake
 from tests.fakes import ModelApi
+from tests.warehouse_helpers import cycle, q
 
 pytestmark = pytest.mark.stack
 
@@ -169,3 +171,38 @@ def test_progress_bar_reports_position() -> None:
     bar = Progress(10, "blocks", stream=out)
     bar.advance(5)
     assert "5/10" in out.getvalue() and "50.0%" in out.getvalue()
+
+
+def test_a_rerun_across_a_reorg_lands_the_new_block(rt: LocalSnowflake, tmp_path: Path) -> None:
+    """Keys were (range, height): a re-run after a reorg emitted the new block at a height
+    under the old block's key, the load counted it a duplicate, and the block was lost."""
+    model = Model(seed=13, start_time=1_760_000_000, history_blocks=20)
+    api = ModelApi(model)
+
+    def backfill(to_height: int, name: str) -> None:
+        backfill_blocks(
+            api,
+            boto3.client("s3"),
+            rt.bucket,
+            900_010,
+            to_height,
+            Checkpoint(tmp_path / name),
+            rate_per_s=0,
+            show_progress=False,
+        )
+        cycle(rt)
+
+    backfill(900_019, "first")
+    replaced = model.block_at(900_019)
+    assert replaced is not None
+    model._reorg(int(model.now) + 60, depth=1)
+    backfill(900_019, "again")  # the same range, after the reorg
+    replacement = model.block_at(900_019)
+    assert replacement is not None and replacement.hash != replaced.hash
+    at_height = q(rt, "SELECT BLOCK_HASH FROM SILVER.BLOCKS WHERE HEIGHT = 900019 ORDER BY 1")
+    assert at_height == sorted([(replaced.hash,), (replacement.hash,)])
+    # The re-run's nine unchanged blocks are duplicates; the new one is clean.
+    assert q(rt, "SELECT SUM(DUPLICATE_ROWS), SUM(CLEAN_ROWS) FROM OPS.LOAD_LEDGER") == [(9, 11)]
+    backfill(900_020, "above")  # the block above decides the chain
+    flags = dict(q(rt, "SELECT BLOCK_HASH, IS_CANONICAL FROM SILVER.BLOCKS WHERE HEIGHT = 900019"))
+    assert flags == {replaced.hash: False, replacement.hash: True}
