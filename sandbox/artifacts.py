@@ -40,11 +40,11 @@ def snow_binary() -> str:
     return found
 
 
-def source_files() -> dict[str, bytes]:
+def source_files(procedures_dir: Path = PROCEDURES_DIR) -> dict[str, bytes]:
     """What the archive must hold: every source file of the package, by archive path."""
     return {
-        path.relative_to(PROCEDURES_DIR).as_posix(): path.read_bytes()
-        for path in sorted((PROCEDURES_DIR / PACKAGE).rglob("*.py"))
+        path.relative_to(procedures_dir).as_posix(): path.read_bytes()
+        for path in sorted((procedures_dir / PACKAGE).rglob("*.py"))
     }
 
 
@@ -58,8 +58,9 @@ def is_current(archive: Path = PROCEDURES_ARCHIVE) -> bool:
 
 
 def build_procedures(project: Path = REPO) -> Path:
-    """Run `snow snowpark build` (no connection needed) in `project` (the repository, or
-    a copy of its snow project) and check what it made."""
+    """Run `snow snowpark build` (no connection needed) in `project` (the repository, a
+    copy of its snow project, or another release's tree) and check what it made: that
+    project's own procedure sources."""
     result = subprocess.run(
         [snow_binary(), *BUILD_COMMAND],
         cwd=project,
@@ -73,7 +74,7 @@ def build_procedures(project: Path = REPO) -> Path:
     archive = project / PROCEDURES_ARCHIVE.relative_to(REPO)
     if not archive.exists():
         raise ArtifactError(f"snow snowpark build made no {archive.name}")
-    if not is_current(archive):
+    if archive_files(archive) != source_files(project / PROCEDURES_DIR.relative_to(REPO)):
         raise ArtifactError(f"{archive.name} does not hold {PACKAGE}/ as the handlers import it")
     return archive
 
@@ -96,7 +97,8 @@ def copy_snow_project(dest: Path) -> Path:
     shutil.copytree(
         REPO / "streamlit_app",
         dest / "streamlit_app",
-        ignore=shutil.ignore_patterns("__pycache__", ".streamlit"),
+        # The app's .streamlit/config.toml is deployed; a secrets file never is.
+        ignore=shutil.ignore_patterns("__pycache__", "secrets.toml"),
         dirs_exist_ok=True,
     )
     return dest

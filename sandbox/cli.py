@@ -428,6 +428,7 @@ def _deploy(args: argparse.Namespace) -> int:
         ingest_role=args.ingest_role,
         transform_role=args.transform_role,
         read_role=args.read_role,
+        deploy_user=args.deploy_user,
         dbt_version=args.dbt_version,
         gold_refresh_minutes=args.gold_refresh_minutes,
         bucket=args.bucket,
@@ -448,9 +449,10 @@ def _add_deploy(sub: Any) -> None:
     p = sub.add_parser(
         "deploy",
         help="deploy the Snowflake side to an account, step by step, with the Snowflake CLI",
-        description="Every step in order: roles, database, grants, integrations (as the "
-        "administrator roles), then landing, RAW and pipes, SILVER, streams, procedures, "
-        "dbt project, tasks, dashboard and resume (as the platform's own roles). "
+        description="Every step in order: roles, database, grants, task privileges, "
+        "integrations (as the administrator roles), then suspend the tasks, landing, RAW "
+        "and pipes, SILVER, streams, procedures, dbt project, tasks, dashboard and resume "
+        "(as the platform's own roles); a first deploy and an upgrade alike. "
         "--dry-run prints every command and rendered SQL statement without connecting.",
     )
     p.add_argument(
@@ -477,6 +479,12 @@ def _add_deploy(sub: Any) -> None:
             default=env(f"MEMPOOL_{role.upper()}_ROLE", ""),
             help=f"the role that {does} (default <database>_{role.upper()})",
         )
+    p.add_argument(
+        "--deploy-user",
+        default=env("MEMPOOL_DEPLOY_USER", ""),
+        help="the service user CI deploys as, granted INGEST and TRANSFORM "
+        "(default <database>_DEPLOY)",
+    )
     p.add_argument(
         "--dbt-version",
         default=DBT_VERSION,

@@ -68,6 +68,8 @@ class DeployConfig:
     ingest_role: str = ""
     transform_role: str = ""
     read_role: str = ""
+    # The service user CI deploys as (`--skip-admin`): it is granted INGEST and TRANSFORM.
+    deploy_user: str = ""
     storage_integration: str = ""
     error_integration: str = ""
     dbt_project: str = "MEMPOOL_DBT"
@@ -86,6 +88,7 @@ class DeployConfig:
             "ingest_role": self.ingest_role.upper() or f"{db}_INGEST",
             "transform_role": self.transform_role.upper() or f"{db}_TRANSFORM",
             "read_role": self.read_role.upper() or f"{db}_READ",
+            "deploy_user": self.deploy_user.upper() or f"{db}_DEPLOY",
             "storage_integration": self.storage_integration.upper() or f"{db}_LANDING",
             "error_integration": self.error_integration.upper() or f"{db}_TASK_ERRORS",
             "dbt_project": self.dbt_project.upper(),
@@ -202,19 +205,30 @@ def rendered_statements(step: Step, config: DeployConfig) -> list[str]:
 
 def build_plan(config: DeployConfig) -> Plan:
     """The deploy, in order. Administrators' steps come first; everything after them runs
-    as the platform's own roles, which is all a CI service user needs to hold."""
+    as the platform's own roles, which is all a CI service user needs to hold.
+
+    The same plan is a first deploy and an upgrade: the task roots are suspended before
+    anything they run changes (RAW and SILVER tables evolve in place, the procedures and
+    the dbt project are replaced, then the graph), and everything is resumed last."""
     c = config
     env = ("--env", f"MEMPOOL_DATABASE={c.database}", "--env", f"MEMPOOL_WAREHOUSE={c.warehouse}")
     steps = [
-        Step("roles", SECURITYADMIN, "roles and account privileges", sql_file="00_roles.sql"),
+        Step("roles", SECURITYADMIN, "roles and the CI deploy user", sql_file="00_roles.sql"),
         Step("database", SYSADMIN, "warehouse, database, schemas", sql_file="01_database.sql"),
         Step("grants", SECURITYADMIN, "privileges of the roles", sql_file="02_grants.sql"),
+        Step(
+            "task-privileges",
+            ACCOUNTADMIN,
+            "EXECUTE TASK and EXECUTE MANAGED TASK for TRANSFORM",
+            sql_file="03_task_privileges.sql",
+        ),
         Step(
             "integrations",
             ACCOUNTADMIN,
             "storage and notification integrations",
             sql_file="10_integrations.sql",
         ),
+        Step("suspend", c.transform_role, "suspend the task roots", sql_file="12_suspend.sql"),
         Step("landing", c.ingest_role, "file format and stage", sql_file="15_landing.sql"),
         Step("raw", c.ingest_role, "RAW tables and Snowpipe pipes", sql_file="20_raw.sql"),
         Step("silver", c.transform_role, "SILVER and OPS tables", sql_file="30_silver.sql"),
@@ -256,7 +270,6 @@ def build_plan(config: DeployConfig) -> Plan:
                 c.warehouse,
             ),
         ),
-        Step("suspend", c.transform_role, "suspend the task roots", sql_file="55_suspend.sql"),
         Step("tasks", c.transform_role, "task graph and gold refresh", sql_file="60_tasks.sql"),
         Step(
             "dashboard",
@@ -294,18 +307,34 @@ def command(step: Step, config: DeployConfig, connection: str, profiles_dir: str
 
 @contextmanager
 def dbt_profiles(config: DeployConfig) -> Iterator[Path]:
-    """The profiles.yml staged with the dbt project: the repository's own, with the prod
-    target's database, warehouse and role set to the deploy's names. In Snowflake there
-    is no environment to read them from; account and user are not used there."""
+    """The profiles.yml staged with the dbt project: the repository's prod target alone,
+    every value a literal (the deploy's database, warehouse and role). dbt Projects on
+    Snowflake run it under the task owner's account and user, so those are empty, and
+    they do not support env_var() when the project object runs; the local target (the
+    fakesnow server) has nothing to do there.
+    https://docs.snowflake.com/en/user-guide/data-engineering/dbt-projects-on-snowflake-limitations"""
     profiles = yaml.safe_load((DBT_DIR / "profiles.yml").read_text())
     prod = profiles["mempool"]["outputs"]["prod"]
-    prod.update(
-        {"database": config.database, "warehouse": config.warehouse, "role": config.transform_role}
-    )
-    profiles["mempool"]["target"] = "prod"
+    staged = {
+        "mempool": {
+            "target": "prod",
+            "outputs": {
+                "prod": {
+                    "type": "snowflake",
+                    "account": "",
+                    "user": "",
+                    "role": config.transform_role,
+                    "warehouse": config.warehouse,
+                    "database": config.database,
+                    "schema": prod["schema"],
+                    "threads": prod["threads"],
+                }
+            },
+        }
+    }
     with tempfile.TemporaryDirectory(prefix="mempool-dbt-profiles-") as tmp:
         path = Path(tmp) / "profiles.yml"
-        path.write_text(yaml.safe_dump(profiles, sort_keys=False))
+        path.write_text(yaml.safe_dump(staged, sort_keys=False))
         yield Path(tmp)
 
 

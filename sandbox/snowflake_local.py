@@ -13,6 +13,14 @@ own artifacts.
 - Runs the task graph by calling the same procedure handlers with a Snowpark session,
   and records each run where production's task-history view (OPS.TASK_RUNS) reads
   Snowflake's own: a table of that name with the view's columns.
+- Keeps each task's state as the deploy's statements set it (created suspended,
+  ALTER TASK ... SUSPEND/RESUME, SYSTEM$TASK_DEPENDENTS_ENABLE, DROP TASK): only a
+  resumed root runs, and replacing a task of a graph whose root is not suspended fails
+  as in Snowflake.
+- Deploys a release (a version of the project: its plan's steps in order, SQL files,
+  procedure archive and dbt project) over whatever an earlier one left, step by step:
+  the procedures change at the deploy's procedures step, and a caller may run the live
+  pipeline between steps, as production keeps running during a deploy.
 """
 
 from __future__ import annotations
@@ -23,15 +31,25 @@ import importlib
 import json
 import logging
 import re
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Protocol
 from urllib.parse import unquote_plus
 
-from sandbox.artifacts import use_procedures_archive
-from sandbox.deploy import PROJECT_FILE, DeployConfig, build_plan, project_entities, render
+from sandbox.artifacts import PACKAGE, PROCEDURES_ARCHIVE, use_procedures_archive
+from sandbox.deploy import (
+    DBT_DIR,
+    PROJECT_FILE,
+    DeployConfig,
+    build_plan,
+    project_entities,
+    render,
+)
 from sandbox.warehouse import LocalWarehouse, split_statements
 
 log = logging.getLogger("mempool.snowflake")
@@ -64,6 +82,8 @@ UNSUPPORTED = [
         "file format (lines are parsed by the pipe emulation)",
     ),
     (re.compile(r"^\s*GRANT\b", re.I), "grant (no access control locally)"),
+    (re.compile(r"^\s*CREATE\s+USER\b", re.I), "user (no access control locally)"),
+    (re.compile(r"^\s*DROP\s+TASK\b", re.I), "task (emulated)"),
     (
         re.compile(r"^\s*CREATE\s+(OR\s+REPLACE\s+)?VIEW\b.*\bTASK_HISTORY\s*\(", re.I | re.S),
         "task history (the runtime records its runs)",
@@ -115,6 +135,17 @@ TASK_HISTORY_VIEW_RE = re.compile(
     re.I | re.S,
 )
 AFTER_RE = re.compile(r"\bAFTER\s+(?P<parents>[\w.$\s,]+?)\s*(?:\bWHEN\b|$)", re.I | re.S)
+ALTER_TASK_RE = re.compile(
+    r"^\s*ALTER\s+TASK\s+(?P<if_exists>IF\s+EXISTS\s+)?(?P<task>[\w.$]+)\s+"
+    r"(?P<action>SUSPEND|RESUME)\s*$",
+    re.I,
+)
+DEPENDENTS_ENABLE_RE = re.compile(
+    r"^\s*SELECT\s+SYSTEM\$TASK_DEPENDENTS_ENABLE\(\s*'(?P<task>[\w.$]+)'\s*\)\s*$", re.I
+)
+DROP_TASK_RE = re.compile(
+    r"^\s*DROP\s+TASK\s+(?P<if_exists>IF\s+EXISTS\s+)?(?P<task>[\w.$]+)\s*$", re.I
+)
 DBT_TASK = "EXECUTE DBT PROJECT"
 BYTE_ORDER_MARK = b"\xef\xbb\xbf"
 # Lines of a landed file loaded per statement by the pipe emulation.
@@ -143,6 +174,35 @@ class Task:
     procedure: str  # SCHEMA.NAME of the procedure it calls, or DBT_TASK
     parents: list[str]
     schedule: str = ""  # a scheduled task (no WHEN, no AFTER): its SCHEDULE
+    started: bool = False  # created suspended; ALTER TASK ... RESUME starts it
+
+
+class LocalDeployError(RuntimeError):
+    """A deploy statement Snowflake would refuse (the message says what it would say)."""
+
+
+@dataclass(frozen=True)
+class Release:
+    """One version of the project as the deploy ships it: its plan's steps in order (name,
+    SQL file or ""), the folder of those SQL files, the procedure archive `snow snowpark
+    build` made from it, its dbt project and its snowflake.yml (the procedures' handlers)."""
+
+    steps: tuple[tuple[str, str], ...]
+    sql_dir: Path
+    archive: Path
+    dbt_dir: Path
+    project_file: Path
+
+
+def current_release(config: DeployConfig, sql_dir: Path = SQL_DIR) -> Release:
+    """This working tree as `mempool deploy` ships it."""
+    return Release(
+        tuple((s.name, s.sql_file) for s in build_plan(config).steps),
+        sql_dir,
+        PROCEDURES_ARCHIVE,
+        DBT_DIR,
+        PROJECT_FILE,
+    )
 
 
 @dataclass
@@ -230,6 +290,13 @@ class LocalSnowflake:
         # Chaos and tests: called after each statement a procedure runs (its text and
         # number), to read the warehouse from another connection mid-run.
         self.between_statements: Callable[[str, int], None] | None = None
+        # What the last deploy's procedures and dbt steps put in place (the procedures'
+        # archive and handlers, the dbt project EXECUTE DBT PROJECT runs).
+        self.procedures = PROCEDURES_ARCHIVE
+        self.project_file = PROJECT_FILE
+        self.dbt_dir = DBT_DIR
+        self._modules: dict[Path, dict[str, ModuleType]] = {}  # other archives' imports
+        self._emulation_changed = False
         self._conn: Any = None
         self._session: Any = None
         self.counters = {
@@ -289,29 +356,51 @@ class LocalSnowflake:
 
     # -- deploy ------------------------------------------------------------------------
 
-    def deploy(self, sql_dir: Path = SQL_DIR) -> Plan:
-        """Apply the deploy's SQL steps in the deploy's order; emulate what fakesnow
-        cannot run. Steps that run the Snowflake CLI (procedures, dbt, the app) are
-        provided by the runtime itself from the same artifacts."""
-        self.plan = Plan()
-        use_procedures_archive()
-        for step in build_plan(self.config).sql_steps():
-            text = (sql_dir / step.sql_file).read_text()
-            for statement in split_statements(render(text, self.values)):
-                self._apply(statement)
+    def deploy(
+        self,
+        sql_dir: Path = SQL_DIR,
+        release: Release | None = None,
+        between_steps: Callable[[str], None] | None = None,
+    ) -> Plan:
+        """Deploy a release (this working tree's by default) the way `mempool deploy` does:
+        its plan's steps in its order, over whatever an earlier deploy left. SQL steps are
+        applied, emulating what fakesnow cannot run; the procedures and dbt steps put the
+        release's archive and dbt project in place (the Snowflake CLI's part). After each
+        step `between_steps(name)` may run what production runs meanwhile (pipes, tasks)."""
+        release = release or current_release(self.config, sql_dir)
+        if release.archive == PROCEDURES_ARCHIVE:
+            use_procedures_archive()
+        self.plan.skipped = []
+        for name, sql_file in release.steps:
+            if sql_file:
+                text = (release.sql_dir / sql_file).read_text()
+                for statement in split_statements(render(text, self.values)):
+                    self._apply(statement)
+                if self._emulation_changed:
+                    self._setup_emulation()
+            elif name == "procedures":
+                self.procedures, self.project_file = release.archive, release.project_file
+            elif name == "dbt":
+                self.dbt_dir = release.dbt_dir
+            if between_steps is not None:
+                between_steps(name)
         self._setup_emulation()
         reasons: dict[str, int] = {}
         for reason, _ in self.plan.skipped:
             reasons[reason] = reasons.get(reason, 0) + 1
         log.info(
             "deployed %s locally; passed over: %s",
-            sql_dir,
+            release.sql_dir,
             ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())) or "nothing",
         )
         return self.plan
 
     def _apply(self, statement: str) -> None:
-        if m := PIPE_RE.search(statement):
+        if (m := PIPE_RE.search(statement)) and not any(
+            p.name == strip_database(m["pipe"], self.database) for p in self.plan.pipes
+        ):
+            # CREATE PIPE IF NOT EXISTS: a pipe an earlier deploy made keeps its definition.
+            self._emulation_changed = True
             on_error = re.search(r"\bON_ERROR\s*=\s*'?(\w+)'?", m["options"], re.I)
             self.plan.pipes.append(
                 Pipe(
@@ -334,6 +423,7 @@ class LocalSnowflake:
                 strip_database(m["format"], self.database).upper()
             )
         if m := STREAM_RE.search(statement):
+            self._emulation_changed = True
             self.plan.streams[strip_database(m["stream"], self.database)] = strip_database(
                 m["table"], self.database
             )
@@ -342,6 +432,7 @@ class LocalSnowflake:
                 re.split(r"\s+", item.strip())[-1].upper() for item in split_top_level(m["select"])
             ]
             self.plan.task_runs = (strip_database(m["view"], self.database), columns)
+            self._emulation_changed = True
         if m := TASK_RE.search(statement):
             after = AFTER_RE.search(m["body"])
             parents = (
@@ -355,21 +446,75 @@ class LocalSnowflake:
             )
             procedure = DBT_TASK if m["dbt"] else strip_database(m["proc"], self.database).upper()
             schedule = re.search(r"\bSCHEDULE\s*=\s*'([^']*)'", m["body"], re.I)
-            self.plan.tasks.append(
-                Task(
-                    strip_database(m["task"], self.database),
-                    procedure,
-                    parents,
-                    schedule[1] if schedule else "",
-                )
-            )
+            name = strip_database(m["task"], self.database)
+            self._refuse_if_graph_started(name, parents)
+            self.plan.tasks = [t for t in self.plan.tasks if t.name != name]
+            self.plan.tasks.append(Task(name, procedure, parents, schedule[1] if schedule else ""))
+        self._task_state(statement)
         for pattern, reason in UNSUPPORTED:
             if pattern.search(statement):
                 self.plan.skipped.append((reason, statement.splitlines()[0][:100]))
                 return
         self.execute(statement)
 
+    # -- task state ----------------------------------------------------------------------
+
+    def task(self, name: str) -> Task | None:
+        name = strip_database(name, self.database).upper()
+        return next((t for t in self.plan.tasks if t.name.upper() == name), None)
+
+    def root_of(self, task: Task) -> Task:
+        while task.parents and (parent := self.task(task.parents[0])) is not None:
+            task = parent
+        return task
+
+    def dependents(self, task: Task) -> list[Task]:
+        """The task and every task after it in its graph."""
+        out, todo = [], [task]
+        while todo:
+            current = todo.pop()
+            out.append(current)
+            todo += [t for t in self.plan.tasks if current.name in t.parents]
+        return out
+
+    def _refuse_if_graph_started(self, name: str, parents: list[str]) -> None:
+        """Snowflake changes no task of a graph whose root is running: suspend it first.
+        https://docs.snowflake.com/en/user-guide/tasks-graphs (modifying a task graph)"""
+        existing = self.task(name)
+        in_graph = [self.task(p) for p in parents] + [existing]
+        for task in in_graph:
+            if task is None:
+                continue
+            root = self.root_of(task)
+            if root.started and (task.parents or self.dependents(root)[1:]):
+                raise LocalDeployError(
+                    f"Unable to update graph with root task {root.name} since that root "
+                    "task is not suspended."
+                )
+
+    def _task_state(self, statement: str) -> None:
+        """What ALTER TASK ... SUSPEND/RESUME, SYSTEM$TASK_DEPENDENTS_ENABLE and DROP TASK
+        do to the tasks' state (a task that does not exist is an error without IF EXISTS)."""
+        if m := ALTER_TASK_RE.match(statement):
+            task = self.task(m["task"])
+            if task is None and not m["if_exists"]:
+                raise LocalDeployError(f"Task {m['task']} does not exist.")
+            if task is not None:
+                task.started = m["action"].upper() == "RESUME"
+        elif m := DEPENDENTS_ENABLE_RE.match(statement):
+            task = self.task(m["task"])
+            if task is None:
+                raise LocalDeployError(f"Task {m['task']} does not exist.")
+            for dependent in self.dependents(task):
+                dependent.started = True
+        elif m := DROP_TASK_RE.match(statement):
+            task = self.task(m["task"])
+            if task is None and not m["if_exists"]:
+                raise LocalDeployError(f"Task {m['task']} does not exist.")
+            self.plan.tasks = [t for t in self.plan.tasks if t is not task]
+
     def _setup_emulation(self) -> None:
+        self._emulation_changed = False
         self.execute(f"CREATE SCHEMA IF NOT EXISTS {LOCAL_SCHEMA}")
         self.execute(f"""CREATE TABLE IF NOT EXISTS {LOCAL_SCHEMA}.PIPE_FILES
             (PIPE VARCHAR, FILE_NAME VARCHAR, ORDINAL NUMBER, ROWS_LOADED NUMBER)""")
@@ -500,19 +645,20 @@ class LocalSnowflake:
         that reads a stream moves the stream's offset as it commits (Snowflake: "the
         offset advances when the DML transaction commits"), as on Snowflake, whether or
         not the procedure finishes. `kill_switch`, when set, may end the call half-way."""
-        handler_path = procedure_handlers()[procedure.upper()]
+        handler_path = procedure_handlers(self.project_file)[procedure.upper()]
         module_name, func_name = handler_path.rsplit(".", 1)
-        module = importlib.import_module(module_name)
-        handler: Callable[[Any], str] = getattr(module, func_name)
-        kill_after = self.kill_switch(procedure) if self.kill_switch else None
-        session = StreamConsumingSession(
-            self, consumed_streams(module), kill_after, self.between_statements
-        )
-        try:
-            result = handler(session)
-        finally:
-            # Snowflake rolls back a transaction a failed procedure left open.
-            session.abandon()
+        with self.procedure_code():
+            module = importlib.import_module(module_name)
+            handler: Callable[[Any], str] = getattr(module, func_name)
+            kill_after = self.kill_switch(procedure) if self.kill_switch else None
+            session = StreamConsumingSession(
+                self, consumed_streams(module), kill_after, self.between_statements
+            )
+            try:
+                result = handler(session)
+            finally:
+                # Snowflake rolls back a transaction a failed procedure left open.
+                session.abandon()
         self.counters["procedure_calls"] += 1
         log.info("%s", result)
         return result
@@ -523,18 +669,43 @@ class LocalSnowflake:
             f"{sql_string(position)} WHERE STREAM = '{stream}'"
         )
 
+    @contextmanager
+    def procedure_code(self) -> Iterator[None]:
+        """Import the procedures from the archive the last deploy put in place, as each
+        CALL in Snowflake runs the procedure's current IMPORTS. This process's own import
+        (the working tree's archive) is the usual one; another release's modules are put
+        in sys.modules for the call and taken out again."""
+        if self.procedures == PROCEDURES_ARCHIVE:
+            yield
+            return
+        own = _take_modules()
+        sys.modules.update(self._modules.get(self.procedures, {}))
+        sys.path.insert(0, str(self.procedures))
+        importlib.invalidate_caches()
+        try:
+            yield
+        finally:
+            sys.path.remove(str(self.procedures))
+            self._modules[self.procedures] = _take_modules()
+            sys.modules.update(own)
+            importlib.invalidate_caches()
+
     def run_graph(self) -> list[str]:
-        """One run of the task graph: the root when its streams have data, then every task
-        whose predecessors have all run (the dbt task only when a dbt runner is set)."""
-        roots = [t for t in self.plan.tasks if not t.parents and not t.schedule]
+        """One run of the task graph: a resumed root when its streams have data, then every
+        resumed task whose predecessors have all run (the dbt task only when a dbt runner
+        is set). A suspended root does not run: what arrives waits in its streams."""
+        roots = [t for t in self.plan.tasks if not t.parents and not t.schedule and t.started]
         results = []
         for root in roots:
-            module = importlib.import_module(procedure_handlers()[root.procedure].rsplit(".", 1)[0])
-            if not any(self.stream_has_data(s) for s in consumed_streams(module)):
+            handler = procedure_handlers(self.project_file)[root.procedure]
+            with self.procedure_code():
+                module = importlib.import_module(handler.rsplit(".", 1)[0])
+                streams = consumed_streams(module)
+            if not any(self.stream_has_data(s) for s in streams):
                 continue
             done = {root.name}
             results.append(self._run_task(root, functools.partial(self.call, root.procedure)))
-            pending = [t for t in self.plan.tasks if t.parents]
+            pending = [t for t in self.plan.tasks if t.parents and t.started]
             while pending:
                 ready = [t for t in pending if all(p in done for p in t.parents)]
                 if not ready:
@@ -561,7 +732,7 @@ class LocalSnowflake:
         return [
             self._run_task(task, runner)
             for task in self.plan.tasks
-            if task.schedule and task.procedure == DBT_TASK
+            if task.schedule and task.procedure == DBT_TASK and task.started
         ]
 
     def _run_task(self, task: Task, run: Callable[[], str]) -> str:
@@ -597,6 +768,12 @@ class LocalSnowflake:
 
 
 Rows = list[tuple[int, str]]
+
+
+def _take_modules() -> dict[str, ModuleType]:
+    """Remove the procedures' package and its modules from sys.modules; return them."""
+    names = [n for n in sys.modules if n == PACKAGE or n.startswith(PACKAGE + ".")]
+    return {n: sys.modules.pop(n) for n in names}
 
 
 class TaskKilled(RuntimeError):

@@ -11,6 +11,12 @@ section of its page in Snowflake's SQL reference:
   CREATE ROLE            https://docs.snowflake.com/en/sql-reference/sql/create-role
   GRANT <privileges>     https://docs.snowflake.com/en/sql-reference/sql/grant-privilege
   GRANT ROLE             https://docs.snowflake.com/en/sql-reference/sql/grant-role
+  CREATE USER            https://docs.snowflake.com/en/sql-reference/sql/create-user
+  GRANT EXECUTE TASK, EXECUTE MANAGED TASK ON ACCOUNT
+                         https://docs.snowflake.com/en/user-guide/tasks-intro (task security:
+                         granted with ACCOUNTADMIN active; no page lets SECURITYADMIN)
+  ALTER TABLE            https://docs.snowflake.com/en/sql-reference/sql/alter-table
+  DROP TASK              https://docs.snowflake.com/en/sql-reference/sql/drop-task
   CREATE WAREHOUSE       https://docs.snowflake.com/en/sql-reference/sql/create-warehouse
   CREATE DATABASE        https://docs.snowflake.com/en/sql-reference/sql/create-database
   CREATE SCHEMA          https://docs.snowflake.com/en/sql-reference/sql/create-schema
@@ -86,6 +92,11 @@ def kind_of(kind: str) -> str:
 
 Obj = tuple[str, str]  # (kind, fully qualified upper-case name)
 
+# What only the ACCOUNTADMIN role is documented to do (no privilege stands for it).
+ACCOUNTADMIN_ONLY = "the ACCOUNTADMIN role"
+# Global privileges Snowflake's pages grant only with ACCOUNTADMIN active.
+ACCOUNTADMIN_GRANTS = {"EXECUTE TASK", "EXECUTE MANAGED TASK"}
+
 
 @dataclass(frozen=True)
 class Need:
@@ -107,6 +118,7 @@ class Account:
     )  # (kind, schema) -> {(privilege, role)}
     change_tracking: set[str] = field(default_factory=set)
     roles: set[str] = field(default_factory=set)
+    users: dict[str, set[str]] = field(default_factory=dict)  # user -> roles granted
 
     def __post_init__(self) -> None:
         for role, privileges in SYSTEM_ROLE_PRIVILEGES.items():
@@ -130,6 +142,8 @@ class Account:
         roles = self.closure(role)
         if "ACCOUNTADMIN" in roles:
             return True
+        if need.privilege == ACCOUNTADMIN_ONLY:
+            return False
         if self.owners.get(need.obj) in roles:
             return True
         if need.privilege == "OWNERSHIP":
@@ -200,9 +214,33 @@ def statement_needs(account: Account, role: str, statement: str) -> tuple[list[N
 
     if m := re.match(r"^GRANT (.+?) ON ACCOUNT TO ROLE (\S+)$", s):
         privileges, grantee = [p.strip() for p in m[1].split(",")], m[2]
-        return [Need("MANAGE GRANTS", ACCOUNT, s)], lambda: [
-            account.grants[grantee].add((p, ACCOUNT)) for p in privileges
-        ]
+        needs = [Need("MANAGE GRANTS", ACCOUNT, s)]
+        if set(privileges) & ACCOUNTADMIN_GRANTS:
+            needs.append(Need(ACCOUNTADMIN_ONLY, ACCOUNT, s))
+        return needs, lambda: [account.grants[grantee].add((p, ACCOUNT)) for p in privileges]
+
+    if m := re.match(r"^CREATE USER (?:IF NOT EXISTS )?(\S+)", s):
+        name = m[1]
+        return [Need("CREATE USER", ACCOUNT, s)], lambda: account.users.setdefault(name, set())
+
+    if m := re.match(r"^GRANT ROLE (\S+) TO USER (\S+)$", s):
+        granted, user = m[1], m[2]
+        needs = (
+            []
+            if account.allows(role, Need("OWNERSHIP", ("ROLE", granted), s))
+            else [Need("MANAGE GRANTS", ACCOUNT, s)]
+        )
+        if user not in account.users:
+            needs.append(Need("an existing user", ("USER", user), s))
+        return needs, lambda: account.users[user].add(granted)
+
+    if m := re.match(r"^ALTER TABLE (?:IF EXISTS )?(\S+) ADD COLUMN ", s):
+        return [Need("OWNERSHIP", ("TABLE", m[1]), s)], lambda: None
+
+    if m := re.match(r"^DROP TASK (IF EXISTS )?(\S+)$", s):
+        exists = ("TASK", m[2]) in account.owners
+        needs = [Need("OWNERSHIP", ("TASK", m[2]), s)] if exists or not m[1] else []
+        return needs, lambda: account.owners.pop(("TASK", m[2]), None)
 
     if m := re.match(r"^GRANT (.+?) ON FUTURE (\w+(?: \w+)?)S IN SCHEMA (\S+) TO ROLE (\S+)$", s):
         privileges = [p.strip() for p in m[1].split(",")]

@@ -41,6 +41,8 @@ def cli_statements(step: Step, config: DeployConfig) -> list[str]:
     if step.name == "procedures":
         procs = [e for e in entities.values() if e["type"] == "procedure"]
         stage = procs[0]["stage"]
+        requirements = (REPO / "requirements.snowflake.txt").read_text().splitlines()
+        packages = ", ".join(f"'{r}'" for r in requirements)
         out = [f"CREATE STAGE IF NOT EXISTS {stage}"]
         for e in procs:
             ident = e["identifier"]
@@ -49,7 +51,7 @@ def cli_statements(step: Step, config: DeployConfig) -> list[str]:
                 f"CREATE OR REPLACE PROCEDURE {name}()"
                 f" RETURNS STRING LANGUAGE PYTHON RUNTIME_VERSION = '3.11'"
                 f" IMPORTS = ('@{stage}/procedures.zip') HANDLER = '{e['handler']}'"
-                " PACKAGES = ('snowflake-snowpark-python')"
+                f" PACKAGES = ({packages})"
             )
         return out
     if step.name == "dbt":
@@ -70,11 +72,22 @@ def cli_statements(step: Step, config: DeployConfig) -> list[str]:
     raise AssertionError(f"no statements known for CLI step {step.name}")
 
 
-def replay(plan: Plan, sql_override: dict[str, str] | None = None) -> tuple[Account, list[str]]:
-    account = Account()
+def replay(
+    plan: Plan,
+    sql_override: dict[str, str] | None = None,
+    account: Account | None = None,
+    skip_admin: bool = False,
+    as_user: str = "",
+) -> tuple[Account, list[str]]:
+    """Every statement of the plan as its step's role (or, `as_user`, only if that user
+    holds the role); what it lacks, as problems."""
+    account = account or Account()
     problems = []
     for step in plan.steps:
-        if step.builds:
+        if step.builds or (skip_admin and step.is_admin):
+            continue
+        if as_user and step.role not in account.users.get(as_user, set()):
+            problems.append(f"step {step.name}: user {as_user} does not hold {step.role}")
             continue
         if step.sql_file:
             if sql_override and step.sql_file in sql_override:
@@ -243,3 +256,55 @@ def test_the_dashboard_owner_sees_the_history_of_every_task() -> None:
     assert len(tasks) == 6
     assert {account.owners[("TASK", t)] for t in tasks} == {app_owner}
     assert account.owners[("VIEW", f"{CONFIG.database}.OPS.TASK_RUNS")] == app_owner
+
+
+def test_the_account_task_privileges_are_granted_as_accountadmin() -> None:
+    """EXECUTE TASK and EXECUTE MANAGED TASK on the account: Snowflake's task security
+    section grants them with ACCOUNTADMIN active, and no page says SECURITYADMIN (MANAGE
+    GRANTS) may (tests/access_model.py). Nothing else in the deploy runs as ACCOUNTADMIN
+    but the integrations.
+    https://docs.snowflake.com/en/user-guide/tasks-intro (task security)"""
+    plan = build_plan(CONFIG)
+    granting = {
+        step.name: step.role
+        for step in plan.sql_steps()
+        for statement in rendered_statements(step, CONFIG)
+        if re.search(r"\bGRANT\b.*\bEXECUTE (MANAGED )?TASK\b.*\bON ACCOUNT\b", statement)
+    }
+    assert granting and set(granting.values()) == {"ACCOUNTADMIN"}, granting
+    account, problems = replay(plan)
+    assert problems == []
+    for privilege in ("EXECUTE TASK", "EXECUTE MANAGED TASK"):
+        assert account.allows(CONFIG.transform_role, Need(privilege, ("ACCOUNT", "ACCOUNT"), "t"))
+
+
+def test_the_same_grant_as_securityadmin_is_refused() -> None:
+    """The model can fail: the grants where they were (00_roles.sql, as SECURITYADMIN)."""
+    roles = (REPO / "snowflake" / "sql" / "00_roles.sql").read_text()
+    moved = roles + "\nGRANT EXECUTE TASK ON ACCOUNT TO ROLE <% transform_role %>;\n"
+    _, problems = replay(build_plan(CONFIG), {"00_roles.sql": moved})
+    assert any(
+        p.startswith("step roles as SECURITYADMIN: needs the ACCOUNTADMIN role") for p in problems
+    )
+
+
+def test_the_ci_user_holds_the_role_of_every_step_it_runs() -> None:
+    """CI runs `mempool deploy --skip-admin` and the gold workflow as one service user
+    (connection `deploy`); the roles step creates it and grants it INGEST and TRANSFORM,
+    so that every later step's role is one it holds, and nothing more."""
+    plan = build_plan(CONFIG)
+    account, problems = replay(plan)
+    assert problems == []
+    user = CONFIG.deploy_user
+    held = account.users[user]
+    needed = {s.role for s in plan.steps if not s.builds and not s.is_admin}
+    assert needed <= held, needed - held
+    assert held == {CONFIG.ingest_role, CONFIG.transform_role}
+    gold = (REPO / ".github" / "workflows" / "gold.yml").read_text()
+    assert '--role "${MEMPOOL_DATABASE}_TRANSFORM"' in gold
+    # A redeploy by that user alone, over an account a previous release left (its gold
+    # task in OPS), is allowed statement by statement.
+    account.create(CONFIG.transform_role, ("TASK", f"{CONFIG.database}.OPS.REFRESH_GOLD"))
+    _, problems = replay(plan, account=account, skip_admin=True, as_user=user)
+    assert problems == []
+    assert ("TASK", f"{CONFIG.database}.OPS.REFRESH_GOLD") not in account.owners

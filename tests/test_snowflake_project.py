@@ -103,10 +103,21 @@ def test_the_archive_snow_builds_holds_the_package_and_nothing_else(tmp_path: Pa
     # websockets (pyproject.toml) must never reach Snowflake.
     assert not (project / "dependencies.zip").exists()
     assert not any(re.search(r"boto|websockets|botocore", n) for n in names)
-    # snowflake-snowpark-python comes from Snowflake's channel: the PACKAGES clause.
-    assert (REPO / "requirements.snowflake.txt").read_text().split() == [
-        "snowflake-snowpark-python"
-    ]
+
+
+def test_the_procedures_run_the_snowpark_version_the_local_stack_runs() -> None:
+    """requirements.snowflake.txt is the procedures' PACKAGES clause, line by line (the
+    CLI forwards each line verbatim: no comment may stand there). Unpinned, every deploy
+    would take whatever version Snowflake's channel has that day; pinned to the version
+    the local runtime and the tests run, what passes here is what runs there.
+    https://docs.snowflake.com/en/developer-guide/stored-procedure/python/procedure-python-overview
+    (packages from Snowflake's Anaconda channel, optionally with a version)"""
+    lines = (REPO / "requirements.snowflake.txt").read_text().splitlines()
+    installed = importlib.metadata.version("snowflake-snowpark-python")
+    assert lines == [f"snowflake-snowpark-python=={installed}"]
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    dependencies = project["optional-dependencies"]["dev"]
+    assert f"snowflake-snowpark-python[pandas]=={installed}" in dependencies
 
 
 def test_every_handler_imports_from_the_archive_alone() -> None:
@@ -174,8 +185,8 @@ def test_gold_refreshes_on_its_own_schedule_not_after_every_silver_run() -> None
     config = DeployConfig(gold_refresh_minutes=45)
     statements = rendered_statements(build_plan(config).step("tasks"), config)
     gold = next(s for s in statements if re.match(r"CREATE OR REPLACE TASK \S+\.REFRESH_GOLD\b", s))
-    assert "SCHEDULE = '45 MINUTE'" in gold
-    assert "ALLOW_OVERLAPPING_EXECUTION = FALSE" in gold
+    assert "SCHEDULE = '45 MINUTES'" in gold
+    assert "OVERLAP_POLICY = NO_OVERLAP" in gold
     assert " AFTER " not in gold
     workflow = yaml.safe_load((REPO / ".github/workflows/gold.yml").read_text())
     triggers = workflow[True]  # PyYAML reads the `on:` key as True
@@ -245,7 +256,9 @@ def test_deploy_runs_the_steps_in_order_and_stops_at_the_first_failure() -> None
     code = run_deploy(OTHER, "prod", skip_admin=True, runner=runner, out=lines.append)
     assert code == 1
     assert [a[1:3] for a in ran][-2:] == [["snowpark", "build"], ["snowpark", "deploy"]]
-    assert ran[0][1:4] == ["sql", "-f", "snowflake/sql/15_landing.sql"]
+    # A CI deploy's first step suspends the tasks (an upgrade changes nothing they run first).
+    assert ran[0][1:4] == ["sql", "-f", "snowflake/sql/12_suspend.sql"]
+    assert ran[1][1:4] == ["sql", "-f", "snowflake/sql/15_landing.sql"]
     assert "step 'procedures' failed" in lines[-1]
 
 
@@ -369,8 +382,12 @@ def test_the_task_history_view_uses_only_documented_arguments_and_columns() -> N
     }
     assert set(arguments) <= documented_arguments
     assert 1 <= int(arguments["RESULT_LIMIT"]) <= 10000
-    days = re.search(r"DATEADD\(DAY, -(\d+), CURRENT_TIMESTAMP\(\)\)", body)
-    assert days and int(days[1]) <= 7
+    # The range must fall within the last 7 days, or the function errors: a start of
+    # exactly 7 days back is outside by the time the query runs.
+    start = re.search(r"DATEADD\((\w+), -(\d+), CURRENT_TIMESTAMP\(\)\)", body)
+    assert start and arguments["SCHEDULED_TIME_RANGE_START"].startswith("DATEADD(")
+    seconds = {"DAY": 86400, "HOUR": 3600, "MINUTE": 60, "SECOND": 1}[start[1].upper()]
+    assert 0 < int(start[2]) * seconds < 7 * 86400
     documented_columns = {
         "NAME",
         "QUERY_TEXT",
@@ -406,5 +423,203 @@ def test_the_task_history_view_uses_only_documented_arguments_and_columns() -> N
         "SCHEDULED_AT",
         "STARTED_AT",
         "COMPLETED_AT",
+        "IN",
+        "GOLD",
     }
     assert read <= documented_columns, read - documented_columns
+    # Every schema a task is created in is one the view keeps.
+    tasks = "\n".join(rendered_statements(build_plan(OTHER).step("tasks"), OTHER))
+    schemas = set(re.findall(r"CREATE OR REPLACE TASK ACME_BTC\.(\w+)\.", tasks))
+    kept = set(re.findall(r"'(\w+)'", where.split("SCHEMA_NAME", 1)[1]))
+    assert schemas and schemas <= kept, schemas - kept
+
+
+def task_statements(config: DeployConfig) -> dict[str, str]:
+    """Each task the tasks step creates, by its full name: its CREATE statement."""
+    out = {}
+    for statement in rendered_statements(build_plan(config).step("tasks"), config):
+        if m := re.match(r"CREATE OR REPLACE TASK (\S+)", statement):
+            out[m[1]] = statement
+    return out
+
+
+def test_the_task_that_runs_dbt_is_in_the_dbt_projects_schema_on_a_warehouse() -> None:
+    """Scheduling dbt project runs: the task that runs EXECUTE DBT PROJECT must be created
+    in the same database and schema as the dbt project object, and on a user-managed
+    warehouse (serverless tasks cannot run dbt projects). The local engine runs no
+    task, so this is what checks it; the gold workflow, the suspend and the resume name
+    that same task.
+    https://docs.snowflake.com/en/user-guide/data-engineering/dbt-projects-on-snowflake-schedule-project-execution"""
+    plan = build_plan(OTHER)
+    dbt = command(plan.step("dbt"), OTHER, "c", "p")
+    project = ".".join(
+        (
+            dbt[dbt.index("--database") + 1],
+            dbt[dbt.index("--schema") + 1],
+            dbt[dbt.index("deploy") + 1],
+        )
+    )
+    runners = {
+        name: statement
+        for name, statement in task_statements(OTHER).items()
+        if "EXECUTE DBT PROJECT" in statement
+    }
+    assert len(runners) == 1, runners
+    ((name, statement),) = runners.items()
+    assert re.search(rf"\bAS EXECUTE DBT PROJECT {re.escape(project)}\b", statement)
+    assert name.rsplit(".", 1)[0] == project.rsplit(".", 1)[0], (name, project)
+    assert re.search(r"\bWAREHOUSE = ACME_XS\b", statement)
+    task = name.split(".", 1)[1]  # SCHEMA.NAME
+    suspend = "\n".join(rendered_statements(plan.step("suspend"), OTHER))
+    resume = "\n".join(rendered_statements(plan.step("resume"), OTHER))
+    assert f"ALTER TASK IF EXISTS {name} SUSPEND" in suspend
+    assert f"ALTER TASK {name} RESUME" in resume
+    gold = (REPO / ".github" / "workflows" / "gold.yml").read_text()
+    assert f"EXECUTE TASK ${{MEMPOOL_DATABASE}}.{task}" in gold
+
+
+# Every place a release of this project created a task root (REFRESH_GOLD was in OPS
+# until it moved beside its dbt project): an upgrade must stop them all first.
+PREVIOUS_ROOTS = ["OPS.LOAD_EVENTS", "OPS.REFRESH_GOLD"]
+
+
+def test_an_upgrade_suspends_every_root_before_it_changes_what_tasks_run() -> None:
+    """Re-deploying over a running release: if the procedures or the dbt project were
+    replaced, or SILVER changed, while the graph runs, live tasks would run new code on
+    the old tables (or old code on half-changed ones) and suspend themselves after
+    repeated failures. So the roots are suspended before the first step that changes
+    anything a task reads or runs, tables evolve in place, code is replaced, the graph is
+    replaced, and everything is resumed in the very last step.
+    https://docs.snowflake.com/en/user-guide/tasks-graphs (modifying a task graph)"""
+    plan = build_plan(OTHER)
+    names = plan.names()
+    suspend = names.index("suspend")
+    for changes in ("landing", "raw", "silver", "streams", "procedures", "dbt", "tasks"):
+        assert suspend < names.index(changes), f"{changes} runs before the roots are suspended"
+    assert names.index("silver") < names.index("procedures") < names.index("tasks")
+    assert names.index("dbt") < names.index("tasks")
+    assert names[-1] == "resume"
+    # The first step a CI deploy (--skip-admin) runs is the suspend.
+    assert next(s for s in plan.steps if not s.is_admin and not s.builds).name == "suspend"
+    suspended = re.findall(
+        r"ALTER TASK IF EXISTS ACME_BTC\.(\w+\.\w+) SUSPEND",
+        "\n".join(rendered_statements(plan.step("suspend"), OTHER)),
+    )
+    tasks = task_statements(OTHER)
+    roots = [n.split(".", 1)[1] for n, s in tasks.items() if not re.search(r"\bAFTER\b", s)]
+    assert set(roots) | set(PREVIOUS_ROOTS) <= set(suspended)
+    resume = "\n".join(rendered_statements(plan.step("resume"), OTHER))
+    for root in roots:
+        assert re.search(
+            rf"(ALTER TASK ACME_BTC\.{root} RESUME|TASK_DEPENDENTS_ENABLE\('ACME_BTC\.{root}'\))",
+            resume,
+        ), root
+    # A root an earlier release made and this one does not is dropped, not left behind.
+    statements = "\n".join(rendered_statements(plan.step("tasks"), OTHER))
+    for previous in set(PREVIOUS_ROOTS) - set(roots):
+        assert f"DROP TASK IF EXISTS ACME_BTC.{previous}" in statements
+
+
+def test_every_silver_column_reaches_a_table_an_earlier_release_made() -> None:
+    """CREATE TABLE IF NOT EXISTS leaves an existing table as it was: each column of a
+    SILVER or OPS table is either in the table's first definition (33ee476, the release
+    before columns were added) or added by ADD COLUMN IF NOT EXISTS in the same step,
+    before the procedures that read it are replaced. The upgrade test
+    (tests/test_upgrade.py) runs this for real.
+    https://docs.snowflake.com/en/sql-reference/sql/alter-table (ADD COLUMN IF NOT EXISTS)"""
+    first = subprocess.run(
+        ["git", "show", "33ee476:snowflake/sql/30_silver.sql"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    def tables(text: str) -> dict[str, set[str]]:
+        out = {}
+        for name, body in re.findall(
+            r"CREATE TABLE IF NOT EXISTS <% database %>\.(\w+\.\w+) \((.*?)\);", text, re.S
+        ):
+            body = re.sub(r"--[^\n]*", "", body)
+            out[name] = {c.split()[0] for c in re.split(r",(?![^(]*\))", body) if c.strip()}
+        return out
+
+    now_text = (SQL_DIR / "30_silver.sql").read_text()
+    added = set(
+        re.findall(
+            r"ALTER TABLE <% database %>\.(\w+\.\w+) ADD COLUMN IF NOT EXISTS (\w+)", now_text
+        )
+    )
+    before = tables(first)
+    missing = [
+        f"{table}.{column}"
+        for table, columns in tables(now_text).items()
+        if table in before
+        for column in sorted(columns - before[table])
+        if (table, column) not in added
+    ]
+    assert missing == []
+
+
+def test_the_staged_dbt_profile_is_prod_alone_with_literal_values() -> None:
+    """What `snow dbt deploy` stages as the project object's profiles.yml: dbt Projects on
+    Snowflake need type, warehouse, database, schema and role; account and user may be
+    empty (the project runs as the current account and user); env_var() is not supported
+    when a project object runs; the local target names the fakesnow server.
+    https://docs.snowflake.com/en/user-guide/data-engineering/dbt-projects-on-snowflake-limitations"""
+    from sandbox.deploy import dbt_profiles
+
+    with dbt_profiles(OTHER) as staged:
+        text = (staged / "profiles.yml").read_text()
+    assert "{{" not in text and "env_var" not in text
+    profile = yaml.safe_load(text)["mempool"]
+    assert profile["target"] == "prod"
+    assert list(profile["outputs"]) == ["prod"]
+    prod = profile["outputs"]["prod"]
+    assert prod["type"] == "snowflake"
+    assert (prod["database"], prod["warehouse"], prod["role"]) == (
+        "ACME_BTC",
+        "ACME_XS",
+        "ACME_BTC_TRANSFORM",
+    )
+    assert prod["schema"] == "GOLD"
+    assert prod["account"] == "" and prod["user"] == ""
+    assert not set(prod) & {"password", "private_key_path", "host", "port", "protocol"}
+
+
+def test_task_intervals_follow_create_tasks_grammar() -> None:
+    """SCHEDULE and TARGET_COMPLETION_INTERVAL are '<num> { HOURS | MINUTES | SECONDS }'
+    (or a CRON schedule); roots say OVERLAP_POLICY, which replaced the deprecated
+    ALLOW_OVERLAPPING_EXECUTION (NO_OVERLAP: the next run waits for the whole graph).
+    https://docs.snowflake.com/en/sql-reference/sql/create-task
+    https://docs.snowflake.com/en/release-notes/2026/other/2026-03-13-tasks-overlap-policy"""
+    tasks = task_statements(OTHER)
+    text = "\n".join(tasks.values())
+    assert "ALLOW_OVERLAPPING_EXECUTION" not in text
+    intervals = re.findall(r"\b(SCHEDULE|TARGET_COMPLETION_INTERVAL) = '([^']*)'", text)
+    assert intervals
+    for parameter, value in intervals:
+        assert re.fullmatch(r"\d+ (HOURS|MINUTES|SECONDS)|USING CRON .+", value), (parameter, value)
+    for name, statement in tasks.items():
+        if not re.search(r"\bAFTER\b", statement):
+            assert "OVERLAP_POLICY = NO_OVERLAP" in statement, name
+        else:
+            assert "OVERLAP_POLICY" not in statement, name  # a root's parameter
+
+
+def test_the_dashboard_sleeps_and_its_cost_is_stated(tmp_path: Path) -> None:
+    """A Streamlit app on a warehouse runtime keeps its warehouse running while a viewer's
+    tab holds the connection open; a custom sleep timer (`[snowflake.sleep]
+    streamlitSleepTimeoutMinutes` in the app's .streamlit/config.toml, 5 to 240) makes
+    it sleep after that many idle minutes. The bundle `snow streamlit deploy` uploads
+    carries it, and the deploy guide's cost table prices the dashboard with it.
+    https://docs.snowflake.com/en/developer-guide/streamlit/features/sleep-timer"""
+    main_file = build_dashboard(tmp_path / "app")
+    config = tomllib.loads((main_file.parent / ".streamlit" / "config.toml").read_text())
+    minutes = config["snowflake"]["sleep"]["streamlitSleepTimeoutMinutes"]
+    assert 5 <= minutes <= 240
+    assert not (main_file.parent / ".streamlit" / "secrets.toml").exists()
+    doc = (REPO / "docs" / "deploy.md").read_text()
+    cost = doc.split("## What it costs per month", 1)[1]
+    row = next(line for line in cost.splitlines() if line.startswith("| Dashboard"))
+    assert f"{minutes} min" in row and "streamlitSleepTimeoutMinutes" in row

@@ -1,4 +1,5 @@
--- Roles and account-level privileges. Run as SECURITYADMIN (it holds MANAGE GRANTS):
+-- Roles, and the CI service user that redeploys. Run as SECURITYADMIN (it holds MANAGE
+-- GRANTS and, through USERADMIN, CREATE ROLE and CREATE USER):
 --   mempool deploy --connection NAME --only roles
 -- Three roles, each with only what its part does:
 --   INGEST    owns RAW: the stage, file format, tables and Snowpipe pipes.
@@ -7,6 +8,7 @@
 -- All three roll up to SYSADMIN, as Snowflake recommends for custom roles, so an
 -- administrator can always manage what they own.
 -- https://docs.snowflake.com/en/user-guide/security-access-control-considerations
+-- The account-level task privileges are granted by ACCOUNTADMIN (03_task_privileges.sql).
 
 CREATE ROLE IF NOT EXISTS <% ingest_role %>;
 CREATE ROLE IF NOT EXISTS <% transform_role %>;
@@ -16,7 +18,13 @@ GRANT ROLE <% read_role %> TO ROLE <% transform_role %>;
 GRANT ROLE <% ingest_role %> TO ROLE SYSADMIN;
 GRANT ROLE <% transform_role %> TO ROLE SYSADMIN;
 
--- Serverless tasks run on Snowflake-managed compute; resuming and running a task
--- graph needs EXECUTE TASK. Both are account-level privileges.
-GRANT EXECUTE MANAGED TASK ON ACCOUNT TO ROLE <% transform_role %>;
-GRANT EXECUTE TASK ON ACCOUNT TO ROLE <% transform_role %>;
+-- The user CI deploys as (`mempool deploy --skip-admin`, the deploy-snowflake and gold
+-- workflows): a service user, which signs in with a key pair only. It holds the two
+-- roles every step after the administrators' runs as, and nothing else. Give it its
+-- public key once: ALTER USER <% deploy_user %> SET RSA_PUBLIC_KEY = '...'.
+-- https://docs.snowflake.com/en/sql-reference/sql/create-user (TYPE = SERVICE)
+-- https://docs.snowflake.com/en/sql-reference/sql/grant-role
+CREATE USER IF NOT EXISTS <% deploy_user %> TYPE = SERVICE DEFAULT_ROLE = <% transform_role %>
+  COMMENT = 'mempool deploy --skip-admin (CI)';
+GRANT ROLE <% ingest_role %> TO USER <% deploy_user %>;
+GRANT ROLE <% transform_role %> TO USER <% deploy_user %>;

@@ -23,8 +23,10 @@ GRANT USAGE, CREATE TABLE, CREATE VIEW, CREATE STREAM, CREATE PROCEDURE, CREATE 
 GRANT USAGE, CREATE TABLE, CREATE VIEW, CREATE TASK
   ON SCHEMA <% database %>.OPS TO ROLE <% transform_role %>;
 GRANT USAGE, CREATE TABLE, CREATE VIEW ON SCHEMA <% database %>.STAGING TO ROLE <% transform_role %>;
-GRANT USAGE, CREATE TABLE, CREATE VIEW, CREATE STAGE, CREATE DBT PROJECT, CREATE STREAMLIT
-  ON SCHEMA <% database %>.GOLD TO ROLE <% transform_role %>;
+-- CREATE TASK in GOLD too: the task that runs the dbt project must be in the project's
+-- schema (60_tasks.sql).
+GRANT USAGE, CREATE TABLE, CREATE VIEW, CREATE STAGE, CREATE DBT PROJECT, CREATE STREAMLIT,
+  CREATE TASK ON SCHEMA <% database %>.GOLD TO ROLE <% transform_role %>;
 
 -- READ: gold and the operational views, nothing upstream.
 GRANT USAGE ON SCHEMA <% database %>.GOLD TO ROLE <% read_role %>;

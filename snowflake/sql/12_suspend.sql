@@ -1,5 +1,13 @@
--- Suspend the task roots before the graph changes (Snowflake refuses to change a
--- graph whose root is running). Run as TRANSFORM; harmless on a first deploy.
+-- Suspend every task root before anything the tasks run changes: an upgrade evolves
+-- SILVER, replaces the procedures and the dbt project, then the graph, and resumes it
+-- last (90_resume.sql). Live tasks never run new code on the old tables or old code on
+-- half-changed ones, and Snowflake refuses to change a graph whose root is not
+-- suspended. A run already in progress finishes; new runs wait for the resume, and
+-- the streams keep what arrives meanwhile. Run as TRANSFORM, the first step after the
+-- administrators' (and the first of `--skip-admin`); harmless on a first deploy.
 -- https://docs.snowflake.com/en/user-guide/tasks-graphs (modifying a task graph)
+-- https://docs.snowflake.com/en/sql-reference/sql/alter-task
 ALTER TASK IF EXISTS <% database %>.OPS.LOAD_EVENTS SUSPEND;
+ALTER TASK IF EXISTS <% database %>.GOLD.REFRESH_GOLD SUSPEND;
+-- Where releases before the dbt task moved to GOLD created it (dropped by 60_tasks.sql).
 ALTER TASK IF EXISTS <% database %>.OPS.REFRESH_GOLD SUSPEND;

@@ -2,9 +2,10 @@
 -- Written only by the procedures in snowflake/procedures (see snowflake.yml). Run as
 -- TRANSFORM.
 
+-- REASON: why the row is quarantined ('' when it is clean), decided once as it enters.
 CREATE TABLE IF NOT EXISTS <% database %>.OPS.LOAD_BATCH (
   BATCH_ID VARCHAR, SOURCE_TABLE VARCHAR, RECORD VARIANT, LINE VARCHAR, SOURCE_FILE VARCHAR,
-  SOURCE_ROW NUMBER, SCANNED_AT TIMESTAMP_NTZ);
+  SOURCE_ROW NUMBER, SCANNED_AT TIMESTAMP_NTZ, REASON VARCHAR);
 
 CREATE TABLE IF NOT EXISTS <% database %>.OPS.QUARANTINE (
   SOURCE_TABLE VARCHAR, SOURCE_FILE VARCHAR, SOURCE_ROW NUMBER, TOPIC VARCHAR,
@@ -104,6 +105,7 @@ CREATE TABLE IF NOT EXISTS <% database %>.SILVER.BLOCK_TXIDS (
 -- older deploy made as it was: an upgrade adds what the procedures and marts now read,
 -- before any of them runs (the deploy suspends the task graph first).
 -- https://docs.snowflake.com/en/sql-reference/sql/alter-table (ADD COLUMN IF NOT EXISTS)
+ALTER TABLE <% database %>.OPS.LOAD_BATCH ADD COLUMN IF NOT EXISTS REASON VARCHAR;
 ALTER TABLE <% database %>.SILVER.BLOCKS ADD COLUMN IF NOT EXISTS UPDATED_AT TIMESTAMP_NTZ;
 ALTER TABLE <% database %>.SILVER.BLOCK_GAPS ADD COLUMN IF NOT EXISTS LAST_HEIGHT NUMBER;
 ALTER TABLE <% database %>.SILVER.MEMPOOL_INFO ADD COLUMN IF NOT EXISTS LOADED_AT TIMESTAMP_NTZ;
@@ -148,10 +150,13 @@ SELECT CONSUMER, COUNT(*) AS PENDING_EVENTS, MIN(BATCH_ID) AS OLDEST_BATCH_ID
 FROM <% database %>.OPS.CONSUMER_BATCH
 GROUP BY CONSUMER;
 
--- The last week of task runs in this database, times in UTC. TASK_HISTORY shows a
--- role the tasks it owns (TRANSFORM owns them all), so the dashboard, which runs with
+-- The last week of task runs in this database (the silver graph in OPS, the gold
+-- refresh in GOLD beside its dbt project), times in UTC. TASK_HISTORY shows a role the
+-- tasks it owns (TRANSFORM owns them all), so the dashboard, which runs with
 -- TRANSFORM's rights, sees every run; the local runtime records its own runs under
--- this name with these columns.
+-- this name with these columns. The range must lie within the last 7 days or the
+-- function errors, so it starts an hour inside them (exactly 7 days back is already
+-- outside by the time the query runs).
 -- https://docs.snowflake.com/en/sql-reference/functions/task_history
 CREATE OR REPLACE VIEW <% database %>.OPS.TASK_RUNS AS
 SELECT NAME AS TASK_NAME,
@@ -161,6 +166,6 @@ SELECT NAME AS TASK_NAME,
        CONVERT_TIMEZONE('UTC', COMPLETED_TIME)::TIMESTAMP_NTZ AS COMPLETED_AT,
        ERROR_MESSAGE
 FROM TABLE(<% database %>.INFORMATION_SCHEMA.TASK_HISTORY(
-       SCHEDULED_TIME_RANGE_START => DATEADD(DAY, -7, CURRENT_TIMESTAMP()),
+       SCHEDULED_TIME_RANGE_START => DATEADD(HOUR, -167, CURRENT_TIMESTAMP()),
        RESULT_LIMIT => 10000))
-WHERE DATABASE_NAME = '<% database %>' AND SCHEMA_NAME = 'OPS';
+WHERE DATABASE_NAME = '<% database %>' AND SCHEMA_NAME IN ('OPS', 'GOLD');
