@@ -431,3 +431,38 @@ def test_runs_killed_after_any_statement_end_as_runs_never_killed(
             assert silver_state(rt) == expected, procedure
         finally:
             rt.close()
+
+
+@pytest.mark.parametrize("first_ceiling", ["low", "high"])
+def test_a_block_is_decided_once_whatever_the_clock_says_on_retry(
+    rt: LocalSnowflake, monkeypatch: pytest.MonkeyPatch, first_ceiling: str
+) -> None:
+    """The highest plausible height moves with the clock and the tip. A run killed after
+    deciding a block and retried with another ceiling took a block it had quarantined,
+    or quarantined one it had taken: the block was counted twice."""
+    from mempool_procs import build_blocks
+
+    chain = blocks(Model(seed=73, start_time=1_760_000_000, history_blocks=4))
+    tip = chain[-1]
+    ceilings = {"low": tip["height"] - 1, "high": tip["height"] + 10}
+    order = [first_ceiling, "high" if first_ceiling == "low" else "low"]
+    monkeypatch.setattr(build_blocks, "highest_plausible", lambda _: ceilings[order[0]])
+    land(
+        rt,
+        contract.PREFIX_BLOCKS,
+        contract.encode_ndjson(
+            contract.rest_records("block", chain, origin_id="p", received_at=T0)
+        ),
+    )
+    rt.drain_notifications()
+    rt.call("SILVER.LOAD_EVENTS")
+    rt.kill_switch = lambda _: 4  # take (insert, count), quarantine, merge: then killed
+    with pytest.raises(TaskKilled):
+        rt.call("SILVER.BUILD_BLOCKS")
+    rt.kill_switch = None
+    order.pop(0)
+    rt.call("SILVER.BUILD_BLOCKS")
+    quarantined = q(rt, "SELECT COUNT(*) FROM OPS.QUARANTINE WHERE STAGE = 'blocks'")[0][0]
+    stored = q(rt, "SELECT COUNT(*) FROM SILVER.BLOCKS")[0][0]
+    assert quarantined + stored == len(chain)
+    assert quarantined == (1 if first_ceiling == "low" else 0)

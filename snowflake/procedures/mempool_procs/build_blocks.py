@@ -106,6 +106,16 @@ def block_rows(source: str) -> str:
         WHERE e.TOPIC = 'blocks'"""
 
 
+def admitted(rows: str, reason: str) -> str:
+    """The blocks of `rows` that break no rule and were not quarantined by an earlier try."""
+    return f"""
+        SELECT r.* FROM ({rows}) r
+        LEFT JOIN OPS.QUARANTINE q
+          ON q.STAGE = 'blocks' AND q.SOURCE_FILE = r.SOURCE_FILE
+             AND q.SOURCE_ROW = r.SOURCE_ROW AND TO_JSON(q.RECORD) = TO_JSON(r.B)
+        WHERE q.SOURCE_FILE IS NULL AND {reason} IS NULL"""
+
+
 def run(session: Any) -> str:
     pending = take_from_stream(session, CONSUMER, STREAM, TOPICS)
     if pending == 0:
@@ -113,11 +123,19 @@ def run(session: Any) -> str:
     source = pending_events(CONSUMER)
     rows = block_rows(source)
     reason, ceiling = BLOCK_REASON, [highest_plausible(session)]
+    # The ceiling moves with the clock and the tip: a run killed half-way and retried must
+    # not take a block it quarantined, nor quarantine a block it took. Each block is
+    # decided once: neither the same block already in SILVER.BLOCKS goes to quarantine,
+    # nor a quarantined one into SILVER.BLOCKS.
     quarantine(
         session,
         "blocks",
         f"""SELECT r.SOURCE_FILE, r.SOURCE_ROW, 'block' AS TOPIC, r.B AS RECORD, r.EVENT_KEY,
-                   {reason} AS REASON FROM ({rows}) r
+                   {reason} AS REASON
+            FROM ({rows}) r
+            LEFT JOIN SILVER.BLOCKS b
+              ON b.BLOCK_HASH = r.B:id::VARCHAR AND TO_JSON(b.PAYLOAD) = TO_JSON(r.B)
+            WHERE b.BLOCK_HASH IS NULL
             UNION ALL
             SELECT e.SOURCE_FILE, e.SOURCE_ROW, e.TOPIC, e.PAYLOAD, e.EVENT_KEY,
                    'type drift: blocks is not an array'
@@ -144,8 +162,7 @@ def run(session: Any) -> str:
                  r.B:extras.pool.name::VARCHAR AS POOL_NAME,
                  r.B:extras.pool.slug::VARCHAR AS POOL_SLUG,
                  r.RECEIVED_AT AS FIRST_SEEN_AT, r.B AS PAYLOAD
-          FROM ({rows}) r
-          WHERE {reason} IS NULL
+          FROM ({admitted(rows, reason)}) r
           QUALIFY ROW_NUMBER() OVER (PARTITION BY r.B:id::VARCHAR
                                      ORDER BY r.RECEIVED_AT, r.EVENT_KEY) = 1
         ) s
@@ -168,7 +185,7 @@ def run(session: Any) -> str:
         int(r[0])
         for r in sql(
             session,
-            f"""SELECT DISTINCT r.B:height::NUMBER FROM ({rows}) r WHERE {reason} IS NULL""",
+            f"SELECT DISTINCT r.B:height::NUMBER FROM ({admitted(rows, reason)}) r",
             ceiling,
         )
     ]

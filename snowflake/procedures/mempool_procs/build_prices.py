@@ -26,7 +26,7 @@ UNAVAILABLE = -1
 # casting it would fail every later run, and a false time would be the newest price.
 REASON = (
     f"CASE WHEN NOT {is_object('P')} THEN 'type drift: price is not an object' "
-    f"{unix_time_reason('P:time', 'price time')} "
+    f"{unix_time_reason('P:time', 'price time', 'EVENT_LOADED_AT')} "
     + " ".join(
         f"{number_reason(f'P:{c}', c, UNAVAILABLE, MAX_MEASURE, integral=False)} "
         f"WHEN P:{c} IS NOT NULL AND TRY_TO_DOUBLE(TO_JSON(P:{c})) <= 0 "
@@ -45,11 +45,11 @@ def run(session: Any) -> str:
     source = pending_events(CONSUMER)
     cols = ", ".join(f"NULLIF(P:{c}::FLOAT, -1) AS {c}" for c in CURRENCIES)
     rows = f"""(SELECT e.PAYLOAD AS P, e.TOPIC, e.EVENT_KEY, e.RECEIVED_AT, e.SOURCE_FILE,
-                       e.SOURCE_ROW
+                       e.SOURCE_ROW, e.LOADED_AT AS EVENT_LOADED_AT
                 FROM {source} e WHERE e.TOPIC = 'conversions'
                 UNION ALL
                 SELECT p.value AS P, e.TOPIC, e.EVENT_KEY, e.RECEIVED_AT, e.SOURCE_FILE,
-                       e.SOURCE_ROW
+                       e.SOURCE_ROW, e.LOADED_AT
                 FROM {source} e, LATERAL FLATTEN(input => {array_or_null("e.PAYLOAD:prices")}) p
                 WHERE e.TOPIC = 'historical-price') x"""
     quarantine(

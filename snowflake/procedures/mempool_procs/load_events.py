@@ -30,7 +30,10 @@ REPLACEMENT_CHARACTER = "\ufffd"
 
 # The contract's rules (docs/data-contract.md, ingest/contract.py), in SQL both Snowflake
 # and the local engine evaluate alike. TO_JSON tells a JSON number from a string ("7").
-REASON = f"""CASE
+# Why a raw row is quarantined, or NULL. Decided once, when the row enters OPS.LOAD_BATCH
+# (stored as REASON, '' for a clean row): a rule that reads the clock (the skew) must not
+# change its answer between the statements, or the retries, that process the row.
+REASON_RULES = f"""CASE
   WHEN RECORD IS NULL THEN 'unparsable JSON'
   WHEN CONTAINS(COALESCE(LINE, TO_JSON(RECORD)), '{REPLACEMENT_CHARACTER}')
     THEN 'invalid UTF-8 (replaced with U+FFFD at load)'
@@ -78,7 +81,7 @@ def merge_events(rows: str, window: str) -> str:
                    RECORD:flags AS FLAGS, RECORD:payload AS PAYLOAD, SOURCE_TABLE, SOURCE_FILE,
                    SOURCE_ROW, BATCH_ID
             FROM OPS.LOAD_BATCH
-            WHERE {REASON} IS NULL AND NOT {IS_POINTER}
+            WHERE REASON = '' AND NOT {IS_POINTER}
             QUALIFY ROW_NUMBER() OVER (PARTITION BY {EVENT_KEY}
                                        ORDER BY SOURCE_FILE, SOURCE_ROW) = 1
           ) WHERE {rows}
@@ -95,15 +98,22 @@ def merge_events(rows: str, window: str) -> str:
 def run(session: Any) -> str:
     batch = new_batch_id()
     union = " UNION ALL ".join(
-        f"SELECT ?, '{table}', RECORD, LINE, SOURCE_FILE, SOURCE_ROW, SCANNED_AT FROM {stream}"
+        f"SELECT ?, '{table}', RECORD, LINE, SOURCE_FILE, SOURCE_ROW, SCANNED_AT, "
+        f"COALESCE({REASON_RULES}, '') FROM {stream}"
         for table, stream in RAW_STREAMS.items()
     )
     # Consumes all five streams in one committed statement.
     sql(
         session,
         f"""INSERT INTO OPS.LOAD_BATCH
-        (BATCH_ID, SOURCE_TABLE, RECORD, LINE, SOURCE_FILE, SOURCE_ROW, SCANNED_AT) {union}""",
+        (BATCH_ID, SOURCE_TABLE, RECORD, LINE, SOURCE_FILE, SOURCE_ROW, SCANNED_AT, REASON)
+        {union}""",
         [batch] * len(RAW_STREAMS),
+    )
+    # Rows an older release left half-way have no decision yet.
+    sql(
+        session,
+        f"UPDATE OPS.LOAD_BATCH SET REASON = COALESCE({REASON_RULES}, '') WHERE REASON IS NULL",
     )
 
     # Everything below works on all of OPS.LOAD_BATCH (this batch and any left by a run
@@ -113,7 +123,7 @@ def run(session: Any) -> str:
         f"""
         MERGE INTO OPS.QUARANTINE q
         USING (SELECT BATCH_ID, SOURCE_TABLE, SOURCE_FILE, SOURCE_ROW, RECORD, LINE,
-                      {TOPIC} AS TOPIC, {REASON} AS REASON
+                      {TOPIC} AS TOPIC, NULLIF(REASON, '') AS REASON
                FROM OPS.LOAD_BATCH) s
         ON q.SOURCE_FILE = s.SOURCE_FILE AND q.SOURCE_ROW = s.SOURCE_ROW AND q.STAGE = 'load'
         WHEN NOT MATCHED AND s.REASON IS NOT NULL THEN INSERT
@@ -134,7 +144,7 @@ def run(session: Any) -> str:
         f"""SELECT DATEADD(HOUR, -{WINDOW_SLACK_HOURS}, MIN({RECEIVED_AT})),
                    DATEADD(HOUR, {WINDOW_SLACK_HOURS}, MAX({RECEIVED_AT})),
                    COUNT_IF(RECORD:source::VARCHAR = 'backfill')
-            FROM OPS.LOAD_BATCH WHERE {REASON} IS NULL""",
+            FROM OPS.LOAD_BATCH WHERE REASON = ''""",
     )[0]
     if lo is not None:
         sql(
@@ -154,7 +164,7 @@ def run(session: Any) -> str:
                  COALESCE(c.CLEAN_ROWS, 0) AS CLEAN_ROWS,
                  b.RAW_ROWS - b.QUARANTINED_ROWS - COALESCE(c.CLEAN_ROWS, 0) AS DUPLICATE_ROWS
           FROM (SELECT BATCH_ID, {TOPIC} AS TOPIC, COUNT(*) AS RAW_ROWS,
-                       SUM(CASE WHEN {REASON} IS NULL THEN 0 ELSE 1 END) AS QUARANTINED_ROWS
+                       SUM(CASE WHEN REASON = '' THEN 0 ELSE 1 END) AS QUARANTINED_ROWS
                 FROM OPS.LOAD_BATCH GROUP BY 1, 2) b
           LEFT JOIN (SELECT BATCH_ID, TOPIC, COUNT(*) AS CLEAN_ROWS FROM SILVER.EVENTS
                      WHERE BATCH_ID IN (SELECT DISTINCT BATCH_ID FROM OPS.LOAD_BATCH)

@@ -132,13 +132,14 @@ def timestamp_text_reason(text: str, label: str) -> str:
     )
 
 
-def unix_time_reason(path: str, label: str) -> str:
+def unix_time_reason(path: str, label: str, clock: str) -> str:
     """SQL `WHEN ... THEN reason` clauses for a Unix time in seconds (a JSON number):
-    from genesis to the warehouse's clock plus the allowed skew."""
+    from genesis to `clock` (a UTC TIMESTAMP_NTZ: when the record reached SILVER, so the
+    answer never changes between the statements, or the retries, that ask) plus the
+    allowed skew."""
     value = f"TRY_TO_DOUBLE(TO_JSON({path}))"
-    now_s = (
-        f"DATEDIFF(SECOND, '1970-01-01'::TIMESTAMP_NTZ, SYSDATE()) + {MAX_CLOCK_SKEW_MINUTES * 60}"
-    )
+    skew_s = MAX_CLOCK_SKEW_MINUTES * 60
+    now_s = f"DATEDIFF(SECOND, '1970-01-01'::TIMESTAMP_NTZ, {clock}) + {skew_s}"
     return (
         f"WHEN {path} IS NULL OR NOT {is_json_number(path)} "
         f"THEN '{label} is not a number' "
