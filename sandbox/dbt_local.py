@@ -37,11 +37,13 @@ def run_dbt(
     log_file: Path | None = None,
     timeout_s: float = 900,
     target: str = "local",
+    project_dir: Path = DBT_DIR,
 ) -> subprocess.CompletedProcess[str]:
-    """`dbt <args>` with the project's own profiles.yml; output returned (and logged)."""
+    """`dbt <args>` with the project's own profiles.yml; output returned (and logged).
+    `project_dir` is this tree's dbt project unless another release's is given."""
     dbt = Path(sys.executable).with_name("dbt")
-    cmd = [str(dbt), *args, "--target", target, "--project-dir", str(DBT_DIR)]
-    cmd += ["--profiles-dir", str(DBT_DIR)]
+    cmd = [str(dbt), *args, "--target", target, "--project-dir", str(project_dir)]
+    cmd += ["--profiles-dir", str(project_dir)]
     result = subprocess.run(
         cmd,
         env=dbt_env(warehouse, target_dir),
