@@ -108,13 +108,13 @@ def _with_retries(
     raise AssertionError("unreachable")
 
 
-def object_key(
-    prefix: str, now: datetime, origin: str, records: list[contract.Record], body: bytes
-) -> str:
-    """Where an object of a run lands. The content's digest is part of the name: a re-run
-    that fetched the same data writes the same object again, and one that fetched other
-    data (a reorg) a new one, which Snowpipe loads (it skips a name it has loaded)."""
-    digest = hashlib.sha256(body).hexdigest()[:16]
+def object_key(prefix: str, now: datetime, origin: str, records: list[contract.Record]) -> str:
+    """Where an object of a run lands. The digest of what was fetched (not of when) is
+    part of the name: a re-run that fetched the same data writes the same object again,
+    and one that fetched other data (a reorg) a new one, which Snowpipe loads (it skips
+    a name it has loaded)."""
+    fetched = json.dumps([r.payload for r in records], sort_keys=True).encode()
+    digest = hashlib.sha256(fetched).hexdigest()[:16]
     first, last = records[0].frame_seq, records[-1].frame_seq
     return f"{prefix}{now:%Y/%m/%d/%H}/{origin}-{first}-{last}-{digest}.ndjson"
 
@@ -191,7 +191,7 @@ def backfill_blocks(
             body = contract.encode_ndjson(records)
             s3.put_object(
                 Bucket=bucket,
-                Key=object_key(contract.PREFIX_BLOCKS, now, origin, records, body),
+                Key=object_key(contract.PREFIX_BLOCKS, now, origin, records),
                 Body=body,
             )
             written += len(records)
@@ -252,7 +252,7 @@ def backfill_prices(
         body = contract.encode_ndjson(records)
         s3.put_object(
             Bucket=bucket,
-            Key=object_key(contract.PREFIX_PRICES, now, origin, records, body),
+            Key=object_key(contract.PREFIX_PRICES, now, origin, records),
             Body=body,
         )
         written += len(records)

@@ -16,6 +16,7 @@ section of its page in Snowflake's SQL reference:
                          https://docs.snowflake.com/en/user-guide/tasks-intro (task security:
                          granted with ACCOUNTADMIN active; no page lets SECURITYADMIN)
   ALTER TABLE            https://docs.snowflake.com/en/sql-reference/sql/alter-table
+  UPDATE                 https://docs.snowflake.com/en/sql-reference/sql/update
   DROP TASK              https://docs.snowflake.com/en/sql-reference/sql/drop-task
   CREATE WAREHOUSE       https://docs.snowflake.com/en/sql-reference/sql/create-warehouse
   CREATE DATABASE        https://docs.snowflake.com/en/sql-reference/sql/create-database
@@ -236,6 +237,9 @@ def statement_needs(account: Account, role: str, statement: str) -> tuple[list[N
 
     if m := re.match(r"^ALTER TABLE (?:IF EXISTS )?(\S+) ADD COLUMN ", s):
         return [Need("OWNERSHIP", ("TABLE", m[1]), s)], lambda: None
+
+    if m := re.match(r"^UPDATE (\S+) SET ", s):
+        return [Need("UPDATE", ("TABLE", m[1]), s)], lambda: None
 
     if m := re.match(r"^DROP TASK (IF EXISTS )?(\S+)$", s):
         exists = ("TASK", m[2]) in account.owners

@@ -268,7 +268,8 @@ def test_an_oversize_record_is_loaded_from_its_object_not_its_pointer(
     from ingest.spool import Spool
     from tests.fakes import StubFirehose
 
-    txs = [[f"{i:064x}", 1000 + i, 140.25, 5000, 7.13] for i in range(12000)]
+    # Small transactions (a block holds at most 1,000,000 vB: 12,000 of 80 vB fit).
+    txs = [[f"{i:064x}", 1000 + i, 80.0, 5000, 12.5] for i in range(12000)]
     full = rec("projected-block-transactions", {"sequence": 1, "blockTransactions": txs}, 0, "c9")
     assert len(full.to_line()) > contract.MAX_RECORD_BYTES
     stub = StubFirehose()

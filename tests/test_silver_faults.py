@@ -203,7 +203,7 @@ def test_a_block_at_an_impossible_height_never_enters_the_chain(rt: LocalSnowfla
         {**tip, "id": "f" * 64, "height": 10**12},
         {**tip, "id": "e" * 64, "height": -1},
         {**tip, "id": "d" * 64, "height": tip["height"] + 0.5},
-        {**tip, "id": "c" * 64, "height": tip["height"] + 100_000},
+        {**tip, "id": "c" * 64, "height": tip["height"] + 1_000_000},
     ]
     # A loop of claims at one height: each names the other as its parent.
     loop = [

@@ -196,7 +196,7 @@ INCREMENTAL = {
 
 def added_columns() -> list[tuple[str, str, str]]:
     """(schema, table, column) this tree adds to tables an earlier release made: SILVER's
-    ADD COLUMN IF NOT EXISTS, and the gold models' add_column_if_missing pre-hooks."""
+    ADD COLUMN IF NOT EXISTS, and the gold models' ensure_column pre-hooks."""
     silver = (REPO / "snowflake" / "sql" / "30_silver.sql").read_text()
     out = [
         (schema, table, column)
@@ -205,7 +205,7 @@ def added_columns() -> list[tuple[str, str, str]]:
         )
     ]
     for model in sorted((REPO / "snowflake" / "dbt" / "models" / "marts").glob("*.sql")):
-        for column in re.findall(r"add_column_if_missing\('(\w+)'", model.read_text()):
+        for column in re.findall(r"ensure_column\('(\w+)'", model.read_text()):
             out.append(("GOLD", model.stem.upper(), column.upper()))
     return out
 
@@ -321,6 +321,23 @@ def test_an_upgrade_in_place_loses_nothing_and_the_graph_runs_again(
         assert gold_before[table] <= after, table
     canonical = [(b.height, b.hash) for b in feed.model.chain]
     assert q(rt, "SELECT HEIGHT, BLOCK_HASH FROM GOLD.FCT_BLOCKS ORDER BY 1") == canonical
+    # What reached SILVER while the upgrade ran (written by the old procedures, without the
+    # new watermark columns) reached gold too: every minute, price and state.
+    for silver, gold in (
+        ("SELECT DISTINCT DATE_TRUNC('MINUTE', RECEIVED_AT) FROM SILVER.MEMPOOL_INFO",
+         "SELECT MINUTE_AT FROM GOLD.FCT_MEMPOOL_MINUTELY"),
+        ("SELECT PRICE_TIME_S FROM SILVER.PRICES", "SELECT PRICE_TIME_S FROM GOLD.FCT_PRICES"),
+        ("SELECT ORIGIN_ID || ':' || FRAME_SEQ FROM SILVER.PROJECTED_BLOCK_STATES",
+         "SELECT PROJECTED_STATE_ID FROM GOLD.FCT_PROJECTED_BLOCK"),
+    ):  # fmt: skip
+        assert set(q(rt, silver)) <= set(q(rt, gold)), gold
+    # BTC amounts the old release rounded are exact to the satoshi, rows of before included.
+    for table in ("FCT_BLOCKS", "FCT_MEMPOOL_BLOCKS", "FCT_PROJECTED_BLOCK"):
+        inexact = q(
+            rt,
+            f"SELECT COUNT(*) FROM GOLD.{table} WHERE TOTAL_FEES_BTC * 100000000 <> TOTAL_FEES_SAT",
+        )
+        assert inexact == [(0,)], table
 
     # Every task run, the old release's and the new one's, succeeded.
     runs = q(

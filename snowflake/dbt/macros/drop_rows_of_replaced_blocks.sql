@@ -7,7 +7,9 @@
     {%- if is_incremental() -%}
     delete from {{ this }}
     where height || ':' || block_hash not in (
+        -- NOT IN is empty if the list holds a NULL: none may.
         select height || ':' || block_hash from {{ ref('fct_blocks') }}
+        where height is not null and block_hash is not null
     )
     {%- endif -%}
 {%- endmacro %}

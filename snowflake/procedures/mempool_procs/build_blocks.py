@@ -21,13 +21,13 @@ from mempool_procs.common import (
     release,
     sql,
     take_from_stream,
+    time_text,
     transaction,
 )
 from mempool_procs.plausible import (
     MAX_AMOUNT,
     MAX_MEASURE,
     array_or_null,
-    epoch_seconds,
     is_json_number,
     is_object,
     max_plausible_height,
@@ -50,17 +50,19 @@ TXIDS_REASON = f"""CASE
 END"""
 
 
-# The block's numbers: whole ones in [0, supply] (a header time in [0, 2^40]), measures
-# finite: a value no column holds goes to quarantine, never into a failing cast.
+# The block's numbers (path, low, high, whole): whole ones up to the supply, a header
+# time up to 2^40, measures finite and none negative; at least the coinbase. A value no
+# column holds, or that gold's tests refuse, goes to quarantine, never into a failing
+# cast or a failing mart.
 BLOCK_NUMBERS = [
-    ("timestamp", 2**40, True),
-    ("tx_count", MAX_AMOUNT, True),
-    ("size", MAX_AMOUNT, True),
-    ("weight", MAX_AMOUNT, True),
-    ("extras.totalFees", MAX_AMOUNT, True),
-    ("extras.reward", MAX_AMOUNT, True),
-    ("extras.virtualSize", MAX_MEASURE, False),
-    ("extras.medianFee", MAX_MEASURE, False),
+    ("timestamp", 0, 2**40, True),
+    ("tx_count", 1, MAX_AMOUNT, True),
+    ("size", 0, MAX_AMOUNT, True),
+    ("weight", 0, MAX_AMOUNT, True),
+    ("extras.totalFees", 0, MAX_AMOUNT, True),
+    ("extras.reward", 0, MAX_AMOUNT, True),
+    ("extras.virtualSize", 0, MAX_MEASURE, False),
+    ("extras.medianFee", 0, MAX_MEASURE, False),
 ]
 # Why a block cannot be used (NULL when it can): the first rule it breaks. Its one bind
 # parameter is the highest plausible height (plausible.max_plausible_height).
@@ -74,7 +76,8 @@ BLOCK_REASON = f"""CASE
     THEN 'implausible: height below 0 or above what the chain can have reached'
   WHEN TRY_TO_DOUBLE(TO_JSON(r.B:height)) <> FLOOR(TRY_TO_DOUBLE(TO_JSON(r.B:height)))
     THEN 'type drift: height is not a whole number'
-  {" ".join(number_reason(f"r.B:{p}", p, 0, top, whole) for p, top, whole in BLOCK_NUMBERS)}
+  WHEN r.B:timestamp IS NULL THEN 'block without a time'
+  {" ".join(number_reason(f"r.B:{p}", p, lo, hi, whole) for p, lo, hi, whole in BLOCK_NUMBERS)}
   {number_array_reason("r.B:extras.feeRange", "extras.feeRange")}
   WHEN r.B:previousblockhash IS NOT NULL AND TO_JSON(r.B:previousblockhash) <> 'null'
        AND NOT REGEXP_LIKE(TO_JSON(r.B:previousblockhash), {HASH})
@@ -83,16 +86,20 @@ END"""
 
 
 def highest_plausible(session: Any) -> int:
-    """What plausible.max_plausible_height allows now, from the canonical tip."""
+    """What plausible.max_plausible_height allows now, from the canonical tip and its
+    header time: a tip first seen today may have been mined months ago (history filled
+    in while live ingestion was down), and the chain has grown since it was mined."""
     tip = sql(
         session,
-        """SELECT HEIGHT, TO_VARCHAR(FIRST_SEEN_AT) FROM SILVER.BLOCKS
-           WHERE IS_CANONICAL ORDER BY HEIGHT DESC LIMIT 1""",
+        """SELECT HEIGHT, MINED_AT_S FROM SILVER.BLOCKS
+           WHERE IS_CANONICAL AND MINED_AT_S IS NOT NULL ORDER BY HEIGHT DESC LIMIT 1""",
     )
     now = datetime.now(UTC).timestamp()
     if not tip:
         return max_plausible_height(now, None, None)
-    return max_plausible_height(now, int(tip[0][0]), epoch_seconds(str(tip[0][1])))
+    # A header time may run two hours ahead of the clock (Bitcoin's own rule).
+    mined = min(float(tip[0][1]), now)
+    return max_plausible_height(now, int(tip[0][0]), mined)
 
 
 def block_rows(source: str) -> str:
@@ -230,7 +237,7 @@ def links(rows: list[Any]) -> list[BlockLink]:
     return [BlockLink(str(r[0]), int(r[1]), r[2], str(r[3])) for r in rows]
 
 
-LINK_COLUMNS = "BLOCK_HASH, HEIGHT, PREVIOUS_BLOCK_HASH, TO_VARCHAR(FIRST_SEEN_AT)"
+LINK_COLUMNS = f"BLOCK_HASH, HEIGHT, PREVIOUS_BLOCK_HASH, {time_text('FIRST_SEEN_AT')}"
 
 
 def resolve_chain(session: Any, low: int, high: int) -> tuple[int, int]:

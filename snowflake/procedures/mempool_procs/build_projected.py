@@ -13,9 +13,9 @@ from. Payloads that are not what mempool.space sends are quarantined (stage
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
+from mempool_procs.build_blocks import highest_plausible
 from mempool_procs.common import (
     json_param,
     pending_events,
@@ -23,9 +23,10 @@ from mempool_procs.common import (
     release,
     sql,
     take_from_stream,
+    time_text,
     transaction,
 )
-from mempool_procs.plausible import array_or_null, max_plausible_height
+from mempool_procs.plausible import array_or_null
 from mempool_procs.projection import (
     BlockSeen,
     Cursor,
@@ -47,20 +48,22 @@ CHUNK = 500
 SNAPSHOT_CHUNK = 20  # each snapshot carries a block's worth of txids
 
 
-def highest_height() -> int:
-    """Heights a connection's blocks may raise its tip to: what Bitcoin's schedule allows
-    (BUILD_BLOCKS, a sibling task, quarantines the rest; this run cannot wait for it)."""
-    return max_plausible_height(datetime.now(UTC).timestamp(), None, None)
+def highest_height(session: Any) -> int:
+    """Heights a connection's blocks may raise its tip to: the ceiling BUILD_BLOCKS keeps
+    blocks under (a false block a million heights up would otherwise end the connection's
+    projections for good). BUILD_BLOCKS, a sibling task, may not have the newest blocks
+    yet; the ceiling leaves a day's worth of room above the tip for them."""
+    return highest_plausible(session)
 
 
 BLOCKS_SEEN = f"""
-    SELECT FRAME_SEQ, TRUE AS ENDS, TRY_TO_NUMBER(TO_JSON(PAYLOAD:height)) AS HEIGHT,
-           PAYLOAD:id::VARCHAR AS BLOCK_HASH, TO_VARCHAR(RECEIVED_AT) AS SEEN_AT
+    SELECT FRAME_SEQ, TRUE AS ENDS, TRY_TO_DOUBLE(TO_JSON(PAYLOAD:height)) AS HEIGHT,
+           PAYLOAD:id::VARCHAR AS BLOCK_HASH, {time_text("RECEIVED_AT")} AS SEEN_AT
     FROM SILVER.EVENTS
     WHERE TOPIC = '{BLOCK_TOPIC}' AND ORIGIN_ID = ? AND FRAME_SEQ {{op}} ?
     UNION ALL
-    SELECT e.FRAME_SEQ, FALSE, MAX(TRY_TO_NUMBER(TO_JSON(p.value:height))), NULL,
-           TO_VARCHAR(MAX(e.RECEIVED_AT))
+    SELECT e.FRAME_SEQ, FALSE, MAX(TRY_TO_DOUBLE(TO_JSON(p.value:height))), NULL,
+           {time_text("MAX(e.RECEIVED_AT)")}
     FROM SILVER.EVENTS e, LATERAL FLATTEN(input => {array_or_null("e.PAYLOAD")}) p
     WHERE e.TOPIC = 'blocks' AND e.ORIGIN_ID = ? AND e.FRAME_SEQ {{op}} ?
     GROUP BY e.FRAME_SEQ"""
@@ -73,7 +76,7 @@ def load_blocks(session: Any, origin: str, from_frame: int) -> list[BlockSeen]:
         BLOCKS_SEEN.format(op=">=") + " ORDER BY 1",
         [origin, from_frame, origin, from_frame],
     )
-    ceiling = highest_height()
+    ceiling = highest_height(session)
     return [
         BlockSeen(int(frame), int(height), str(block_hash or ""), str(seen), bool(ends))
         for frame, ends, height, block_hash, seen in rows
@@ -96,7 +99,7 @@ def tip_before(session: Any, origin: str, frame: int) -> int | None:
         session,
         f"SELECT MAX(x.HEIGHT) FROM ({BLOCKS_SEEN.format(op='<')}) x "
         "WHERE x.HEIGHT BETWEEN 0 AND ? AND x.HEIGHT = FLOOR(x.HEIGHT)",
-        [origin, frame, origin, frame, highest_height()],
+        [origin, frame, origin, frame, highest_height(session)],
     )
     return None if not rows or rows[0][0] is None else int(rows[0][0])
 
@@ -106,8 +109,9 @@ def load_events(session: Any, origin: str, from_frame: int) -> tuple[list[Event]
     payload that is not what mempool.space sends (those with a sequence still count)."""
     rows = sql(
         session,
-        """
-        SELECT FRAME_SEQ, PAYLOAD, TO_VARCHAR(RECEIVED_AT), FLAGS, EVENT_KEY FROM SILVER.EVENTS
+        f"""
+        SELECT FRAME_SEQ, PAYLOAD, {time_text("RECEIVED_AT")}, FLAGS, EVENT_KEY
+        FROM SILVER.EVENTS
         WHERE TOPIC = ? AND ORIGIN_ID = ? AND FRAME_SEQ >= ?
         ORDER BY FRAME_SEQ""",
         [TOPIC, origin, from_frame],
@@ -139,7 +143,7 @@ def load_cursor(session: Any, origin: str) -> Cursor:
     """The cursor after the connection's last stored state and its current tx set."""
     last = sql(
         session,
-        """SELECT FRAME_SEQ, SEQUENCE, IS_VALID, EPOCH_FRAME_SEQ, TO_VARCHAR(RECEIVED_AT)
+        f"""SELECT FRAME_SEQ, SEQUENCE, IS_VALID, EPOCH_FRAME_SEQ, {time_text("RECEIVED_AT")}
         FROM SILVER.PROJECTED_BLOCK_STATES WHERE ORIGIN_ID = ?
         ORDER BY FRAME_SEQ DESC LIMIT 1""",
         [origin],

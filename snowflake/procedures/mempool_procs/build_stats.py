@@ -40,7 +40,8 @@ class Spec:
     key: tuple[str, ...] = ("EVENT_KEY",)
     flatten: bool = False  # one row per element of a payload array
     # (low, high) of a payload field, by its path, where the defaults do not fit: whole
-    # numbers in [0, MAX_AMOUNT] for NUMBER columns, [-MAX_MEASURE, MAX_MEASURE] for FLOAT.
+    # numbers in [0, MAX_AMOUNT] for NUMBER columns, [0, MAX_MEASURE] for FLOAT (fee
+    # rates, sizes, rates of inflow: none is negative, and gold's tests say so too).
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     shape: str = "object"  # the payload's JSON type: object, array, or a scalar ("number")
     checks: tuple[str, ...] = ()  # further `WHEN ... THEN reason` clauses of this topic
@@ -108,7 +109,11 @@ SPECS = [
         key=("EVENT_KEY", "BLOCK_INDEX"),
         flatten=True,
         shape="array",
-        checks=(number_array_reason("p.value:feeRange", "feeRange"),),
+        checks=(
+            f"WHEN NOT {is_object('p.value')} "
+            "THEN 'type drift: a projected block is not an object'",
+            number_array_reason("p.value:feeRange", "feeRange"),
+        ),
     ),
     Spec(
         ("da",),
@@ -127,10 +132,13 @@ SPECS = [
             "NEXT_RETARGET_HEIGHT": "e.PAYLOAD:nextRetargetHeight::NUMBER",
             "TIME_AVG_MS": "e.PAYLOAD:timeAvg::NUMBER",
         },
-        # Times to or since a retarget may run past it (negative while a block is late).
+        # Times to or since a retarget may run past it (negative while a block is late);
+        # a difficulty change is a signed percentage.
         ranges={
             "remainingTime": (-MAX_AMOUNT, MAX_AMOUNT),
             "estimatedRetargetDate": (-MAX_AMOUNT, MAX_AMOUNT),
+            "difficultyChange": (-MAX_MEASURE, MAX_MEASURE),
+            "previousRetarget": (-MAX_MEASURE, MAX_MEASURE),
         },
     ),
     Spec(
@@ -204,9 +212,7 @@ def drift_reason(spec: Spec) -> str:
     for path, kind, scale in reads:
         label = field_label(path)
         integral = kind == "NUMBER" and not scale
-        low, high = spec.ranges.get(
-            label, (0, MAX_AMOUNT) if integral else (-MAX_MEASURE, MAX_MEASURE)
-        )
+        low, high = spec.ranges.get(label, (0, MAX_AMOUNT) if integral else (0, MAX_MEASURE))
         whens.append(number_reason(path, label, low, high, integral))
     whens.extend(spec.checks)
     return f"CASE {' '.join(whens)} END" if whens else "CAST(NULL AS VARCHAR)"

@@ -19,6 +19,12 @@ from typing import Any
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
+def time_text(column: str) -> str:
+    """SQL: a TIMESTAMP_NTZ as sortable text with microseconds, whatever the account's
+    TIMESTAMP_NTZ_OUTPUT_FORMAT (the default drops them; another breaks the sort)."""
+    return f"TO_VARCHAR({column}, 'YYYY-MM-DD HH24:MI:SS.FF6')"
+
+
 def new_batch_id() -> str:
     """Sortable by creation time, unique across concurrent runs."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:8]

@@ -10,8 +10,6 @@ of them raises on), or pure Python.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 # How far ahead of the warehouse's clock a client's timestamp may be. Clients run on
 # NTP-synchronised hosts (Amazon Time Sync on EC2 and Lambda); minutes of skew mean a
 # broken clock, and a time in the future would become every mart's newest minute.
@@ -30,23 +28,16 @@ BLOCK_INTERVAL_S = 600
 BLOCKS_PER_DAY = 144
 
 
-def max_plausible_height(now_s: float, tip_height: int | None, tip_seen_s: float | None) -> int:
+def max_plausible_height(now_s: float, tip_height: int | None, tip_mined_s: float | None) -> int:
     """The highest block height a record may claim at `now_s`: no more than Bitcoin's
     schedule since genesis allows, and, once a chain is known, no more above its tip
-    than twice the blocks expected since that tip was seen."""
+    than twice the blocks expected since that tip was mined (plus a day's worth)."""
     by_schedule = int(2 * (now_s - GENESIS_TIME_S) / BLOCK_INTERVAL_S) + BLOCKS_PER_DAY
-    if tip_height is None or tip_seen_s is None:
+    if tip_height is None or tip_mined_s is None:
         return by_schedule
-    elapsed = max(0.0, now_s - tip_seen_s)
+    elapsed = max(0.0, now_s - tip_mined_s)
     by_tip = tip_height + BLOCKS_PER_DAY + int(2 * elapsed / BLOCK_INTERVAL_S)
     return min(by_schedule, by_tip)
-
-
-def epoch_seconds(value: datetime | str) -> float:
-    """A warehouse TIMESTAMP_NTZ (UTC) as Unix seconds."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace(" ", "T").rstrip("Z"))
-    return (value - datetime(1970, 1, 1)).total_seconds()
 
 
 def is_object(path: str) -> str:

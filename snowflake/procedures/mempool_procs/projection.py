@@ -84,6 +84,10 @@ def _txid_problem(item: Any) -> str | None:
     return None if isinstance(item, str) and TXID.match(item) else "a removed txid is not a txid"
 
 
+def exceeds_a_block(txs: dict[str, Tx]) -> bool:
+    return len(txs) > MAX_TXS or sum(t.vsize for t in txs.values()) > MAX_VSIZE
+
+
 def sequence_of(payload: Any) -> int | None:
     """The update's `sequence`, when it is one mempool.space could send."""
     if isinstance(payload, dict) and _is_int(payload.get("sequence"), 0, MAX_SEQUENCE):
@@ -309,6 +313,11 @@ def apply(cursor: Cursor, events: Iterable[Event], blocks: Iterable[BlockSeen] =
                             float(change[1]),
                             old.first_seen_s,
                         )
+        if cursor.txs is not None and exceeds_a_block(cursor.txs):
+            # More than any block holds: not a projected block mempool.space could send
+            # (and the set must not grow without bound). Unknown until the next full set.
+            flags.append("exceeds_a_block")
+            cursor.txs = None
         cursor.sequence = ev.sequence
         cursor.last_received_at = ev.received_at
         count, fees, vsize, rates = summarise(cursor.txs)

@@ -4,7 +4,7 @@
     incremental_strategy=incremental_strategy(),
     on_schema_change='append_new_columns',
     pre_hook=[
-        "{{ add_column_if_missing('source_loaded_at', 'timestamp_ntz') }}",
+        "{{ ensure_column('source_loaded_at', 'timestamp_ntz') }}",
         "{{ drop_rows_of_replaced_blocks() }}",
     ]
 ) }}
@@ -44,6 +44,13 @@ changed_heights as (
     select blocks.height from block_txids
     inner join blocks on blocks.block_hash = block_txids.block_hash
     where block_txids.loaded_at >= {{ watermark('source_loaded_at') }}
+    union
+    -- A projection a later rebuild of its connection no longer has.
+    select height from {{ this }}
+    where projected_state_id is not null
+        and projected_state_id not in (
+            select projected_state_id from projections where projected_state_id is not null
+        )
 
 ),
 {% endif %}
@@ -67,6 +74,10 @@ projection_for_block as (
     from projections
     inner join in_scope on in_scope.block_hash = projections.ended_by_hash
         and in_scope.height = projections.height
+    -- A state older than an hour when the block came was no projection of it (a
+    -- connection whose updates stopped): gold's own test bounds it there.
+    where datediff('second', projections.projected_at, projections.block_seen_at)
+        between 0 and 3600
     qualify row_number() over (
         partition by projections.ended_by_hash
         order by projections.projected_at desc, projections.block_projection_id desc
@@ -130,9 +141,9 @@ select
     -- mempool.space's own score, for comparison.
     b.match_rate_pct,
     greatest(
-        b.silver_updated_at,
-        coalesce(p.loaded_at, b.silver_updated_at),
-        coalesce(t.loaded_at, b.silver_updated_at)
+        coalesce(b.silver_updated_at, '1970-01-01'::timestamp_ntz),
+        coalesce(p.loaded_at, '1970-01-01'::timestamp_ntz),
+        coalesce(t.loaded_at, '1970-01-01'::timestamp_ntz)
     ) as source_loaded_at
 from in_scope as b
 left join projection_for_block as p on p.ended_by_hash = b.block_hash

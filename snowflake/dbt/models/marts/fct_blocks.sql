@@ -3,7 +3,14 @@
     unique_key='height',
     incremental_strategy=incremental_strategy(),
     on_schema_change='append_new_columns',
-    pre_hook="{{ drop_heights_without_their_block() }}"
+    pre_hook=[
+        "{{ ensure_column('total_fees_btc', 'number(38, 8)', sat_to_btc('total_fees_sat')) }}",
+        "{{ ensure_column('reward_btc', 'number(38, 8)', sat_to_btc('reward_sat')) }}",
+        "{{ ensure_column('p10_fee_rate_sat_per_vb', 'float', 's.p10_fee_rate_sat_per_vb',
+                          'select block_hash, p10_fee_rate_sat_per_vb from '
+                          ~ ref('stg_silver__blocks'), 'block_hash') }}",
+        "{{ drop_heights_without_their_block() }}",
+    ]
 ) }}
 
 with canonical as (
@@ -56,7 +63,11 @@ select
     b.match_rate_pct,
     b.mined_at_s - previous.mined_at_s as seconds_since_previous_block,
     -- The newest SILVER change this row reflects (its own block's or its predecessor's).
-    greatest(b.updated_at, coalesce(previous.updated_at, b.updated_at)) as silver_updated_at
+    -- (Snowflake's GREATEST is NULL if any argument is: each is defaulted.)
+    greatest(
+        coalesce(b.updated_at, '1970-01-01'::timestamp_ntz),
+        coalesce(previous.updated_at, '1970-01-01'::timestamp_ntz)
+    ) as silver_updated_at
 from in_scope as b
 left join canonical as previous
     on previous.height = b.height - 1

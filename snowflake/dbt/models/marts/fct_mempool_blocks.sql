@@ -3,7 +3,10 @@
     unique_key='minute_at',
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
-    pre_hook="{{ add_column_if_missing('source_loaded_at', 'timestamp_ntz') }}"
+    pre_hook=[
+        "{{ ensure_column('source_loaded_at', 'timestamp_ntz') }}",
+        "{{ ensure_column('total_fees_btc', 'number(38, 8)', sat_to_btc('total_fees_sat')) }}",
+    ]
 ) }}
 
 -- The projected blocks as they stood at the end of each minute: the strip of fee bands

@@ -3,7 +3,7 @@
     unique_key='minute_at',
     incremental_strategy=incremental_strategy(),
     on_schema_change='append_new_columns',
-    pre_hook="{{ add_column_if_missing('source_loaded_at', 'timestamp_ntz') }}"
+    pre_hook="{{ ensure_column('source_loaded_at', 'timestamp_ntz') }}"
 ) }}
 
 {#

@@ -3,7 +3,7 @@
     unique_key='price_time_s',
     incremental_strategy=incremental_strategy(),
     on_schema_change='append_new_columns',
-    pre_hook="{{ add_column_if_missing('loaded_at', 'timestamp_ntz') }}"
+    pre_hook="{{ ensure_column('loaded_at', 'timestamp_ntz') }}"
 ) }}
 
 select

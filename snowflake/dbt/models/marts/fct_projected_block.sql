@@ -4,7 +4,8 @@
     incremental_strategy=incremental_strategy(),
     on_schema_change='append_new_columns',
     pre_hook=[
-        "{{ add_column_if_missing('loaded_at', 'timestamp_ntz') }}",
+        "{{ ensure_column('loaded_at', 'timestamp_ntz') }}",
+        "{{ ensure_column('total_fees_btc', 'number(38, 8)', sat_to_btc('total_fees_sat')) }}",
         "{{ drop_states_a_rebuild_dropped() }}",
     ]
 ) }}
