@@ -140,11 +140,7 @@ select
          then round(coalesce(o.matched_tx_count, 0) * 100.0 / p.tx_count, 2) end as tx_overlap_pct,
     -- mempool.space's own score, for comparison.
     b.match_rate_pct,
-    greatest(
-        coalesce(b.silver_updated_at, '1970-01-01'::timestamp_ntz),
-        coalesce(p.loaded_at, '1970-01-01'::timestamp_ntz),
-        coalesce(t.loaded_at, '1970-01-01'::timestamp_ntz)
-    ) as source_loaded_at
+    {{ latest('b.silver_updated_at', 'p.loaded_at', 't.loaded_at') }} as source_loaded_at
 from in_scope as b
 left join projection_for_block as p on p.ended_by_hash = b.block_hash
 left join block_txids as t on t.block_hash = b.block_hash

@@ -63,11 +63,7 @@ select
     b.match_rate_pct,
     b.mined_at_s - previous.mined_at_s as seconds_since_previous_block,
     -- The newest SILVER change this row reflects (its own block's or its predecessor's).
-    -- (Snowflake's GREATEST is NULL if any argument is: each is defaulted.)
-    greatest(
-        coalesce(b.updated_at, '1970-01-01'::timestamp_ntz),
-        coalesce(previous.updated_at, '1970-01-01'::timestamp_ntz)
-    ) as silver_updated_at
+    {{ latest('b.updated_at', 'previous.updated_at') }} as silver_updated_at
 from in_scope as b
 left join canonical as previous
     on previous.height = b.height - 1

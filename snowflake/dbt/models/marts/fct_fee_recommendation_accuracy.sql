@@ -131,9 +131,6 @@ select
     -- What the recommendation paid above the block's median, on average (sat/vB).
     p.avg_fastest_fee_sat_per_vb - b.median_fee_rate_sat_per_vb as avg_overpay_vs_median_sat_per_vb,
     b.silver_updated_at,
-    greatest(
-        coalesce(b.silver_updated_at, '1970-01-01'::timestamp_ntz),
-        coalesce(p.samples_loaded_at, '1970-01-01'::timestamp_ntz)
-    ) as source_loaded_at
+    {{ latest('b.silver_updated_at', 'p.samples_loaded_at') }} as source_loaded_at
 from in_scope as b
 left join per_block as p on p.height = b.height

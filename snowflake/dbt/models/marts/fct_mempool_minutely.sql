@@ -80,11 +80,7 @@ select
     fees.economy_fee_sat_per_vb,
     fees.minimum_fee_sat_per_vb,
     inflow.vbytes_per_second,
-    greatest(
-        coalesce(mempool.loaded_at, '1970-01-01'::timestamp_ntz),
-        coalesce(fees.loaded_at, '1970-01-01'::timestamp_ntz),
-        coalesce(inflow.loaded_at, '1970-01-01'::timestamp_ntz)
-    ) as source_loaded_at
+    {{ latest('mempool.loaded_at', 'fees.loaded_at', 'inflow.loaded_at') }} as source_loaded_at
 from mempool
 left join fees on fees.minute_at = mempool.minute_at
 left join inflow on inflow.minute_at = mempool.minute_at
