@@ -48,7 +48,9 @@ def _demo(args: argparse.Namespace) -> int:
 def _sql(args: argparse.Namespace) -> int:
     from sandbox.sqlcmd import run_sql_command
 
-    return run_sql_command(args.query, connection=args.connection, output=args.format)
+    return run_sql_command(
+        args.query, connection=args.connection, output=args.format, schema=args.schema
+    )
 
 
 def _add_demo(sub: Any) -> None:
@@ -109,7 +111,10 @@ def _add_sql(sub: Any) -> None:
     p = sub.add_parser(
         "sql",
         help="run SQL on the warehouse (the local stack by default) and print the rows",
-        description="Run one or more ;-separated statements and print each result.",
+        description="Run one or more ;-separated statements and print each result as it "
+        "completes; the first failing statement stops the run (exit 1) after the results "
+        "before it. The local warehouse is the demo's in $MEMPOOL_HOME (default: "
+        ".mempool in the current directory), running or stopped.",
     )
     p.add_argument("query", help="SQL text, or @FILE to read it from a file, or - for stdin")
     p.add_argument(
@@ -120,6 +125,12 @@ def _add_sql(sub: Any) -> None:
         "default: the running local stack",
     )
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument(
+        "--schema",
+        default=None,
+        help="the schema unqualified names resolve in (SILVER, GOLD, OPS, RAW); "
+        "default: none, so write SCHEMA.TABLE",
+    )
     p.set_defaults(func=_sql)
 
 

@@ -15,6 +15,7 @@ Run as `python -m sandbox.fakesnow_server --db-dir DIR --port PORT`.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -28,13 +29,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.db_dir.mkdir(parents=True, exist_ok=True)
 
-    import importlib
-
     import uvicorn
 
     # `fakesnow.server` is also the name of a function in the package: import the module.
     server: Any = importlib.import_module("fakesnow.server")
     instance: Any = importlib.import_module("fakesnow.instance")
+    match_snowflake_results()
     server.shared_fs = instance.FakeSnow(db_path=str(args.db_dir))
     lock_down(server.shared_fs.duck_conn, args.db_dir)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -47,6 +47,46 @@ def lock_down(duck: Any, db_dir: Path) -> None:
     allowed = str(db_dir.resolve()) + "/"
     duck.execute("SET allowed_directories = [$dir]", {"dir": allowed})
     duck.execute("SET enable_external_access = false")
+
+
+def match_snowflake_results() -> None:
+    """Three places fakesnow's answers differ from Snowflake's, which every client of the
+    local warehouse (procedures, dbt, the dashboard, `mempool sql`) would otherwise see:
+    a NULL timestamp arrived as 1970-01-01 (the struct Snowflake's wire format uses for
+    timestamps was built without the null mask); SUM over NUMBER came back as FLOAT (its
+    argument cast to DOUBLE, for the VARCHAR arguments Snowflake casts implicitly, which
+    nothing here sums); an unaliased aggregate was named by DuckDB (`count_star()`)."""
+    pa: Any = importlib.import_module("pyarrow")
+    import sqlglot.expressions as exp
+
+    arrow: Any = importlib.import_module("fakesnow.arrow")
+    transforms: Any = importlib.import_module("fakesnow.transforms")
+    to_struct = arrow.timestamp_to_sf_struct
+    implicit_cast = transforms.numeric_agg_implicit_cast
+
+    def timestamp_struct_keeping_nulls(ts: Any) -> Any:
+        if isinstance(ts, pa.ChunkedArray):
+            ts = ts.combine_chunks()
+        struct = to_struct(ts)
+        if not ts.null_count:
+            return struct
+        return pa.StructArray.from_arrays(
+            [struct.field(i) for i in range(struct.type.num_fields)],
+            fields=list(struct.type),
+            mask=ts.is_null(),
+        )
+
+    def aggregates_as_snowflake(expression: Any) -> Any:
+        if not isinstance(expression, exp.Sum):
+            expression = implicit_cast(expression)
+        if isinstance(expression, exp.AggFunc) and isinstance(expression.parent, exp.Select):
+            # Snowflake names an unaliased aggregate by its text, upper-cased.
+            name = expression.sql(dialect="snowflake").upper()
+            return exp.alias_(expression, name, quoted=True)
+        return expression
+
+    arrow.timestamp_to_sf_struct = timestamp_struct_keeping_nulls
+    transforms.numeric_agg_implicit_cast = aggregates_as_snowflake
 
 
 if __name__ == "__main__":

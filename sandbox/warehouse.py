@@ -132,7 +132,8 @@ def stopped_warehouse(ws: Workspace) -> Iterator[LocalWarehouse]:
     if not any(ws.warehouse.glob("*.db")):
         raise StackNotRunning(
             f"no local warehouse in {ws.warehouse}: start the stack with `mempool demo`, "
-            "or pass --connection NAME for a Snowflake account"
+            "run this from the directory you ran the demo in (or set MEMPOOL_HOME to its "
+            ".mempool folder), or pass --connection NAME for a Snowflake account"
         )
     port = free_port()
     service = fakesnow_service(ws.warehouse, port, ws.logs / "fakesnow-sql.log")
@@ -216,18 +217,3 @@ def split_statements(sql: str) -> list[str]:
     if tail:
         statements.append(tail)
     return statements
-
-
-def run_sql(conn: Any, sql: str) -> list[tuple[list[str], list[tuple[Any, ...]]]]:
-    """Run every statement; return (column names, rows) of each."""
-    results = []
-    cur = conn.cursor()
-    try:
-        for statement in split_statements(sql):
-            cur.execute(statement)
-            columns = [d[0] for d in (cur.description or [])]
-            rows = [tuple(r) for r in cur.fetchall()] if columns else []
-            results.append((columns, rows))
-    finally:
-        cur.close()
-    return results

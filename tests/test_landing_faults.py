@@ -259,7 +259,7 @@ def test_type_drift_is_quarantined_per_builder_and_later_data_flows(rt: LocalSno
 
 
 def test_an_oversize_record_is_loaded_from_its_object_not_its_pointer(
-    rt: LocalSnowflake,
+    rt: LocalSnowflake, tmp_path: Path
 ) -> None:
     """A projected full set of ~12k transactions is above Firehose's record limit: the
     streamer stores it whole under oversize/ and sends a pointer. Nothing read it back,
@@ -273,7 +273,7 @@ def test_an_oversize_record_is_loaded_from_its_object_not_its_pointer(
     full = rec("projected-block-transactions", {"sequence": 1, "blockTransactions": txs}, 0, "c9")
     assert len(full.to_line()) > contract.MAX_RECORD_BYTES
     stub = StubFirehose()
-    sink = FirehoseSink(stub, rt.s3, rt.bucket, {"stream": "s"}, Spool(Path(rt.bucket)))
+    sink = FirehoseSink(stub, rt.s3, rt.bucket, {"stream": "s"}, Spool(tmp_path / "spool"))
     sink.add("stream", full)
     sink.flush()
     pointer = stub.delivered["s"][0]
