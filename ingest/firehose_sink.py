@@ -13,10 +13,15 @@
   stream, new records queue behind it so order is kept.
 - Once a stop is under way (`stop_by`), no call starts after the deadline: whatever
   Firehose has not taken by then is spooled, so a stop is prompt and loses nothing.
+- After the last flush of a stop, what the spool still holds is written straight to S3
+  under the prefix Firehose writes to (`rescue`): the spool lives on the instance's disk,
+  and an instance that is replaced (each new streamer package replaces it) takes the
+  disk along.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import random
@@ -53,6 +58,7 @@ class SinkCounters:
     replayed: int = 0
     replayed_batches: int = 0
     oversize: int = 0
+    rescued: int = 0  # spooled records written straight to S3 at a stop
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -65,6 +71,8 @@ class FirehoseSink:
     bucket: str
     deliveries: dict[str, str]  # route ("stream", "conversions") -> delivery stream name
     spool: Spool
+    # route -> the S3 prefix its Firehose stream writes to (where a stop's rescue goes)
+    landing: dict[str, str] = field(default_factory=dict)
     max_attempts: int = 5
     base_backoff_s: float = 0.2
     max_backoff_s: float = 5.0
@@ -131,6 +139,45 @@ class FirehoseSink:
             flags=(*record.flags, contract.FLAG_OVERSIZE),
         )
         return pointer.to_line()
+
+    # -- at a stop ---------------------------------------------------------------------
+
+    def rescue(self) -> int:
+        """Write what the spool holds for each stream to S3 as NDJSON objects under that
+        stream's landing prefix, where the pipe loads them as it loads Firehose's (the
+        lines are the same bytes Firehose would have written). S3 is another service,
+        seldom down when Firehose is; what it refuses stays spooled for the next start.
+        An object is named by its content's digest, so a retried write is the same
+        object. Returns the number of records written."""
+        rescued = 0
+        for route, name in self.deliveries.items():
+            prefix = self.landing.get(route)
+            if prefix is None or not self.spool.has_pending(name):
+                continue
+            try:
+                rescued += self.spool.replay(name, functools.partial(self._put_object, prefix))
+            except ReplayStalled:
+                log.warning("firehose %s: spooled records stay on disk for the next start", name)
+        self.counters.rescued += rescued
+        return rescued
+
+    def _put_object(self, prefix: str, lines: list[bytes]) -> list[bytes]:
+        body = b"".join(lines)
+        key = f"{prefix}rescued/{hashlib.sha256(body).hexdigest()}.ndjson"
+        try:
+            self.s3.put_object(
+                Bucket=self.bucket, Key=key, Body=body, ContentType="application/x-ndjson"
+            )
+        except Exception as exc:
+            log.warning("could not write s3://%s/%s (%s)", self.bucket, key, type(exc).__name__)
+            return lines
+        log.warning(
+            "%d records Firehose did not take before the stop: written to s3://%s/%s",
+            len(lines),
+            self.bucket,
+            key,
+        )
+        return []
 
     # -- sending -----------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 
-from ingest import aws
+from ingest import aws, contract
 from ingest.config import ConfigError, Settings, resolve_region
 from ingest.firehose_sink import FirehoseSink
 from ingest.spool import Spool
@@ -28,6 +28,7 @@ def build_streamer(
             "conversions": settings.conversions_delivery,
         },
         spool=Spool(settings.spool_dir),
+        landing={"stream": contract.PREFIX_STREAM, "conversions": contract.PREFIX_CONVERSIONS},
     )
     return Streamer(settings.ws_url, sink, opts)
 

@@ -184,6 +184,7 @@ class Streamer:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await asyncio.to_thread(self.sink.flush)
+            await asyncio.to_thread(self.sink.rescue)
             self._log_counters()
 
     async def _connect_loop(self, stop: asyncio.Event) -> None:

@@ -131,6 +131,17 @@ data "aws_iam_policy_document" "streamer" {
     resources = ["${aws_s3_bucket.landing.arn}/${local.prefixes.oversize}*"]
   }
   statement {
+    # At a stop, what Firehose did not take is written beside Firehose's own objects
+    # (FirehoseSink.rescue): the spool on the instance's disk dies with a replaced
+    # instance. Only the rescued/ folder of each of its two streams' prefixes.
+    sid     = "RescueSpooledRecordsAtStop"
+    actions = ["s3:PutObject"]
+    resources = [
+      "${aws_s3_bucket.landing.arn}/${local.prefixes.stream}rescued/*",
+      "${aws_s3_bucket.landing.arn}/${local.prefixes.conversions}rescued/*",
+    ]
+  }
+  statement {
     # The boot script downloads exactly this object; no other artifact, no listing.
     sid       = "ReadItsWheelhouse"
     actions   = ["s3:GetObject"]

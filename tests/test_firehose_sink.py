@@ -189,3 +189,53 @@ def test_during_an_outage_a_flush_probes_once_and_spools_at_once(tmp_path: Path)
     s.add("stream", rec(4))
     s.flush()
     assert seqs(stub.delivered["mempool-stream"]) == list(range(5))
+
+
+def test_a_stop_writes_what_firehose_did_not_take_to_the_landing_prefix(
+    tmp_path: Path,
+) -> None:
+    """Firehose down through a stop: the records are spooled on the instance's disk,
+    which a replaced instance takes along. The stop writes them under the stream's
+    landing prefix (loaded by the same pipe), leaves nothing spooled, and a second
+    stop writes nothing more."""
+    from tests.fakes import MemoryS3
+
+    s3 = MemoryS3()
+    stub = StubFirehose(fail_calls=10**6)
+    s = sink(stub, tmp_path, s3)
+    s.landing = {"stream": contract.PREFIX_STREAM, "conversions": contract.PREFIX_CONVERSIONS}
+    for i in range(30):
+        s.add("stream", rec(i))
+    s.add("conversions", rec(30, topic="conversions"))
+    s.flush()
+    assert s.spool.has_pending("mempool-stream")
+
+    assert s.rescue() == 31
+    assert not s.spool.has_pending("mempool-stream") and not s.spool.has_pending("mempool-conv")
+    by_prefix = {
+        prefix: [k for k in s3.objects if k.startswith(f"{prefix}rescued/")]
+        for prefix in (contract.PREFIX_STREAM, contract.PREFIX_CONVERSIONS)
+    }
+    assert [len(keys) for keys in by_prefix.values()] == [1, 1]
+    stream_lines = s3.objects[by_prefix[contract.PREFIX_STREAM][0]].splitlines(keepends=True)
+    assert stream_lines == [rec(i).to_line() for i in range(30)]
+    assert s.counters.rescued == 31
+    assert s.rescue() == 0 and len(s3.objects) == 2
+
+
+def test_a_stop_keeps_the_spool_when_s3_refuses_too(tmp_path: Path) -> None:
+    class RefusingS3:
+        def put_object(self, **_kw: object) -> None:
+            raise ConnectionError("s3 unavailable")
+
+    stub = StubFirehose(fail_calls=10**6)
+    s = sink(stub, tmp_path, RefusingS3())
+    s.landing = {"stream": contract.PREFIX_STREAM}
+    for i in range(5):
+        s.add("stream", rec(i))
+    s.flush()
+    assert s.rescue() == 0
+    assert s.spool.has_pending("mempool-stream")
+    stub.fail_calls = 0
+    s.flush()
+    assert seqs(stub.delivered["mempool-stream"]) == list(range(5))

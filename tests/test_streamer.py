@@ -223,12 +223,15 @@ def test_a_stop_while_the_server_is_unreachable_is_prompt(tmp_path: Path) -> Non
     assert streamer.counters.connections == 0
 
 
-def test_a_stop_while_firehose_hangs_spools_every_record_within_seconds(tmp_path: Path) -> None:
+def test_a_stop_while_firehose_hangs_lands_every_record_within_seconds(tmp_path: Path) -> None:
     """An endpoint that accepts TCP and never answers: each call used to wait ~40 s and
-    a stop lost what was buffered. Now the stop ends in seconds with all of it spooled."""
+    a stop lost what was buffered. Now the stop ends in seconds with all of it spooled,
+    and the spool written to the stream's landing prefix in S3 (the instance's disk does
+    not outlive a replaced instance)."""
     import boto3
 
     from ingest import aws
+    from tests.fakes import MemoryS3
 
     endpoint = SilentEndpoint()
     try:
@@ -241,8 +244,15 @@ def test_a_stop_while_firehose_hangs_spools_every_record_within_seconds(tmp_path
             config=aws.STREAM_CLIENT_CONFIG,
         )
         spool = Spool(tmp_path / "spool")
+        s3 = MemoryS3()
         sink = FirehoseSink(
-            firehose, None, "b", {"stream": "s", "conversions": "c"}, spool, base_backoff_s=0.05
+            firehose,
+            s3,
+            "b",
+            {"stream": "s", "conversions": "c"},
+            spool,
+            landing={"stream": contract.PREFIX_STREAM},
+            base_backoff_s=0.05,
         )
         for i in range(300):
             sink.add("stream", contract.Record("ws", "fees", "o-1", i, contract.utc_now_iso(), {}))
@@ -252,7 +262,10 @@ def test_a_stop_while_firehose_hangs_spools_every_record_within_seconds(tmp_path
         endpoint.close()
     assert took < 10.0, f"stop took {took:.1f}s"
     assert sink.buffered() == 0
-    assert spool.pending("s") == 300
+    assert spool.pending("s") == 0
+    [(key, body)] = s3.objects.items()
+    assert key.startswith(f"{contract.PREFIX_STREAM}rescued/")
+    assert [json.loads(line)["frame_seq"] for line in body.splitlines()] == list(range(300))
 
 
 def test_a_sequence_gap_asks_the_server_for_a_full_set_at_once(tmp_path: Path) -> None:
