@@ -5,30 +5,54 @@ VENV := .venv
 BIN := $(VENV)/bin
 SNOW_VENV := .venv-snow
 SNOW := $(SNOW_VENV)/bin/snow
-SNOWFLAKE_CLI_VERSION := 3.30.0
 # checkov pins its own dependency tree (as the Snowflake CLI does): a venv of its own.
 CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
-CHECKOV_VERSION := 3.3.30
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format pytest clean snow build deploy-plan lambda streamer-package chaos bench browser
+# Every venv installs from a lock in requirements/ (README.md there): each file pinned by
+# version and sha256, so a release replaced or added upstream fails the install instead
+# of running. pip itself comes from its own lock, not whatever --upgrade finds.
+# `make lock` regenerates them all.
+LOCKS := requirements
+PIP_LOCK := $(LOCKS)/pip.txt
+DEV_LOCK := $(LOCKS)/dev.txt
+SNOW_LOCK := $(LOCKS)/snowflake-cli.txt
+CHECKOV_LOCK := $(LOCKS)/checkov.txt
+PIP_TOOLS_LOCK := $(LOCKS)/pip-tools.txt
+PIP_INSTALL := -m pip install --quiet --require-hashes
+LOCK_VENV := .venv-lock
+PIP_COMPILE := $(LOCK_VENV)/bin/pip-compile
 
-$(STAMP): pyproject.toml
+.PHONY: install demo test lint format pytest clean snow build deploy deploy-plan lambda streamer-package chaos bench browser lock
+
+# The project itself goes in last, without dependencies and with the locked setuptools
+# (no build isolation): an isolated build would fetch its backend unhashed.
+$(STAMP): pyproject.toml $(PIP_LOCK) $(DEV_LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python $(PIP_INSTALL) -r $(PIP_LOCK)
+	$(BIN)/python $(PIP_INSTALL) -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-$(SNOW):
+# snowflake-cli requires one exact pip, which its lock pins (with its hashes): this venv
+# takes pip from there, not from pip.txt, which would only be replaced again.
+$(SNOW): $(SNOW_LOCK)
 	$(PYTHON) -m venv $(SNOW_VENV)
-	$(SNOW_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(SNOW_VENV)/bin/python -m pip install --quiet 'snowflake-cli==$(SNOWFLAKE_CLI_VERSION)'
+	$(SNOW_VENV)/bin/python $(PIP_INSTALL) -r $(SNOW_LOCK)
+	touch $(SNOW)
 
-$(CHECKOV):
+$(CHECKOV): $(PIP_LOCK) $(CHECKOV_LOCK)
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+	$(CHECKOV_VENV)/bin/python $(PIP_INSTALL) -r $(PIP_LOCK)
+	$(CHECKOV_VENV)/bin/python $(PIP_INSTALL) -r $(CHECKOV_LOCK)
+	touch $(CHECKOV)
+
+$(PIP_COMPILE): $(PIP_LOCK) $(PIP_TOOLS_LOCK)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python $(PIP_INSTALL) -r $(PIP_LOCK)
+	$(LOCK_VENV)/bin/python $(PIP_INSTALL) -r $(PIP_TOOLS_LOCK)
+	touch $(PIP_COMPILE)
 
 install: $(STAMP)
 
@@ -50,6 +74,12 @@ snow: $(SNOW)
 ## build: the procedure archive, exactly as `mempool deploy` builds it
 build: $(STAMP) $(SNOW)
 	SNOW_BIN=$(abspath $(SNOW)) $(BIN)/python -c 'from sandbox.artifacts import build_procedures; print(build_procedures())'
+
+## deploy: `mempool deploy $(ARGS)` with what it runs and nothing more: this checkout's
+## sources and the locked Snowflake CLI's venv (the deploy imports only PyYAML, which the
+## CLI brings); what deploy-snowflake.yml runs, e.g. ARGS="--connection prod --skip-admin"
+deploy: $(SNOW)
+	$(SNOW_VENV)/bin/python -m sandbox.cli deploy $(ARGS)
 
 ## deploy-plan: every deploy command and rendered SQL statement, without connecting
 deploy-plan: $(STAMP)
@@ -87,7 +117,7 @@ lambda: $(STAMP)
 	$(BIN)/python -m sandbox.lambda_package
 
 ## streamer-package: the streamer's wheelhouse (output/streamer/wheelhouse.tar.gz), as
-## Terraform uploads it: the project wheel and the wheels requirements.streamer.txt pins
+## Terraform uploads it: the project wheel and the wheels requirements/streamer.txt pins
 ## for the instance (AL2023 aarch64, Python 3.11), downloaded from PyPI, hash-checked.
 ## ARGS=--update-lock re-resolves pyproject.toml's dependencies into that file first.
 streamer-package: $(STAMP)
@@ -101,5 +131,21 @@ pytest: $(STAMP) $(SNOW) $(CHECKOV) build browser
 ## test: everything CI checks
 test: lint pytest
 
+## lock: every lock in requirements/ again, from pyproject.toml and the *.in files, with
+## pip-tools from its own lock: existing pins are kept where they still fit, so the diff
+## is what changed (LOCK_ARGS=--upgrade: the newest of everything; review the diff like
+## code). The streamer's lock (aarch64 wheels) is always re-resolved, and its wheelhouse
+## built from it.
+LOCK_ARGS ?=
+COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(PIP_COMPILE) --quiet --generate-hashes \
+	--allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
+lock: $(PIP_COMPILE)
+	$(COMPILE) -o $(PIP_LOCK) $(LOCKS)/pip.in
+	$(COMPILE) -o $(PIP_TOOLS_LOCK) $(LOCKS)/pip-tools.in
+	$(COMPILE) --extra dev --all-build-deps --no-build-isolation -o $(DEV_LOCK) pyproject.toml
+	$(COMPILE) -o $(SNOW_LOCK) $(LOCKS)/snowflake-cli.in
+	$(COMPILE) -o $(CHECKOV_LOCK) $(LOCKS)/checkov.in
+	$(LOCK_VENV)/bin/python -m sandbox.streamer_package --update-lock
+
 clean:
-	rm -rf $(VENV) $(SNOW_VENV) $(CHECKOV_VENV) output .mempool .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SNOW_VENV) $(CHECKOV_VENV) $(LOCK_VENV) output .mempool .pytest_cache .mypy_cache .ruff_cache

@@ -70,6 +70,10 @@ class DeployConfig:
     read_role: str = ""
     # The service user CI deploys as (`--skip-admin`): it is granted INGEST and TRANSFORM.
     deploy_user: str = ""
+    # The gold workflow's own role and service user: it may run REFRESH_GOLD and watch it,
+    # nothing else, so the key that workflow holds cannot change what the deploy builds.
+    gold_role: str = ""
+    gold_user: str = ""
     storage_integration: str = ""
     error_integration: str = ""
     dbt_project: str = "MEMPOOL_DBT"
@@ -89,6 +93,8 @@ class DeployConfig:
             "transform_role": self.transform_role.upper() or f"{db}_TRANSFORM",
             "read_role": self.read_role.upper() or f"{db}_READ",
             "deploy_user": self.deploy_user.upper() or f"{db}_DEPLOY",
+            "gold_role": self.gold_role.upper() or f"{db}_GOLD_REFRESH",
+            "gold_user": self.gold_user.upper() or f"{db}_GOLD",
             "storage_integration": self.storage_integration.upper() or f"{db}_LANDING",
             "error_integration": self.error_integration.upper() or f"{db}_TASK_ERRORS",
             "dbt_project": self.dbt_project.upper(),
@@ -213,7 +219,7 @@ def build_plan(config: DeployConfig) -> Plan:
     c = config
     env = ("--env", f"MEMPOOL_DATABASE={c.database}", "--env", f"MEMPOOL_WAREHOUSE={c.warehouse}")
     steps = [
-        Step("roles", SECURITYADMIN, "roles and the CI deploy user", sql_file="00_roles.sql"),
+        Step("roles", SECURITYADMIN, "roles and the CI users", sql_file="00_roles.sql"),
         Step("database", SYSADMIN, "warehouse, database, schemas", sql_file="01_database.sql"),
         Step("grants", SECURITYADMIN, "privileges of the roles", sql_file="02_grants.sql"),
         Step(

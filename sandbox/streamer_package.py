@@ -11,7 +11,7 @@ wheels by version and sha256. The instance installs it with no index and no netw
 so nothing is fetched at boot (no git, no PyPI) and pip refuses any wheel whose bytes
 differ from what was built here.
 
-The third-party wheels are pinned, with their hashes, in `requirements.streamer.txt`
+The third-party wheels are pinned, with their hashes, in `requirements/streamer.txt`
 (reviewed like code): a build downloads exactly those (`pip download --require-hashes`),
 so two builds of one commit hold the same wheels. `--update-lock` re-resolves the
 dependencies of pyproject.toml for the instance's platform and rewrites that file.
@@ -46,7 +46,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 PYPROJECT = REPO / "pyproject.toml"
 PACKAGE_DIR = REPO / "ingest"
-LOCK = REPO / "requirements.streamer.txt"
+LOCK = REPO / "requirements" / "streamer.txt"
 WHEELHOUSE = REPO / "output" / "streamer" / "wheelhouse.tar.gz"
 # Inside the archive: the directory the instance passes to --find-links, and the file it
 # passes to -r.
@@ -278,7 +278,7 @@ LOCK_HEADER = """\
 # The streamer's third-party wheels for its instance (Amazon Linux 2023 on Graviton:
 # CPython 3.11, manylinux aarch64, glibc 2.34), pinned by version and sha256: the
 # dependencies of pyproject.toml, resolved by
-#   make streamer-package ARGS=--update-lock
+#   make streamer-package ARGS=--update-lock    (or `make lock`, with every other lock)
 # `make streamer-package` downloads exactly these (pip download --require-hashes) into
 # the wheelhouse Terraform uploads. Review changes to this file like code.
 """

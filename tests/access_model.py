@@ -33,6 +33,9 @@ section of its page in Snowflake's SQL reference:
   CREATE PROCEDURE       https://docs.snowflake.com/en/sql-reference/sql/create-procedure
   CREATE TASK            https://docs.snowflake.com/en/sql-reference/sql/create-task
   ALTER TASK             https://docs.snowflake.com/en/sql-reference/sql/alter-task
+  EXECUTE TASK           https://docs.snowflake.com/en/sql-reference/sql/execute-task (usage
+                         notes: OWNERSHIP or OPERATE on the task; the owner's role needs
+                         USAGE on the task's warehouse and the global EXECUTE TASK)
   SYSTEM$TASK_DEPENDENTS_ENABLE
                          https://docs.snowflake.com/en/sql-reference/functions/system_task_dependents_enable
   CREATE DBT PROJECT     https://docs.snowflake.com/en/sql-reference/sql/create-dbt-project
@@ -120,6 +123,7 @@ class Account:
     change_tracking: set[str] = field(default_factory=set)
     roles: set[str] = field(default_factory=set)
     users: dict[str, set[str]] = field(default_factory=dict)  # user -> roles granted
+    task_warehouses: dict[str, str] = field(default_factory=dict)  # task -> its WAREHOUSE
 
     def __post_init__(self) -> None:
         for role, privileges in SYSTEM_ROLE_PRIVILEGES.items():
@@ -355,7 +359,15 @@ def statement_needs(account: Account, role: str, statement: str) -> tuple[list[N
         for parent in re.findall(r"\bAFTER ([\w.]+(?:, [\w.]+)*)", body):
             for p in parent.split(", "):
                 needs.append(Need("OWNERSHIP", ("TASK", p), s + " (a predecessor)"))
-        return needs, lambda: account.create(role, obj)
+
+        def make_task() -> None:
+            account.create(role, obj)
+            if w:
+                account.task_warehouses[m[1]] = w[1]
+            else:
+                account.task_warehouses.pop(m[1], None)
+
+        return needs, make_task
 
     if m := re.match(r"^ALTER TASK (?:IF EXISTS )?(\S+) (SUSPEND|RESUME)$", s):
         needs = [Need("OWNERSHIP", ("TASK", m[1]), s)]
@@ -363,6 +375,29 @@ def statement_needs(account: Account, role: str, statement: str) -> tuple[list[N
             needs.append(Need("EXECUTE TASK", ACCOUNT, s))
         exists = ("TASK", m[1]) in account.owners
         return (needs if exists or "IF EXISTS" not in s else []), lambda: None
+
+    if m := re.match(r"^EXECUTE TASK (\S+)$", s):
+        task = ("TASK", m[1])
+        needs = [
+            Need("USAGE", ("DATABASE", m[1].split(".")[0]), s),
+            Need("USAGE", ("SCHEMA", in_schema(m[1])), s),
+            Need("OPERATE", task, s),
+        ]
+        owner = account.owners.get(task)
+        if owner is None:
+            needs.append(Need("an existing task", task, s))
+        else:
+            # Checked on the owner's role, whoever runs the statement: the run is the owner's.
+            warehouse = account.task_warehouses.get(m[1])
+            owner_needs = [Need("EXECUTE TASK", ACCOUNT, s + " (the task's owner)")]
+            if warehouse:
+                owner_needs.append(Need("USAGE", ("WAREHOUSE", warehouse), s + " (the owner)"))
+            needs += [
+                Need(f"{n.privilege} held by {owner}", n.obj, n.why)
+                for n in owner_needs
+                if not account.allows(owner, n)
+            ]
+        return needs, lambda: None
 
     if m := re.match(r"^SELECT SYSTEM\$TASK_DEPENDENTS_ENABLE\('([\w.]+)'\)$", s):
         return [

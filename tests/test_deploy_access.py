@@ -289,9 +289,10 @@ def test_the_same_grant_as_securityadmin_is_refused() -> None:
 
 
 def test_the_ci_user_holds_the_role_of_every_step_it_runs() -> None:
-    """CI runs `mempool deploy --skip-admin` and the gold workflow as one service user
-    (connection `deploy`); the roles step creates it and grants it INGEST and TRANSFORM,
-    so that every later step's role is one it holds, and nothing more."""
+    """CI runs `mempool deploy --skip-admin` as one service user (connection `deploy`);
+    the roles step creates it and grants it INGEST and TRANSFORM, so that every later
+    step's role is one it holds, and nothing more. The gold workflow signs in as another
+    (test_the_gold_workflow_may_run_refresh_gold_and_nothing_else)."""
     plan = build_plan(CONFIG)
     account, problems = replay(plan)
     assert problems == []
@@ -300,11 +301,97 @@ def test_the_ci_user_holds_the_role_of_every_step_it_runs() -> None:
     needed = {s.role for s in plan.steps if not s.builds and not s.is_admin}
     assert needed <= held, needed - held
     assert held == {CONFIG.ingest_role, CONFIG.transform_role}
-    gold = (REPO / ".github" / "workflows" / "gold.yml").read_text()
-    assert '--role "${MEMPOOL_DATABASE}_TRANSFORM"' in gold
     # A redeploy by that user alone, over an account a previous release left (its gold
     # task in OPS), is allowed statement by statement.
     account.create(CONFIG.transform_role, ("TASK", f"{CONFIG.database}.OPS.REFRESH_GOLD"))
     _, problems = replay(plan, account=account, skip_admin=True, as_user=user)
     assert problems == []
     assert ("TASK", f"{CONFIG.database}.OPS.REFRESH_GOLD") not in account.owners
+
+
+def gold_workflow_statement(config: DeployConfig) -> tuple[str, str]:
+    """(role, statement) the gold workflow sends, its variables filled in for `config`."""
+    gold = (REPO / ".github" / "workflows" / "gold.yml").read_text()
+    (run,) = re.findall(r"snow sql (.*)", gold)
+    role = re.search(r'--role "([^"]+)"', run)
+    query = re.search(r'-q "([^"]+)"', run)
+    assert role and query, run
+    fill = {"${MEMPOOL_DATABASE}": config.database}
+    role_name, statement = role[1], query[1]
+    for var, value in fill.items():
+        role_name, statement = role_name.replace(var, value), statement.replace(var, value)
+    return role_name, statement
+
+
+def test_the_gold_workflow_may_run_refresh_gold_and_nothing_else() -> None:
+    """The gold workflow's key is not the deploy's: its own service user holds one role,
+    which may run and watch REFRESH_GOLD (EXECUTE TASK needs OPERATE on the task; the run
+    uses the owner's warehouse and EXECUTE TASK) and reaches no data, code or warehouse.
+    The statement is the workflow's own, replayed as the role it names, after a deploy
+    and after a second deploy replaced the task (the future grant reaches the new one).
+    https://docs.snowflake.com/en/sql-reference/sql/execute-task"""
+    plan = build_plan(CONFIG)
+    account, problems = replay(plan)
+    assert problems == []
+    db, gold = CONFIG.database, CONFIG.gold_role
+    assert (gold, CONFIG.gold_user) == ("ACME_MEMPOOL_GOLD_REFRESH", "ACME_MEMPOOL_GOLD")
+    assert account.users[CONFIG.gold_user] == {gold}
+    assert gold not in account.users[CONFIG.deploy_user]
+    role, statement = gold_workflow_statement(CONFIG)
+    assert (role, statement) == (gold, f"EXECUTE TASK {db}.GOLD.REFRESH_GOLD")
+    assert apply(account, role, statement) == []
+    # Every task in GOLD is what the future grant reaches: REFRESH_GOLD alone.
+    assert [n for k, n in account.owners if k == "TASK" and n.startswith(f"{db}.GOLD.")] == [
+        f"{db}.GOLD.REFRESH_GOLD"
+    ]
+    refresh = ("TASK", f"{db}.GOLD.REFRESH_GOLD")
+    assert account.allows(gold, Need("MONITOR", refresh, "task history"))
+    refused = [
+        Need("OWNERSHIP", refresh, "replace the task"),
+        Need("OPERATE", ("TASK", f"{db}.OPS.LOAD_EVENTS"), "the silver graph"),
+        Need("EXECUTE TASK", ("ACCOUNT", "ACCOUNT"), "account privilege"),
+        Need("EXECUTE MANAGED TASK", ("ACCOUNT", "ACCOUNT"), "account privilege"),
+        Need("USAGE", ("WAREHOUSE", CONFIG.warehouse), "compute"),
+        Need("USAGE", ("SCHEMA", f"{db}.SILVER"), "upstream"),
+        Need("USAGE", ("SCHEMA", f"{db}.OPS"), "health views"),
+        Need("SELECT", ("TABLE", f"{db}.GOLD.FCT_BLOCKS"), "gold data"),
+        Need("CREATE TABLE", ("SCHEMA", f"{db}.GOLD"), "write"),
+        Need("CREATE TASK", ("SCHEMA", f"{db}.GOLD"), "a task of its own"),
+        Need("USAGE", ("DBT PROJECT", f"{db}.GOLD.{CONFIG.dbt_project}"), "dbt"),
+    ]
+    account.create(CONFIG.transform_role, ("TABLE", f"{db}.GOLD.FCT_BLOCKS"))
+    assert [str(n) for n in refused if account.allows(gold, n)] == []
+    # The next deploy (the CI user alone) makes a new REFRESH_GOLD; the workflow still may.
+    _, problems = replay(plan, account=account, skip_admin=True, as_user=CONFIG.deploy_user)
+    assert problems == []
+    assert apply(account, role, statement) == []
+    # Neither the deploy's other roles nor READ run gold on the gold user's behalf.
+    assert apply(account, CONFIG.read_role, statement) != []
+
+
+def test_without_the_future_grant_the_gold_workflow_is_refused() -> None:
+    """The check can fail: the grants step without its line for GOLD_REFRESH."""
+    grants = (REPO / "snowflake" / "sql" / "02_grants.sql").read_text()
+    line = next(x for x in grants.splitlines() if "ON FUTURE TASKS" in x)
+    account, problems = replay(build_plan(CONFIG), {"02_grants.sql": grants.replace(line, "")})
+    assert problems == []
+    role, statement = gold_workflow_statement(CONFIG)
+    assert apply(account, role, statement) == [
+        f"OPERATE on TASK {CONFIG.database}.GOLD.REFRESH_GOLD ({statement})"
+    ]
+
+
+def test_the_gold_run_is_refused_when_its_owner_may_not_execute_tasks() -> None:
+    """EXECUTE TASK runs as the task's owner: without the owner's EXECUTE TASK (granted
+    in 03_task_privileges.sql) the gold workflow's OPERATE is not enough."""
+    privileges = (REPO / "snowflake" / "sql" / "03_task_privileges.sql").read_text()
+    dropped = privileges.replace("GRANT EXECUTE TASK ON ACCOUNT TO ROLE <% transform_role %>;", "")
+    assert dropped != privileges
+    plan = build_plan(CONFIG)
+    account, _ = replay(plan, {"03_task_privileges.sql": dropped})
+    role, statement = gold_workflow_statement(CONFIG)
+    missing = apply(account, role, statement)
+    assert missing == [
+        f"EXECUTE TASK held by {CONFIG.transform_role} on ACCOUNT ACCOUNT"
+        f" ({statement} (the task's owner))"
+    ]

@@ -1,4 +1,4 @@
--- Privileges of the three roles on the warehouse, database and schemas. Run as
+-- Privileges of the four roles on the warehouse, database and schemas. Run as
 -- SECURITYADMIN: future grants need the global MANAGE GRANTS privilege.
 --   mempool deploy --connection NAME --only grants
 -- Privileges per statement are listed, with their documentation, in
@@ -10,6 +10,7 @@ GRANT USAGE ON WAREHOUSE <% warehouse %> TO ROLE <% read_role %>;
 GRANT USAGE ON DATABASE <% database %> TO ROLE <% ingest_role %>;
 GRANT USAGE ON DATABASE <% database %> TO ROLE <% transform_role %>;
 GRANT USAGE ON DATABASE <% database %> TO ROLE <% read_role %>;
+GRANT USAGE ON DATABASE <% database %> TO ROLE <% gold_role %>;
 
 -- INGEST: the landing objects and RAW tables and pipes.
 GRANT USAGE, CREATE TABLE, CREATE PIPE, CREATE STAGE, CREATE FILE FORMAT
@@ -34,3 +35,14 @@ GRANT USAGE ON SCHEMA <% database %>.OPS TO ROLE <% read_role %>;
 GRANT SELECT ON FUTURE TABLES IN SCHEMA <% database %>.GOLD TO ROLE <% read_role %>;
 GRANT SELECT ON FUTURE VIEWS IN SCHEMA <% database %>.GOLD TO ROLE <% read_role %>;
 GRANT SELECT ON FUTURE VIEWS IN SCHEMA <% database %>.OPS TO ROLE <% read_role %>;
+
+-- GOLD_REFRESH: EXECUTE TASK on REFRESH_GOLD needs OPERATE on that task (or ownership);
+-- the run itself uses the owner's (TRANSFORM's) warehouse and EXECUTE TASK, so this role
+-- holds no account privilege and no warehouse. MONITOR shows the task and its runs.
+-- A future grant, not a grant on the task: every deploy's tasks step makes a new
+-- REFRESH_GOLD (CREATE OR REPLACE), which a grant on the old one would not reach, and
+-- the CI deploy user needs no grant privilege (nor this role to exist) to make it.
+-- REFRESH_GOLD is the only task in GOLD (tests/test_deploy_access.py).
+-- https://docs.snowflake.com/en/sql-reference/sql/execute-task (usage notes)
+GRANT USAGE ON SCHEMA <% database %>.GOLD TO ROLE <% gold_role %>;
+GRANT OPERATE, MONITOR ON FUTURE TASKS IN SCHEMA <% database %>.GOLD TO ROLE <% gold_role %>;
