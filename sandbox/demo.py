@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Protocol
 
+import boto3
+
 from ingest import contract
 from sandbox import aws_local
 from sandbox.paths import Workspace
@@ -79,10 +81,20 @@ class Stack:
     warehouse: LocalWarehouse | None = None
     api_base: str = ""
     ws_url: str = ""
+    # Component -> the ARN of the role Terraform gives it (provisioned in moto).
+    roles: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def aws_env(self) -> dict[str, str]:
+        """The local administrator's settings (provisioning, the demo's own reads)."""
         return aws_local.client_env(self.aws_endpoint)
+
+    def role_env(self, component: str) -> dict[str, str]:
+        """Settings for a process that runs as `component`'s role."""
+        return aws_local.role_env(self.aws_endpoint, self.roles[component], component)
+
+    def role_session(self, component: str) -> boto3.Session:
+        return aws_local.role_session(self.aws_endpoint, self.roles[component], component)
 
     def write_runtime_file(self) -> None:
         info: dict[str, Any] = {
@@ -90,6 +102,7 @@ class Stack:
             "aws_endpoint": self.aws_endpoint,
             "bucket": self.landing.bucket,
             "queue_url": self.queue_url,
+            "roles": self.roles,
             "api_base": self.api_base,
             "ws_url": self.ws_url,
             **self.extra,
@@ -119,7 +132,9 @@ class MotoComponent:
         stack.aws_endpoint = f"http://127.0.0.1:{port}"
         # Every boto3 client this process creates now talks to moto (the standard way).
         os.environ.update(stack.aws_env())
-        stack.queue_url = aws_local.provision(stack.aws_endpoint, stack.landing)["queue_url"]
+        provisioned = aws_local.provision(stack.aws_endpoint, stack.landing)
+        stack.queue_url = provisioned["queue_url"]
+        stack.roles = provisioned["roles"]
 
     def stop(self) -> None:
         """moto is stopped by the supervisor with the other processes."""
@@ -215,6 +230,26 @@ def print_summary(stack: Stack, components: list[Component], elapsed: float) -> 
             print(f"  sf  {table:<36} {n:>8} rows")
     except Exception as exc:
         print(f"  sf  (not readable: {exc})")
+
+
+def report_denials(stack: Stack) -> bool:
+    """Print every request IAM refused during the run; True when there was one. A refusal
+    is a permission Terraform does not grant (or a call it should not need): in AWS the
+    same call fails."""
+    denials = aws_local.read_denials(aws_local.denials_file(stack.ws))
+    if not denials:
+        print("  iam every call was allowed by the policies in terraform/")
+        return False
+    print(f"\n  ! IAM refused {len(denials)} call(s): terraform/ does not grant them")
+    seen: dict[tuple[str, str], int] = {}
+    for d in denials:
+        who = d["principal"].split("/")[1] if "/" in d["principal"] else d["principal"]
+        key = (who, f"{d['action']} on {d['resource']} {d.get('detail', '')}".strip())
+        seen[key] = seen.get(key, 0) + 1
+    for (who, what), n in sorted(seen.items())[:20]:
+        print(f"    {who:<28} {what} (x{n})")
+    print(f"    (all of them: {aws_local.denials_file(stack.ws)})")
+    return True
 
 
 def status_view(stack: Stack, duration: float | None) -> str:
@@ -349,6 +384,8 @@ def run_demo(opts: DemoOptions, components: list[Component] | None = None) -> in
                     exit_code = 1
             if started and stack.aws_endpoint:
                 print_summary(stack, started, time.monotonic() - t0)
+                if report_denials(stack):
+                    exit_code = 1
             stack.supervisor.stop_all()
             ws.runtime_file.unlink(missing_ok=True)
     return exit_code

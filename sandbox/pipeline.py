@@ -148,7 +148,8 @@ class StreamerComponent:
 
     def start(self, stack: Stack) -> None:
         env = {
-            **stack.aws_env(),
+            # As the instance profile's role.
+            **stack.role_env("streamer"),
             "MEMPOOL_BUCKET": stack.landing.bucket,
             "MEMPOOL_WS_URL": stack.ws_url,
             "MEMPOOL_STREAM_DELIVERY": stack.landing.stream_delivery,
@@ -194,8 +195,10 @@ class PollerComponent:
         from ingest.poller import Poller, PollOptions
 
         api = MempoolApi(stack.api_base, timeout_s=4.0)
+        # As the Lambda's role, on the state key the Lambda's environment names.
+        s3 = stack.role_session("poller").client("s3", config=aws.CLIENT_CONFIG)
         poller = Poller(
-            api, aws.client("s3"), stack.landing.bucket, "mempool-state/poller.json", PollOptions()
+            api, s3, stack.landing.bucket, stack.landing.terraform.poller_state_key, PollOptions()
         )
         handler = logging.FileHandler(stack.ws.logs / "poller.log")
         poll_log = logging.getLogger("mempool.poll")
@@ -300,8 +303,11 @@ class SnowflakeRuntimeComponent:
             stack.warehouse,
             stack.landing.bucket,
             aws.client("s3"),
+            # The queue is Snowflake's own in production: the administrator reads it here.
             aws.client("sqs"),
             stack.queue_url,
+            # The pipes read the bucket as the storage integration's role.
+            stage_s3=stack.role_session("snowflake").client("s3", config=aws.CLIENT_CONFIG),
         )
         self.runtime.deploy()
         dbt_log = stack.ws.logs / "dbt.log"

@@ -273,11 +273,16 @@ class LocalSnowflake:
         sqs: Any = None,
         queue_url: str = "",
         config: DeployConfig | None = None,
+        stage_s3: Any = None,
     ) -> None:
         self.warehouse = warehouse
         self.database = warehouse.database
         self.bucket = bucket
+        # `s3` is the world around the warehouse (tests and chaos land and copy objects
+        # with it); the pipes read with `stage_s3`, the storage integration's role, when
+        # given, so a read Terraform does not grant fails here as it would in Snowflake.
         self.s3 = s3
+        self.stage_s3 = stage_s3 if stage_s3 is not None else s3
         self.sqs = sqs
         self.queue_url = queue_url
         self.config = config or local_config(self.database, bucket)
@@ -595,7 +600,7 @@ class LocalSnowflake:
         ):
             self.counters["duplicate_files"] += 1
             return 0
-        body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        body = self.stage_s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         if self.plan.skips_byte_order_mark(pipe) and body.startswith(BYTE_ORDER_MARK):
             body = body[len(BYTE_ORDER_MARK) :]
         rows, errors = decode_lines(body, self.plan.replaces_invalid_characters(pipe))

@@ -45,8 +45,11 @@ resource "aws_iam_role" "firehose" {
 
 data "aws_iam_policy_document" "firehose" {
   statement {
+    # Firehose's documented list for an S3 destination includes s3:GetObject
+    # (https://docs.aws.amazon.com/firehose/latest/dev/controlling-access.html#using-iam-s3);
+    # granted on what it writes, not on the rest of the bucket.
     sid     = "WriteItsPrefixes"
-    actions = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    actions = ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"]
     resources = concat(
       [for d in local.deliveries : "${aws_s3_bucket.landing.arn}/${d.prefix}*"],
       ["${aws_s3_bucket.landing.arn}/${local.firehose_error_prefix}*"],

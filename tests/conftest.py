@@ -55,16 +55,21 @@ def moto_endpoint(session_ws: Workspace) -> Iterator[str]:
                 os.environ[key] = value
 
 
+_landings = itertools.count(1)
+
+
 @contextmanager
 def landing_zone(moto_endpoint: str, name: str) -> Iterator[aws_local.Landing]:
-    """A freshly provisioned landing zone with a bucket of its own; its delivery streams
-    are deleted afterwards (an account holds at most 50, in moto too)."""
+    """A freshly provisioned landing zone with a bucket and roles of its own (Terraform's
+    policies for its names); its delivery streams are deleted afterwards (an account
+    holds at most 50, in moto too)."""
     name = name.lower().replace("_", "-").replace("[", "-").replace("]", "")[:40]
     land = aws_local.Landing(
         bucket=f"t-{name}-{free_port()}",
         stream_delivery=f"s-{name}"[:60],
         conversions_delivery=f"c-{name}"[:60],
         queue=f"q-{name}"[:70],
+        name_prefix=f"t{next(_landings)}",
     )
     aws_local.provision(moto_endpoint, land)
     yield land
@@ -104,17 +109,21 @@ def next_database() -> str:
 
 
 def new_runtime(landing: aws_local.Landing, server: LocalWarehouse) -> LocalSnowflake:
-    """A local Snowflake runtime on a fresh database, fed by moto S3 -> SQS (not deployed)."""
+    """A local Snowflake runtime on a fresh database, fed by moto S3 -> SQS (not deployed),
+    reading the bucket as the storage integration's role, as the demo does."""
     import boto3
 
     wh = LocalWarehouse(server.host, server.port, database=next_database())
     sqs = boto3.client("sqs")
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    storage = aws_local.role_session(endpoint, landing.role_arn("snowflake"), "snowflake")
     return LocalSnowflake(
         wh,
         landing.bucket,
         boto3.client("s3"),
         sqs,
         sqs.get_queue_url(QueueName=landing.queue)["QueueUrl"],
+        stage_s3=storage.client("s3", endpoint_url=endpoint),
     )
 
 

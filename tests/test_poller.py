@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,19 @@ def landed_blocks(bucket: str, topic: str = contract.TOPIC_BLOCK) -> list[dict[s
     return out
 
 
-def make_poller(model: Model, bucket: str, **kw: Any) -> Poller:
+def poller_s3(landing: aws_local.Landing) -> Any:
+    """S3 as the Lambda's role (Terraform's policy) sees it."""
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    role = aws_local.role_session(endpoint, landing.role_arn("poller"), "poller")
+    return role.client("s3", endpoint_url=endpoint)
+
+
+def make_poller(model: Model, landing: aws_local.Landing, **kw: Any) -> Poller:
     api = ModelApi(model, kw.pop("fail_after", None), kw.pop("unavailable", frozenset()))
     return Poller(
         api,
-        boto3.client("s3"),
-        bucket,
+        poller_s3(landing),
+        landing.bucket,
         "state/poller.json",  # type: ignore[arg-type]
         PollOptions(**kw),
     )
@@ -44,10 +52,10 @@ def make_poller(model: Model, bucket: str, **kw: Any) -> Poller:
 
 def test_first_run_writes_history_then_only_new_blocks(landing: aws_local.Landing) -> None:
     model = Model(seed=3, start_time=1_800_000_000, history_blocks=40)
-    first = make_poller(model, landing.bucket, lookback_blocks=100).run()
+    first = make_poller(model, landing, lookback_blocks=100).run()
     assert first.advanced and first.blocks_written == 40 and first.gaps_left == 0
     model.advance(model.start_time + 4000)
-    second = make_poller(model, landing.bucket).run()
+    second = make_poller(model, landing).run()
     new = model.tip.height - 900_039
     assert second.blocks_written == new > 0
     heights = sorted(b["height"] for b in landed_blocks(landing.bucket))
@@ -69,7 +77,7 @@ def test_each_new_block_s_txids_are_fetched_once_and_leftovers_wait_in_the_state
     api = ModelApi(model)
     tight = Poller(
         api,
-        boto3.client("s3"),
+        poller_s3(landing),
         landing.bucket,
         "state/poller.json",
         PollOptions(lookback_blocks=100, budget_s=12, request_timeout_s=1),
@@ -82,7 +90,7 @@ def test_each_new_block_s_txids_are_fetched_once_and_leftovers_wait_in_the_state
     top_page = [b.hash for b in model.chain[-15:]]
     fetched = [t["id"] for t in landed_blocks(landing.bucket, contract.TOPIC_BLOCK_TXIDS)]
     assert fetched and state.txids_pending and fetched + state.txids_pending == top_page
-    make_poller(model, landing.bucket).run()
+    make_poller(model, landing).run()
     txids = landed_blocks(landing.bucket, contract.TOPIC_BLOCK_TXIDS)
     assert sorted(t["id"] for t in txids) == sorted(top_page)
     assert all(t["txids"] == model.by_hash[t["id"]].api_txids() for t in txids)
@@ -95,7 +103,7 @@ def test_budget_leaves_gaps_that_later_runs_fill(landing: aws_local.Landing) -> 
     # 2 requests per run: the top page and one more.
     runs = []
     for _ in range(6):
-        runs.append(make_poller(model, landing.bucket, lookback_blocks=60, fail_after=2).run())
+        runs.append(make_poller(model, landing, lookback_blocks=60, fail_after=2).run())
     assert runs[0].gaps_left > 0
     assert runs[-1].gaps_left == 0
     heights = sorted({b["height"] for b in landed_blocks(landing.bucket)})
@@ -104,11 +112,11 @@ def test_budget_leaves_gaps_that_later_runs_fill(landing: aws_local.Landing) -> 
 
 def test_a_reorg_is_refetched_back_to_the_fork_point(landing: aws_local.Landing) -> None:
     model = Model(seed=5, start_time=1_800_000_000, history_blocks=20)
-    make_poller(model, landing.bucket).run()
+    make_poller(model, landing).run()
     old_tip = model.tip
     events = model._reorg(int(model.now) + 60, depth=2)
     replaced = {b.hash for b in events[0].data["new"]}
-    result = make_poller(model, landing.bucket).run()
+    result = make_poller(model, landing).run()
     assert result.reorg_depth == 2
     written = {b["id"] for b in landed_blocks(landing.bucket)}
     assert replaced <= written
@@ -119,7 +127,7 @@ def test_a_reorg_is_refetched_back_to_the_fork_point(landing: aws_local.Landing)
 
 def test_two_concurrent_pollers_never_both_advance_the_state(landing: aws_local.Landing) -> None:
     model = Model(seed=6, start_time=1_800_000_000, history_blocks=20)
-    make_poller(model, landing.bucket).run()
+    make_poller(model, landing).run()
     model.advance(model.start_time + 3000)
     barrier = threading.Barrier(2)
     store = StateStore(boto3.client("s3"), landing.bucket, "state/poller.json")
@@ -128,7 +136,7 @@ def test_two_concurrent_pollers_never_both_advance_the_state(landing: aws_local.
     results: list[Any] = []
 
     def run() -> None:
-        poller = make_poller(model, landing.bucket)
+        poller = make_poller(model, landing)
 
         def synchronised_load() -> Any:
             loaded = original_load()
@@ -164,7 +172,7 @@ def test_state_store_conditional_writes(landing: aws_local.Landing) -> None:
 
 def test_429_ends_the_run_cleanly_without_advancing(landing: aws_local.Landing) -> None:
     model = Model(seed=8, start_time=1_800_000_000, history_blocks=20)
-    result = make_poller(model, landing.bucket, fail_after=0).run()
+    result = make_poller(model, landing, fail_after=0).run()
     assert result.stopped.startswith("backed off")
     assert not result.advanced and result.blocks_written == 0
 
@@ -176,7 +184,7 @@ def test_one_resource_answering_503_does_not_skip_the_others(
     """mempool.space answers /v1/fees/recommended with 503 while its mempool is not in
     sync; that run used to skip /mempool (and everything after) as well."""
     model = Model(seed=8, start_time=1_800_000_000, history_blocks=20)
-    result = make_poller(model, landing.bucket, unavailable=frozenset({down})).run()
+    result = make_poller(model, landing, unavailable=frozenset({down})).run()
     labels = {key.rsplit("/", 1)[1].split("-poll-")[0] for key in result.objects}
     # Without blocks, no new block's txids either.
     missing = {"fees"} if down != "blocks" else {"blocks", "txids"}
@@ -190,7 +198,12 @@ def test_lambda_handler_runs_on_a_recorded_scheduled_event(
 ) -> None:
     model = Model(seed=9, start_time=1_800_000_000, history_blocks=15)
     monkeypatch.setenv("MEMPOOL_BUCKET", landing.bucket)
+    monkeypatch.setenv("MEMPOOL_STATE_KEY", landing.terraform.poller_state_key)
     monkeypatch.setenv("MEMPOOL_ENV_FILE", "/nonexistent")
+    # The Lambda's environment and role, as Terraform gives them.
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    for key, value in aws_local.assume(endpoint, landing.role_arn("poller"), "lambda").items():
+        monkeypatch.setenv(key, value)
     import ingest.lambda_handler as handler_module
 
     handler_module = importlib.reload(handler_module)

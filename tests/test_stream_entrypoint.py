@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
-import boto3
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
@@ -22,7 +22,7 @@ EVENTS = Path(__file__).parent / "events"
 
 
 def landed(bucket: str, prefix: str) -> list[contract.Record]:
-    s3 = boto3.client("s3")
+    s3 = aws_local.clients(os.environ["AWS_ENDPOINT_URL"])["s3"]
     out: list[contract.Record] = []
     for obj in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
         out.extend(
@@ -45,6 +45,10 @@ def test_recorded_session_lands_as_contract_records(
     )
     monkeypatch.setenv("MEMPOOL_ENV_FILE", str(env_file))
     monkeypatch.setenv("MEMPOOL_SPOOL_DIR", str(tmp_path / "spool"))
+    # As the instance profile's role (Terraform's policies), as on EC2.
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    for key, value in aws_local.assume(endpoint, landing.role_arn("streamer"), "ec2").items():
+        monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_REGION", raising=False)
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
     subscriptions: list[str] = []
