@@ -12,7 +12,9 @@ STAMP := $(VENV)/.installed
 
 # Every venv installs from a lock in requirements/ (README.md there): each file pinned by
 # version and sha256, so a release replaced or added upstream fails the install instead
-# of running. pip itself comes from its own lock, not whatever --upgrade finds.
+# of running. pip itself comes from its own lock, not whatever --upgrade finds. Wheels
+# only: --require-hashes does not reach a source package's build backend, which pip
+# would fetch unhashed to build it.
 # `make lock` regenerates them all.
 LOCKS := requirements
 PIP_LOCK := $(LOCKS)/pip.txt
@@ -20,7 +22,7 @@ DEV_LOCK := $(LOCKS)/dev.txt
 SNOW_LOCK := $(LOCKS)/snowflake-cli.txt
 CHECKOV_LOCK := $(LOCKS)/checkov.txt
 PIP_TOOLS_LOCK := $(LOCKS)/pip-tools.txt
-PIP_INSTALL := -m pip install --quiet --require-hashes
+PIP_INSTALL := -m pip install --quiet --require-hashes --only-binary=:all:
 LOCK_VENV := .venv-lock
 PIP_COMPILE := $(LOCK_VENV)/bin/pip-compile
 

@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH_RECORDS = 500
 MAX_BATCH_BYTES = 4 * 1024 * 1024
+# A stop's rescue object: a few writes for a long outage's spool, each within what one
+# PUT sends in seconds; Snowpipe bills per file as well as per byte.
+RESCUE_OBJECT_BYTES = 64 * 1024 * 1024
 
 
 class DeliveryUnavailable(RuntimeError):
@@ -142,26 +145,39 @@ class FirehoseSink:
 
     # -- at a stop ---------------------------------------------------------------------
 
-    def rescue(self) -> int:
+    def rescue(self, deadline: float | None = None) -> int:
         """Write what the spool holds for each stream to S3 as NDJSON objects under that
         stream's landing prefix, where the pipe loads them as it loads Firehose's (the
         lines are the same bytes Firehose would have written). S3 is another service,
-        seldom down when Firehose is; what it refuses stays spooled for the next start.
-        An object is named by its content's digest, so a retried write is the same
-        object. Returns the number of records written."""
+        seldom down when Firehose is; what it refuses, or what is left at `deadline`
+        (time.monotonic: the stop's budget), stays spooled for the next start. An object
+        is named by its content's digest, so a retried write is the same object; objects
+        are large (RESCUE_OBJECT_BYTES) so a long outage's spool is a few writes.
+        Returns the number of records written."""
         rescued = 0
         for route, name in self.deliveries.items():
             prefix = self.landing.get(route)
             if prefix is None or not self.spool.has_pending(name):
                 continue
             try:
-                rescued += self.spool.replay(name, functools.partial(self._put_object, prefix))
+                rescued += self.spool.replay(
+                    name,
+                    functools.partial(self._put_object, prefix, deadline),
+                    batch_records=RESCUE_OBJECT_BYTES,
+                    batch_bytes=RESCUE_OBJECT_BYTES,
+                )
             except ReplayStalled:
-                log.warning("firehose %s: spooled records stay on disk for the next start", name)
+                log.warning(
+                    "firehose %s: %d spooled records stay on disk for the next start",
+                    name,
+                    self.spool.pending(name),
+                )
         self.counters.rescued += rescued
         return rescued
 
-    def _put_object(self, prefix: str, lines: list[bytes]) -> list[bytes]:
+    def _put_object(self, prefix: str, deadline: float | None, lines: list[bytes]) -> list[bytes]:
+        if deadline is not None and time.monotonic() >= deadline:
+            return lines
         body = b"".join(lines)
         key = f"{prefix}rescued/{hashlib.sha256(body).hexdigest()}.ndjson"
         try:

@@ -37,7 +37,11 @@ class Spool:
         if not lines:
             return
         segments = self._segments(delivery)
-        if segments and segments[-1].stat().st_size < self.segment_bytes:
+        if (
+            segments
+            and segments[-1].stat().st_size < self.segment_bytes
+            and self._ends_whole(segments[-1])
+        ):
             target = segments[-1]
         else:
             number = int(segments[-1].stem) + 1 if segments else 1
@@ -47,6 +51,24 @@ class Spool:
                 fh.write(line if line.endswith(b"\n") else line + b"\n")
             fh.flush()
             os.fsync(fh.fileno())
+
+    @staticmethod
+    def _ends_whole(seg: Path) -> bool:
+        """False when a kill tore the last write: appending there would join the torn
+        line and the next record into one unreadable line (two records quarantined)."""
+        with seg.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            if fh.tell() == 0:
+                return True
+            fh.seek(-1, os.SEEK_END)
+            return fh.read(1) == b"\n"
+
+    def _checkpoint(self, seg: Path, position: int) -> None:
+        """Replace the checkpoint whole: a kill between a truncate and a write left it
+        empty, and the whole segment was sent again."""
+        tmp = self._offset_file(seg).with_suffix(".offset-tmp")
+        tmp.write_text(str(position))
+        os.replace(tmp, self._offset_file(seg))
 
     def pending(self, delivery: str) -> int:
         """Records still waiting (lines past each segment's checkpoint)."""
@@ -108,7 +130,7 @@ class Spool:
                         tail = fh.read()
                         self._rewrite(seg, undelivered, tail)
                         raise ReplayStalled(f"{delivery}: {len(undelivered)} records not taken")
-                    self._offset_file(seg).write_text(str(position))
+                    self._checkpoint(seg, position)
             seg.unlink()
             self._offset_file(seg).unlink(missing_ok=True)
         if sent:

@@ -103,6 +103,9 @@ class StreamerOptions:
     track_index: int = 0
     # After a stop, how long Firehose may take before the rest goes to the spool.
     stop_flush_s: float = 3.0
+    # Then S3 gets this long for what Firehose did not take (FirehoseSink.rescue); with
+    # the flush and a call already under way it stays inside systemd's TimeoutStopSec.
+    stop_rescue_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -184,7 +187,8 @@ class Streamer:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await asyncio.to_thread(self.sink.flush)
-            await asyncio.to_thread(self.sink.rescue)
+            rescue_by = time.monotonic() + self.opts.stop_rescue_s
+            await asyncio.to_thread(self.sink.rescue, rescue_by)
             self._log_counters()
 
     async def _connect_loop(self, stop: asyncio.Event) -> None:

@@ -257,6 +257,14 @@ def statement_needs(account: Account, role: str, statement: str) -> tuple[list[N
             account.future[(kind, schema)].add((p, grantee)) for p in privileges
         ]
 
+    if m := re.match(r"^GRANT (.+?) ON ALL (\w+(?: \w+)?)S IN SCHEMA (\S+) TO ROLE (\S+)$", s):
+        privileges = [p.strip() for p in m[1].split(",")]
+        kind, schema, grantee = m[2], m[3], m[4]
+        existing = [o for o in account.owners if o[0] == kind and o[1].startswith(f"{schema}.")]
+        return [Need("MANAGE GRANTS", ACCOUNT, s)], lambda: [
+            account.grants[grantee].add((p, obj)) for p in privileges for obj in existing
+        ]
+
     kinds = "|".join(KINDS)
     if m := re.match(rf"^GRANT (.+?) ON ({kinds}) (\S+) TO ROLE (\S+)$", s):
         privileges = [p.strip() for p in m[1].split(",")]

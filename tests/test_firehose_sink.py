@@ -239,3 +239,38 @@ def test_a_stop_keeps_the_spool_when_s3_refuses_too(tmp_path: Path) -> None:
     stub.fail_calls = 0
     s.flush()
     assert seqs(stub.delivered["mempool-stream"]) == list(range(5))
+
+
+def test_a_rescue_stops_at_its_deadline_and_keeps_the_rest(tmp_path: Path) -> None:
+    import time
+
+    from tests.fakes import MemoryS3
+
+    s3 = MemoryS3()
+    s = sink(StubFirehose(fail_calls=10**6), tmp_path, s3)
+    s.landing = {"stream": contract.PREFIX_STREAM}
+    for i in range(5):
+        s.add("stream", rec(i))
+    s.flush()
+    assert s.rescue(deadline=time.monotonic()) == 0
+    assert s3.objects == {} and s.spool.pending("mempool-stream") == 5
+
+
+def test_a_torn_spool_write_does_not_join_the_next_record(tmp_path: Path) -> None:
+    """A kill during an append can leave half a line: the next append starts a segment of
+    its own, so only the torn record is unreadable (it was never whole)."""
+    spool = Spool(tmp_path / "spool")
+    spool.append("s", [rec(0).to_line()])
+    [segment] = sorted((tmp_path / "spool" / "s").glob("*.ndjson"))
+    with segment.open("ab") as fh:
+        fh.write(rec(1).to_line()[:20])
+    spool.append("s", [rec(2).to_line()])
+    sent: list[bytes] = []
+
+    def send(batch: list[bytes]) -> list[bytes]:
+        sent.extend(batch)
+        return []
+
+    spool.replay("s", send)
+    readable = [json.loads(line)["frame_seq"] for line in sent if line.endswith(b"\n")]
+    assert readable == [0, 2] and len(sent) == 3

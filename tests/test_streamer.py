@@ -436,3 +436,22 @@ def test_the_frame_before_is_kept_as_text_not_as_parsed_records(tmp_path: Path) 
         tracemalloc.stop()
     assert held < len(message) / 10, f"{held} bytes held for a {len(message)}-byte frame"
     assert [r.payload for r in kept.records()] == [[[0, 0]] * 120_000]
+
+
+def test_a_stop_fits_in_the_time_systemd_gives_it() -> None:
+    """systemd kills the service TimeoutStopSec after SIGTERM (terraform/ec2.tf): the
+    socket's close, Firehose's flush deadline, a call already under way when it passes
+    (connect + read timeout) and S3's rescue window must add up to less, or the kill
+    leaves the spool on a disk a replaced instance does not keep."""
+    import re
+
+    from ingest import aws
+
+    tf = (Path(__file__).parents[1] / "terraform" / "ec2.tf").read_text()
+    systemd_s = float(re.search(r"stop_timeout_s\s*=\s*(\d+)", tf)[1])  # type: ignore[index]
+    opts = StreamerOptions()
+    config: Any = aws.STREAM_CLIENT_CONFIG
+    call_s = config.connect_timeout + config.read_timeout
+    close_s = 1.0  # Streamer.run waits this long for a served connection to close
+    worst = close_s + opts.stop_flush_s + call_s + opts.stop_rescue_s + call_s
+    assert worst < systemd_s, f"a stop may take {worst:.0f}s of systemd's {systemd_s:.0f}s"

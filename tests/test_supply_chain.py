@@ -446,3 +446,24 @@ def test_the_terraform_provider_is_locked_and_ci_may_not_change_the_lock() -> No
     inits = re.findall(r"terraform -chdir=terraform init .*", aws)
     assert len(inits) == 2 and all("-lockfile=readonly" in i for i in inits), inits
     assert "terraform/.terraform/" in (REPO / ".gitignore").read_text()
+
+
+def test_locked_installs_take_wheels_only() -> None:
+    """--require-hashes checks what pip downloads, not the build backend a source package
+    needs: pip would fetch that unhashed and run it (pypa/pip#11974). Wheels only."""
+    locked = [
+        command
+        for commands in every_command().values()
+        for command in commands
+        if "pip install" in command and "--require-hashes" in command
+    ]
+    assert locked
+    missing = [c for c in locked if not re.search(r"--only-binary=['\"]?:all:", c)]
+    assert missing == []
+
+
+def test_the_procedure_archive_fetches_nothing() -> None:
+    """`snow snowpark build --ignore-anaconda` runs in the deploy job, beside its key, and
+    downloads from PyPI, without hashes, whatever requirements.txt lists: it lists
+    nothing (the procedures use the standard library and Snowflake's own snowpark)."""
+    assert logical_lines((REPO / "requirements.txt").read_text()) == []
