@@ -89,6 +89,7 @@ def test_live_shows_what_mempool_space_shows_at_a_glance(app: Any, loaded: Local
     assert float(shown["High priority (sat/vB)"]) >= float(shown["Economy (sat/vB)"])
     # The projected-blocks strip: the next block first, each with its median fee rate.
     assert shown["Next block"].endswith("sat/vB")
+    assert any("The mempool and fee figures: newest data" in c.value for c in app.caption)
     latest = next(f.value for f in app.dataframe if "Height" in f.value.columns)
     assert list(latest["Height"]) == sorted(latest["Height"], reverse=True)[:10]
     assert "Median fee rate (sat/vB)" in latest.columns
@@ -155,6 +156,31 @@ def test_an_empty_warehouse_renders_friendly_empty_states(
         rt.close()
     assert metrics(app)["Unconfirmed transactions"] == "–"
     assert any("No projected blocks yet" in i.value for i in app.info)
+    assert not app.warning  # no data is not stale data
+
+
+def test_live_warns_when_its_data_is_older_than_its_target(
+    landing: Any, fakesnow_server: LocalWarehouse, tmp_path: Path
+) -> None:
+    """A pipeline that stopped two hours ago must not show its last numbers as now."""
+    rt = new_runtime(landing, fakesnow_server)
+    rt.deploy()
+    result = run_dbt(rt.warehouse, "build", target_dir=tmp_path / "dbt")
+    assert result.returncode == 0, result.stdout[-3000:]
+    q(
+        rt,
+        "INSERT INTO GOLD.FCT_MEMPOOL_MINUTELY (MINUTE_AT, TX_COUNT) "
+        "VALUES (DATEADD('minute', -120, DATE_TRUNC('minute', SYSDATE())), 4321)",
+    )
+    try:
+        app = render(rt.warehouse, tmp_path / "home")
+    finally:
+        rt.close()
+    assert metrics(app)["Unconfirmed transactions"] == "4,321"
+    assert [w.value for w in app.warning] == [
+        "The mempool and fee figures: newest data 2.0 h old, past the 20-minute target. "
+        "The pipeline may be behind (see Pipeline health)."
+    ]
 
 
 def _title(chart: Any) -> str:

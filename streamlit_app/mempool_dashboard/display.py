@@ -48,6 +48,7 @@ LABELS = {
     "pending_events": "Events waiting",
     "missing_from": "Missing from height",
     "missing_to": "Missing to height",
+    "oldest_batch_id": "Oldest batch",
 }
 NUMBER_FORMATS = {
     "total_fees_btc": "%.4f",
@@ -91,3 +92,31 @@ def time_axis(field: str, title: str) -> alt.X:
 
 def chart(spec: alt.Chart | alt.LayerChart, title: str) -> None:
     st.altair_chart(spec.properties(title=title), width="stretch")
+
+
+def age_words(minutes: float) -> str:
+    if minutes < 1.5:
+        return f"{minutes * 60:.0f} s"
+    if minutes < 90:
+        return f"{minutes:.0f} min"
+    return f"{minutes / 60:.1f} h"
+
+
+def staleness_warning(what: str, age_minutes: float | None, target_minutes: float) -> str | None:
+    """The warning a Live section shows when its newest data is older than the target
+    OPS.TABLE_FRESHNESS holds for its table; None while it is fresh or has no data."""
+    if age_minutes is None or age_minutes <= target_minutes:
+        return None
+    return (
+        f"{what}: newest data {age_words(age_minutes)} old, past the "
+        f"{target_minutes:g}-minute target. The pipeline may be behind (see Pipeline health)."
+    )
+
+
+def freshness_note(what: str, age_minutes: float | None, target_minutes: float) -> None:
+    """Every Live section says how old its data is, and warns once it is stale."""
+    warning = staleness_warning(what, age_minutes, target_minutes)
+    if warning:
+        st.warning(warning, icon=":material/schedule:")
+    elif age_minutes is not None:
+        st.caption(f"{what}: newest data {age_words(max(age_minutes, 0.0))} old.")

@@ -7,9 +7,29 @@ import pandas as pd
 import streamlit as st
 
 from mempool_dashboard.data import first, fmt, query, since
-from mempool_dashboard.display import TIME_ZONE_NOTE, chart, empty_state, show_table
+from mempool_dashboard.display import (
+    TIME_ZONE_NOTE,
+    chart,
+    empty_state,
+    freshness_note,
+    show_table,
+)
 
 LIVE_REFRESH = "30s"
+
+
+def freshness(table: str, what: str) -> None:
+    """The age of `table`'s newest row against its target, on the warehouse's clock
+    (OPS.TABLE_FRESHNESS, which Pipeline health shows in full)."""
+    row = query(
+        "SELECT AGE_MINUTES, TARGET_MINUTES FROM OPS.TABLE_FRESHNESS "
+        "WHERE TABLE_SCHEMA = 'GOLD' AND TABLE_NAME = ?",
+        (table,),
+    )
+    target = first(row, "target_minutes")
+    if target is not None:
+        age = first(row, "age_minutes")
+        freshness_note(what, None if age is None else float(age), float(target))
 
 
 def live_headline() -> None:
@@ -42,6 +62,8 @@ def live_headline() -> None:
     cols[4].metric("BTC price (USD)", fmt(first(price, "usd_per_btc"), "${:,.0f}"))
     as_of = first(mempool, "minute_at")
     st.caption(f"Mempool as of {as_of:%Y-%m-%d %H:%M} UTC." if as_of is not None else "")
+    freshness("FCT_MEMPOOL_MINUTELY", "The mempool and fee figures")
+    freshness("FCT_PRICES", "The BTC price")
 
 
 def projected_blocks() -> None:
@@ -56,6 +78,7 @@ def projected_blocks() -> None:
     if blocks.empty:
         empty_state("projected blocks")
         return
+    freshness("FCT_MEMPOOL_BLOCKS", "The projected blocks")
     blocks["block"] = [
         "Next block" if i == 0 else f"In ~{(i + 1) * 10} min" for i in blocks["block_index"]
     ]
@@ -73,7 +96,13 @@ def projected_blocks() -> None:
         .mark_bar(opacity=0.6)
         .encode(
             x=x,
-            y=alt.Y("min_fee_rate_sat_per_vb:Q", title="Fee rate (sat/vB)"),
+            # The next block's range (often 8-200 sat/vB) dwarfs the others' on a linear
+            # axis; symlog keeps every band readable and takes a 0 sat/vB low end.
+            y=alt.Y(
+                "min_fee_rate_sat_per_vb:Q",
+                title="Fee rate (sat/vB, log scale)",
+                scale=alt.Scale(type="symlog"),
+            ),
             y2="max_fee_rate_sat_per_vb:Q",
             tooltip=[
                 alt.Tooltip("block:N", title="Block"),
@@ -102,6 +131,7 @@ def next_block_distribution() -> None:
     if state.empty:
         empty_state("projected next block")
         return
+    freshness("FCT_PROJECTED_BLOCK", "The projected next block")
     points = pd.DataFrame(
         {
             "percentile": ["Lowest", "10th", "25th", "Median", "75th", "90th", "Highest"],
@@ -148,6 +178,7 @@ def latest_blocks() -> None:
         "FROM GOLD.FCT_BLOCKS ORDER BY HEIGHT DESC LIMIT 10"
     )
     if not blocks.empty:
+        freshness("FCT_BLOCKS", "The latest blocks")
         blocks["fee_range"] = [
             f"{lo:,.1f}–{hi:,.1f}"
             for lo, hi in zip(
