@@ -75,13 +75,13 @@ snow: $(SNOW)
 
 ## build: the procedure archive, exactly as `mempool deploy` builds it
 build: $(STAMP) $(SNOW)
-	SNOW_BIN=$(abspath $(SNOW)) $(BIN)/python -c 'from sandbox.artifacts import build_procedures; print(build_procedures())'
+	SNOW_BIN=$(abspath $(SNOW)) $(BIN)/python -c 'from operations.artifacts import build_procedures; print(build_procedures())'
 
 ## deploy: `mempool deploy $(ARGS)` with what it runs and nothing more: this checkout's
 ## sources and the locked Snowflake CLI's venv (the deploy imports only PyYAML, which the
 ## CLI brings); what deploy-snowflake.yml runs, e.g. ARGS="--connection prod --skip-admin"
 deploy: $(SNOW)
-	$(SNOW_VENV)/bin/python -m sandbox.cli deploy $(ARGS)
+	$(SNOW_VENV)/bin/python -m operations.cli deploy $(ARGS)
 
 ## deploy-plan: every deploy command and rendered SQL statement, without connecting
 deploy-plan: $(STAMP)
@@ -116,14 +116,14 @@ format: $(STAMP)
 
 ## lambda: the poller's Lambda package (output/lambda/poller.zip), as Terraform uploads it
 lambda: $(STAMP)
-	$(BIN)/python -m sandbox.lambda_package
+	$(BIN)/python -m operations.lambda_package
 
 ## streamer-package: the streamer's wheelhouse (output/streamer/wheelhouse.tar.gz), as
 ## Terraform uploads it: the project wheel and the wheels requirements/streamer.txt pins
 ## for the instance (AL2023 aarch64, Python 3.11), downloaded from PyPI, hash-checked.
 ## ARGS=--update-lock re-resolves pyproject.toml's dependencies into that file first.
 streamer-package: $(STAMP)
-	$(BIN)/python -m sandbox.streamer_package $(ARGS)
+	$(BIN)/python -m operations.streamer_package $(ARGS)
 
 ## pytest: the test suite alone, on two workers (a module stays on one worker)
 ## (the procedure archive is built first, once, so the workers never race to build it)
@@ -147,7 +147,7 @@ lock: $(PIP_COMPILE)
 	$(COMPILE) --extra dev --all-build-deps --no-build-isolation -o $(DEV_LOCK) pyproject.toml
 	$(COMPILE) -o $(SNOW_LOCK) $(LOCKS)/snowflake-cli.in
 	$(COMPILE) -o $(CHECKOV_LOCK) $(LOCKS)/checkov.in
-	$(LOCK_VENV)/bin/python -m sandbox.streamer_package --update-lock
+	$(LOCK_VENV)/bin/python -m operations.streamer_package --update-lock
 
 clean:
 	rm -rf $(VENV) $(SNOW_VENV) $(CHECKOV_VENV) $(LOCK_VENV) output .mempool .pytest_cache .mypy_cache .ruff_cache

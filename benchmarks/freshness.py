@@ -85,7 +85,7 @@ def run(seconds: float) -> dict[str, Any]:
             [
                 sys.executable,
                 "-m",
-                "sandbox.cli",
+                "operations.cli",
                 "demo",
                 "--speed",
                 "1",

@@ -256,8 +256,8 @@ def outage_section(data: dict[str, Any], command: str) -> list[str]:
 
 
 def budget_section() -> list[str]:
-    from sandbox.budget import Assumptions, gold_stages, render, silver_stages
-    from sandbox.deploy import DeployConfig
+    from operations.budget import Assumptions, gold_stages, render, silver_stages
+    from operations.deploy import DeployConfig
 
     assume = Assumptions()
     table = render(silver_stages(assume), gold_stages(assume, DeployConfig().gold_refresh_minutes))

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sandbox.artifacts import build_dashboard
+from operations.artifacts import build_dashboard
 from sandbox.warehouse import LocalWarehouse
 
 log = logging.getLogger("mempool.dashboard")

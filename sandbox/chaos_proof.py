@@ -29,7 +29,7 @@ def demo_argv(seed: int, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "sandbox.cli",
+        "operations.cli",
         "demo",
         "--chaos",
         "--seed",
@@ -89,7 +89,7 @@ def prove(seed: int, duration: float, kill_after: float, home: Path) -> tuple[in
         flush=True,
     )
     verify = subprocess.run(
-        [sys.executable, "-m", "sandbox.cli", "verify"],
+        [sys.executable, "-m", "operations.cli", "verify"],
         env=env,
         capture_output=True,
         text=True,

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sandbox.artifacts import build_dashboard
+from operations.artifacts import build_dashboard
 from sandbox.dbt_local import run_dbt
 from sandbox.loops import PeriodicLoop
 from sandbox.runtime_chaos import RuntimeChaos
@@ -33,7 +33,7 @@ LIVE_WS = "wss://mempool.space/api/v1/ws"
 
 def simulator_argv(port: int, *options: str) -> list[str]:
     """`mempool sim` on `port`, as a process of its own."""
-    return [sys.executable, "-m", "sandbox.cli", "sim", "--port", str(port), *options]
+    return [sys.executable, "-m", "operations.cli", "sim", "--port", str(port), *options]
 
 
 class SimulatorComponent:

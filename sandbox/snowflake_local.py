@@ -1,7 +1,7 @@
 """The local Snowflake runtime: what fakesnow lacks, provided by running production's
 own artifacts.
 
-- Applies the deploy's SQL steps (sandbox/deploy.py), in the deploy's order, rendered
+- Applies the deploy's SQL steps (operations/deploy.py), in the deploy's order, rendered
   with the same `<% name %>` values, passing over only the statements fakesnow cannot
   run, and saying which.
 - Emulates each Snowpipe from its own definition: every new S3 object named by an SQS
@@ -41,8 +41,8 @@ from types import ModuleType
 from typing import Any, Protocol
 from urllib.parse import unquote_plus
 
-from sandbox.artifacts import PACKAGE, PROCEDURES_ARCHIVE, use_procedures_archive
-from sandbox.deploy import (
+from operations.artifacts import PACKAGE, PROCEDURES_ARCHIVE, use_procedures_archive
+from operations.deploy import (
     DBT_DIR,
     PROJECT_FILE,
     DeployConfig,
@@ -50,7 +50,8 @@ from sandbox.deploy import (
     project_entities,
     render,
 )
-from sandbox.warehouse import LocalWarehouse, split_statements
+from operations.sql_text import split_statements
+from sandbox.warehouse import LocalWarehouse
 
 log = logging.getLogger("mempool.snowflake")
 

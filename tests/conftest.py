@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from operations.artifacts import use_procedures_archive
 from sandbox import aws_local
-from sandbox.artifacts import use_procedures_archive
 from sandbox.paths import Workspace
 from sandbox.pipeline import simulator_argv
 from sandbox.services import Service, free_port, http_ok
@@ -161,7 +161,7 @@ def simulator_process(*args: str) -> Iterator[str]:
 def run_verify(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`mempool verify` on the workspace a demo left in `home`."""
     return subprocess.run(
-        [sys.executable, "-m", "sandbox.cli", "verify", *args],
+        [sys.executable, "-m", "operations.cli", "verify", *args],
         env={**os.environ, "MEMPOOL_HOME": str(home)},
         capture_output=True,
         text=True,

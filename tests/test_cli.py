@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.cli import build_parser, main
+from operations.cli import build_parser, main
 
 
 def _subcommands() -> list[str]:
@@ -127,7 +127,7 @@ def test_the_freshness_budget_follows_the_configured_settings(
 ) -> None:
     import hcl2
 
-    from sandbox.budget import Assumptions, silver_stages
+    from operations.budget import Assumptions, silver_stages
 
     variables = hcl2.loads((Path(__file__).parent.parent / "terraform/variables.tf").read_text())
     buffer = next(

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sandbox.artifacts import snow_binary
+from operations.artifacts import snow_binary
+from operations.deploy import DBT_VERSION, DeployConfig, build_plan, command, dbt_profiles
 from sandbox.dbt_local import DBT_DIR
-from sandbox.deploy import DBT_VERSION, DeployConfig, build_plan, command, dbt_profiles
 from sandbox.snowflake_local import LocalSnowflake
 
 REPO = Path(__file__).resolve().parent.parent

@@ -37,7 +37,7 @@ def processes_with_env(marker: str) -> list[int]:
 
 
 def demo_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "sandbox.cli", "demo", "--no-dashboard", *args]
+    return [sys.executable, "-m", "operations.cli", "demo", "--no-dashboard", *args]
 
 
 def test_bounded_demo_runs_the_pipeline_end_to_end_and_leaves_nothing_running(

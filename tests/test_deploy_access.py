@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sandbox.deploy import (
+from operations.deploy import (
     DeployConfig,
     Plan,
     Step,
@@ -91,7 +91,7 @@ def replay(
             continue
         if step.sql_file:
             if sql_override and step.sql_file in sql_override:
-                from sandbox.warehouse import split_statements
+                from operations.sql_text import split_statements
 
                 text = render(sql_override[step.sql_file], plan.config.values())
                 statements = split_statements(text)

@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sandbox.artifacts import (
+from operations.artifacts import (
     PROCEDURES_ARCHIVE,
     build_dashboard,
     build_procedures,
     copy_snow_project,
     snow_binary,
 )
-from sandbox.deploy import (
+from operations.deploy import (
     DBT_VERSION,
     DeployConfig,
     DeployError,
@@ -199,7 +199,7 @@ def test_gold_refreshes_on_its_own_schedule_not_after_every_silver_run() -> None
 def test_dry_run_prints_every_step_command_and_statement(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from sandbox.cli import main
+    from operations.cli import main
 
     code = main(
         [
@@ -567,7 +567,7 @@ def test_the_staged_dbt_profile_is_prod_alone_with_literal_values() -> None:
     empty (the project runs as the current account and user); env_var() is not supported
     when a project object runs; the local target names the fakesnow server.
     https://docs.snowflake.com/en/user-guide/data-engineering/dbt-projects-on-snowflake-limitations"""
-    from sandbox.deploy import dbt_profiles
+    from operations.deploy import dbt_profiles
 
     with dbt_profiles(OTHER) as staged:
         text = (staged / "profiles.yml").read_text()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.cli import main
+from operations.cli import main
 from sandbox.paths import Workspace
 from sandbox.services import free_port
 from sandbox.warehouse import LocalWarehouse

@@ -1,4 +1,4 @@
-"""The streamer's wheelhouse (sandbox/streamer_package.py), built offline: the third-party
+"""The streamer's wheelhouse (operations/streamer_package.py), built offline: the third-party
 wheels are stand-ins made here (pure wheels satisfying pyproject.toml's specifiers), so
 no test needs PyPI. What is real: the project wheel, the hashed requirements file, pip's
 own resolution of the wheelhouse for the instance's platform (--dry-run), pip's refusal
@@ -17,7 +17,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
-from sandbox import streamer_package as sp
+from operations import streamer_package as sp
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -22,7 +22,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from sandbox.artifacts import snow_binary
+from operations.artifacts import snow_binary
 
 REPO = Path(__file__).resolve().parent.parent
 LOCKS = REPO / "requirements"
@@ -189,7 +189,7 @@ def install_problem(command: str) -> str | None:
         for name in files:
             in_repo = name.startswith("requirements/") and (REPO / name).is_file()
             # The streamer's wheelhouse carries its own hashed requirements (built from
-            # requirements/streamer.txt by sandbox/streamer_package.py).
+            # requirements/streamer.txt by operations/streamer_package.py).
             if not in_repo and not name.endswith("/wheelhouse/requirements.txt"):
                 return f"not a lock in requirements/: {name} ({command})"
         return None
@@ -300,7 +300,7 @@ def test_make_install_keeps_its_stamp_and_follows_the_locks() -> None:
 DEPLOY_PROBE = """
 import json, sys
 from importlib.metadata import packages_distributions
-from sandbox.cli import main
+from operations.cli import main
 code = main(sys.argv[1:])
 # snowflake is a namespace (this checkout's folder, and the CLI's packages): by its
 # second level, so that the CLI's own code imported in this process would show.
@@ -344,7 +344,10 @@ def test_the_snowflake_deploy_runs_on_the_snowflake_cli_lock_alone(tmp_path: Pat
     calls = (tmp_path / "calls").read_text().splitlines()
     assert len(calls) == 12 and calls[0].startswith("sql -f snowflake/sql/12_suspend.sql")
     # This checkout (snowflake/: its SQL folder, a namespace package on the path).
-    own = {"__main__", "sandbox", "ingest", "tests", "snowflake"}
+    own = {"__main__", "operations", "ingest", "tests", "snowflake"}
+    # The operator's deploy never loads the local sandbox (its commands are a plugin the
+    # Snowflake CLI's venv does not have).
+    assert "sandbox" not in result["modules"]
     locked = set(pins(LOCKS / "snowflake-cli.txt"))
     imported = {m: d for m, d in result["modules"].items() if m not in own and d}
     assert "yaml" in imported
@@ -365,7 +368,7 @@ def test_the_deploy_jobs_install_only_what_they_run() -> None:
     assert "make snow" in deploy
     assert not any("make install" in c or ".venv/bin/" in c for c in deploy), deploy
     assert any(
-        c.startswith(".venv-snow/bin/python -m sandbox.cli deploy ") and "--skip-admin" in c
+        c.startswith(".venv-snow/bin/python -m operations.cli deploy ") and "--skip-admin" in c
         for c in deploy
     ), deploy
     gold = workflow_commands(WORKFLOWS / "gold.yml")
@@ -377,7 +380,7 @@ def test_the_deploy_jobs_install_only_what_they_run() -> None:
     # deploy-aws builds its two artifacts from sources and locked wheels with pinned pip.
     aws = workflow_commands(WORKFLOWS / "deploy-aws.yml")
     assert not any("make " in c for c in aws)
-    lambda_source = (REPO / "sandbox" / "lambda_package.py").read_text()
+    lambda_source = (REPO / "operations" / "lambda_package.py").read_text()
     assert "pip" not in lambda_source, "the Lambda zip holds sources only: nothing installed"
 
 

@@ -20,8 +20,8 @@ import hcl2
 import pytest
 
 from ingest import contract
+from operations.lambda_package import HANDLER, build_lambda
 from sandbox import aws_local
-from sandbox.lambda_package import HANDLER, build_lambda
 from sandbox.services import free_port
 from sandbox.terraform_local import TF_DIR, read_landing
 from tests.conftest import simulator_process
@@ -604,7 +604,7 @@ def test_a_failed_boot_step_is_reported_on_the_console_and_in_cloudwatch(tmp_pat
 
 
 def test_the_wheelhouse_is_uploaded_by_terraform_and_only_the_instance_reads_it() -> None:
-    from sandbox.streamer_package import WHEELHOUSE
+    from operations.streamer_package import WHEELHOUSE
 
     variables = {
         k.strip('"'): v for b in tf_files()["variables.tf"]["variable"] for k, v in b.items()
@@ -640,11 +640,11 @@ def test_the_wheelhouse_is_uploaded_by_terraform_and_only_the_instance_reads_it(
         for r in rules
     )
     makefile = (REPO / "Makefile").read_text()
-    assert re.search(r"^streamer-package:.*\n\t.*-m sandbox\.streamer_package", makefile, re.M)
+    assert re.search(r"^streamer-package:.*\n\t.*-m operations\.streamer_package", makefile, re.M)
     assert re.search(r"^\.PHONY:.*\bstreamer-package\b", makefile, re.M)
     workflow = (REPO / ".github" / "workflows" / "deploy-aws.yml").read_text()
     for job in workflow.split("\n  apply:\n"):
-        assert "python -m sandbox.streamer_package" in job
+        assert "python -m operations.streamer_package" in job
 
 
 def test_the_local_stack_follows_a_prefix_changed_in_terraform(

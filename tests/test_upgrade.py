@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from ingest import contract
-from sandbox.artifacts import build_procedures
+from operations.artifacts import build_procedures
 from sandbox.dbt_local import run_dbt
 from sandbox.simulator.model import Model
 from sandbox.snowflake_local import LocalSnowflake, Release, current_release

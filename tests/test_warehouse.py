@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 import snowflake.connector
 
+from operations.sql_text import split_statements
 from sandbox.paths import Workspace
 from sandbox.services import free_port
-from sandbox.warehouse import LocalWarehouse, split_statements
+from sandbox.warehouse import LocalWarehouse
 from tests.conftest import start_fakesnow
 
 pytestmark = pytest.mark.stack
@@ -59,7 +60,7 @@ def test_mempool_sql_prints_rows_from_the_running_stack(
         "SELECT N, S FROM OPS.HELLO ORDER BY N"
     )
     out = subprocess.run(
-        [sys.executable, "-m", "sandbox.cli", "sql", query, "--format", "json"],
+        [sys.executable, "-m", "operations.cli", "sql", query, "--format", "json"],
         env=env,
         capture_output=True,
         text=True,
@@ -69,7 +70,7 @@ def test_mempool_sql_prints_rows_from_the_running_stack(
     last = out.stdout.strip().splitlines()[-1]
     assert json.loads(last) == [{"N": 7, "S": "seven"}, {"N": 8, "S": "eight"}]
     table = subprocess.run(
-        [sys.executable, "-m", "sandbox.cli", "sql", "SELECT 1 AS ONE"],
+        [sys.executable, "-m", "operations.cli", "sql", "SELECT 1 AS ONE"],
         env=env,
         capture_output=True,
         text=True,
@@ -104,7 +105,7 @@ def test_mempool_sql_reads_the_warehouse_a_stopped_demo_left(tmp_path: Path) -> 
         [
             sys.executable,
             "-m",
-            "sandbox.cli",
+            "operations.cli",
             "sql",
             "SELECT ANSWER FROM GOLD.LEFT_BEHIND",
             "--format",
@@ -123,7 +124,7 @@ def test_mempool_sql_reads_the_warehouse_a_stopped_demo_left(tmp_path: Path) -> 
 def test_mempool_sql_without_a_stack_says_how_to_start_one(tmp_path: Path) -> None:
     env = {**os.environ, "MEMPOOL_HOME": str(tmp_path / "nothing")}
     out = subprocess.run(
-        [sys.executable, "-m", "sandbox.cli", "sql", "SELECT 1"],
+        [sys.executable, "-m", "operations.cli", "sql", "SELECT 1"],
         env=env,
         capture_output=True,
         text=True,

@@ -22,8 +22,8 @@ from typing import Any
 
 import yaml
 
-from sandbox.artifacts import snow_binary
-from sandbox.warehouse import split_statements
+from operations.artifacts import snow_binary
+from operations.sql_text import split_statements
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT_FILE = REPO / "snowflake.yml"

@@ -1,8 +1,14 @@
 """`mempool`: one command line for the platform.
 
+The commands here are the operator's: they run against real accounts (deploy, sql -c),
+run the production entry points (stream, poll, backfill) or read the project's settings
+(budget). The local-only commands (demo, verify, sim) live in `sandbox/` and register
+themselves through the `mempool.commands` entry-point group, so this package never
+imports the sandbox; where an operator command has a local default (`mempool sql` on the
+running stack, stream/poll/backfill pointed at it), the sandbox lends it as a hook.
+
 Subcommands import their code only when run, so `mempool --help` stays fast and the
-production entry points (stream, poll, backfill) never load the local sandbox's
-emulators.
+production entry points never load the local sandbox's emulators.
 """
 
 from __future__ import annotations
@@ -12,10 +18,33 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from typing import Any
 
 Handler = Callable[[argparse.Namespace], int]
+COMMANDS_GROUP = "mempool.commands"
+
+
+@dataclass
+class LocalHooks:
+    """What a plugin lends the operator commands for a stack on this machine; without
+    one they need an explicit target (`sql --connection`, the usual AWS settings)."""
+
+    # A DB-API connection to the local warehouse, given the schema names resolve in.
+    connection: Callable[[str | None], AbstractContextManager[Any]] | None = None
+    # Fills in unset settings (endpoint, bucket, API) from a running local stack.
+    defaults: Callable[[], None] | None = None
+
+
+@dataclass
+class Registry:
+    """What `register(registry)` of a `mempool.commands` entry point receives: the
+    subparsers to add its commands to, and the hooks it may set."""
+
+    commands: Any
+    local: LocalHooks = field(default_factory=LocalHooks)
 
 
 def positive_float(text: str) -> float:
@@ -39,72 +68,17 @@ def port_number(text: str) -> int:
     return value
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from sandbox.demo import DemoOptions, run_demo
-
-    return run_demo(DemoOptions.from_args(args))
-
-
 def _sql(args: argparse.Namespace) -> int:
-    from sandbox.sqlcmd import run_sql_command
+    from operations.sqlcmd import run_sql_command
 
+    hooks: LocalHooks = args.local
     return run_sql_command(
-        args.query, connection=args.connection, output=args.format, schema=args.schema
+        args.query,
+        connection=args.connection,
+        output=args.format,
+        schema=args.schema,
+        local_connection=hooks.connection,
     )
-
-
-def _add_demo(sub: Any) -> None:
-    p = sub.add_parser(
-        "demo",
-        help="run the whole platform on this machine (moto, fakesnow, simulator, pipeline)",
-        description="Start the local stack, run the pipeline end to end, and stop cleanly "
-        "on Ctrl-C, SIGTERM or after --duration.",
-    )
-    p.add_argument(
-        "--duration",
-        type=positive_float,
-        default=None,
-        metavar="SECONDS",
-        help="run this long, print a summary of what flowed, exit 0",
-    )
-    p.add_argument("--seed", type=int, default=1, help="simulator seed (deterministic runs)")
-    p.add_argument(
-        "--speed",
-        type=positive_float,
-        default=10.0,
-        help="simulated seconds per real second (default 10)",
-    )
-    p.add_argument(
-        "--source",
-        choices=["sim", "live"],
-        default="sim",
-        help="sim: the project's simulator; live: the real mempool.space",
-    )
-    p.add_argument(
-        "--chaos",
-        action="store_true",
-        help="simulator injects reorgs, restarts, drops, duplicates, 429s and 5xx",
-    )
-    p.add_argument("--no-dashboard", action="store_true", help="do not start Streamlit")
-    p.add_argument("--moto-port", type=port_number, default=0, help="port for moto (0: a free one)")
-    p.add_argument(
-        "--fakesnow-port",
-        type=port_number,
-        default=0,
-        help="port for the fakesnow server (0: a free one)",
-    )
-    p.add_argument(
-        "--sim-port", type=port_number, default=0, help="port for the simulator (0: a free one)"
-    )
-    p.add_argument(
-        "--dashboard-port", type=port_number, default=0, help="port for Streamlit (0: a free one)"
-    )
-    p.add_argument(
-        "--fresh",
-        action="store_true",
-        help="delete .mempool/ (the local warehouse and logs) before starting",
-    )
-    p.set_defaults(func=_demo)
 
 
 def _add_sql(sub: Any) -> None:
@@ -134,36 +108,8 @@ def _add_sql(sub: Any) -> None:
     p.set_defaults(func=_sql)
 
 
-def _verify(args: argparse.Namespace) -> int:
-    from sandbox.paths import Workspace
-    from sandbox.verify import run_verify
-
-    truth = args.truth or Workspace.default().root / "truth.jsonl"
-    return run_verify(truth, connection=args.connection, as_json=args.json)
-
-
-def _add_verify(sub: Any) -> None:
-    p = sub.add_parser(
-        "verify",
-        help="compare the warehouse with the simulator's ground truth (lost/duplicated/wrong)",
-        description="Check SILVER and GOLD against what the simulator served: every block "
-        "with its canonical/stale status, every price, every projected-block state, the "
-        "projection accuracy, and that every raw record is accounted for. Exits 1 on any "
-        "difference. Works on a running demo and on one that has stopped.",
-    )
-    p.add_argument(
-        "--truth",
-        type=Path,
-        default=None,
-        help="the simulator's ground truth (default: truth.jsonl in the workspace)",
-    )
-    p.add_argument("--connection", "-c", default=None, help="a Snowflake connection name")
-    p.add_argument("--json", action="store_true", help="print the differences as JSON")
-    p.set_defaults(func=_verify)
-
-
 def _budget(args: argparse.Namespace) -> int:
-    from sandbox.budget import Assumptions, gold_stages, render, silver_stages
+    from operations.budget import Assumptions, gold_stages, render, silver_stages
 
     assume = Assumptions(
         pipe_latency_s=args.pipe_latency,
@@ -173,7 +119,7 @@ def _budget(args: argparse.Namespace) -> int:
     )
     refresh = args.gold_refresh_minutes
     if refresh is None:
-        from sandbox.deploy import DeployConfig
+        from operations.deploy import DeployConfig
 
         refresh = DeployConfig().gold_refresh_minutes
     print(render(silver_stages(assume), gold_stages(assume, refresh)))
@@ -181,7 +127,7 @@ def _budget(args: argparse.Namespace) -> int:
 
 
 def _add_budget(sub: Any) -> None:
-    from sandbox.budget import Assumptions
+    from operations.budget import Assumptions
 
     defaults = Assumptions()
     p = sub.add_parser(
@@ -213,70 +159,11 @@ def _add_budget(sub: Any) -> None:
     p.set_defaults(func=_budget)
 
 
-def _sim(args: argparse.Namespace) -> int:
-    from sandbox.simulator.server import SimOptions, run
-
-    return run(
-        SimOptions(
-            seed=args.seed,
-            speed=args.speed,
-            host=args.host,
-            port=args.port,
-            chaos=args.chaos,
-            truth_path=args.truth,
-            start_time=args.start,
-            history_blocks=args.history_blocks,
-            start_race=not args.no_start_race,
-        )
-    )
-
-
-def _add_sim(sub: Any) -> None:
-    from pathlib import Path
-
-    p = sub.add_parser(
-        "sim",
-        help="run the mempool.space simulator (WebSocket and REST) on loopback",
-        description="A deterministic mempool.space: /api/v1/ws and /api/... on one port.",
-    )
-    p.add_argument("--seed", type=int, default=1, help="random seed (same seed, same chain)")
-    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8999)
-    p.add_argument(
-        "--chaos",
-        action="store_true",
-        help="reorgs, restarts, dropped connections, duplicate frames, 429/5xx/slow",
-    )
-    p.add_argument(
-        "--truth",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="write the ground truth (JSON lines) to FILE",
-    )
-    p.add_argument(
-        "--start",
-        type=int,
-        default=None,
-        metavar="UNIX_S",
-        help="simulated start time (default: now)",
-    )
-    p.add_argument("--history-blocks", type=int, default=24, help="blocks mined before the start")
-    p.add_argument(
-        "--no-start-race",
-        action="store_true",
-        help="do not start in a one-block race (by default the first new block makes the "
-        "current tip stale, a natural reorg)",
-    )
-    p.set_defaults(func=_sim)
-
-
-def _use_local_stack_defaults() -> None:
+def _use_local_stack_defaults(args: argparse.Namespace) -> None:
     """When a local stack is running and no endpoint is configured, point at it."""
-    from sandbox.stackenv import apply_stack_env
-
-    apply_stack_env()
+    hooks: LocalHooks = args.local
+    if hooks.defaults is not None:
+        hooks.defaults()
 
 
 def _stream(args: argparse.Namespace) -> int:
@@ -285,7 +172,7 @@ def _stream(args: argparse.Namespace) -> int:
     from ingest.config import Settings, resolve_region
     from ingest.stream_main import build_streamer
 
-    _use_local_stack_defaults()
+    _use_local_stack_defaults(args)
     settings = Settings.load()
     region, source = resolve_region()
     logging.getLogger("mempool.stream").info("region %s (from %s)", region, source)
@@ -314,7 +201,7 @@ def _poll(args: argparse.Namespace) -> int:
     from ingest.mempool_api import MempoolApi
     from ingest.poller import Poller, PollOptions
 
-    _use_local_stack_defaults()
+    _use_local_stack_defaults(args)
     settings = Settings.load()
     api = MempoolApi(settings.api_base, settings.user_agent, settings.http_timeout_s)
     opts = PollOptions(budget_s=args.budget, lookback_blocks=args.lookback)
@@ -336,7 +223,7 @@ def _backfill(args: argparse.Namespace) -> int:
 
     if args.what == "blocks" and args.from_ > args.to:
         raise ValueError(f"--from {args.from_} is above --to {args.to}")
-    _use_local_stack_defaults()
+    _use_local_stack_defaults(args)
     settings = Settings.load()
     api = MempoolApi(settings.api_base, settings.user_agent, settings.http_timeout_s)
     s3 = aws.client("s3")
@@ -431,7 +318,7 @@ def _add_ingest(sub: Any) -> None:
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    from sandbox.deploy import DeployConfig, run_deploy
+    from operations.deploy import DeployConfig, run_deploy
 
     config = DeployConfig(
         database=args.database,
@@ -454,7 +341,7 @@ def _deploy(args: argparse.Namespace) -> int:
 
 
 def _add_deploy(sub: Any) -> None:
-    from sandbox.deploy import DBT_VERSION
+    from operations.deploy import DBT_VERSION
 
     env = os.environ.get
     p = sub.add_parser(
@@ -528,15 +415,14 @@ def _add_deploy(sub: Any) -> None:
     p.set_defaults(func=_deploy)
 
 
-REGISTRARS: list[Callable[[Any], None]] = [
-    _add_demo,
-    _add_sql,
-    _add_verify,
-    _add_sim,
-    _add_ingest,
-    _add_deploy,
-    _add_budget,
-]
+REGISTRARS: list[Callable[[Any], None]] = [_add_sql, _add_ingest, _add_deploy, _add_budget]
+
+
+def register_plugins(registry: Registry) -> None:
+    """Every installed `mempool.commands` entry point adds its commands (the sandbox's
+    demo, verify and sim, when the project is installed for development)."""
+    for plugin in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        plugin.load()(registry)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -546,8 +432,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    registry = Registry(sub)
+    # Plugins first: the local commands a newcomer starts with (demo) lead the help.
+    register_plugins(registry)
     for register in REGISTRARS:
         register(sub)
+    parser.set_defaults(local=registry.local)
     return parser
 
 
@@ -577,8 +467,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def is_user_error(exc: BaseException) -> bool:
     from ingest.config import ConfigError
-    from sandbox.artifacts import ArtifactError
-    from sandbox.deploy import DeployError
+    from operations.artifacts import ArtifactError
+    from operations.deploy import DeployError
 
     return isinstance(exc, ConfigError | ArtifactError | DeployError | ValueError)
 

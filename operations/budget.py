@@ -13,9 +13,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 TASKS_SQL = REPO / "snowflake" / "sql" / "60_tasks.sql"
+TF_DIR = REPO / "terraform"
+VARIABLE_REF = re.compile(r"^\$\{var\.(\w+)\}$")
 # The freshness the platform aims for, event to SILVER (the performance issue's target).
 TARGET_S = 150.0
 
@@ -56,12 +59,36 @@ def completion_interval_s(task: str, sql: str) -> float:
     return float(match[1]) * (60 if match[2].upper() == "MINUTE" else 1)
 
 
+def hcl_blocks(path: Path, kind: str) -> dict[str, Any]:
+    import hcl2
+
+    blocks: dict[str, Any] = {}
+    for block in hcl2.loads(path.read_text()).get(kind, []):
+        blocks.update(block)
+    return blocks
+
+
+def firehose_buffer_seconds(tf_dir: Path = TF_DIR) -> float:
+    """The landing streams' buffering interval as firehose.tf sets it: a number, or a
+    variable whose default variables.tf gives (what a plan without -var deploys)."""
+    streams = hcl_blocks(tf_dir / "firehose.tf", "resource")[
+        '"aws_kinesis_firehose_delivery_stream"'
+    ]
+    setting = streams['"landing"']["extended_s3_configuration"][0]["buffering_interval"]
+    ref = VARIABLE_REF.match(str(setting))
+    if ref is None:
+        return float(setting)
+    variable = hcl_blocks(tf_dir / "variables.tf", "variable")[f'"{ref[1]}"']
+    if "default" not in variable:
+        raise ValueError(f"variables.tf gives {ref[1]} no default")
+    return float(variable["default"])
+
+
 def silver_stages(assume: Assumptions, tf_dir: Path | None = None) -> list[Stage]:
     from ingest.streamer import StreamerOptions
-    from sandbox.terraform_local import TF_DIR, read_landing
 
     flush = StreamerOptions().flush_interval_s
-    buffer = float(read_landing(tf_dir or TF_DIR).buffer_seconds)
+    buffer = firehose_buffer_seconds(tf_dir or TF_DIR)
     sql = TASKS_SQL.read_text()
     load = completion_interval_s("LOAD_EVENTS", sql)
     build = max(

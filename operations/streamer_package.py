@@ -19,7 +19,7 @@ dependencies of pyproject.toml for the instance's platform and rewrites that fil
 The project's wheel holds the `ingest` package (what the instance runs) and nothing else,
 as the Lambda package does; it is written here rather than by a build backend so that the
 same sources give the same bytes (fixed order and timestamps, like
-`sandbox/lambda_package.py`) and Terraform replaces the instance only when something in
+`operations/lambda_package.py`) and Terraform replaces the instance only when something in
 the wheelhouse changed. Before the archive is written, pip resolves the wheelhouse as the
 instance will (`--dry-run` for the target platform): a missing or unpinned dependency
 fails here, not at boot.
@@ -129,7 +129,7 @@ def build_project_wheel(dest_dir: Path, project: Project, package_dir: Path = PA
     metadata += [f"Requires-Dist: {dep}" for dep in project.dependencies]
     wheel = [
         "Wheel-Version: 1.0",
-        "Generator: sandbox.streamer_package",
+        "Generator: operations.streamer_package",
         "Root-Is-Purelib: true",
         "Tag: py3-none-any",
     ]
@@ -266,7 +266,7 @@ def build_wheelhouse(
         wheels = sorted(house.glob("*.whl"))
         (house / REQUIREMENTS).write_text(
             "# Every wheel of this wheelhouse, pinned by version and sha256\n"
-            "# (sandbox/streamer_package.py; pip install --require-hashes).\n"
+            "# (operations/streamer_package.py; pip install --require-hashes).\n"
             + "\n".join(requirement_lines(wheels))
             + "\n"
         )
@@ -301,7 +301,9 @@ def update_lock(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sandbox.streamer_package", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m operations.streamer_package", description=__doc__
+    )
     parser.add_argument("--output", type=Path, default=WHEELHOUSE, help="archive to write")
     parser.add_argument(
         "--update-lock",

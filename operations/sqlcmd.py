@@ -7,10 +7,19 @@ import difflib
 import json
 import re
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from sandbox.warehouse import StackNotRunning, connect, split_statements
+from operations.sql_text import split_statements
+
+LocalConnection = Callable[[str | None], AbstractContextManager[Any]]
+
+
+class WarehouseUnavailable(RuntimeError):
+    """No warehouse to run on (none named, no local one up): a message, not a traceback."""
+
 
 # The name in "table not found" messages: DuckDB's (the local warehouse) and Snowflake's.
 MISSING_NAME = re.compile(
@@ -134,21 +143,47 @@ def run_statements(cur: Any, statements: list[str], output: str, stream: TextIO)
     return 0
 
 
+@contextmanager
+def open_connection(
+    connection: str | None, schema: str | None, local_connection: LocalConnection | None
+) -> Iterator[Any]:
+    """The named Snowflake connection, else the local warehouse a plugin lends."""
+    if not connection:
+        if local_connection is None:
+            raise WarehouseUnavailable(
+                "no --connection given, and no local stack installed to default to"
+            )
+        with local_connection(schema) as conn:
+            yield conn
+        return
+    import snowflake.connector
+
+    conn = snowflake.connector.connect(connection_name=connection)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
 def run_sql_command(
-    query: str, connection: str | None, output: str = "table", schema: str | None = None
+    query: str,
+    connection: str | None,
+    output: str = "table",
+    schema: str | None = None,
+    local_connection: LocalConnection | None = None,
 ) -> int:
     statements = split_statements(read_query(query))
     if not statements:
         print("error: no SQL statement to run (give SQL text, @FILE or -)", file=sys.stderr)
         return 2
     try:
-        with connect(connection, schema=schema) as conn:
+        with open_connection(connection, schema, local_connection) as conn:
             cur = conn.cursor()
             try:
                 return run_statements(cur, statements, output, sys.stdout)
             finally:
                 cur.close()
-    except StackNotRunning as exc:
+    except WarehouseUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
