@@ -102,11 +102,13 @@ chaos: $(STAMP) $(SNOW)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 
-## lint: ruff (lint and format), mypy, and the workflows (actionlint, zizmor; offline)
+## lint: ruff (lint and format), mypy, the import direction between the parts
+## (operations/layering.py), and the workflows (actionlint, zizmor; offline)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python -m operations.layering
 	$(BIN)/actionlint
 	$(BIN)/zizmor --offline --min-severity low .github/workflows
 

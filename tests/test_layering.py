@@ -1,0 +1,79 @@
+"""The import-direction check `make lint` runs (operations/layering.py): clean on this
+tree, and it catches each kind of wrong-way import planted in a copy."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from operations.layering import REPO, main, violations
+
+FOLDERS = ("ingest", "operations", "snowflake/procedures", "streamlit_app")
+
+
+def test_this_tree_keeps_the_import_direction() -> None:
+    assert [str(v) for v in violations(REPO)] == []
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    for folder in FOLDERS:
+        shutil.copytree(REPO / folder, tmp_path / folder, ignore=shutil.ignore_patterns("*.pyc"))
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("path", "source", "part", "forbidden"),
+    [
+        # The operator's tooling reaching for the local stack, even lazily.
+        (
+            "operations/status.py",
+            "def status() -> None:\n    from sandbox.warehouse import connect\n",
+            "operations",
+            "sandbox",
+        ),
+        ("ingest/planted.py", "import operations.deploy\n", "ingest", "operations"),
+        ("ingest/planted.py", "from sandbox import stackenv\n", "ingest", "sandbox"),
+        (
+            "snowflake/procedures/mempool_procs/planted.py",
+            "from ingest.contract import TOPICS\n",
+            "procedures",
+            "ingest",
+        ),
+        (
+            "streamlit_app/mempool_dashboard/planted.py",
+            "import importlib\nimportlib.import_module('operations.cli')\n",
+            "dashboard",
+            "operations",
+        ),
+    ],
+)
+def test_a_wrong_way_import_fails_the_check(
+    tree: Path,
+    path: str,
+    source: str,
+    part: str,
+    forbidden: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tree / path).write_text(source)
+    found = violations(tree)
+    assert [(str(v.path), v.part, v.forbidden) for v in found] == [(path, part, forbidden)]
+    assert main([str(tree)]) == 1
+    assert path in capsys.readouterr().err
+
+
+def test_lint_runs_the_check() -> None:
+    """`make lint` runs it (printed, not run: lint may rebuild the venv)."""
+    plan = subprocess.run(
+        ["make", "-n", "-o", ".venv/.installed", "lint"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert ".venv/bin/python -m operations.layering" in plan
