@@ -18,7 +18,8 @@ from operations.cli import Registry, port_number, positive_float
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from sandbox.demo import DemoOptions, run_demo
+    from sandbox.demo import run_demo
+    from sandbox.stack import DemoOptions
 
     return run_demo(DemoOptions.from_args(args))
 

@@ -18,9 +18,9 @@ from sandbox.dbt_local import run_dbt
 from sandbox.loops import PeriodicLoop
 from sandbox.runtime_chaos import RuntimeChaos
 from sandbox.services import Service, free_port, http_ok, port_open, preferred_port
+from sandbox.stack import Component, DemoOptions, Stack
 
 if TYPE_CHECKING:
-    from sandbox.demo import Component, DemoOptions, Stack
     from sandbox.warehouse import LocalWarehouse
 
 log = logging.getLogger("mempool.demo")

@@ -86,8 +86,9 @@ def test_the_dashboard_gets_8501_or_the_next_free_port() -> None:
 
 def test_the_demo_prints_what_runs_where_the_logs_are_and_how_to_stop(tmp_path: Path) -> None:
     from sandbox.aws_local import Landing
-    from sandbox.demo import DemoOptions, Stack, status_view
+    from sandbox.demo import status_view
     from sandbox.paths import Workspace
+    from sandbox.stack import DemoOptions, Stack
     from sandbox.warehouse import LocalWarehouse
 
     stack = Stack(ws=Workspace(tmp_path), opts=DemoOptions(seed=7, speed=10.0))
@@ -109,8 +110,9 @@ def test_the_demo_prints_what_runs_where_the_logs_are_and_how_to_stop(tmp_path: 
 def test_a_demo_on_another_seed_says_the_chains_will_mix(tmp_path: Path) -> None:
     import json
 
-    from sandbox.demo import DemoOptions, previous_chain_warning
+    from sandbox.demo import previous_chain_warning
     from sandbox.paths import Workspace
+    from sandbox.stack import DemoOptions
 
     ws = Workspace(tmp_path)
     assert previous_chain_warning(ws, DemoOptions(seed=2)) is None  # nothing there yet

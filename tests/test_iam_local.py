@@ -518,7 +518,8 @@ def test_iam_is_enforced_from_the_first_request(moto_endpoint: str) -> None:
 
 def test_a_refused_call_fails_the_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The demo's summary lists what IAM refused, and then the demo exits 1 (run_demo)."""
-    from sandbox.demo import DemoOptions, Stack, report_denials
+    from sandbox.demo import report_denials
+    from sandbox.stack import DemoOptions, Stack
 
     stack = Stack(ws=Workspace(tmp_path).ensure(), opts=DemoOptions())
     denials = aws_local.denials_file(stack.ws)

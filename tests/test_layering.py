@@ -77,3 +77,14 @@ def test_lint_runs_the_check() -> None:
         timeout=60,
     ).stdout
     assert ".venv/bin/python -m operations.layering" in plan
+
+
+def test_the_pipeline_does_not_import_the_demo_that_runs_it() -> None:
+    """The demo composes the pipeline's components; the types both use live in
+    sandbox/stack.py, so the pipeline needs nothing from the demo."""
+    import ast
+
+    from operations.layering import imported_names
+
+    tree = ast.parse((REPO / "sandbox" / "pipeline.py").read_text())
+    assert not [m for _, m in imported_names(tree) if m.startswith("sandbox.demo")]

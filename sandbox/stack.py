@@ -1,0 +1,106 @@
+"""What the local stack's parts share: the demo's options, the `Stack` every part reads
+and fills in as it starts, and the `Component` protocol each part implements. The demo
+(sandbox/demo.py) runs the components; the pipeline (sandbox/pipeline.py) defines most
+of them; both import these types from here, neither imports the other's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import boto3
+
+from sandbox import aws_local
+from sandbox.paths import Workspace
+from sandbox.services import Supervisor
+from sandbox.warehouse import LocalWarehouse
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    duration: float | None = None
+    seed: int = 1
+    speed: float = 10.0
+    source: str = "sim"
+    chaos: bool = False
+    dashboard: bool = True
+    moto_port: int = 0
+    fakesnow_port: int = 0
+    sim_port: int = 0
+    dashboard_port: int = 0
+    fresh: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> DemoOptions:
+        return cls(
+            duration=args.duration,
+            seed=args.seed,
+            speed=args.speed,
+            source=args.source,
+            chaos=args.chaos,
+            dashboard=not args.no_dashboard,
+            moto_port=args.moto_port,
+            fakesnow_port=args.fakesnow_port,
+            sim_port=args.sim_port,
+            dashboard_port=args.dashboard_port,
+            fresh=args.fresh,
+        )
+
+
+@dataclass
+class Stack:
+    """What the running stack offers to the components plugged into it."""
+
+    ws: Workspace
+    opts: DemoOptions
+    supervisor: Supervisor = field(default_factory=Supervisor)
+    landing: aws_local.Landing = field(default_factory=aws_local.Landing)
+    aws_endpoint: str = ""
+    queue_url: str = ""
+    warehouse: LocalWarehouse | None = None
+    api_base: str = ""
+    ws_url: str = ""
+    # Component -> the ARN of the role Terraform gives it (provisioned in moto).
+    roles: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def aws_env(self) -> dict[str, str]:
+        """The local administrator's settings (provisioning, the demo's own reads)."""
+        return aws_local.client_env(self.aws_endpoint)
+
+    def role_env(self, component: str) -> dict[str, str]:
+        """Settings for a process that runs as `component`'s role."""
+        return aws_local.role_env(self.aws_endpoint, self.roles[component], component)
+
+    def role_session(self, component: str) -> boto3.Session:
+        return aws_local.role_session(self.aws_endpoint, self.roles[component], component)
+
+    def write_runtime_file(self) -> None:
+        info: dict[str, Any] = {
+            "pid": os.getpid(),
+            "aws_endpoint": self.aws_endpoint,
+            "bucket": self.landing.bucket,
+            "queue_url": self.queue_url,
+            "roles": self.roles,
+            "api_base": self.api_base,
+            "ws_url": self.ws_url,
+            **self.extra,
+        }
+        if self.warehouse:
+            info["fakesnow"] = {"host": self.warehouse.host, "port": self.warehouse.port}
+            self.ws.connections_file.write_text(self.warehouse.connections_toml())
+        self.ws.runtime_file.write_text(json.dumps(info, indent=2))
+
+
+class Component(Protocol):
+    name: str
+
+    def start(self, stack: Stack) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def summary(self) -> dict[str, Any]: ...
