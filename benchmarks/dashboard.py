@@ -26,7 +26,7 @@ from sandbox.dbt_local import run_dbt
 from sandbox.history import HistoryPlan, land_history
 from sandbox.pipeline import dashboard_service
 from sandbox.services import free_port
-from sandbox.snowflake_local import LocalSnowflake
+from sandbox.snowflake_local.runtime import LocalSnowflake
 from sandbox.warehouse import LocalWarehouse
 
 ROUNDS = 3

@@ -23,7 +23,7 @@ from typing import Any
 
 from benchmarks.stack import Emulators, emulators, report
 from ingest import contract
-from sandbox.snowflake_local import LocalSnowflake
+from sandbox.snowflake_local.runtime import LocalSnowflake
 
 NEW_RECORDS = 1_000
 ROUNDS = 3

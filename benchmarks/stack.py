@@ -15,7 +15,7 @@ from typing import Any
 from sandbox import aws_local
 from sandbox.paths import Workspace
 from sandbox.services import free_port
-from sandbox.snowflake_local import LocalSnowflake
+from sandbox.snowflake_local.runtime import LocalSnowflake
 from sandbox.warehouse import LocalWarehouse, fakesnow_service
 
 

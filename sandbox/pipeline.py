@@ -296,7 +296,8 @@ class SnowflakeRuntimeComponent:
 
     def start(self, stack: Stack) -> None:
         from ingest import aws
-        from sandbox.snowflake_local import LocalSnowflake, TaskKilled
+        from sandbox.snowflake_local.runtime import LocalSnowflake
+        from sandbox.snowflake_local.streams import TaskKilled
 
         assert stack.warehouse is not None
         self.runtime = LocalSnowflake(

@@ -18,7 +18,7 @@ from sandbox import aws_local
 from sandbox.paths import Workspace
 from sandbox.pipeline import simulator_argv
 from sandbox.services import Service, free_port, http_ok
-from sandbox.snowflake_local import LocalSnowflake
+from sandbox.snowflake_local.runtime import LocalSnowflake
 from sandbox.warehouse import LocalWarehouse, fakesnow_service
 
 REPO = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ from ingest import contract
 from ingest.backfill import Checkpoint, Progress, backfill_blocks, backfill_prices
 from sandbox import aws_local
 from sandbox.simulator.model import Model
-from sandbox.snowflake_local import LocalSnowflake
+from sandbox.snowflake_local.runtime import LocalSnowflake
 from tests.fakes import ModelApi
 from tests.warehouse_helpers import cycle, q
 

@@ -13,7 +13,7 @@ import pytest
 
 from ingest import contract
 from sandbox.simulator.model import Model
-from sandbox.snowflake_local import LocalSnowflake
+from sandbox.snowflake_local.runtime import LocalSnowflake
 from tests.warehouse_helpers import cycle, land, q, rec
 
 pytestmark = pytest.mark.stack

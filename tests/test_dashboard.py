@@ -22,7 +22,7 @@ from sandbox.dbt_local import run_dbt
 from sandbox.history import HistoryPlan, land_history
 from sandbox.pipeline import dashboard_service
 from sandbox.services import free_port
-from sandbox.snowflake_local import LocalSnowflake
+from sandbox.snowflake_local.runtime import LocalSnowflake
 from sandbox.warehouse import LocalWarehouse
 from tests.conftest import landing_zone, new_runtime
 from tests.warehouse_helpers import land, q

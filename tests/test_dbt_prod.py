@@ -17,7 +17,7 @@ import yaml
 from operations.artifacts import snow_binary
 from operations.deploy import DBT_VERSION, DeployConfig, build_plan, command, dbt_profiles
 from sandbox.dbt_local import DBT_DIR
-from sandbox.snowflake_local import LocalSnowflake
+from sandbox.snowflake_local.runtime import LocalSnowflake
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -20,7 +20,7 @@ from operations.deploy import (
     render,
     rendered_statements,
 )
-from sandbox.snowflake_local import consumed_streams
+from sandbox.snowflake_local.streams import consumed_streams
 from tests.access_model import Account, Need, apply
 
 REPO = Path(__file__).resolve().parent.parent

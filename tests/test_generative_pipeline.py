@@ -29,7 +29,7 @@ from ingest import contract
 from sandbox import aws_local
 from sandbox.dbt_local import run_dbt
 from sandbox.simulator.model import Model
-from sandbox.snowflake_local import LocalSnowflake
+from sandbox.snowflake_local.runtime import LocalSnowflake
 from sandbox.warehouse import LocalWarehouse
 from tests.conftest import landing_zone, new_runtime
 from tests.warehouse_helpers import cycle, land, q

@@ -11,7 +11,7 @@ import pytest
 from ingest import contract
 from sandbox.dbt_local import run_dbt
 from sandbox.simulator.model import Model
-from sandbox.snowflake_local import LocalSnowflake
+from sandbox.snowflake_local.runtime import LocalSnowflake
 from tests.warehouse_helpers import T0, cycle, land, q, rec
 
 pytestmark = [pytest.mark.stack, pytest.mark.dbt]

@@ -13,7 +13,7 @@ import pytest
 from ingest import contract
 from sandbox.dbt_local import run_dbt
 from sandbox.simulator.model import Model
-from sandbox.snowflake_local import LocalSnowflake
+from sandbox.snowflake_local.runtime import LocalSnowflake
 from tests.test_silver_faults import iso, ndjson, projected, raw, tx
 from tests.warehouse_helpers import cycle, land, q
 

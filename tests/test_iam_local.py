@@ -35,7 +35,7 @@ from sandbox import aws_local
 from sandbox.iam_policy import allowed_actions
 from sandbox.paths import Workspace
 from sandbox.simulator.model import Model
-from sandbox.snowflake_local import LocalSnowflake
+from sandbox.snowflake_local.runtime import LocalSnowflake
 from sandbox.terraform_local import TF_DIR, Evaluator, render_roles, role_policies
 from sandbox.warehouse import LocalWarehouse
 from tests.conftest import landing_zone, new_runtime

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ingest import contract
-from sandbox.snowflake_local import LocalSnowflake
+from sandbox.snowflake_local.runtime import LocalSnowflake
 from sandbox.warehouse import LocalWarehouse
 from tests.conftest import new_runtime
 from tests.warehouse_helpers import cycle, land, q, rec
@@ -297,7 +297,7 @@ def test_a_task_graph_killed_half_way_and_rerun_loses_and_doubles_nothing(
     the next landed file triggers, finishes the killed run's work: every record ends in
     SILVER once and the ledger balances."""
     from sandbox.simulator.model import Model
-    from sandbox.snowflake_local import TaskKilled
+    from sandbox.snowflake_local.streams import TaskKilled
 
     model = Model(seed=9, start_time=1_760_000_000, history_blocks=16)
     blocks = [b.to_api() for b in model.chain]

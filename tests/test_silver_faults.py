@@ -12,7 +12,8 @@ import pytest
 
 from ingest import contract
 from sandbox.simulator.model import Model
-from sandbox.snowflake_local import LocalSnowflake, TaskKilled
+from sandbox.snowflake_local.runtime import LocalSnowflake
+from sandbox.snowflake_local.streams import TaskKilled
 from tests.conftest import new_runtime
 from tests.warehouse_helpers import T0, cycle, land, q, rec
 

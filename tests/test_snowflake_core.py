@@ -14,7 +14,7 @@ import pytest
 from ingest import contract
 from sandbox import aws_local
 from sandbox.simulator.model import Model
-from sandbox.snowflake_local import LocalSnowflake
+from sandbox.snowflake_local.runtime import LocalSnowflake
 from sandbox.warehouse import LocalWarehouse
 from tests.conftest import SHARED_FIXTURES, next_database
 from tests.warehouse_helpers import T0, cycle, land, q, rec
@@ -395,7 +395,8 @@ def test_task_runs_are_recorded_where_the_task_history_view_reads(rt: LocalSnowf
     each run under that name, with the view's own columns, as SUCCEEDED or FAILED."""
     import re
 
-    from sandbox.snowflake_local import SQL_DIR, TaskKilled
+    from sandbox.snowflake_local.plan import SQL_DIR
+    from sandbox.snowflake_local.streams import TaskKilled
 
     view = re.search(
         r"CREATE OR REPLACE VIEW <% database %>\.OPS\.TASK_RUNS AS\s+SELECT (.*?)\s+FROM TABLE",

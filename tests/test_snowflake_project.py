@@ -33,7 +33,8 @@ from operations.deploy import (
     rendered_statements,
     run_deploy,
 )
-from sandbox.snowflake_local import SQL_DIR, procedure_handlers
+from sandbox.snowflake_local.plan import SQL_DIR
+from sandbox.snowflake_local.procedures import procedure_handlers
 
 REPO = Path(__file__).resolve().parent.parent
 OTHER = DeployConfig(

@@ -29,7 +29,7 @@ from ingest import contract
 from operations.artifacts import build_procedures
 from sandbox.dbt_local import run_dbt
 from sandbox.simulator.model import Model
-from sandbox.snowflake_local import LocalSnowflake, Release, current_release
+from sandbox.snowflake_local.runtime import LocalSnowflake, Release, current_release
 from tests.conftest import new_runtime
 from tests.warehouse_helpers import cycle, land, q
 

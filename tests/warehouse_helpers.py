@@ -6,7 +6,7 @@ import itertools
 from typing import Any
 
 from ingest import contract
-from sandbox.snowflake_local import LocalSnowflake
+from sandbox.snowflake_local.runtime import LocalSnowflake
 
 T0 = "2026-01-13T10:00:00.000Z"
 _keys = itertools.count(1)

@@ -1,0 +1,162 @@
+"""Streams, emulated: each a per-consumer offset over its table that advances when a
+DML statement reading it commits, as Snowflake's does, even if the procedure then
+fails; and the Snowpark session a procedure gets locally, which moves those offsets."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from sandbox.snowflake_local.base import RuntimeBase
+from sandbox.snowflake_local.plan import LOCAL_SCHEMA, sql_string, strip_database
+
+STREAM_RE = re.compile(
+    r"CREATE\s+STREAM\s+IF\s+NOT\s+EXISTS\s+(?P<stream>\S+)\s+ON\s+TABLE\s+"
+    r"(?P<table>\S+)",
+    re.I,
+)
+
+
+class StreamEmulation(RuntimeBase):
+    def _declare_stream(self, statement: str) -> None:
+        if m := STREAM_RE.search(statement):
+            self._emulation_changed = True
+            self.plan.streams[strip_database(m["stream"], self.database)] = strip_database(
+                m["table"], self.database
+            )
+
+    def _setup_streams(self) -> None:
+        self.execute(f"""CREATE TABLE IF NOT EXISTS {LOCAL_SCHEMA}.STREAM_OFFSETS
+            (STREAM VARCHAR, POSITION VARCHAR)""")
+        for stream, table in self.plan.streams.items():
+            if not self.execute(
+                f"SELECT 1 FROM {LOCAL_SCHEMA}.STREAM_OFFSETS WHERE STREAM = '{stream}'"
+            ):
+                self.execute(f"INSERT INTO {LOCAL_SCHEMA}.STREAM_OFFSETS VALUES ('{stream}', '')")
+            self.execute(f"CREATE OR REPLACE VIEW {stream} AS {self._stream_query(stream, table)}")
+
+    def _stream_query(self, stream: str, table: str) -> str:
+        offset = f"(SELECT POSITION FROM {LOCAL_SCHEMA}.STREAM_OFFSETS WHERE STREAM = '{stream}')"
+        if table.upper().startswith("RAW."):
+            # RAW rows are ordered by the order their files were loaded.
+            return (
+                f"SELECT t.* FROM {table} t WHERE t.SOURCE_FILE IN ("
+                f"SELECT FILE_NAME FROM {LOCAL_SCHEMA}.PIPE_FILES "
+                f"WHERE LPAD(ORDINAL::VARCHAR, 12, '0') > {offset})"
+            )
+        return f"SELECT t.* FROM {table} t WHERE t.BATCH_ID > {offset}"
+
+    def _stream_position(self, stream: str) -> str:
+        table = self.plan.streams[stream]
+        if table.upper().startswith("RAW."):
+            rows = self.execute(f"SELECT MAX(ORDINAL) FROM {LOCAL_SCHEMA}.PIPE_FILES")
+            return f"{int(rows[0][0] or 0):012d}"
+        rows = self.execute(f"SELECT MAX(BATCH_ID) FROM {table}")
+        return str(rows[0][0] or "")
+
+    def stream_has_data(self, stream: str) -> bool:
+        return bool(self.execute(f"SELECT 1 FROM {stream} LIMIT 1"))
+
+    def set_stream_offset(self, stream: str, position: str) -> None:
+        self.execute(
+            f"UPDATE {LOCAL_SCHEMA}.STREAM_OFFSETS SET POSITION = "
+            f"{sql_string(position)} WHERE STREAM = '{stream}'"
+        )
+
+
+class TaskKilled(RuntimeError):
+    """A task run ended half-way (chaos): what committed stays, the rest is retried."""
+
+
+# Statements that can consume a stream: DML reading it in a subquery or USING clause.
+DML = ("INSERT", "MERGE", "UPDATE", "DELETE")
+
+
+TRANSACTION_CONTROL = {
+    "BEGIN": "begin",
+    "START": "begin",
+    "COMMIT": "commit",
+    "ROLLBACK": "rollback",
+}
+
+
+class StreamConsumingSession:
+    """The Snowpark session a procedure gets locally: `sql(...).collect()` as Snowpark's,
+    plus the stream semantics fakesnow lacks (see ProcedureCalls.call): a DML statement
+    that reads a stream moves its offset when it commits, on its own or at the COMMIT of
+    the explicit transaction it ran in; a rollback leaves the offset where it was."""
+
+    def __init__(
+        self,
+        runtime: StreamEmulation,
+        streams: list[str],
+        kill_after: int | None = None,
+        between: Callable[[str, int], None] | None = None,
+    ) -> None:
+        self._runtime = runtime
+        self._streams = streams
+        self._kill_after = kill_after
+        self._between = between
+        self._statements = 0
+        self._in_transaction = False
+        self._deferred: dict[str, str] = {}
+
+    def sql(self, text: str, params: list[Any] | None = None) -> _Statement:
+        return _Statement(self, text, params)
+
+    def _run(self, text: str, params: list[Any] | None) -> list[Any]:
+        self._statements += 1
+        if self._kill_after is not None and self._statements > self._kill_after:
+            raise TaskKilled(f"killed after {self._kill_after} statement(s)")
+        words = text.lstrip().upper().split(None, 1)
+        control = TRANSACTION_CONTROL.get(words[0] if words else "")
+        is_dml = text.lstrip().upper().startswith(DML)
+        consumed = [s for s in self._streams if is_dml and s in text]
+        positions = {s: self._runtime._stream_position(s) for s in consumed}
+        session = self._runtime.session
+        query = session.sql(text, params=params) if params else session.sql(text)
+        rows = list(query.collect())
+        if control == "begin":
+            self._in_transaction = True
+        elif control in ("commit", "rollback"):
+            if control == "commit":
+                for stream, position in self._deferred.items():
+                    self._runtime.set_stream_offset(stream, position)
+            self._deferred.clear()
+            self._in_transaction = False
+        elif self._in_transaction:
+            self._deferred.update(positions)
+        else:
+            for stream, position in positions.items():
+                self._runtime.set_stream_offset(stream, position)
+        if self._between is not None:
+            self._between(text, self._statements)
+        return rows
+
+    def abandon(self) -> None:
+        """The procedure ended: a transaction it left open is rolled back, its stream
+        reads with it."""
+        if self._in_transaction:
+            self._runtime.session.sql("ROLLBACK").collect()
+            self._deferred.clear()
+            self._in_transaction = False
+
+
+class _Statement:
+    def __init__(self, owner: StreamConsumingSession, text: str, params: list[Any] | None):
+        self._owner, self._text, self._params = owner, text, params
+
+    def collect(self) -> list[Any]:
+        return self._owner._run(self._text, self._params)
+
+
+def consumed_streams(module: Any) -> list[str]:
+    """The streams a procedure module declares it consumes (STREAM or RAW_STREAMS)."""
+    streams: list[str] = []
+    if isinstance(getattr(module, "STREAM", None), str):
+        streams.append(module.STREAM)
+    raw = getattr(module, "RAW_STREAMS", None)
+    if isinstance(raw, dict):
+        streams.extend(raw.values())
+    return streams
