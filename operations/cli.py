@@ -9,6 +9,8 @@ running stack, stream/poll/backfill pointed at it), the sandbox lends it as a ho
 
 Subcommands import their code only when run, so `mempool --help` stays fast and the
 production entry points never load the local sandbox's emulators.
+
+Length: mostly the operator commands' flags, kept beside the command each belongs to.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """The pipeline parts that plug into the local stack after the emulators: the
 mempool.space simulator (or the real site), the streamer, the poller on its schedule,
-the local Snowflake runtime and dbt."""
+the local Snowflake runtime and dbt.
+
+Length: one small class per part the demo starts, in the order it starts them.
+"""
 
 from __future__ import annotations
 

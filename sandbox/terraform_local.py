@@ -7,6 +7,8 @@ with prefixes and buffering, the S3 notification prefixes), and the IAM role pol
 the parts that run locally, rendered to the JSON IAM receives. Expressions are the subset
 these files use (references, string templates, `for` expressions, conditionals,
 `coalesce()` and `concat()`); anything else is an error, never a guess.
+
+Length: mostly the evaluator of the HCL expression subset, one piece the readers share.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ stats sample with the mempool size of its sequence; our own projection overlap e
 the truth's; GOLD's minutes, projected-block strips, fee scores and BTC amounts as
 their definitions compute them from what is below them; nothing in GOLD from the future;
 and every raw record accounted for.
+
+Length: one check per SILVER/GOLD table against the truth, sharing its loading and the report.
 """
 
 from __future__ import annotations

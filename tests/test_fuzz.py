@@ -8,6 +8,8 @@ contract records or as one `_unparsed` record (the streamer), or as a skipped re
 (the poller), with no exception, and the streamer must keep nothing of a message once it
 is handled: its memory is bounded by the largest message it accepts, which
 `test_the_largest_message_the_streamer_accepts_fits_its_instance` measures.
+
+Length: one strategy and property per client edge, sharing the hostile-value strategies.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ full policies the component works and IAM refuses nothing; without that one stat
 IAM refuses one of its actions, to that role) or listed in NOT_EXERCISED with the reason
 no local path makes its calls. A statement in neither fails the first test, so a new one
 cannot slip by.
+
+Length: one test per role-policy statement, and the NOT_EXERCISED list they answer to.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """Faults at the edge of SILVER that used to stop a builder for good, or let an impossible
 value through: each ends in quarantine with its reason, good data keeps flowing, and no
-reader ever sees a builder's work half done, whatever statement a run dies after."""
+reader ever sees a builder's work half done, whatever statement a run dies after.
+
+Length: one fault per test, sharing the runtime fixture and the land-and-check helpers.
+"""
 
 from __future__ import annotations
 

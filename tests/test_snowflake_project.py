@@ -1,6 +1,9 @@
 """What production deploys, checked offline with the real tools: the `snow` project
 (rendered by the pinned CLI), the procedure archive it builds (imported from the archive
-alone), the deploy plan, the SQL files, and the app's Streamlit-in-Snowflake limits."""
+alone), the deploy plan, the SQL files, and the app's Streamlit-in-Snowflake limits.
+
+Length: one check per deployed artifact, sharing the built project and archive fixtures.
+"""
 
 from __future__ import annotations
 

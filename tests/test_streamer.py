@@ -1,4 +1,7 @@
-"""The streamer against the simulator: subscriptions, reconnects, shutdown flush."""
+"""The streamer against the simulator: subscriptions, reconnects, shutdown flush.
+
+Length: one scenario per streamer behaviour, all on the same simulator fixtures.
+"""
 
 from __future__ import annotations
 

@@ -3,7 +3,10 @@ installs from a lock in requirements/ whose every line is `name==version` with s
 hashes, every `pip install` of the Makefile and the workflows requires hashes (or
 installs this project alone, without dependencies), the deploy jobs install only what
 they run and keep their keys in the protected environment, and the Terraform provider is
-locked too. Offline: files are parsed, and the deploy is run against a stand-in CLI."""
+locked too. Offline: files are parsed, and the deploy is run against a stand-in CLI.
+
+Length: one check per lock, install line and deploy job, sharing the lock and workflow parsers.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,10 @@
 """The AWS side in Terraform, checked offline: formatting (terraform fmt), security
 (checkov, no downloads), the settings the platform depends on (parsed HCL), the
 streamer's boot script (bash -n, shellcheck), the Lambda package (built and invoked),
-and the local stack provisioned from these very files."""
+and the local stack provisioned from these very files.
+
+Length: one check per Terraform concern, sharing the parsed HCL and the Lambda fixtures.
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,8 @@ with mempool.space's `sequence` and deltas.
 
 Everything is a deterministic function of the seed and simulated time: the server asks
 the model to `advance(to)` and gets the events that happened, in time order.
+
+Length: one deterministic state machine (mempool, blocks, reorgs, projection).
 """
 
 from __future__ import annotations

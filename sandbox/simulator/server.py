@@ -9,6 +9,8 @@ written to the ground-truth file that `mempool verify` reads. `--chaos` adds reo
 depth 1-3, blocks that leave nothing to project (sequence gaps), server restarts,
 dropped connections, 429s with an HTML body, 5xx and slow responses, and one transport
 fault the real server never makes: a frame delivered twice.
+
+Length: mempool.space's WebSocket and REST framing rules, each citing its backend function.
 """
 
 from __future__ import annotations
