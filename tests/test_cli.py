@@ -24,6 +24,23 @@ def test_every_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -> None:
         assert f"mempool {name}" in out and "--" in out
 
 
+def test_the_sandbox_registers_its_commands_into_the_operators_cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The installed project's entry point adds demo, verify and sim; without it (the
+    Snowflake CLI's venv, an operator's install) the operator's commands stand alone and
+    `mempool sql` asks for a connection instead of a local stack."""
+    import operations.cli as cli
+
+    local = {"demo", "verify", "sim"}
+    operator = {"sql", "stream", "poll", "backfill", "deploy", "budget"}
+    assert set(_subcommands()) == local | operator
+    monkeypatch.setattr(cli, "entry_points", lambda group: [])
+    assert set(_subcommands()) == operator
+    assert main(["sql", "SELECT 1"]) == 2
+    assert "no --connection given" in capsys.readouterr().err
+
+
 def test_top_level_help_lists_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])
