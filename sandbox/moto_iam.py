@@ -47,6 +47,23 @@ ADMIN_POLICY = {
     "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
 }
 GET_OBJECT_PAGE = "https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html"
+# moto (since 5.2.6) names an S3 request's action by its API operation; IAM knows the
+# policy action each operation needs, which is what a policy names:
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-with-s3-policy-actions.html
+S3_POLICY_ACTIONS = {
+    "s3:HeadObject": "s3:GetObject",
+    "s3:HeadBucket": "s3:ListBucket",
+    "s3:ListObjects": "s3:ListBucket",
+    "s3:ListObjectsV2": "s3:ListBucket",
+    "s3:ListObjectVersions": "s3:ListBucketVersions",
+    "s3:ListMultipartUploads": "s3:ListBucketMultipartUploads",
+    "s3:ListParts": "s3:ListMultipartUploadParts",
+    "s3:CreateMultipartUpload": "s3:PutObject",
+    "s3:UploadPart": "s3:PutObject",
+    "s3:CompleteMultipartUpload": "s3:PutObject",
+    "s3:CopyObject": "s3:PutObject",
+    "s3:DeleteObjects": "s3:DeleteObject",
+}
 
 # The caller of the request this thread serves, once IAM has allowed it: who asked, with
 # which policies (for decisions S3 makes after the action itself is allowed).
@@ -139,6 +156,7 @@ def _install_authorization() -> None:
 
     def check_action_permitted(self: Any, resource: str) -> None:
         _caller.value = None
+        self._action = S3_POLICY_ACTIONS.get(self._action, self._action)
         if self._action == "sts:GetCallerIdentity":
             return
         if self._is_assuming_role_operation(resource):
