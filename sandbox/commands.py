@@ -75,6 +75,12 @@ def _add_demo(sub: Any) -> None:
         action="store_true",
         help="delete .mempool/ (the local warehouse and logs) before starting",
     )
+    p.add_argument(
+        "--mix-chains",
+        action="store_true",
+        help="run another --seed or --speed on a warehouse that holds an earlier chain "
+        "(refused otherwise: the old blocks would show as stale and verify as never made)",
+    )
     p.set_defaults(func=_demo)
 
 

@@ -13,10 +13,12 @@ import logging
 import os
 import shutil
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -185,7 +187,7 @@ def status_view(stack: Stack, duration: float | None) -> str:
                 f"(database {stack.warehouse.database})",
             )
         )
-    rows.append(("Query it", 'mempool sql "SELECT * FROM GOLD.FCT_BLOCKS ORDER BY HEIGHT DESC"'))
+    rows.append(("Query it", query_command(stack.ws)))
     rows.append(("Logs", str(stack.ws.logs)))
     rows.append(("Stop", "Ctrl-C" if duration is None else f"after {duration:g} s, or Ctrl-C"))
     width = max(len(label) for label, _ in rows)
@@ -194,9 +196,12 @@ def status_view(stack: Stack, duration: float | None) -> str:
     return "\n".join([*lines, ""])
 
 
-def previous_chain_warning(ws: Workspace, opts: DemoOptions) -> str | None:
-    """When .mempool/ holds a simulated chain of another seed or speed: the new chain
-    mixes with the old one in the warehouse, whose blocks then show as stale."""
+MIXED_SEEDS_FILE = "mixed-seeds.json"
+
+
+def previous_chain(ws: Workspace, opts: DemoOptions) -> dict[str, Any] | None:
+    """The seed and speed of the chain .mempool/ holds, when this run would start another
+    (its blocks would mix with the old ones in the warehouse, which then show as stale)."""
     if opts.source != "sim" or opts.fresh:
         return None
     try:
@@ -205,12 +210,43 @@ def previous_chain_warning(ws: Workspace, opts: DemoOptions) -> str | None:
         return None
     if saved.get("seed") == opts.seed and saved.get("speed") == opts.speed:
         return None
+    return dict(saved)
+
+
+def chain_refusal(ws: Workspace, opts: DemoOptions, saved: dict[str, Any]) -> str:
     return (
         f"{ws.root} holds a chain simulated with seed {saved.get('seed')} at "
-        f"{saved.get('speed')}x; seed {opts.seed} at {opts.speed:g}x starts another, which "
-        "mixes with it in the warehouse (the old blocks show as stale blocks). Start with "
-        "--fresh for a clean one, or use the old seed to continue it."
+        f"{saved.get('speed')}x, and this run would start another (seed {opts.seed} at "
+        f"{opts.speed:g}x) in the same warehouse. Add --fresh to start clean (deletes "
+        f"{ws.root}), set MEMPOOL_HOME to another folder to keep both, run with seed "
+        f"{saved.get('seed')} --speed {saved.get('speed')} to continue the old one, or "
+        "--mix-chains to add the new chain anyway."
     )
+
+
+def record_mixed_chain(ws: Workspace, saved: dict[str, Any]) -> None:
+    """What verify needs to say why blocks of another chain are in the warehouse."""
+    path = ws.root / MIXED_SEEDS_FILE
+    try:
+        seeds = list(json.loads(path.read_text()))
+    except (FileNotFoundError, ValueError):
+        seeds = []
+    if saved.get("seed") not in seeds:
+        seeds.append(saved.get("seed"))
+    path.write_text(json.dumps(seeds))
+
+
+def query_command(ws: Workspace) -> str:
+    """The banner's `mempool sql` line, as it runs when pasted into a shell here: the
+    console script by the path that works from this folder (it is seldom on PATH), and
+    MEMPOOL_HOME when the workspace is not the default one."""
+    script = Path(sys.executable).parent / "mempool"
+    try:
+        shown = str(script.relative_to(Path.cwd()))
+    except ValueError:
+        shown = str(script)
+    home = "" if ws.root == (Path.cwd() / ".mempool").resolve() else f"MEMPOOL_HOME={ws.root} "
+    return f'{home}{shown} sql "SELECT * FROM GOLD.FCT_BLOCKS ORDER BY HEIGHT DESC"'
 
 
 def running_demo_pid(ws: Workspace) -> int | None:
@@ -242,9 +278,12 @@ def run_demo(opts: DemoOptions, components: list[Component] | None = None) -> in
     owner = str(ws.root.resolve())
     if reap_leftovers(owner):
         log.warning("an earlier demo in %s did not stop cleanly; its services are stopped", ws.root)
-    if warning := previous_chain_warning(ws, opts):
-        log.warning("%s", warning)
-        print(f"\n  ! {warning}\n", flush=True)
+    if (saved := previous_chain(ws, opts)) is not None:
+        if not opts.mix_chains:
+            log.error("%s", chain_refusal(ws, opts, saved))
+            return 2
+        log.warning("mixing seed %s into the chain of seed %s", opts.seed, saved.get("seed"))
+        record_mixed_chain(ws, saved)
     if opts.fresh and ws.root.exists():
         shutil.rmtree(ws.root)
     ws.ensure()

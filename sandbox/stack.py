@@ -33,6 +33,7 @@ class DemoOptions:
     sim_port: int = 0
     dashboard_port: int = 0
     fresh: bool = False
+    mix_chains: bool = False
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> DemoOptions:
@@ -48,6 +49,7 @@ class DemoOptions:
             sim_port=args.sim_port,
             dashboard_port=args.dashboard_port,
             fresh=args.fresh,
+            mix_chains=args.mix_chains,
         )
 
 

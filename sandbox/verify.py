@@ -525,6 +525,22 @@ def run_verify(truth_path: Path, connection: str | None = None, as_json: bool = 
         )
     else:
         print(report.summary())
+        if mixed := mixed_seeds(truth_path.parent):
+            print(
+                f"note: this warehouse also holds the chain of seed(s) "
+                f"{', '.join(map(str, mixed))} (a demo ran with --mix-chains): their blocks "
+                "are blocks this simulator never made; `mempool demo --fresh` starts clean"
+            )
         for line in report.differences():
             print(line)
     return 0 if report.ok else 1
+
+
+def mixed_seeds(workspace_root: Path) -> list[Any]:
+    """The seeds of earlier chains a demo added this one to (sandbox/demo.py)."""
+    from sandbox.demo import MIXED_SEEDS_FILE
+
+    try:
+        return list(json.loads((workspace_root / MIXED_SEEDS_FILE).read_text()))
+    except (FileNotFoundError, ValueError):
+        return []

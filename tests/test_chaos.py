@@ -102,8 +102,11 @@ def test_verify_reports_what_is_lost_duplicated_or_wrong(chaos_home: tuple[Path,
             )
     finally:
         service.stop()
+    # A demo that ran with --mix-chains on top of seed 42's chain: verify names the cause.
+    (home / "mixed-seeds.json").write_text("[42]")
     result = run_verify(home)
     assert result.returncode == 1, result.stdout
+    assert "also holds the chain of seed(s) 42" in result.stdout
     assert re.search(r"lost [1-9]\d*, duplicated [1-9]\d*, wrong [1-9]\d*", result.stdout)
     assert "lost: block" in result.stdout and lost in result.stdout
     assert "duplicated: SILVER.PRICES" in result.stdout

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -124,21 +126,79 @@ def test_the_demo_prints_what_runs_where_the_logs_are_and_how_to_stop(tmp_path: 
     assert "after 90 s" in status_view(stack, 90)
 
 
-def test_a_demo_on_another_seed_says_the_chains_will_mix(tmp_path: Path) -> None:
+def readme_demo_commands() -> list[list[str]]:
+    """The README quick start's `make demo` and then its ARGS example, as mempool argv."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    quick_start = readme[readme.index("## Quick start") : readme.index("## Architecture")]
+    assert "make demo " in quick_start
+    (example,) = re.findall(r'make demo ARGS="([^"]+)"', quick_start)
+    return [["demo"], ["demo", *shlex.split(example)]]
+
+
+def test_the_readmes_example_after_its_quick_start_is_refused_with_the_way_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The quick start's demo (seed 1) leaves its chain in .mempool/; the example that
+    follows (--seed 7) used to add a second chain to the same warehouse, after which
+    verify reported 1,550 blocks 'the simulator never made'. It is refused before
+    anything starts, saying how to go on."""
     import json
 
-    from sandbox.demo import previous_chain_warning
+    from sandbox.demo import MIXED_SEEDS_FILE
+    from sandbox.paths import Workspace
+
+    quick_start, example = readme_demo_commands()
+    monkeypatch.setenv("MEMPOOL_HOME", str(tmp_path / ".mempool"))
+    ws = Workspace.default().ensure()
+    first = build_parser().parse_args(quick_start)
+    # What the quick start's demo leaves behind (its simulator's clock file).
+    (ws.root / "simulator-clock.json").write_text(
+        json.dumps({"seed": first.seed, "speed": first.speed})
+    )
+    before = sorted(ws.root.rglob("*"))
+    assert main(example) == 2
+    refusal = caplog.text
+    assert f"seed {first.seed}" in refusal and "--fresh" in refusal
+    assert "MEMPOOL_HOME" in refusal and "--mix-chains" in refusal
+    assert sorted(ws.root.rglob("*")) == before  # nothing started, nothing written
+    assert not (ws.root / MIXED_SEEDS_FILE).exists()
+
+
+def test_a_seed_change_is_checked_only_where_it_would_mix(tmp_path: Path) -> None:
+    import json
+
+    from sandbox.demo import previous_chain
     from sandbox.paths import Workspace
     from sandbox.stack import DemoOptions
 
     ws = Workspace(tmp_path)
-    assert previous_chain_warning(ws, DemoOptions(seed=2)) is None  # nothing there yet
+    assert previous_chain(ws, DemoOptions(seed=2)) is None  # nothing there yet
     (tmp_path / "simulator-clock.json").write_text(json.dumps({"seed": 1, "speed": 10.0}))
-    assert previous_chain_warning(ws, DemoOptions(seed=1, speed=10.0)) is None
-    warning = previous_chain_warning(ws, DemoOptions(seed=2, speed=10.0))
-    assert warning and "seed 1" in warning and "stale" in warning and "--fresh" in warning
-    assert previous_chain_warning(ws, DemoOptions(seed=2, fresh=True)) is None
-    assert previous_chain_warning(ws, DemoOptions(seed=2, source="live")) is None
+    assert previous_chain(ws, DemoOptions(seed=1, speed=10.0)) is None
+    assert previous_chain(ws, DemoOptions(seed=2, speed=10.0)) == {"seed": 1, "speed": 10.0}
+    assert previous_chain(ws, DemoOptions(seed=1, speed=5.0)) is not None
+    assert previous_chain(ws, DemoOptions(seed=2, fresh=True)) is None
+    assert previous_chain(ws, DemoOptions(seed=2, source="live")) is None
+
+
+def test_the_banners_query_command_runs_as_printed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`mempool` is seldom on PATH: the banner names the console script by a path that
+    works from here, and the workspace when it is not the default."""
+    import sys
+
+    from sandbox.demo import query_command
+    from sandbox.paths import Workspace
+
+    monkeypatch.chdir(tmp_path)
+    script = Path(sys.executable).parent / "mempool"
+    assert script.exists()
+    default = query_command(Workspace(tmp_path / ".mempool"))
+    assert shlex.split(default)[0] == str(script)
+    other = query_command(Workspace(tmp_path / "elsewhere"))
+    assert shlex.split(other)[0] == f"MEMPOOL_HOME={tmp_path / 'elsewhere'}"
+    assert shlex.split(other)[1:3] == [str(script), "sql"]
 
 
 def test_the_freshness_budget_follows_the_configured_settings(
