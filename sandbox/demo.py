@@ -126,8 +126,13 @@ def stop_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(s, h)
 
 
-def print_summary(stack: Stack, components: list[Component], elapsed: float) -> None:
-    print(f"\n== mempool demo: summary after {elapsed:.0f}s ==")
+def print_summary(
+    stack: Stack, components: list[Component], elapsed: float, stopping: float
+) -> None:
+    print(
+        f"\n== mempool demo: summary after {elapsed:.0f}s "
+        f"(ran {elapsed - stopping:.0f}s, stopping took {stopping:.0f}s) =="
+    )
     try:
         for prefix, n in sorted(landing_counts(stack).items()):
             print(f"  s3  {prefix:<36} {n:>8} objects")
@@ -264,6 +269,11 @@ def running_demo_pid(ws: Workspace) -> int | None:
     return pid if pid != os.getpid() else None
 
 
+def stop_note(comp: Component) -> str:
+    """What stopping a component waits for, in a few words."""
+    return str(getattr(comp, "stop_waits_for", "stopping"))
+
+
 def run_demo(opts: DemoOptions, components: list[Component] | None = None) -> int:
     ws = Workspace.default()
     running = running_demo_pid(ws)
@@ -324,14 +334,26 @@ def run_demo(opts: DemoOptions, components: list[Component] | None = None) -> in
             # runtime's last pass loads everything that landed.
             sources = [c for c in started if getattr(c, "is_source", False)]
             others = [c for c in reversed(started) if not getattr(c, "is_source", False)]
+            stop_began = time.monotonic()
+            print("  stopping: nothing new starts; the work under way finishes", flush=True)
+            for comp in started:
+                # Nothing new starts after the signal (a gold build begun then held the
+                # stop for its whole run); the final passes below do what is left.
+                pause = getattr(comp, "pause", None)
+                if pause is not None:
+                    pause()
             for comp in sources + others:
+                # A stop waits on work that must finish (the streamer's flush, the
+                # runtime's last pass and gold build): say which, as it happens.
+                print(f"  stopping {comp.name}: {stop_note(comp)}", flush=True)
                 try:
                     comp.stop()
                 except Exception:
                     log.exception("stopping %s failed", comp.name)
                     exit_code = 1
             if started and stack.aws_endpoint:
-                print_summary(stack, started, time.monotonic() - t0)
+                now = time.monotonic()
+                print_summary(stack, started, now - t0, now - stop_began)
                 if report_denials(stack):
                     exit_code = 1
             stack.supervisor.stop_all()

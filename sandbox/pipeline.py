@@ -144,6 +144,7 @@ class FirehoseFaultsComponent:
 
 class StreamerComponent:
     name = "streamer"
+    stop_waits_for = "its last flush to Firehose (what Firehose refuses goes to S3)"
     is_source = True
 
     def __init__(self) -> None:
@@ -288,6 +289,7 @@ class SnowflakeRuntimeComponent:
     objects (the pipes) and runs the task graph (the procedures)."""
 
     name = "snowflake runtime"
+    stop_waits_for = "a last pass: loading what landed, the task graph, then a gold build"
 
     def __init__(self, interval_s: float = 5.0, dbt_interval_s: float = 30.0) -> None:
         self.interval_s = interval_s
@@ -360,6 +362,11 @@ class SnowflakeRuntimeComponent:
 
         self.loop = PeriodicLoop("snowflake-runtime", self.interval_s, cycle)
         self.loop.start()
+
+    def pause(self) -> None:
+        """At the stop signal: no new cycle (or gold build) starts; the one under way ends."""
+        if self.loop:
+            self.loop.stop()
 
     def stop(self) -> None:
         if self.loop:

@@ -55,7 +55,9 @@ def test_bounded_demo_runs_the_pipeline_end_to_end_and_leaves_nothing_running(
     )
     # A call IAM refused (a permission terraform/ does not grant) fails the demo.
     assert out.returncode == 0, out.stderr[-3000:] + out.stdout[-2000:]
-    assert "summary after" in out.stdout
+    assert "summary after" in out.stdout and "stopping took" in out.stdout
+    # The stop says what it waits for.
+    assert "stopping snowflake runtime: a last pass" in out.stdout
     assert "iam every call was allowed by the policies in terraform/" in out.stdout
     assert not (home / "stack.json").exists()
     time.sleep(0.5)
