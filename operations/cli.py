@@ -100,7 +100,13 @@ def _add_sql(sub: Any) -> None:
         help="a Snowflake connection name from ~/.snowflake/connections.toml; "
         "default: the running local stack",
     )
-    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument(
+        "--format",
+        choices=["table", "csv", "json"],
+        default="table",
+        help="how each result is printed: a table for reading, csv or json (one array per "
+        "statement) for other programs (default table)",
+    )
     p.add_argument(
         "--schema",
         default=None,
@@ -342,10 +348,69 @@ def _deploy(args: argparse.Namespace) -> int:
     )
 
 
+# Each deploy setting: its flag, the environment variable it defaults from (what the CI
+# workflow sets), its default, and what it is.
+DEPLOY_SETTINGS = (
+    ("--database", "MEMPOOL_DATABASE", "MEMPOOL", "the database everything goes in"),
+    ("--warehouse", "MEMPOOL_WAREHOUSE", "MEMPOOL_WH", "the warehouse gold and the app run on"),
+    (
+        "--ingest-role",
+        "MEMPOOL_INGEST_ROLE",
+        "",
+        "the role that owns RAW and the pipes (default <database>_INGEST)",
+    ),
+    (
+        "--transform-role",
+        "MEMPOOL_TRANSFORM_ROLE",
+        "",
+        "the role that owns everything downstream of RAW (default <database>_TRANSFORM)",
+    ),
+    (
+        "--read-role",
+        "MEMPOOL_READ_ROLE",
+        "",
+        "the role that reads GOLD and OPS and opens the app (default <database>_READ)",
+    ),
+    (
+        "--deploy-user",
+        "MEMPOOL_DEPLOY_USER",
+        "",
+        "the service user CI deploys as, granted INGEST and TRANSFORM (default <database>_DEPLOY)",
+    ),
+    ("--bucket", "MEMPOOL_BUCKET", "", "the landing bucket (terraform output bucket)"),
+    (
+        "--storage-role-arn",
+        "MEMPOOL_STORAGE_ROLE_ARN",
+        "",
+        "the IAM role Snowflake reads the bucket with (terraform output storage_role_arn)",
+    ),
+    (
+        "--error-topic-arn",
+        "MEMPOOL_ERROR_TOPIC_ARN",
+        "",
+        "the SNS topic for task failures (terraform output error_topic_arn)",
+    ),
+    (
+        "--error-role-arn",
+        "MEMPOOL_ERROR_ROLE_ARN",
+        "",
+        "the IAM role Snowflake publishes to that topic with (terraform output error_role_arn)",
+    ),
+)
+
+
 def _add_deploy(sub: Any) -> None:
-    from operations.deploy import DBT_VERSION
+    from operations.deploy import DBT_VERSION, DeployConfig, build_plan
 
     env = os.environ.get
+    steps = ", ".join(build_plan(DeployConfig()).names())
+    variables = ", ".join(
+        [
+            "MEMPOOL_SNOW_CONNECTION",
+            *(var for _, var, _, _ in DEPLOY_SETTINGS),
+            "MEMPOOL_GOLD_REFRESH_MINUTES",
+        ]
+    )
     p = sub.add_parser(
         "deploy",
         help="deploy the Snowflake side to an account, step by step, with the Snowflake CLI",
@@ -354,65 +419,41 @@ def _add_deploy(sub: Any) -> None:
         "and pipes, SILVER, streams, procedures, dbt project, tasks, dashboard and resume "
         "(as the platform's own roles); a first deploy and an upgrade alike. "
         "--dry-run prints every command and rendered SQL statement without connecting.",
+        epilog=f"Every setting defaults from its environment variable when set: {variables}. "
+        "docs/deploy.md walks through a first deploy.",
     )
     p.add_argument(
         "--connection",
         default=env("MEMPOOL_SNOW_CONNECTION", "default"),
-        help="Snowflake CLI connection name (connections.toml)",
+        help="the Snowflake CLI connection name in connections.toml "
+        "[env MEMPOOL_SNOW_CONNECTION; default: default]",
     )
     p.add_argument("--dry-run", action="store_true", help="print the deploy; connect to nothing")
-    p.add_argument("--only", default="", metavar="STEP[,STEP]", help="run only these steps")
+    p.add_argument(
+        "--only",
+        default="",
+        metavar="STEP[,STEP]",
+        help=f"run only these steps, of: {steps}",
+    )
     p.add_argument(
         "--skip-admin",
         action="store_true",
         help="skip the SECURITYADMIN/SYSADMIN/ACCOUNTADMIN steps (CI service users)",
     )
-    p.add_argument("--database", default=env("MEMPOOL_DATABASE", "MEMPOOL"))
-    p.add_argument("--warehouse", default=env("MEMPOOL_WAREHOUSE", "MEMPOOL_WH"))
-    for role, does in (
-        ("ingest", "owns RAW and the pipes"),
-        ("transform", "owns everything downstream of RAW"),
-        ("read", "reads GOLD and OPS, opens the app"),
-    ):
-        p.add_argument(
-            f"--{role}-role",
-            default=env(f"MEMPOOL_{role.upper()}_ROLE", ""),
-            help=f"the role that {does} (default <database>_{role.upper()})",
-        )
-    p.add_argument(
-        "--deploy-user",
-        default=env("MEMPOOL_DEPLOY_USER", ""),
-        help="the service user CI deploys as, granted INGEST and TRANSFORM "
-        "(default <database>_DEPLOY)",
-    )
+    for flag, variable, default, what in DEPLOY_SETTINGS:
+        shown = f"; default {default}" if default else ""
+        p.add_argument(flag, default=env(variable, default), help=f"{what} [env {variable}{shown}]")
     p.add_argument(
         "--dbt-version",
         default=DBT_VERSION,
-        help=f"dbt Core version the dbt project runs (default {DBT_VERSION})",
+        help=f"the dbt Core version the dbt project runs (default {DBT_VERSION})",
     )
     p.add_argument(
         "--gold-refresh-minutes",
         type=int,
         default=int(env("MEMPOOL_GOLD_REFRESH_MINUTES", "30")),
-        help="how often REFRESH_GOLD builds gold (the warehouse sleeps between)",
-    )
-    p.add_argument(
-        "--bucket", default=env("MEMPOOL_BUCKET", ""), help="landing bucket (terraform output)"
-    )
-    p.add_argument(
-        "--storage-role-arn",
-        default=env("MEMPOOL_STORAGE_ROLE_ARN", ""),
-        help="IAM role Snowflake reads the bucket with (terraform output)",
-    )
-    p.add_argument(
-        "--error-topic-arn",
-        default=env("MEMPOOL_ERROR_TOPIC_ARN", ""),
-        help="SNS topic for task failures (terraform output)",
-    )
-    p.add_argument(
-        "--error-role-arn",
-        default=env("MEMPOOL_ERROR_ROLE_ARN", ""),
-        help="IAM role Snowflake publishes to that topic with (terraform output)",
+        help="how often REFRESH_GOLD builds gold; the warehouse sleeps between "
+        "[env MEMPOOL_GOLD_REFRESH_MINUTES; default 30]",
     )
     p.set_defaults(func=_deploy)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -241,3 +242,35 @@ def test_mempool_sql_during_a_demos_start_says_to_wait(tmp_path: Path) -> None:
     )
     local = local_from_workspace(ws)
     assert local is not None and local.port == 1
+
+
+def test_every_deploy_flag_says_what_it_is_and_where_its_default_comes_from() -> None:
+    """docs/deploy.md sends people to `deploy --help` for the flags and the MEMPOOL_*
+    variables the workflow sets: each is described there."""
+    import yaml
+
+    parser = build_parser()
+    sub: Any = next(a for a in parser._actions if a.dest == "command")
+    deploy = sub.choices["deploy"]
+    undescribed = [a.option_strings for a in deploy._actions if not a.help]
+    assert undescribed == []
+    text = deploy.format_help()
+    workflow = yaml.safe_load(
+        (
+            Path(__file__).resolve().parent.parent / ".github/workflows/deploy-snowflake.yml"
+        ).read_text()
+    )
+    variables = {
+        name
+        for step in workflow["jobs"]["deploy"]["steps"]
+        for name in (step.get("env") or {})
+        if name.startswith("MEMPOOL_")
+    }
+    assert variables and [v for v in sorted(variables) if v not in text] == []
+    for output in re.findall(
+        r'^output "(\w+)"',
+        (Path(__file__).resolve().parent.parent / "terraform/outputs.tf").read_text(),
+        re.M,
+    ):
+        if output in ("bucket", "storage_role_arn", "error_topic_arn", "error_role_arn"):
+            assert f"terraform output {output}" in " ".join(text.split())
