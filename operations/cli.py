@@ -344,7 +344,13 @@ def _deploy(args: argparse.Namespace) -> int:
     )
     only = [s for s in (args.only or "").split(",") if s]
     return run_deploy(
-        config, args.connection, dry_run=args.dry_run, only=only, skip_admin=args.skip_admin
+        config,
+        args.connection,
+        dry_run=args.dry_run,
+        only=only,
+        skip_admin=args.skip_admin,
+        teardown=args.teardown,
+        confirm=args.confirm,
     )
 
 
@@ -400,10 +406,11 @@ DEPLOY_SETTINGS = (
 
 
 def _add_deploy(sub: Any) -> None:
-    from operations.deploy import DBT_VERSION, DeployConfig, build_plan
+    from operations.deploy import DBT_VERSION, DeployConfig, build_plan, build_teardown_plan
 
     env = os.environ.get
     steps = ", ".join(build_plan(DeployConfig()).names())
+    teardown_steps = ", ".join(build_teardown_plan(DeployConfig()).names())
     variables = ", ".join(
         [
             "MEMPOOL_SNOW_CONNECTION",
@@ -418,7 +425,8 @@ def _add_deploy(sub: Any) -> None:
         "integrations (as the administrator roles), then suspend the tasks, landing, RAW "
         "and pipes, SILVER, streams, procedures, dbt project, tasks, dashboard and resume "
         "(as the platform's own roles); a first deploy and an upgrade alike. "
-        "--dry-run prints every command and rendered SQL statement without connecting.",
+        "--dry-run prints every command and rendered SQL statement without connecting; "
+        "--teardown drops everything the deploy made instead.",
         epilog=f"Every setting defaults from its environment variable when set: {variables}. "
         "docs/deploy.md walks through a first deploy.",
     )
@@ -439,6 +447,22 @@ def _add_deploy(sub: Any) -> None:
         "--skip-admin",
         action="store_true",
         help="skip the SECURITYADMIN/SYSADMIN/ACCOUNTADMIN steps (CI service users)",
+    )
+    p.add_argument(
+        "--teardown",
+        action="store_true",
+        help="drop everything the deploy made instead of deploying, each step as the role "
+        "that owns what it drops: suspend the tasks, drop the app, dbt project and tasks, "
+        "the pipes, the database (all its data) and warehouse, the integrations, the CI "
+        f"users and roles (steps, for --only: {teardown_steps}). No Terraform output "
+        "needed; with --dry-run it prints every statement, otherwise it needs --confirm",
+    )
+    p.add_argument(
+        "--confirm",
+        default="",
+        metavar="DATABASE",
+        help="the database a real --teardown drops, typed out: without it a teardown "
+        "refuses to run",
     )
     for flag, variable, default, what in DEPLOY_SETTINGS:
         shown = f"; default {default}" if default else ""

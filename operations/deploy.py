@@ -1,7 +1,8 @@
 """The one deploy path to a Snowflake account: every step, its role and its command.
 
 `mempool deploy --connection NAME` runs the steps in order with the Snowflake CLI;
-`--dry-run` prints every command and every rendered SQL statement without connecting.
+`--dry-run` prints every command and every rendered SQL statement without connecting;
+`--teardown` runs the teardown's plan instead (everything the deploy made, dropped).
 The local runtime applies the very same SQL steps, in the same order, to fakesnow, and
 the tests check each step's statements against the privileges its role holds
 (tests/access_model.py), so the order and the roles written here are what is tested.
@@ -28,6 +29,8 @@ from operations.sql_text import split_statements
 REPO = Path(__file__).resolve().parent.parent
 PROJECT_FILE = REPO / "snowflake.yml"
 SQL_DIR = REPO / "snowflake" / "sql"
+# The teardown's files: a folder of their own, so no deploy can ever pick one up.
+TEARDOWN_DIR = "teardown"
 DBT_DIR = REPO / "snowflake" / "dbt"
 
 # dbt Projects on Snowflake run the version the project object is pinned to; the local
@@ -297,6 +300,45 @@ def build_plan(config: DeployConfig) -> Plan:
     return Plan(c, steps)
 
 
+def build_teardown_plan(config: DeployConfig) -> Plan:
+    """Everything the deploy made, dropped: a plan of its own, which `mempool deploy`
+    runs only when asked for by --teardown. Each step runs as the role that owns what it
+    drops: what bills on its own (the app, the dbt project, the tasks, the pipes) goes
+    first, by name, so a refused later step leaves nothing running; then the database
+    and warehouse, the integrations, and last the users and roles every step ran as."""
+    c = config
+    folder = TEARDOWN_DIR
+    steps = [
+        Step("suspend", c.transform_role, "suspend the task roots", sql_file="12_suspend.sql"),
+        Step(
+            "drop-app",
+            c.transform_role,
+            "drop the app, the gold task, the dbt project and the task graph",
+            sql_file=f"{folder}/10_app.sql",
+        ),
+        Step("drop-pipes", c.ingest_role, "drop the pipes", sql_file=f"{folder}/20_pipes.sql"),
+        Step(
+            "drop-database",
+            SYSADMIN,
+            "drop the database and the warehouse",
+            sql_file=f"{folder}/30_database.sql",
+        ),
+        Step(
+            "drop-integrations",
+            ACCOUNTADMIN,
+            "drop the storage and notification integrations",
+            sql_file=f"{folder}/40_integrations.sql",
+        ),
+        Step(
+            "drop-roles",
+            SECURITYADMIN,
+            "drop the CI users and the roles",
+            sql_file=f"{folder}/50_roles.sql",
+        ),
+    ]
+    return Plan(c, steps)
+
+
 def command(step: Step, config: DeployConfig, connection: str, profiles_dir: str) -> list[str]:
     """The exact command line of a step."""
     if step.sql_file:
@@ -383,15 +425,25 @@ def run_deploy(
     dry_run: bool = False,
     only: Sequence[str] = (),
     skip_admin: bool = False,
+    teardown: bool = False,
+    confirm: str = "",
     out: Callable[[str], None] = print,
     runner: Callable[[list[str]], int] | None = None,
 ) -> int:
-    """Run (or print) the chosen steps in order; stop at the first that fails."""
+    """Run (or print) the chosen steps in order; stop at the first that fails. With
+    `teardown`, the teardown's steps instead of the deploy's; a real one only when
+    `confirm` names the database it drops."""
+    if teardown and not dry_run and confirm.upper() != config.database:
+        raise DeployError(
+            f"a teardown drops database {config.database} with every row in it, the "
+            f"warehouse, integrations, roles and CI users: pass --confirm {config.database} "
+            "(see it first with --dry-run)"
+        )
     missing = config.missing_aws_values()
-    if missing and dry_run:
+    if missing and dry_run and not teardown:
         out(f"# not given, examples shown: {', '.join(missing)} (Terraform outputs)")
         config = config.with_examples()
-    plan = build_plan(config)
+    plan = build_teardown_plan(config) if teardown else build_plan(config)
     steps = select_steps(plan, only, skip_admin)
     needs_aws = [
         s.name for s in steps if s.sql_file and set(template_variables(s)) & set(AWS_VALUES)
@@ -414,7 +466,11 @@ def run_deploy(
             out(f"[{number}/{len(steps)}] {step.name}: {step.what}")
             code = run([snow, *argv[1:]])
             if code != 0:
-                out(f"deploy stopped: step {step.name!r} failed (exit {code})")
+                what = "teardown" if teardown else "deploy"
+                out(f"{what} stopped: step {step.name!r} failed (exit {code})")
                 return code
+    if teardown:
+        out(f"tore down {len(steps)} step(s) of {config.database}")
+        return 0
     out(f"deployed {len(steps)} step(s) to {config.database}")
     return 0

@@ -18,6 +18,15 @@ section of its page in Snowflake's SQL reference:
   ALTER TABLE            https://docs.snowflake.com/en/sql-reference/sql/alter-table
   UPDATE                 https://docs.snowflake.com/en/sql-reference/sql/update
   DROP TASK              https://docs.snowflake.com/en/sql-reference/sql/drop-task
+  DROP <object>          OWNERSHIP of the object, for every kind the teardown drops:
+                         https://docs.snowflake.com/en/sql-reference/sql/drop-streamlit
+                         https://docs.snowflake.com/en/sql-reference/sql/drop-dbt-project
+                         https://docs.snowflake.com/en/sql-reference/sql/drop-pipe
+                         https://docs.snowflake.com/en/sql-reference/sql/drop-database
+                         https://docs.snowflake.com/en/sql-reference/sql/drop-warehouse
+                         https://docs.snowflake.com/en/sql-reference/sql/drop-integration
+                         https://docs.snowflake.com/en/sql-reference/sql/drop-user
+                         https://docs.snowflake.com/en/sql-reference/sql/drop-role
   CREATE WAREHOUSE       https://docs.snowflake.com/en/sql-reference/sql/create-warehouse
   CREATE DATABASE        https://docs.snowflake.com/en/sql-reference/sql/create-database
   CREATE SCHEMA          https://docs.snowflake.com/en/sql-reference/sql/create-schema
@@ -226,7 +235,10 @@ def statement_needs(account: Account, role: str, statement: str) -> tuple[list[N
 
     if m := re.match(r"^CREATE USER (?:IF NOT EXISTS )?(\S+)", s):
         name = m[1]
-        return [Need("CREATE USER", ACCOUNT, s)], lambda: account.users.setdefault(name, set())
+        return [Need("CREATE USER", ACCOUNT, s)], lambda: (
+            account.users.setdefault(name, set()),
+            account.create(role, ("USER", name)),
+        )
 
     if m := re.match(r"^GRANT ROLE (\S+) TO USER (\S+)$", s):
         granted, user = m[1], m[2]
@@ -249,6 +261,34 @@ def statement_needs(account: Account, role: str, statement: str) -> tuple[list[N
         exists = ("TASK", m[2]) in account.owners
         needs = [Need("OWNERSHIP", ("TASK", m[2]), s)] if exists or not m[1] else []
         return needs, lambda: account.owners.pop(("TASK", m[2]), None)
+
+    if m := re.match(
+        r"^DROP (STREAMLIT|DBT PROJECT|PIPE|DATABASE|WAREHOUSE|INTEGRATION|ROLE|USER) "
+        r"(IF EXISTS )?(\S+)$",
+        s,
+    ):
+        obj = (m[1], m[3])
+        needs = [Need("OWNERSHIP", obj, s)] if obj in account.owners or not m[2] else []
+        if needs and obj[1].count(".") == 2:
+            # An object in a schema: its owner reaches it through the database and schema.
+            needs = [
+                Need("USAGE", ("DATABASE", obj[1].split(".")[0]), s),
+                Need("USAGE", ("SCHEMA", in_schema(obj[1])), s),
+                *needs,
+            ]
+
+        def drop() -> None:
+            inside = f"{obj[1]}." if obj[0] == "DATABASE" else None
+            for owned in list(account.owners):
+                if owned == obj or (inside and owned[1].startswith(inside)):
+                    del account.owners[owned]
+            if obj[0] == "ROLE":
+                account.roles.discard(obj[1])
+                account.parents.pop(obj[1], None)
+            if obj[0] == "USER":
+                account.users.pop(obj[1], None)
+
+        return needs, drop
 
     if m := re.match(r"^GRANT (.+?) ON FUTURE (\w+(?: \w+)?)S IN SCHEMA (\S+) TO ROLE (\S+)$", s):
         privileges = [p.strip() for p in m[1].split(",")]

@@ -16,6 +16,7 @@ from operations.deploy import (
     Plan,
     Step,
     build_plan,
+    build_teardown_plan,
     project_entities,
     render,
     rendered_statements,
@@ -108,6 +109,38 @@ def replay(
 def test_every_deploy_statement_is_allowed_for_its_steps_role() -> None:
     _, problems = replay(build_plan(CONFIG))
     assert problems == []
+
+
+def test_every_teardown_statement_is_allowed_for_its_steps_role() -> None:
+    """`mempool deploy --teardown` over what the deploy made: each DROP as the role that
+    owns the object, and afterwards nothing of the deploy is left in the account."""
+    account, problems = replay(build_plan(CONFIG))
+    assert problems == []
+    account, problems = replay(build_teardown_plan(CONFIG), account=account)
+    assert problems == []
+    db = CONFIG.database
+    left = [o for o in account.owners if o[1] == db or o[1].startswith(f"{db}.")]
+    assert left == []
+    assert not {CONFIG.ingest_role, CONFIG.transform_role, CONFIG.read_role} & account.roles
+    assert not {CONFIG.deploy_user, CONFIG.gold_user} & set(account.users)
+    assert ("WAREHOUSE", CONFIG.warehouse) not in account.owners
+    assert not [o for o in account.owners if o[0] == "INTEGRATION"]
+
+
+def test_a_teardown_step_as_a_role_that_does_not_own_its_objects_is_refused() -> None:
+    """The check can fail: the pipes dropped as TRANSFORM (INGEST owns them), or the
+    database as TRANSFORM (SYSADMIN owns it), are refused."""
+    from dataclasses import replace
+
+    for name in ("drop-pipes", "drop-database"):
+        account, _ = replay(build_plan(CONFIG))
+        plan = build_teardown_plan(CONFIG)
+        plan.steps = [
+            replace(s, role=CONFIG.transform_role) if s.name == name else s for s in plan.steps
+        ]
+        _, problems = replay(plan, account=account)
+        assert problems and all(p.startswith(f"step {name} as ") for p in problems), problems
+        assert "needs OWNERSHIP" in problems[0]
 
 
 def test_a_missing_grant_is_found_and_named() -> None:

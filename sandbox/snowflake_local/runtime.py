@@ -15,11 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from operations.artifacts import PROCEDURES_ARCHIVE, use_procedures_archive
-from operations.deploy import DBT_DIR, PROJECT_FILE, DeployConfig, build_plan, render
+from operations.deploy import (
+    DBT_DIR,
+    PROJECT_FILE,
+    DeployConfig,
+    build_plan,
+    build_teardown_plan,
+    render,
+)
 from operations.sql_text import split_statements
 from sandbox.snowflake_local.base import log
 from sandbox.snowflake_local.pipes import PipeEmulation
-from sandbox.snowflake_local.plan import LOCAL_SCHEMA, SQL_DIR, Plan
+from sandbox.snowflake_local.plan import LOCAL_SCHEMA, SQL_DIR, Plan, strip_database
 from sandbox.snowflake_local.tasks import TaskGraph
 
 # Statement kinds fakesnow cannot run; each is provided here or meaningless locally.
@@ -48,6 +55,13 @@ UNSUPPORTED = [
     (re.compile(r"^\s*GRANT\b", re.I), "grant (no access control locally)"),
     (re.compile(r"^\s*CREATE\s+USER\b", re.I), "user (no access control locally)"),
     (re.compile(r"^\s*DROP\s+TASK\b", re.I), "task (emulated)"),
+    (re.compile(r"^\s*DROP\s+PIPE\b", re.I), "pipe (emulated)"),
+    (re.compile(r"^\s*DROP\s+DATABASE\b", re.I), "database (its schemas are dropped)"),
+    (
+        re.compile(r"^\s*DROP\s+(STREAMLIT|DBT\s+PROJECT)\b", re.I),
+        "app and dbt (not local objects)",
+    ),
+    (re.compile(r"^\s*DROP\s+(ROLE|USER|WAREHOUSE|INTEGRATION)\b", re.I), "account object"),
     (
         re.compile(r"^\s*CREATE\s+(OR\s+REPLACE\s+)?VIEW\b.*\bTASK_HISTORY\s*\(", re.I | re.S),
         "task history (the runtime records its runs)",
@@ -127,7 +141,39 @@ class LocalSnowflake(TaskGraph, PipeEmulation):
         )
         return self.plan
 
+    def teardown(self) -> Plan:
+        """`mempool deploy --teardown`, locally: its SQL steps in its order, rendered with
+        the same values, passing over what fakesnow has no object for. Its database step
+        drops the local database; nothing of the emulation is set up again."""
+        self.plan.skipped = []
+        for step in build_teardown_plan(self.config).steps:
+            text = (SQL_DIR / step.sql_file).read_text()
+            for statement in split_statements(render(text, self.values)):
+                self._apply(statement)
+        log.info("tore down %s locally", self.database)
+        return self.plan
+
+    def _forget_dropped(self, statement: str) -> None:
+        """What a DROP PIPE or DROP DATABASE takes from the emulation: a dropped pipe
+        loads nothing more, and a dropped database leaves no schema, pipe, stream or task."""
+        if m := re.match(r"^\s*DROP\s+PIPE\s+(?:IF\s+EXISTS\s+)?([\w.$]+)\s*$", statement, re.I):
+            name = strip_database(m[1], self.database).upper()
+            self.plan.pipes = [p for p in self.plan.pipes if p.name.upper() != name]
+        elif (
+            m := re.match(r"^\s*DROP\s+DATABASE\s+(?:IF\s+EXISTS\s+)?([\w$]+)\s*$", statement, re.I)
+        ) and m[1].upper() == self.database.upper():
+            self.plan.pipes, self.plan.streams, self.plan.tasks = [], {}, []
+            self.plan.task_runs = None
+            # fakesnow attaches a database as a file and cannot drop it: every schema in
+            # it goes instead (the runtime's own bookkeeping too), so nothing is left.
+            for (schema,) in self.execute(
+                f"SELECT SCHEMA_NAME FROM {self.database}.INFORMATION_SCHEMA.SCHEMATA "
+                "WHERE SCHEMA_NAME <> 'INFORMATION_SCHEMA'"
+            ):
+                self.execute(f"DROP SCHEMA IF EXISTS {self.database}.{schema} CASCADE")
+
     def _apply(self, statement: str) -> None:
+        self._forget_dropped(statement)
         self._declare_pipe(statement)
         self._declare_stream(statement)
         self._declare_task_history(statement)

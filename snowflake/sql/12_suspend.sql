@@ -4,7 +4,8 @@
 -- half-changed ones, and Snowflake refuses to change a graph whose root is not
 -- suspended. A run already in progress finishes; new runs wait for the resume, and
 -- the streams keep what arrives meanwhile. Run as TRANSFORM, the first step after the
--- administrators' (and the first of `--skip-admin`); harmless on a first deploy.
+-- administrators' (and the first of `--skip-admin`); harmless on a first deploy. The
+-- teardown (`--teardown`) runs it first too, before it drops the tasks.
 -- https://docs.snowflake.com/en/user-guide/tasks-graphs (modifying a task graph)
 -- https://docs.snowflake.com/en/sql-reference/sql/alter-task
 ALTER TASK IF EXISTS <% database %>.OPS.LOAD_EVENTS SUSPEND;
