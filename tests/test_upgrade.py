@@ -12,8 +12,9 @@ the last procedures step put in place (what a live account does meanwhile).
 
 from __future__ import annotations
 
-import importlib.util
 import io
+import json
+import os
 import re
 import subprocess
 import sys
@@ -53,24 +54,33 @@ def previous_release(dest: Path, config: Any) -> Release:
     with tarfile.open(fileobj=io.BytesIO(tree)) as tar:
         tar.extractall(dest, filter="data")
     archive = build_procedures(dest)
-    name = f"mempool_release_{PREVIOUS_RELEASE}_deploy"
-    spec = importlib.util.spec_from_file_location(name, dest / "sandbox" / "deploy.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while it loads
-    try:
-        spec.loader.exec_module(module)
-        old_config = module.DeployConfig(
-            database=config.database,
-            warehouse=config.warehouse,
-            bucket=config.bucket,
-            storage_role_arn=config.storage_role_arn,
-            error_topic_arn=config.error_topic_arn,
-            error_role_arn=config.error_role_arn,
-        )
-        steps = tuple((s.name, s.sql_file) for s in module.build_plan(old_config).steps)
-    finally:
-        del sys.modules[name]
+    # The previous release's own plan, computed by its own code in a process of its own:
+    # its modules import each other by the paths they had then (sandbox.deploy imported
+    # sandbox.artifacts, which has moved since).
+    probe = (
+        "import json, sys\n"
+        "from sandbox.deploy import DeployConfig, build_plan\n"
+        "config = DeployConfig(**json.loads(sys.argv[1]))\n"
+        "print(json.dumps([(s.name, s.sql_file) for s in build_plan(config).steps]))\n"
+    )
+    settings = {
+        "database": config.database,
+        "warehouse": config.warehouse,
+        "bucket": config.bucket,
+        "storage_role_arn": config.storage_role_arn,
+        "error_topic_arn": config.error_topic_arn,
+        "error_role_arn": config.error_role_arn,
+    }
+    planned = subprocess.run(
+        [sys.executable, "-c", probe, json.dumps(settings)],
+        cwd=dest,
+        env={**os.environ, "PYTHONPATH": str(dest)},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    steps = tuple((name, sql_file) for name, sql_file in json.loads(planned.stdout))
     return Release(
         steps,
         dest / "snowflake" / "sql",
