@@ -127,10 +127,12 @@ lambda: $(STAMP)
 streamer-package: $(STAMP)
 	$(BIN)/python -m operations.streamer_package $(ARGS)
 
-## pytest: the test suite alone, on two workers (a module stays on one worker)
-## (the procedure archive is built first, once, so the workers never race to build it)
+## pytest: the test suite alone, on one worker per core from two to four (a module stays
+## on one worker; each worker runs its own moto and fakesnow servers, so no more than
+## four) (the procedure archive is built first, once, so the workers never race to build it)
+PYTEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(min(4, max(2, os.cpu_count() or 2)))')
 pytest: $(STAMP) $(SNOW) $(CHECKOV) build browser
-	SNOW_BIN=$(abspath $(SNOW)) CHECKOV_BIN=$(abspath $(CHECKOV)) CHROMIUM=$(CHROMIUM) CHROMEDRIVER=$(CHROMEDRIVER) $(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	SNOW_BIN=$(abspath $(SNOW)) CHECKOV_BIN=$(abspath $(CHECKOV)) CHROMIUM=$(CHROMIUM) CHROMEDRIVER=$(CHROMEDRIVER) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 ## test: everything CI checks
 test: lint pytest
