@@ -143,13 +143,21 @@ def test_every_column_is_labelled_in_words(app: Any) -> None:
         assert raw == [], raw
 
 
-def test_an_empty_warehouse_renders_friendly_empty_states(
-    landing: Any, fakesnow_server: LocalWarehouse, tmp_path: Path
-) -> None:
-    rt = new_runtime(landing, fakesnow_server)
+def deployed_with_empty_gold(
+    landing: Any, server: LocalWarehouse, tmp_path: Path
+) -> LocalSnowflake:
+    """A fresh deploy whose gold has been built on no data."""
+    rt = new_runtime(landing, server)
     rt.deploy()
     result = run_dbt(rt.warehouse, "build", target_dir=tmp_path / "dbt")
     assert result.returncode == 0, result.stdout[-3000:]
+    return rt
+
+
+def test_an_empty_warehouse_renders_friendly_empty_states(
+    landing: Any, fakesnow_server: LocalWarehouse, tmp_path: Path
+) -> None:
+    rt = deployed_with_empty_gold(landing, fakesnow_server, tmp_path)
     try:
         app = render(rt.warehouse, tmp_path / "home")
     finally:
@@ -163,10 +171,7 @@ def test_live_warns_when_its_data_is_older_than_its_target(
     landing: Any, fakesnow_server: LocalWarehouse, tmp_path: Path
 ) -> None:
     """A pipeline that stopped two hours ago must not show its last numbers as now."""
-    rt = new_runtime(landing, fakesnow_server)
-    rt.deploy()
-    result = run_dbt(rt.warehouse, "build", target_dir=tmp_path / "dbt")
-    assert result.returncode == 0, result.stdout[-3000:]
+    rt = deployed_with_empty_gold(landing, fakesnow_server, tmp_path)
     q(
         rt,
         "INSERT INTO GOLD.FCT_MEMPOOL_MINUTELY (MINUTE_AT, TX_COUNT) "

@@ -23,15 +23,9 @@ from operations.deploy import (
 )
 from sandbox.snowflake_local.runtime import LocalSnowflake
 from tests.access_model import norm
+from tests.test_snowflake_project import OTHER
 
-CONFIG = DeployConfig(
-    database="ACME_BTC",
-    warehouse="ACME_XS",
-    bucket="acme-landing",
-    storage_role_arn="arn:aws:iam::111122223333:role/acme-storage",
-    error_topic_arn="arn:aws:sns:eu-west-1:111122223333:acme-errors",
-    error_role_arn="arn:aws:iam::111122223333:role/acme-errors",
-)
+CONFIG = OTHER  # the example account the deploy checks use
 
 CREATE = re.compile(
     r"^CREATE (?:OR REPLACE )?(?:TEMPORARY )?(ROLE|USER|WAREHOUSE|DATABASE|SCHEMA|"
