@@ -119,7 +119,7 @@ def test_the_prod_target_compiles(rt: LocalSnowflake, tmp_path: Path) -> None:
     staging = (compiled / "staging" / "stg_silver__blocks.sql").read_text()
     assert f"{rt.warehouse.database}.SILVER" in staging.upper()
     # Every satoshi-to-BTC division keeps the satoshi on Snowflake (see below).
-    for model in (compiled / "marts").glob("*.sql"):
+    for model in [*(compiled / "marts").glob("*.sql"), *(compiled / "live").glob("*.sql")]:
         for cast, scale in re.findall(
             r"(as\s+number\(\d+,\s*(\d+)\)\))?\s*/\s*100000000\b", model.read_text(), re.I
         ):

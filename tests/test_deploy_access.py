@@ -183,7 +183,7 @@ def runtime_needs(config: DeployConfig) -> dict[str, list[Need]]:
         needs[f"procedure {proc} (owner)"] = proc_needs
     # EXECUTE DBT PROJECT as the REFRESH_GOLD task's owner: dbt reads SILVER and builds
     # each model folder's relations in its schema (views in STAGING and OPS, tables in
-    # GOLD; incremental models are tables too).
+    # GOLD, and Live's views in GOLD; incremental models are tables too).
     sources = yaml.safe_load(
         (REPO / "snowflake/dbt/models/staging/_silver__sources.yml").read_text()
     )
@@ -223,12 +223,15 @@ def test_read_sees_gold_ops_and_the_app_and_nothing_upstream() -> None:
     db, read = CONFIG.database, CONFIG.read_role
     # A gold table dbt creates later picks up the future grant.
     account.create(CONFIG.transform_role, ("TABLE", f"{db}.GOLD.FCT_BLOCKS"))
+    # So does a Live view (models/live/): owner's rights let it read SILVER for READ.
+    account.create(CONFIG.transform_role, ("VIEW", f"{db}.GOLD.LIVE_MEMPOOL_MINUTELY"))
     app = project_entities(CONFIG)["dashboard"]["identifier"]
     allowed = [
         Need("USAGE", ("WAREHOUSE", CONFIG.warehouse), "dashboard"),
         Need("USAGE", ("DATABASE", db), "dashboard"),
         Need("USAGE", ("SCHEMA", f"{db}.GOLD"), "dashboard"),
         Need("SELECT", ("TABLE", f"{db}.GOLD.FCT_BLOCKS"), "analysts"),
+        Need("SELECT", ("VIEW", f"{db}.GOLD.LIVE_MEMPOOL_MINUTELY"), "live"),
         Need("SELECT", ("VIEW", f"{db}.OPS.RECONCILIATION"), "health"),
         Need("SELECT", ("VIEW", f"{db}.OPS.TASK_RUNS"), "health"),
         Need("USAGE", ("STREAMLIT", f"{app['database']}.{app['schema']}.{app['name']}"), "app"),
@@ -393,6 +396,8 @@ def test_the_gold_workflow_may_run_refresh_gold_and_nothing_else() -> None:
         Need("USAGE", ("DBT PROJECT", f"{db}.GOLD.{CONFIG.dbt_project}"), "dbt"),
     ]
     account.create(CONFIG.transform_role, ("TABLE", f"{db}.GOLD.FCT_BLOCKS"))
+    # So does a Live view (models/live/): owner's rights let it read SILVER for READ.
+    account.create(CONFIG.transform_role, ("VIEW", f"{db}.GOLD.LIVE_MEMPOOL_MINUTELY"))
     assert [str(n) for n in refused if account.allows(gold, n)] == []
     # The next deploy (the CI user alone) makes a new REFRESH_GOLD; the workflow still may.
     _, problems = replay(plan, account=account, skip_admin=True, as_user=CONFIG.deploy_user)
