@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ingest import contract
 from sandbox.app_harness import (
     app_is_idle,
     app_test,
@@ -25,7 +27,7 @@ from sandbox.services import free_port
 from sandbox.snowflake_local.runtime import LocalSnowflake
 from sandbox.warehouse import LocalWarehouse
 from tests.conftest import landing_zone, new_runtime
-from tests.warehouse_helpers import land, q
+from tests.warehouse_helpers import cycle, land, q
 
 pytestmark = [pytest.mark.stack, pytest.mark.dbt]
 
@@ -79,9 +81,9 @@ def test_live_shows_what_mempool_space_shows_at_a_glance(app: Any, loaded: Local
     shown = metrics(app)
     ((tx_count, tip, price),) = q(
         loaded,
-        "SELECT (SELECT TX_COUNT FROM GOLD.FCT_MEMPOOL_MINUTELY ORDER BY MINUTE_AT DESC LIMIT 1),"
-        " (SELECT MAX(HEIGHT) FROM GOLD.FCT_BLOCKS),"
-        " (SELECT USD_PER_BTC FROM GOLD.FCT_PRICES ORDER BY PRICED_AT DESC LIMIT 1)",
+        "SELECT (SELECT TX_COUNT FROM GOLD.LIVE_MEMPOOL_MINUTELY ORDER BY MINUTE_AT DESC LIMIT 1),"
+        " (SELECT MAX(HEIGHT) FROM GOLD.LIVE_BLOCKS),"
+        " (SELECT USD_PER_BTC FROM GOLD.LIVE_PRICES ORDER BY PRICED_AT DESC LIMIT 1)",
     )
     assert shown["Unconfirmed transactions"] == f"{tx_count:,.0f}"
     assert shown["Last block"] == f"{tip:,.0f}"
@@ -172,10 +174,13 @@ def test_live_warns_when_its_data_is_older_than_its_target(
 ) -> None:
     """A pipeline that stopped two hours ago must not show its last numbers as now."""
     rt = deployed_with_empty_gold(landing, fakesnow_server, tmp_path)
+    # SILVER's newest sample, two hours old: Live's view still holds it (its window is
+    # longer), and its age is measured on SILVER's target.
     q(
         rt,
-        "INSERT INTO GOLD.FCT_MEMPOOL_MINUTELY (MINUTE_AT, TX_COUNT) "
-        "VALUES (DATEADD('minute', -120, DATE_TRUNC('minute', SYSDATE())), 4321)",
+        "INSERT INTO SILVER.MEMPOOL_INFO (EVENT_KEY, RECEIVED_AT, TX_COUNT, LOADED_AT) "
+        "VALUES ('stopped', DATEADD('minute', -120, DATE_TRUNC('minute', SYSDATE())), 4321, "
+        "DATEADD('minute', -120, DATE_TRUNC('minute', SYSDATE())))",
     )
     try:
         app = render(rt.warehouse, tmp_path / "home")
@@ -183,9 +188,69 @@ def test_live_warns_when_its_data_is_older_than_its_target(
         rt.close()
     assert metrics(app)["Unconfirmed transactions"] == "4,321"
     assert [w.value for w in app.warning] == [
-        "The mempool and fee figures: newest data 2.0 h old, past the 20-minute target. "
+        "The mempool and fee figures: newest data 2.0 h old, past the 5-minute target. "
         "The pipeline may be behind (see Pipeline health)."
     ]
+
+
+def fees_frame(seq: int, fastest: float, tx_count: int, seconds_ago: int) -> bytes:
+    """One WebSocket frame with the mempool and recommended fees, received `seconds_ago`."""
+    at = datetime.now(UTC) - timedelta(seconds=seconds_ago)
+    frame = {
+        "mempoolInfo": {
+            "loaded": True,
+            "size": tx_count,
+            "bytes": 4_000_000,
+            "usage": 9_000_000,
+            "total_fee": 0.5,
+            "maxmempool": 300_000_000,
+            "mempoolminfee": 1e-05,
+            "minrelaytxfee": 1e-05,
+            "incrementalrelayfee": 1e-05,
+        },
+        "fees": {
+            "fastestFee": fastest,
+            "halfHourFee": 5.0,
+            "hourFee": 4.0,
+            "economyFee": 2.0,
+            "minimumFee": 1.0,
+        },
+    }
+    records = contract.records_from_frame(
+        frame,
+        origin_id="live",
+        frame_seq=seq,
+        received_at=at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    )
+    return contract.encode_ndjson(records)
+
+
+def test_live_is_as_fresh_as_silver_without_a_gold_refresh(
+    landing: Any, fakesnow_server: LocalWarehouse, tmp_path: Path
+) -> None:
+    """A sample that reached SILVER after gold's last build is on Live at once; History's
+    mart still has the one before it until REFRESH_GOLD runs."""
+    rt = new_runtime(landing, fakesnow_server)
+    try:
+        rt.deploy()
+        land(rt, contract.PREFIX_STREAM, fees_frame(0, 11.0, 1111, seconds_ago=300))
+        cycle(rt)
+        result = run_dbt(rt.warehouse, "build", target_dir=tmp_path / "dbt")
+        assert result.returncode == 0, result.stdout[-3000:]
+        land(rt, contract.PREFIX_STREAM, fees_frame(1, 47.0, 2222, seconds_ago=5))
+        cycle(rt)  # the pipes and the task graph only: no dbt
+        app = render(rt.warehouse, tmp_path / "home")
+        gold = q(
+            rt,
+            "SELECT FASTEST_FEE_SAT_PER_VB, TX_COUNT FROM GOLD.FCT_MEMPOOL_MINUTELY "
+            "ORDER BY MINUTE_AT DESC LIMIT 1",
+        )
+    finally:
+        rt.close()
+    shown = metrics(app)
+    assert (shown["High priority (sat/vB)"], shown["Unconfirmed transactions"]) == ("47.0", "2,222")
+    assert gold == [(11.0, 1111)]
+    assert not app.warning
 
 
 def _title(chart: Any) -> str:

@@ -1,4 +1,8 @@
-"""Live: what mempool.space shows at a glance, refreshed while the page is open."""
+"""Live: what mempool.space shows at a glance, refreshed while the page is open.
+
+Every section reads a GOLD.LIVE_* view (snowflake/dbt/models/live/): computed from SILVER
+when queried, so Live is as fresh as SILVER and never waits for REFRESH_GOLD. History
+reads the marts."""
 
 from __future__ import annotations
 
@@ -18,13 +22,16 @@ from mempool_dashboard.display import (
 LIVE_REFRESH = "30s"
 
 
-def freshness(table: str, what: str) -> None:
-    """The age of `table`'s newest row against its target, on the warehouse's clock
-    (OPS.TABLE_FRESHNESS, which Pipeline health shows in full)."""
+def freshness(tables: tuple[str, ...], what: str) -> None:
+    """The age of the oldest of the SILVER `tables` a section's view reads, against the
+    tightest of their targets, on the warehouse's clock (OPS.TABLE_FRESHNESS, which
+    Pipeline health shows in full). SILVER's, not the view's: the view only holds a
+    recent window, and a pipeline stopped for longer must still warn."""
+    names = ", ".join("?" for _ in tables)
     row = query(
-        "SELECT AGE_MINUTES, TARGET_MINUTES FROM OPS.TABLE_FRESHNESS "
-        "WHERE TABLE_SCHEMA = 'GOLD' AND TABLE_NAME = ?",
-        (table,),
+        "SELECT MAX(AGE_MINUTES) AS AGE_MINUTES, MIN(TARGET_MINUTES) AS TARGET_MINUTES "
+        f"FROM OPS.TABLE_FRESHNESS WHERE TABLE_SCHEMA = 'SILVER' AND TABLE_NAME IN ({names})",
+        tables,
     )
     target = first(row, "target_minutes")
     if target is not None:
@@ -36,10 +43,10 @@ def live_headline() -> None:
     mempool = query(
         "SELECT MINUTE_AT, TX_COUNT, VSIZE / 1000000 AS VSIZE_MVB, VBYTES_PER_SECOND, "
         "FASTEST_FEE_SAT_PER_VB, HALF_HOUR_FEE_SAT_PER_VB, HOUR_FEE_SAT_PER_VB, "
-        "ECONOMY_FEE_SAT_PER_VB FROM GOLD.FCT_MEMPOOL_MINUTELY ORDER BY MINUTE_AT DESC LIMIT 1"
+        "ECONOMY_FEE_SAT_PER_VB FROM GOLD.LIVE_MEMPOOL_MINUTELY ORDER BY MINUTE_AT DESC LIMIT 1"
     )
-    tip = query("SELECT HEIGHT, FIRST_SEEN_AT FROM GOLD.FCT_BLOCKS ORDER BY HEIGHT DESC LIMIT 1")
-    price = query("SELECT USD_PER_BTC FROM GOLD.FCT_PRICES ORDER BY PRICED_AT DESC LIMIT 1")
+    tip = query("SELECT HEIGHT, FIRST_SEEN_AT FROM GOLD.LIVE_BLOCKS ORDER BY HEIGHT DESC LIMIT 1")
+    price = query("SELECT USD_PER_BTC FROM GOLD.LIVE_PRICES ORDER BY PRICED_AT DESC LIMIT 1")
     st.subheader("Recommended fees now")
     cols = st.columns(4)
     for col, (label, field) in zip(
@@ -62,8 +69,10 @@ def live_headline() -> None:
     cols[4].metric("BTC price (USD)", fmt(first(price, "usd_per_btc"), "${:,.0f}"))
     as_of = first(mempool, "minute_at")
     st.caption(f"Mempool as of {as_of:%Y-%m-%d %H:%M} UTC." if as_of is not None else "")
-    freshness("FCT_MEMPOOL_MINUTELY", "The mempool and fee figures")
-    freshness("FCT_PRICES", "The BTC price")
+    freshness(
+        ("MEMPOOL_INFO", "RECOMMENDED_FEES", "VBYTES_PER_SECOND"), "The mempool and fee figures"
+    )
+    freshness(("PRICES",), "The BTC price")
 
 
 def projected_blocks() -> None:
@@ -71,14 +80,12 @@ def projected_blocks() -> None:
     blocks = query(
         "SELECT BLOCK_INDEX, TX_COUNT, BLOCK_VSIZE / 1000000 AS VSIZE_MVB, TOTAL_FEES_BTC, "
         "MEDIAN_FEE_RATE_SAT_PER_VB, MIN_FEE_RATE_SAT_PER_VB, MAX_FEE_RATE_SAT_PER_VB "
-        "FROM GOLD.FCT_MEMPOOL_BLOCKS "
-        "WHERE MINUTE_AT = (SELECT MAX(MINUTE_AT) FROM GOLD.FCT_MEMPOOL_BLOCKS) "
-        "ORDER BY BLOCK_INDEX"
+        "FROM GOLD.LIVE_MEMPOOL_BLOCKS ORDER BY BLOCK_INDEX"
     )
+    freshness(("MEMPOOL_BLOCKS",), "The projected blocks")
     if blocks.empty:
         empty_state("projected blocks")
         return
-    freshness("FCT_MEMPOOL_BLOCKS", "The projected blocks")
     blocks["block"] = [
         "Next block" if i == 0 else f"In ~{(i + 1) * 10} min" for i in blocks["block_index"]
     ]
@@ -125,13 +132,13 @@ def next_block_distribution() -> None:
     state = query(
         "SELECT PROJECTED_AT, TX_COUNT, TOTAL_FEES_BTC, FEE_RATE_MIN, FEE_RATE_P10, "
         "FEE_RATE_P25, FEE_RATE_P50, FEE_RATE_P75, FEE_RATE_P90, FEE_RATE_MAX "
-        "FROM GOLD.FCT_PROJECTED_BLOCK WHERE IS_VALID ORDER BY PROJECTED_AT DESC LIMIT 1"
+        "FROM GOLD.LIVE_PROJECTED_BLOCK"
     )
     st.subheader("Fee rates in the projected next block")
+    freshness(("PROJECTED_BLOCK_STATES",), "The projected next block")
     if state.empty:
         empty_state("projected next block")
         return
-    freshness("FCT_PROJECTED_BLOCK", "The projected next block")
     points = pd.DataFrame(
         {
             "percentile": ["Lowest", "10th", "25th", "Median", "75th", "90th", "Highest"],
@@ -175,10 +182,10 @@ def latest_blocks() -> None:
         "SELECT HEIGHT, MINED_AT, POOL_NAME, TX_COUNT, TOTAL_FEES_BTC, "
         "MEDIAN_FEE_RATE_SAT_PER_VB, MIN_FEE_RATE_SAT_PER_VB, MAX_FEE_RATE_SAT_PER_VB, "
         "SECONDS_SINCE_PREVIOUS_BLOCK / 60 AS MINUTES_SINCE_PREVIOUS_BLOCK "
-        "FROM GOLD.FCT_BLOCKS ORDER BY HEIGHT DESC LIMIT 10"
+        "FROM GOLD.LIVE_BLOCKS ORDER BY HEIGHT DESC LIMIT 10"
     )
+    freshness(("BLOCKS",), "The latest blocks")
     if not blocks.empty:
-        freshness("FCT_BLOCKS", "The latest blocks")
         blocks["fee_range"] = [
             f"{lo:,.1f}–{hi:,.1f}"
             for lo, hi in zip(
