@@ -32,15 +32,17 @@ def test_the_sandbox_registers_its_commands_into_the_operators_cli(
 ) -> None:
     """The installed project's entry point adds demo, verify and sim; without it (the
     Snowflake CLI's venv, an operator's install) the operator's commands stand alone and
-    `mempool sql` asks for a connection instead of a local stack."""
+    `mempool sql` and `mempool status` ask for a connection instead of a local stack."""
     import operations.cli as cli
 
     local = {"demo", "verify", "sim"}
-    operator = {"sql", "stream", "poll", "backfill", "deploy", "budget"}
+    operator = {"sql", "status", "stream", "poll", "backfill", "deploy", "budget"}
     assert set(_subcommands()) == local | operator
     monkeypatch.setattr(cli, "entry_points", lambda group: [])
     assert set(_subcommands()) == operator
     assert main(["sql", "SELECT 1"]) == 2
+    assert "no --connection given" in capsys.readouterr().err
+    assert main(["status"]) == 2
     assert "no --connection given" in capsys.readouterr().err
 
 
@@ -222,6 +224,24 @@ def test_the_freshness_budget_follows_the_configured_settings(
     worst = sum(s.worst_s for s in stages.values())
     assert "= event to SILVER" in out and f"{worst / 60:.1f} min" in out
     assert "REFRESH_GOLD schedule" in out and "5.0 min" in out
+    assert "= event to Live tile" in out and "= event to History (GOLD)" in out
+    # Live does not wait for gold: its path is SILVER's plus the app's own waits.
+    live = out.split("Live tab", 1)[1].split("History tab", 1)[0]
+    assert "REFRESH_GOLD" not in live.replace("no REFRESH_GOLD wait", "")
+
+
+def test_the_live_budget_follows_the_apps_cache_and_refresh(tmp_path: Path) -> None:
+    from operations.budget import APP_DIR, Assumptions, live_stages
+
+    for name in ("data.py", "live.py"):
+        (tmp_path / name).write_text((APP_DIR / name).read_text())
+    shipped = {s.name: s.worst_s for s in live_stages(Assumptions())}
+    assert (shipped["app query cache"], shipped["Live page refresh"]) == (20, 30)
+    (tmp_path / "live.py").write_text(
+        (APP_DIR / "live.py").read_text().replace('LIVE_REFRESH = "30s"', 'LIVE_REFRESH = "10s"')
+    )
+    stages = {s.name: s for s in live_stages(Assumptions(), tmp_path)}
+    assert (stages["Live page refresh"].worst_s, stages["Live page refresh"].typical_s) == (10, 5)
 
 
 def test_mempool_sql_during_a_demos_start_says_to_wait(tmp_path: Path) -> None:
