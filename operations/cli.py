@@ -116,6 +116,59 @@ def _add_sql(sub: Any) -> None:
     p.set_defaults(func=_sql)
 
 
+def _status(args: argparse.Namespace) -> int:
+    from operations.status import run_status
+
+    hooks: LocalHooks = args.local
+    return run_status(
+        args.connection,
+        args.database,
+        output=args.format,
+        only=[c for c in (args.only or "").split(",") if c],
+        local_connection=hooks.connection,
+    )
+
+
+def _add_status(sub: Any) -> None:
+    from operations.status import CHECKS
+
+    checks = "; ".join(f"{c.name}: {c.summary}" for c in CHECKS)
+    p = sub.add_parser(
+        "status",
+        help="what an operator checks first: pipes, tasks, backlog, freshness, "
+        "reconciliation, quarantine, streams",
+        description="Run each check against the warehouse (the local stack by default) and "
+        "print OK or ATTENTION with its figure. Exit 0 when all is well, 1 when a check "
+        "needs attention, 2 when the warehouse cannot be reached. docs/runbook.md has a "
+        f"section per check. The checks: {checks}.",
+    )
+    p.add_argument(
+        "--connection",
+        "-c",
+        default=None,
+        help="a Snowflake connection name from ~/.snowflake/connections.toml; "
+        "default: the local stack",
+    )
+    p.add_argument(
+        "--database",
+        default=os.environ.get("MEMPOOL_DATABASE", "MEMPOOL"),
+        help="the database the deploy made [env MEMPOOL_DATABASE; default MEMPOOL]",
+    )
+    p.add_argument(
+        "--only",
+        default="",
+        metavar="CHECK[,CHECK]",
+        help=f"run only these checks, of: {', '.join(c.name for c in CHECKS)}",
+    )
+    p.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="text for reading, json (one object per check) for CI (default text)",
+    )
+    p.set_defaults(func=_status)
+
+
 def _budget(args: argparse.Namespace) -> int:
     from operations.budget import Assumptions, gold_stages, render, silver_stages
 
@@ -482,7 +535,13 @@ def _add_deploy(sub: Any) -> None:
     p.set_defaults(func=_deploy)
 
 
-REGISTRARS: list[Callable[[Any], None]] = [_add_sql, _add_ingest, _add_deploy, _add_budget]
+REGISTRARS: list[Callable[[Any], None]] = [
+    _add_sql,
+    _add_status,
+    _add_ingest,
+    _add_deploy,
+    _add_budget,
+]
 
 
 def register_plugins(registry: Registry) -> None:

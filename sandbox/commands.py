@@ -171,10 +171,12 @@ def _add_sim(sub: Any) -> None:
 
 @contextmanager
 def local_connection(schema: str | None) -> Iterator[Any]:
+    from sandbox.snowflake_local.account import AccountConnection
     from sandbox.warehouse import connect
 
+    # Answers SHOW PIPES/TASKS/STREAMS and SYSTEM$PIPE_STATUS as Snowflake would.
     with connect(None, schema=schema) as conn:
-        yield conn
+        yield AccountConnection(conn)
 
 
 def local_defaults() -> None:

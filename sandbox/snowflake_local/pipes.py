@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
 from sandbox.snowflake_local.base import RuntimeBase
 from sandbox.snowflake_local.plan import (
     LOCAL_SCHEMA,
+    LocalDeployError,
     Pipe,
     split_top_level,
     sql_string,
@@ -41,6 +43,11 @@ PIPE_INPUTS = {
     "METADATA$FILE_ROW_NUMBER": "column3",
     "METADATA$START_SCAN_TIME": "CURRENT_TIMESTAMP()",
 }
+ALTER_PIPE_PAUSED_RE = re.compile(
+    r"^\s*ALTER\s+PIPE\s+(?P<if_exists>IF\s+EXISTS\s+)?(?P<pipe>[\w.$]+)\s+SET\s+"
+    r"PIPE_EXECUTION_PAUSED\s*=\s*(?P<paused>TRUE|FALSE)\s*$",
+    re.I,
+)
 BYTE_ORDER_MARK = b"\xef\xbb\xbf"
 # Lines of a landed file loaded per statement by the pipe emulation.
 LINES_PER_INSERT = 20_000
@@ -81,6 +88,61 @@ class PipeEmulation(RuntimeBase):
     def _setup_pipes(self) -> None:
         self.execute(f"""CREATE TABLE IF NOT EXISTS {LOCAL_SCHEMA}.PIPE_FILES
             (PIPE VARCHAR, FILE_NAME VARCHAR, ORDINAL NUMBER, ROWS_LOADED NUMBER)""")
+        # When each file loaded: SYSTEM$PIPE_STATUS's lastIngestedTimestamp, locally
+        # (added since the first release; a warehouse an earlier one left lacks it).
+        self.execute(
+            f"ALTER TABLE {LOCAL_SCHEMA}.PIPE_FILES "
+            "ADD COLUMN IF NOT EXISTS LOADED_AT TIMESTAMP_NTZ"
+        )
+        # Each pipe's execution state, and the files a paused pipe was notified of: they
+        # load when it resumes, as Snowpipe keeps a paused pipe's notifications.
+        self.execute(f"""CREATE TABLE IF NOT EXISTS {LOCAL_SCHEMA}.PIPES
+            (NAME VARCHAR, TABLE_NAME VARCHAR, PAUSED BOOLEAN)""")
+        self.execute(f"""CREATE TABLE IF NOT EXISTS {LOCAL_SCHEMA}.PIPE_PENDING
+            (PIPE VARCHAR, OBJECT_KEY VARCHAR)""")
+        names = [p.name for p in self.plan.pipes]
+        known = {r[0] for r in self.execute(f"SELECT NAME FROM {LOCAL_SCHEMA}.PIPES")}
+        for gone in known - set(names):
+            self.execute(f"DELETE FROM {LOCAL_SCHEMA}.PIPES WHERE NAME = {sql_string(gone)}")
+        for pipe in self.plan.pipes:
+            if pipe.name not in known:
+                self.execute(
+                    f"INSERT INTO {LOCAL_SCHEMA}.PIPES VALUES ({sql_string(pipe.name)}, "
+                    f"{sql_string(pipe.table)}, FALSE)"
+                )
+
+    def _pipe_state(self, statement: str) -> None:
+        """ALTER PIPE ... SET PIPE_EXECUTION_PAUSED: a paused pipe loads nothing and holds
+        what it is notified of; resumed, it loads what it held."""
+        if not (m := ALTER_PIPE_PAUSED_RE.match(statement)):
+            return
+        name = strip_database(m["pipe"], self.database).upper()
+        pipe = next((p for p in self.plan.pipes if p.name.upper() == name), None)
+        if pipe is None:
+            if m["if_exists"]:
+                return
+            raise LocalDeployError(f"Pipe {m['pipe']} does not exist.")
+        paused = m["paused"].upper() == "TRUE"
+        self.execute(
+            f"UPDATE {LOCAL_SCHEMA}.PIPES SET PAUSED = {str(paused).upper()} "
+            f"WHERE NAME = {sql_string(pipe.name)}"
+        )
+        if not paused:
+            held = self.execute(
+                f"SELECT OBJECT_KEY FROM {LOCAL_SCHEMA}.PIPE_PENDING "
+                f"WHERE PIPE = {sql_string(pipe.name)}"
+            )
+            self.execute(
+                f"DELETE FROM {LOCAL_SCHEMA}.PIPE_PENDING WHERE PIPE = {sql_string(pipe.name)}"
+            )
+            for (key,) in held:
+                self.load_object(key)
+
+    def pipe_paused(self, pipe: Pipe) -> bool:
+        rows = self.execute(
+            f"SELECT PAUSED FROM {LOCAL_SCHEMA}.PIPES WHERE NAME = {sql_string(pipe.name)}"
+        )
+        return bool(rows and rows[0][0])
         # What COPY_HISTORY would show as errors: lines or files the pipe's options reject.
         self.execute(f"""CREATE TABLE IF NOT EXISTS {LOCAL_SCHEMA}.LOAD_ERRORS
             (PIPE VARCHAR, FILE_NAME VARCHAR, SOURCE_ROW NUMBER, ERROR VARCHAR)""")
@@ -118,6 +180,12 @@ class PipeEmulation(RuntimeBase):
         if pipe is None:
             return 0
         file_name = key.split("/", 1)[1]  # relative to the stage (mempool-data/)
+        if self.pipe_paused(pipe):
+            self.execute(
+                f"INSERT INTO {LOCAL_SCHEMA}.PIPE_PENDING VALUES ({sql_string(pipe.name)}, ?)",
+                [key],
+            )
+            return 0
         if self.execute(
             f"SELECT 1 FROM {LOCAL_SCHEMA}.PIPE_FILES WHERE FILE_NAME = {sql_string(file_name)}"
         ):
@@ -156,8 +224,10 @@ class PipeEmulation(RuntimeBase):
             ]
         )
         self.execute(
-            f"INSERT INTO {LOCAL_SCHEMA}.PIPE_FILES VALUES ({sql_string(pipe.name)}, "
-            f"{sql_string(file_name)}, {ordinal}, {len(rows)})"
+            f"INSERT INTO {LOCAL_SCHEMA}.PIPE_FILES (PIPE, FILE_NAME, ORDINAL, ROWS_LOADED, "
+            f"LOADED_AT) VALUES ({sql_string(pipe.name)}, {sql_string(file_name)}, {ordinal}, "
+            f"{len(rows)}, ?)",
+            [datetime.now(UTC).replace(tzinfo=None)],
         )
         self.counters["files_loaded"] += 1
         self.counters["rows_loaded"] += len(rows)

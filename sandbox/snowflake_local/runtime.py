@@ -56,6 +56,10 @@ UNSUPPORTED = [
     (re.compile(r"^\s*CREATE\s+USER\b", re.I), "user (no access control locally)"),
     (re.compile(r"^\s*DROP\s+TASK\b", re.I), "task (emulated)"),
     (re.compile(r"^\s*DROP\s+PIPE\b", re.I), "pipe (emulated)"),
+    (
+        re.compile(r"^\s*ALTER\s+PIPE\b.*\bPIPE_EXECUTION_PAUSED\b", re.I | re.S),
+        "pipe (emulated)",
+    ),
     (re.compile(r"^\s*DROP\s+DATABASE\b", re.I), "database (its schemas are dropped)"),
     (
         re.compile(r"^\s*DROP\s+(STREAMLIT|DBT\s+PROJECT)\b", re.I),
@@ -179,6 +183,7 @@ class LocalSnowflake(TaskGraph, PipeEmulation):
         self._declare_task_history(statement)
         self._declare_task(statement)
         self._task_state(statement)
+        self._pipe_state(statement)
         for pattern, reason in UNSUPPORTED:
             if pattern.search(statement):
                 self.plan.skipped.append((reason, statement.splitlines()[0][:100]))

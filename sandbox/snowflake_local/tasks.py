@@ -11,7 +11,13 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sandbox.snowflake_local.plan import DBT_TASK, LocalDeployError, Task, strip_database
+from sandbox.snowflake_local.plan import (
+    DBT_TASK,
+    LOCAL_SCHEMA,
+    LocalDeployError,
+    Task,
+    strip_database,
+)
 from sandbox.snowflake_local.procedures import ProcedureCalls, procedure_handlers
 from sandbox.snowflake_local.streams import consumed_streams
 from sandbox.snowflake_local.task_history import TaskHistory
@@ -54,6 +60,25 @@ class TaskGraph(ProcedureCalls, TaskHistory):
             self._refuse_if_graph_started(name, parents)
             self.plan.tasks = [t for t in self.plan.tasks if t.name != name]
             self.plan.tasks.append(Task(name, procedure, parents, schedule[1] if schedule else ""))
+            self._save_tasks()
+
+    def _save_tasks(self) -> None:
+        """Each task's state where SHOW TASKS reads it locally (sandbox.snowflake_local.
+        account): a process other than the one running the graph asks for it."""
+        self.execute(f"CREATE SCHEMA IF NOT EXISTS {LOCAL_SCHEMA}")
+        self.execute(f"""CREATE TABLE IF NOT EXISTS {LOCAL_SCHEMA}.TASKS
+            (NAME VARCHAR, STATE VARCHAR, SCHEDULE VARCHAR, PREDECESSORS VARCHAR)""")
+        self.execute(f"DELETE FROM {LOCAL_SCHEMA}.TASKS")
+        for task in self.plan.tasks:
+            self.execute(
+                f"INSERT INTO {LOCAL_SCHEMA}.TASKS VALUES (?, ?, ?, ?)",
+                [
+                    task.name,
+                    "started" if task.started else "suspended",
+                    task.schedule or None,
+                    ",".join(task.parents),
+                ],
+            )
 
     def task(self, name: str) -> Task | None:
         name = strip_database(name, self.database).upper()
@@ -97,17 +122,20 @@ class TaskGraph(ProcedureCalls, TaskHistory):
                 raise LocalDeployError(f"Task {m['task']} does not exist.")
             if task is not None:
                 task.started = m["action"].upper() == "RESUME"
+                self._save_tasks()
         elif m := DEPENDENTS_ENABLE_RE.match(statement):
             task = self.task(m["task"])
             if task is None:
                 raise LocalDeployError(f"Task {m['task']} does not exist.")
             for dependent in self.dependents(task):
                 dependent.started = True
+            self._save_tasks()
         elif m := DROP_TASK_RE.match(statement):
             task = self.task(m["task"])
             if task is None and not m["if_exists"]:
                 raise LocalDeployError(f"Task {m['task']} does not exist.")
             self.plan.tasks = [t for t in self.plan.tasks if t is not task]
+            self._save_tasks()
 
     def run_graph(self) -> list[str]:
         """One run of the task graph: a resumed root when its streams have data, then every
