@@ -88,6 +88,9 @@ class PipeEmulation(RuntimeBase):
     def _setup_pipes(self) -> None:
         self.execute(f"""CREATE TABLE IF NOT EXISTS {LOCAL_SCHEMA}.PIPE_FILES
             (PIPE VARCHAR, FILE_NAME VARCHAR, ORDINAL NUMBER, ROWS_LOADED NUMBER)""")
+        # What COPY_HISTORY would show as errors: lines or files the pipe's options reject.
+        self.execute(f"""CREATE TABLE IF NOT EXISTS {LOCAL_SCHEMA}.LOAD_ERRORS
+            (PIPE VARCHAR, FILE_NAME VARCHAR, SOURCE_ROW NUMBER, ERROR VARCHAR)""")
         # When each file loaded: SYSTEM$PIPE_STATUS's lastIngestedTimestamp, locally
         # (added since the first release; a warehouse an earlier one left lacks it).
         self.execute(
@@ -143,9 +146,6 @@ class PipeEmulation(RuntimeBase):
             f"SELECT PAUSED FROM {LOCAL_SCHEMA}.PIPES WHERE NAME = {sql_string(pipe.name)}"
         )
         return bool(rows and rows[0][0])
-        # What COPY_HISTORY would show as errors: lines or files the pipe's options reject.
-        self.execute(f"""CREATE TABLE IF NOT EXISTS {LOCAL_SCHEMA}.LOAD_ERRORS
-            (PIPE VARCHAR, FILE_NAME VARCHAR, SOURCE_ROW NUMBER, ERROR VARCHAR)""")
 
     def drain_notifications(self, max_messages: int = 1000) -> int:
         """Load every object the S3 -> SQS notifications name (what Snowpipe does)."""
