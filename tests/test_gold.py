@@ -131,13 +131,18 @@ def test_unit_tests_run_and_stale_sources_fail_freshness(
 ) -> None:
     fill_silver(rt)
     out = dbt(rt, tmp_path, "build")
-    passed_unit_tests = re.findall(r"PASS (fct_\w+::\w+)", out)
+    passed_unit_tests = re.findall(r"PASS ((?:fct|live)_\w+::\w+)", out)
     assert sorted(passed_unit_tests) == [
         "fct_block_projection_accuracy::accuracy_uses_the_projection_each_block_ended",
         "fct_daily_summary::daily_percentiles_and_peaks",
         "fct_fee_recommendation_accuracy::minutes_are_scored_against_the_next_block_seen",
         "fct_mempool_blocks::mempool_blocks_keeps_the_last_frame_of_each_minute",
         "fct_prices_hourly::hourly_rollup_takes_first_last_extremes_and_mean",
+        "live_blocks::live_blocks_are_the_top_canonical_heights_with_their_predecessors",
+        "live_mempool_blocks::live_mempool_blocks_shows_only_the_newest_frame",
+        "live_mempool_minutely::live_mempool_reads_only_the_window_and_keeps_the_newest_sample",
+        "live_prices::live_price_is_the_newest_priced_not_the_newest_received",
+        "live_projected_block::live_projected_block_is_the_newest_valid_state",
     ]
     # These records were received on 2026-01-13: far past the freshness limits.
     freshness = run_dbt(rt.warehouse, "source", "freshness", target_dir=tmp_path / "dbt-target")
