@@ -180,9 +180,9 @@ def freshness_section(data: dict[str, Any], command: str) -> list[str]:
     rows = [
         f"| {layer.upper()} | {p50.get(layer, 'n/a')} | {p95.get(layer, 'n/a')} | "
         f"{data['samples'][layer]} |"
-        for layer in ("silver", "gold")
+        for layer in ("silver", "live", "gold")
     ]
-    gold = p95.get("gold")
+    gold, live = p95.get("gold"), p95.get("live")
     return [
         "## Local freshness at speed 1",
         "",
@@ -194,12 +194,15 @@ def freshness_section(data: dict[str, Any], command: str) -> list[str]:
         "|---|---:|---:|---:|",
         *rows,
         "",
-        f"Event to GOLD p95: **{gold} s** (target <= 15 s: "
-        f"{'meets' if gold is not None and gold <= 15 else 'misses'}). The local "
+        f"Event to the Live view (GOLD.LIVE_PROJECTED_BLOCK) p95: **{live} s** (target "
+        f"<= 15 s: {'meets' if live is not None and live <= 15 else 'misses'}); a Live "
+        "tile adds the app's query cache and page refresh (`mempool budget`). Event to "
+        f"the History mart (GOLD.FCT_PROJECTED_BLOCK) p95: **{gold} s**. The local "
         "runtime loads and runs the task graph every 5 s but builds gold with `dbt build` "
         "(the whole project, its tests included) at most every 30 s, as production builds "
-        "it on a schedule rather than per batch; a GOLD row therefore trails by up to "
-        "that interval plus the build.",
+        "it on a schedule rather than per batch; a mart row therefore trails by up to "
+        "that interval plus the build. The Live view reads SILVER when queried, so it "
+        "trails by SILVER's lag alone.",
         "",
     ]
 
@@ -265,7 +268,11 @@ def budget_section() -> list[str]:
         "## Production freshness budget",
         "",
         "`mempool budget` (defaults): each stage bounded by a setting of the project or, "
-        "where Snowflake sets it, a stated assumption.",
+        "where Snowflake sets it, a stated assumption. From SILVER the paths part: the Live "
+        "tab reads the GOLD.LIVE_* views (snowflake/dbt/models/live/), computed from "
+        "SILVER's last hours when queried, so it waits only for the app's query cache and "
+        "its own refresh, never for REFRESH_GOLD; History reads the marts REFRESH_GOLD "
+        "rebuilds on its schedule.",
         "",
         "```",
         table,
