@@ -195,8 +195,10 @@ def _add_budget(sub: Any) -> None:
         "budget",
         help="how stale production data can be, from the configured buffers and intervals",
         description="The freshness budget of a production deploy: each stage from a frame "
-        "to a SILVER row and then a GOLD row, bounded by the project's settings (streamer, "
-        "Terraform, task definitions, deploy) or, where Snowflake sets it, an assumption.",
+        "to a SILVER row, then to a Live tile (the app's query cache and page refresh) and "
+        "to a History mart (REFRESH_GOLD's schedule and build), bounded by the project's "
+        "settings (streamer, Terraform, task definitions, deploy, the app) or, where "
+        "Snowflake sets it, an assumption.",
     )
     p.add_argument(
         "--gold-refresh-minutes",
