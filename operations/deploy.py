@@ -8,6 +8,9 @@ the tests check each step's statements against the privileges its role holds
 (tests/access_model.py), so the order and the roles written here are what is tested.
 
 This module is operator tooling, not the local sandbox: it never starts an emulator.
+
+Length: the plan (every step, its role, its command) and the runner that walks it stay
+together, so the order read here is the order that runs.
 """
 
 from __future__ import annotations

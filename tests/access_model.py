@@ -55,6 +55,9 @@ section of its page in Snowflake's SQL reference:
   Streamlit owner's rights
                          https://docs.snowflake.com/en/developer-guide/streamlit/owners-rights
   System roles           https://docs.snowflake.com/en/user-guide/security-access-control-overview
+
+Length: one rule per kind of statement the deploy and the teardown issue, each
+citing its documentation page; split, the rules would lose the one account they share.
 """
 
 from __future__ import annotations
