@@ -22,11 +22,12 @@ from mempool_dashboard.display import (
 LIVE_REFRESH = "30s"
 
 
-def freshness(tables: tuple[str, ...], what: str) -> None:
+def freshness(tables: tuple[str, ...], what: str) -> float | None:
     """The age of the oldest of the SILVER `tables` a section's view reads, against the
     tightest of their targets, on the warehouse's clock (OPS.TABLE_FRESHNESS, which
     Pipeline health shows in full). SILVER's, not the view's: the view only holds a
-    recent window, and a pipeline stopped for longer must still warn."""
+    recent window, and a pipeline stopped for longer must still warn. Returns the age
+    (None while the tables are empty)."""
     # Three slots keep the statement fixed text, as every app query is; fewer tables
     # repeat the last.
     slots = (*tables, *[tables[-1]] * (3 - len(tables)))
@@ -35,10 +36,11 @@ def freshness(tables: tuple[str, ...], what: str) -> None:
         "FROM OPS.TABLE_FRESHNESS WHERE TABLE_SCHEMA = 'SILVER' AND TABLE_NAME IN (?, ?, ?)",
         slots,
     )
-    target = first(row, "target_minutes")
+    target, age = first(row, "target_minutes"), first(row, "age_minutes")
+    age = None if age is None else float(age)
     if target is not None:
-        age = first(row, "age_minutes")
-        freshness_note(what, None if age is None else float(age), float(target))
+        freshness_note(what, age, float(target))
+    return age
 
 
 def live_headline() -> None:
@@ -137,9 +139,18 @@ def next_block_distribution() -> None:
         "FROM GOLD.LIVE_PROJECTED_BLOCK"
     )
     st.subheader("Fee rates in the projected next block")
-    freshness(("PROJECTED_BLOCK_STATES",), "The projected next block")
+    loaded = freshness(("PROJECTED_BLOCK_STATES",), "The projected next block")
     if state.empty:
-        empty_state("projected next block")
+        # SILVER has states but none valid lately: a gap in the deltas leaves the block
+        # unknown until the next full set, which is not the same as no data yet.
+        empty_state(
+            "projected next block",
+            *(
+                ["its recent updates are not valid (after a gap, it waits for a full set)"]
+                if loaded is not None
+                else []
+            ),
+        )
         return
     points = pd.DataFrame(
         {
