@@ -55,6 +55,9 @@ class TruthWriter:
     def __init__(self, path: Path | None) -> None:
         self._file: IO[str] | None = None
         self._served: set[tuple[Any, ...]] = set()
+        # Blocks whose line is written: the final chain holds only these (a stop signal
+        # can land between the model mining a block and its line being written).
+        self._written_blocks: set[str] = set()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = path.open("w")
@@ -91,15 +94,19 @@ class TruthWriter:
                 # Stats sent with a sequence's own update (not a resubscription's answer).
                 self.served("stats", epoch=epoch, sequence=projected["sequence"])
 
+    def _write_block(self, block: Block) -> None:
+        self._write(_block_line(block))
+        self._written_blocks.add(block.hash)
+
     def history(self, chain: list[Block]) -> None:
         for block in chain:
-            self._write(_block_line(block))
+            self._write_block(block)
 
     def event(self, event: Event, model: Model) -> None:
         if self._file is None:
             return
         if event.kind == "block":
-            self._write(_block_line(event.data))
+            self._write_block(event.data)
             if event.update is not None:
                 self._write(_projected_line(event.update))
                 self._write(_stats_line(event.update))
@@ -107,7 +114,7 @@ class TruthWriter:
             for block in event.data["stale"]:
                 self._write({"kind": "stale", "hash": block.hash, "height": block.height})
             for block in event.data["new"]:
-                self._write(_block_line(block))
+                self._write_block(block)
         elif event.kind == "update":
             update: Update = event.data
             self._write(_projected_line(update))
@@ -125,11 +132,12 @@ class TruthWriter:
         if self._file is None:
             return
         stale = sorted(h for h, b in model.by_hash.items() if b.stale)
+        chain = [b for b in model.chain if b.hash in self._written_blocks]
         self._write(
             {
                 "kind": "final",
-                "tip_height": model.tip.height,
-                "canonical": [b.hash for b in model.chain],
+                "tip_height": chain[-1].height if chain else model.tip.height,
+                "canonical": [b.hash for b in chain],
                 "stale": stale,
             }
         )
