@@ -121,17 +121,23 @@ def pipes(db: Reader) -> Check:
         figures.append(figure)
         if state != "RUNNING":
             problems.append(figure)
+    return verdict(
+        "pipes",
+        bool(found),
+        problems,
+        "; ".join(figures),
+        "resume a paused pipe (ALTER PIPE … SET PIPE_EXECUTION_PAUSED = FALSE), then "
+        "ALTER PIPE … REFRESH loads what landed meanwhile",
+    )
+
+
+def verdict(name: str, found: bool, problems: list[str], ok_figure: str, hint: str) -> Check:
+    """The shape the object checks share: none deployed, some in trouble, or all well."""
     if not found:
-        return Check("pipes", False, "no pipes in the database", "run `mempool deploy`")
+        return Check(name, False, f"no {name} in the database", "run `mempool deploy`")
     if problems:
-        return Check(
-            "pipes",
-            False,
-            "; ".join(problems),
-            "resume a paused pipe (ALTER PIPE … SET PIPE_EXECUTION_PAUSED = FALSE), then "
-            "ALTER PIPE … REFRESH loads what landed meanwhile",
-        )
-    return Check("pipes", True, "; ".join(figures))
+        return Check(name, False, "; ".join(problems), hint)
+    return Check(name, True, ok_figure)
 
 
 SHOW_TASKS = "SHOW TASKS IN DATABASE {db}"
@@ -163,17 +169,14 @@ def tasks(db: Reader) -> Check:
             problems.append(figure)
         elif run and run["state"] != "SUCCEEDED":
             problems.append(f"{figure}: {run['error_message']}")
-    if not found:
-        return Check("tasks", False, "no tasks in the database", "run `mempool deploy`")
-    if problems:
-        return Check(
-            "tasks",
-            False,
-            "; ".join(problems),
-            "read the error; fix, then `mempool deploy --connection NAME --only resume` "
-            "(a task suspends itself after repeated failures)",
-        )
-    return Check("tasks", True, "; ".join(figures))
+    return verdict(
+        "tasks",
+        bool(found),
+        problems,
+        "; ".join(figures),
+        "read the error; fix, then `mempool deploy --connection NAME --only resume` "
+        "(a task suspends itself after repeated failures)",
+    )
 
 
 BACKLOG = "SELECT CONSUMER, PENDING_EVENTS, OLDEST_BATCH_ID FROM {db}.OPS.BUILDER_BACKLOG"
@@ -302,16 +305,13 @@ def streams(db: Reader) -> Check:
             problems.append(f"{name} is stale")
         elif isinstance(after, datetime) and after - now < STREAM_HORIZON:
             problems.append(f"{name} goes stale at {after:%Y-%m-%d %H:%M} UTC")
-    if not found:
-        return Check("streams", False, "no streams in the database", "run `mempool deploy`")
-    if problems:
-        return Check(
-            "streams",
-            False,
-            "; ".join(problems),
-            "resume the task that consumes it; a stale stream must be recreated",
-        )
-    return Check("streams", True, f"{len(found)} streams, none near stale")
+    return verdict(
+        "streams",
+        bool(found),
+        problems,
+        f"{len(found)} streams, none near stale",
+        "resume the task that consumes it; a stale stream must be recreated",
+    )
 
 
 def run_checks(db: Reader, only: list[str] | None = None) -> list[Check]:
