@@ -121,7 +121,7 @@ def pipes(db: Reader) -> Check:
         figures.append(figure)
         if state != "RUNNING":
             problems.append(figure)
-    return verdict(
+    return object_check(
         "pipes",
         bool(found),
         problems,
@@ -131,7 +131,7 @@ def pipes(db: Reader) -> Check:
     )
 
 
-def verdict(name: str, found: bool, problems: list[str], ok_figure: str, hint: str) -> Check:
+def object_check(name: str, found: bool, problems: list[str], ok_figure: str, hint: str) -> Check:
     """The shape the object checks share: none deployed, some in trouble, or all well."""
     if not found:
         return Check(name, False, f"no {name} in the database", "run `mempool deploy`")
@@ -169,7 +169,7 @@ def tasks(db: Reader) -> Check:
             problems.append(figure)
         elif run and run["state"] != "SUCCEEDED":
             problems.append(f"{figure}: {run['error_message']}")
-    return verdict(
+    return object_check(
         "tasks",
         bool(found),
         problems,
@@ -305,7 +305,7 @@ def streams(db: Reader) -> Check:
             problems.append(f"{name} is stale")
         elif isinstance(after, datetime) and after - now < STREAM_HORIZON:
             problems.append(f"{name} goes stale at {after:%Y-%m-%d %H:%M} UTC")
-    return verdict(
+    return object_check(
         "streams",
         bool(found),
         problems,
