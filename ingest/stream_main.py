@@ -6,10 +6,12 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 
 from ingest import aws, contract
 from ingest.config import ConfigError, Settings, resolve_region
 from ingest.firehose_sink import FirehoseSink
+from ingest.launch_hook import LaunchHook, LaunchReadiness, ReportingFirehose
 from ingest.spool import Spool
 from ingest.streamer import Streamer, StreamerOptions
 
@@ -17,10 +19,17 @@ log = logging.getLogger("mempool.stream")
 
 
 def build_streamer(
-    settings: Settings, region: str, opts: StreamerOptions | None = None
+    settings: Settings,
+    region: str,
+    opts: StreamerOptions | None = None,
+    on_delivered: Callable[[], None] | None = None,
 ) -> Streamer:
+    """`on_delivered` is called after every batch Firehose accepted (LaunchReadiness)."""
+    firehose = aws.client("firehose", region, aws.STREAM_CLIENT_CONFIG)
+    if on_delivered is not None:
+        firehose = ReportingFirehose(firehose, on_delivered)
     sink = FirehoseSink(
-        firehose=aws.client("firehose", region, aws.STREAM_CLIENT_CONFIG),
+        firehose=firehose,
         s3=aws.client("s3", region, aws.STREAM_CLIENT_CONFIG),
         bucket=settings.require_bucket(),
         deliveries={
@@ -46,9 +55,18 @@ def main() -> int:
     try:
         settings = Settings.load()
         region, source = resolve_region()
+        hook = LaunchHook.load()
     except ConfigError as exc:
         log.error("%s", exc)
         return 2
+    readiness = None
+    if hook is not None:
+        # In an Auto Scaling group with a launch hook (the boot script's MEMPOOL_ASG_NAME
+        # and MEMPOOL_LAUNCH_HOOK): the first accepted batch makes this instance InService.
+        readiness = LaunchReadiness(hook, aws.client("autoscaling", region))
+        log.info(
+            "will complete launch hook %s of %s after the first delivery", hook.hook, hook.group
+        )
     log.info(
         "region %s (from %s); streaming %s to %s / %s",
         region,
@@ -57,7 +75,8 @@ def main() -> int:
         settings.stream_delivery,
         settings.conversions_delivery,
     )
-    asyncio.run(run_until_signalled(build_streamer(settings, region)))
+    on_delivered = readiness.delivered if readiness is not None else None
+    asyncio.run(run_until_signalled(build_streamer(settings, region, on_delivered=on_delivered)))
     return 0
 
 
