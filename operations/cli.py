@@ -170,6 +170,18 @@ def _add_status(sub: Any) -> None:
 
 
 def _budget(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+    from pathlib import Path
+
+    from operations.bill import (
+        Prices,
+        Usage,
+        compute,
+        read_settings,
+        render_markdown,
+        render_text,
+        splice,
+    )
     from operations.budget import Assumptions, gold_stages, render, silver_stages
 
     assume = Assumptions(
@@ -183,22 +195,49 @@ def _budget(args: argparse.Namespace) -> int:
         from operations.deploy import DeployConfig
 
         refresh = DeployConfig().gold_refresh_minutes
+    settings = read_settings(refresh)
+    if args.streamer_count is not None:
+        settings = replace(
+            settings, streamer_count=args.streamer_count, streamer_count_source="--streamer-count"
+        )
+    bill = compute(
+        settings,
+        Prices(credit_usd=args.credit_price, ec2_hourly_usd=args.ec2_hourly),
+        Usage(
+            stream_gb_per_day=args.stream_gb_per_day,
+            task_compute_s=args.task_compute,
+            dbt_run_s=args.dbt_run,
+            dashboard_hours_per_day=args.dashboard_hours,
+        ),
+    )
+    if args.update_doc is not None:
+        path = Path(args.update_doc)
+        path.write_text(splice(path.read_text(), render_markdown(bill)))
+        print(f"wrote the cost table into {path}")
+        return 0
+    if args.format == "markdown":
+        print(render_markdown(bill))
+        return 0
     print(render(silver_stages(assume), gold_stages(assume, refresh)))
+    print(render_text(bill))
     return 0
 
 
 def _add_budget(sub: Any) -> None:
+    from operations.bill import Prices, Usage
     from operations.budget import Assumptions
 
-    defaults = Assumptions()
+    defaults, usage, prices = Assumptions(), Usage(), Prices()
     p = sub.add_parser(
         "budget",
-        help="how stale production data can be, from the configured buffers and intervals",
+        help="how stale production data can be and what it costs, from the configured settings",
         description="The freshness budget of a production deploy: each stage from a frame "
         "to a SILVER row, then to a Live tile (the app's query cache and page refresh) and "
         "to a History mart (REFRESH_GOLD's schedule and build), bounded by the project's "
         "settings (streamer, Terraform, task definitions, deploy, the app) or, where "
-        "Snowflake sets it, an assumption.",
+        "Snowflake sets it, an assumption. Then the monthly bill of every stage from the "
+        "same settings, in credits and dollars, and the cost of each hour the dashboard is "
+        "open; lines resting on an assumption say `estimated`.",
     )
     p.add_argument(
         "--gold-refresh-minutes",
@@ -210,7 +249,12 @@ def _add_budget(sub: Any) -> None:
         ("--pipe-latency", defaults.pipe_latency_s, "S3 event to rows loaded by Snowpipe"),
         ("--trigger-latency", defaults.trigger_latency_s, "stream data to triggered task start"),
         ("--procedure-run", defaults.procedure_run_s, "a procedure's typical run"),
-        ("--dbt-run", defaults.dbt_run_s, "a gold dbt build"),
+        ("--dbt-run", defaults.dbt_run_s, "a gold dbt build (its time and its warehouse bill)"),
+        (
+            "--task-compute",
+            usage.task_compute_s,
+            "billed compute of one serverless task run or alert check (estimated)",
+        ),
     ):
         p.add_argument(
             flag,
@@ -219,6 +263,52 @@ def _add_budget(sub: Any) -> None:
             metavar="SECONDS",
             help=f"{what} (%(default)s)",
         )
+    p.add_argument(
+        "--credit-price",
+        type=positive_float,
+        default=prices.credit_usd,
+        metavar="USD",
+        help="dollars per Snowflake credit (%(default)s: on demand, Enterprise, AWS us-east-1)",
+    )
+    p.add_argument(
+        "--streamer-count",
+        type=int,
+        default=None,
+        help="streamer instances (default: Terraform's streamer_count, or 1 where it has none)",
+    )
+    p.add_argument(
+        "--ec2-hourly",
+        type=positive_float,
+        default=None,
+        metavar="USD",
+        help="the streamer instance type's hourly price (default: its us-east-1 list price)",
+    )
+    p.add_argument(
+        "--stream-gb-per-day",
+        type=positive_float,
+        default=usage.stream_gb_per_day,
+        metavar="GB",
+        help="uncompressed NDJSON one streamer lands a day (%(default)s, estimated)",
+    )
+    p.add_argument(
+        "--dashboard-hours",
+        type=float,
+        default=usage.dashboard_hours_per_day,
+        metavar="HOURS",
+        help="hours a day the dashboard is open, for its monthly example (%(default)s)",
+    )
+    p.add_argument(
+        "--format",
+        choices=["text", "markdown"],
+        default="text",
+        help="text: freshness and cost; markdown: the cost table docs/deploy.md holds",
+    )
+    p.add_argument(
+        "--update-doc",
+        default=None,
+        metavar="FILE",
+        help="write the markdown cost table between FILE's budget markers (docs/deploy.md)",
+    )
     p.set_defaults(func=_budget)
 
 

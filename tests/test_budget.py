@@ -1,0 +1,137 @@
+"""`mempool budget`'s bill follows the settings it reads, and docs/deploy.md's cost table
+is its output (regenerated here: a changed setting with an unchanged page fails)."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from operations.bill import (
+    DOC_BEGIN,
+    DOC_END,
+    Prices,
+    Usage,
+    compute,
+    parse_alerts,
+    read_settings,
+    render_markdown,
+    splice,
+)
+from operations.budget import TF_DIR
+from operations.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+DEPLOY_DOC = REPO / "docs" / "deploy.md"
+
+
+def gold_minutes() -> int:
+    from operations.deploy import DeployConfig
+
+    return DeployConfig().gold_refresh_minutes
+
+
+def lines(bill: object) -> dict[str, object]:
+    return {ln.part: ln for ln in bill.lines}  # type: ignore[attr-defined]
+
+
+def test_the_deploy_guides_cost_table_is_the_budgets_output() -> None:
+    doc = DEPLOY_DOC.read_text()
+    table = render_markdown(compute(read_settings(gold_minutes())))
+    shown = doc.split(DOC_BEGIN, 1)[1].split(DOC_END, 1)[0].strip()
+    assert shown == table, (
+        "docs/deploy.md's cost table differs from what the settings give: run "
+        "`.venv/bin/mempool budget --update-doc docs/deploy.md` and review the diff"
+    )
+    assert splice(doc, table) == doc
+
+
+def test_doubling_the_streamers_doubles_what_each_streamer_costs() -> None:
+    one = replace(read_settings(30), streamer_count=1)
+    two = replace(one, streamer_count=2)
+    a, b = lines(compute(one)), lines(compute(two))
+    assert b["EC2 streamer"].usd == pytest.approx(2 * a["EC2 streamer"].usd)  # type: ignore[attr-defined]
+    # Each streamer lands the whole feed: Firehose carries it twice.
+    assert b["Firehose"].usd == pytest.approx(2 * a["Firehose"].usd)  # type: ignore[attr-defined]
+    assert b["Snowpipe"].credits > a["Snowpipe"].credits  # type: ignore[attr-defined]
+    # What does not depend on the streamers stays.
+    assert b["Gold warehouse"].usd == a["Gold warehouse"].usd  # type: ignore[attr-defined]
+    assert b["Lambda poller"].usd == a["Lambda poller"].usd  # type: ignore[attr-defined]
+
+
+def test_the_credit_price_scales_the_snowflake_dollars_only() -> None:
+    settings = read_settings(30)
+    at3, at6 = compute(settings, Prices(credit_usd=3)), compute(settings, Prices(credit_usd=6))
+    for part, line in lines(at3).items():
+        other = lines(at6)[part]
+        assert other.credits == line.credits  # type: ignore[attr-defined]
+        if line.credits:  # type: ignore[attr-defined]
+            assert other.usd == pytest.approx(2 * line.usd)  # type: ignore[attr-defined]
+        else:
+            assert other.usd == line.usd  # type: ignore[attr-defined]
+    assert at6.dashboard_hour_usd == 2 * at3.dashboard_hour_usd
+
+
+def test_the_gold_interval_and_the_task_compute_move_their_rows() -> None:
+    every30, every60 = compute(read_settings(30)), compute(read_settings(60))
+    gold30, gold60 = lines(every30)["Gold warehouse"], lines(every60)["Gold warehouse"]
+    assert gold60.credits == pytest.approx(gold30.credits / 2)  # type: ignore[attr-defined]
+    slow = compute(read_settings(30), usage=Usage(task_compute_s=4.0))
+    tasks, slower = lines(every30)["Serverless tasks"], lines(slow)["Serverless tasks"]
+    assert slower.credits == pytest.approx(2 * tasks.credits)  # type: ignore[attr-defined]
+    assert tasks.estimated and not lines(every30)["EC2 streamer"].estimated  # type: ignore[attr-defined]
+
+
+def test_terraforms_streamer_count_is_read_when_it_exists(tmp_path: Path) -> None:
+    shutil.copytree(TF_DIR, tmp_path / "tf", ignore=shutil.ignore_patterns(".terraform*"))
+    variables = tmp_path / "tf" / "variables.tf"
+    text = variables.read_text()
+    if 'variable "streamer_count"' in text:
+        assert read_settings(30, tf_dir=tmp_path / "tf").streamer_count_source == (
+            "terraform streamer_count"
+        )
+        return
+    assert read_settings(30, tf_dir=tmp_path / "tf").streamer_count == 1
+    variables.write_text(
+        text + '\nvariable "streamer_count" {\n  type    = number\n  default = 3\n}\n'
+    )
+    settings = read_settings(30, tf_dir=tmp_path / "tf")
+    assert (settings.streamer_count, settings.streamer_count_source) == (
+        3,
+        "terraform streamer_count",
+    )
+    assert "3 x t4g.micro" in lines(compute(settings))["EC2 streamer"].setting  # type: ignore[attr-defined]
+
+
+def test_alerts_are_priced_from_their_schedule(tmp_path: Path) -> None:
+    (tmp_path / "80_alerts.sql").write_text(
+        "-- CREATE ALERT in a comment is no alert\n"
+        "CREATE OR REPLACE ALERT <% database %>.OPS.EVERY_15\n"
+        "  SCHEDULE = '15 MINUTE'\n  IF (EXISTS (SELECT 1)) THEN SELECT 1;\n"
+        "CREATE OR REPLACE ALERT <% database %>.OPS.HOURLY_ON_WH\n"
+        "  WAREHOUSE = <% warehouse %>\n  SCHEDULE = '60 MINUTES'\n"
+        "  IF (EXISTS (SELECT 1)) THEN SELECT 1;\n"
+    )
+    alerts = parse_alerts(tmp_path)
+    assert [(a.name, a.every_minutes, a.warehouse) for a in alerts] == [
+        ("EVERY_15", 15, None),
+        ("HOURLY_ON_WH", 60, "<% warehouse %>"),
+    ]
+    settings = replace(read_settings(30), alerts=alerts)
+    priced = lines(compute(settings))
+    assert "Alert EVERY_15" in priced and "Alert HOURLY_ON_WH" in priced
+    assert "Alerts" not in priced
+
+
+def test_the_command_prints_freshness_then_the_bill(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["budget", "--credit-price", "4", "--streamer-count", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("= event to SILVER") < out.index("Monthly cost (credits at $4")
+    assert "2 x t4g.micro (--streamer-count)" in out
+    assert "(estimated)" in out and "per hour open" in out
+    assert main(["budget", "--format", "markdown"]) == 0
+    markdown = capsys.readouterr().out
+    assert markdown.startswith("Generated by `mempool budget --format markdown`")
+    assert "| Dashboard |" in markdown and "warehouse runtime" in markdown
