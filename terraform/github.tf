@@ -2,7 +2,7 @@
 # stored in GitHub. Each role trusts exactly one `sub` claim of GitHub's token:
 #   plan      repo:<owner/name>:pull_request            read-only, for `terraform plan`
 #   apply     repo:<owner/name>:environment:production  applies this configuration
-#   streamer  repo:<owner/name>:environment:streamer    starts and stops the streamer
+#   streamer  repo:<owner/name>:environment:streamer    starts and stops the streamers
 # A job that names an environment gets that environment's subject, whatever its branch,
 # and only after the environment's protection rules (required reviewers, allowed
 # branches) let it run. Trusting `ref:refs/heads/main` as well would let any job on main
@@ -13,7 +13,7 @@ locals {
   github_subjects = {
     pull_requests = "repo:${var.github_repository}:pull_request"
     production    = "repo:${var.github_repository}:environment:production"
-    # Its own environment, so that the job that may start and stop the instance cannot
+    # Its own environment, so that the job that may start and stop the streamers cannot
     # assume the apply role (and the apply job gains nothing from this role).
     streamer = "repo:${var.github_repository}:environment:streamer"
   }
@@ -84,24 +84,22 @@ resource "aws_iam_role_policy_attachment" "github" {
   policy_arn = "arn:${local.partition}:iam::aws:policy/${each.value}"
 }
 
-# What streamer.yml does: start or stop the streamer instance and wait for its state.
+# What streamer.yml does: stop the streamers (the group's desired capacity to 0: a
+# stopped instance in an Auto Scaling group is unhealthy and gets replaced) or start them
+# again (back to the count the group's StreamerCount tag holds), and wait for it.
 data "aws_iam_policy_document" "github_streamer" {
   statement {
-    sid       = "StartStopTheStreamerOnly"
-    actions   = ["ec2:StartInstances", "ec2:StopInstances"]
-    resources = [aws_instance.streamer.arn]
-    # And only while it still carries the streamer's tag.
-    condition {
-      test     = "StringEquals"
-      variable = "aws:ResourceTag/Name"
-      values   = ["${var.name_prefix}-streamer"]
-    }
+    # Only the streamers' group: the group id in its ARN is generated, its name is ours.
+    sid       = "ResizeTheStreamerGroupOnly"
+    actions   = ["autoscaling:UpdateAutoScalingGroup"]
+    resources = ["arn:${local.partition}:autoscaling:${var.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/${local.streamer_group_name}"]
   }
   statement {
-    # `aws ec2 wait instance-running|stopped`. DescribeInstances supports no
-    # resource-level permission: it reads, never changes, any instance.
-    sid       = "WaitForItsState"
-    actions   = ["ec2:DescribeInstances"]
+    # Reading the group's tag and watching its instances come and go.
+    # DescribeAutoScalingGroups supports no resource-level permission: it reads, never
+    # changes, any group.
+    sid       = "WaitForItsInstances"
+    actions   = ["autoscaling:DescribeAutoScalingGroups"]
     resources = ["*"]
   }
 }

@@ -33,9 +33,14 @@ output "poller_failures_queue" {
   value       = aws_sqs_queue.poller_failures.url
 }
 
-output "streamer_instance_id" {
-  description = "EC2 instance of the streamer; replaced by every new wheelhouse (the streamer workflow finds it by its Name tag)."
-  value       = aws_instance.streamer.id
+output "streamer_group" {
+  description = "Auto Scaling group of the streamers (streamer_count instances, each with its own connection); a new wheelhouse or boot script replaces them one at a time."
+  value       = aws_autoscaling_group.streamer.name
+}
+
+output "streamer_zones" {
+  description = "Availability Zones the streamers spread over."
+  value       = module.streamer_placement.zones
 }
 
 output "github_plan_role_arn" {
@@ -49,7 +54,7 @@ output "github_apply_role_arn" {
 }
 
 output "github_streamer_role_arn" {
-  description = "Role streamer.yml (environment `streamer`) assumes to start or stop the streamer instance: AWS_STREAMER_ROLE_ARN (empty without github_repository)."
+  description = "Role streamer.yml (environment `streamer`) assumes to start or stop the streamers: AWS_STREAMER_ROLE_ARN (empty without github_repository)."
   value       = local.github ? aws_iam_role.github["streamer"].arn : ""
 }
 

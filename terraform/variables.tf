@@ -177,10 +177,21 @@ variable "streamer_wheelhouse" {
   }
 }
 
-variable "streamer_subnet_id" {
-  description = "Subnet of the streamer instance (needs outbound internet, in an Availability Zone that offers streamer_instance_type); empty picks a default subnet of the default VPC in such a zone."
-  type        = string
-  default     = ""
+variable "streamer_count" {
+  description = "How many streamers run at once, each with its own WebSocket connection, spread over Availability Zones (two or more need subnets in two zones). mempool.space replays nothing: with 2 (the default) a reboot, a zone's outage or a replacement leaves one streaming. Each extra one costs another streamer_instance_type instance (t4g.micro: about $6.1/month, plus its volume, detailed monitoring and public IPv4: docs/deploy.md). 1 saves that and accepts the gaps."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.streamer_count >= 1 && var.streamer_count == floor(var.streamer_count)
+    error_message = "streamer_count must be a whole number, at least 1."
+  }
+}
+
+variable "streamer_subnet_ids" {
+  description = "Subnets the streamers may run in (each needs outbound internet and must be in an Availability Zone that offers streamer_instance_type; all in one VPC; two zones or more when streamer_count > 1). Empty: every default subnet of the default VPC in such a zone (one per zone)."
+  type        = list(string)
+  default     = []
 }
 
 variable "alert_email" {

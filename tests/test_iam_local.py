@@ -115,12 +115,19 @@ NOT_EXERCISED = {
         "Snowflake publishes failed task runs to SNS; the local runtime records them in "
         "OPS.TASK_RUNS and publishes nothing",
     ),
-    ("github_streamer", "StartStopTheStreamerOnly"): (
-        ("ec2:StartInstances", "ec2:StopInstances"),
+    ("streamer", "CompleteItsLaunchHook"): (
+        ("autoscaling:CompleteLifecycleAction",),
+        "no Auto Scaling group locally (the local streamer runs without MEMPOOL_ASG_NAME), "
+        "and moto 5.2 has no CompleteLifecycleAction; the statement's scope is checked "
+        "against group ARNs by the project's IAM evaluator "
+        "(tests/test_terraform.py, test_the_streamer_may_complete_its_own_groups_hook_only)",
+    ),
+    ("github_streamer", "ResizeTheStreamerGroupOnly"): (
+        ("autoscaling:UpdateAutoScalingGroup",),
         "a GitHub Actions role (streamer.yml); nothing local runs as it",
     ),
-    ("github_streamer", "WaitForItsState"): (
-        ("ec2:DescribeInstances",),
+    ("github_streamer", "WaitForItsInstances"): (
+        ("autoscaling:DescribeAutoScalingGroups",),
         "a GitHub Actions role (streamer.yml); nothing local runs as it",
     ),
 }

@@ -205,16 +205,140 @@ def test_the_poller_may_list_its_state_key_so_a_missing_state_is_404() -> None:
     assert fn["environment"][0]["variables"]["MEMPOOL_STATE_KEY"] == "${local.poller_state_key}"
 
 
-def test_the_streamer_instance_is_hardened() -> None:
-    instance = only("aws_instance")
-    assert instance["metadata_options"][0]["http_tokens"] == '"required"'
-    assert instance["root_block_device"][0]["encrypted"] is True
-    assert instance["user_data_replace_on_change"] is True
+def test_the_streamers_are_hardened() -> None:
+    """What the single aws_instance had, now in the launch template every streamer is
+    launched from: IMDSv2 only, an encrypted root volume, the instance profile, detailed
+    monitoring, no inbound rule."""
+    assert not resources("aws_instance")
+    template = only("aws_launch_template")
+    metadata = template["metadata_options"][0]
+    assert metadata["http_tokens"] == '"required"'
+    assert metadata["http_endpoint"] == '"enabled"'
+    assert metadata["http_put_response_hop_limit"] == 1
+    (device,) = template["block_device_mappings"]
+    assert device["device_name"] == '"/dev/xvda"'  # AL2023's root device
+    ebs = device["ebs"][0]
+    assert ebs["encrypted"] is True and ebs["volume_type"] == '"gp3"' and ebs["volume_size"] == 8
+    assert (
+        template["iam_instance_profile"][0]["name"] == "${aws_iam_instance_profile.streamer.name}"
+    )
+    assert template["vpc_security_group_ids"] == ["${aws_security_group.streamer.id}"]
+    assert template["monitoring"][0]["enabled"] is True
+    assert template["ebs_optimized"] == '"true"'
+    assert "network_interfaces" not in template  # the security group applies as given
     group = only("aws_security_group")
     assert "ingress" not in group and group["egress"]
+    assert group["vpc_id"] == "${module.streamer_placement.vpc_id}"
     # The AMI is looked up (the current Amazon Linux 2023), never hard-coded.
-    assert instance["ami"] == "${data.aws_ssm_parameter.al2023.value}"
+    assert template["image_id"] == "${data.aws_ssm_parameter.al2023.insecure_value}"
     assert "/aws/service/ami-amazon-linux-latest/al2023-ami" in (TF_DIR / "ec2.tf").read_text()
+    tagged = {t["resource_type"].strip('"'): t["tags"] for t in template["tag_specifications"]}
+    assert tagged == {
+        "instance": {"Name": "${local.streamer_group_name}"},
+        "volume": {"Name": "${local.streamer_group_name}"},
+    }
+
+
+def plain(block: dict[str, Any]) -> dict[str, Any]:
+    """A parsed block's arguments, without the parser's comments and markers."""
+    return {k: v for k, v in block.items() if not k.startswith("__")}
+
+
+def ec2_locals() -> dict[str, Any]:
+    return {k: v for b in tf_files()["ec2.tf"]["locals"] for k, v in b.items()}
+
+
+def test_a_new_boot_script_or_wheelhouse_is_a_new_template_version_the_group_refreshes_to() -> None:
+    """The refresh starts when the group's launch template argument changes: the group
+    names the template's latest version (not "$Latest", which never changes), and the
+    template's user data is the boot script, which holds the wheelhouse's sha256."""
+    template = only("aws_launch_template")
+    assert template["user_data"] == "${base64encode(local.streamer_user_data)}"
+    assert template["update_default_version"] is True
+    call = ec2_locals()["streamer_user_data"]
+    assert "wheelhouse_sha256 = filesha256(var.streamer_wheelhouse)" in call
+    group = only("aws_autoscaling_group")
+    (lt,) = group["launch_template"]
+    assert plain(lt) == {
+        "id": "${aws_launch_template.streamer.id}",
+        "version": "${aws_launch_template.streamer.latest_version}",
+    }
+    assert "launch_configuration" not in group and "mixed_instances_policy" not in group
+
+
+def test_the_group_runs_streamer_count_instances_and_replaces_them_without_a_gap() -> None:
+    """Launch before terminate, one at a time: never below 100% of the desired count
+    healthy, at most one instance above it (100 + ceil(100/N) percent), for the refresh
+    and for every other replacement (the maintenance policy)."""
+    group = only("aws_autoscaling_group")
+    assert group["min_size"] == group["desired_capacity"] == "${var.streamer_count}"
+    assert group["max_size"] == "${var.streamer_count * 2}"  # room for the surge
+    assert group["vpc_zone_identifier"] == "${module.streamer_placement.subnet_ids}"
+    assert group["name"] == "${local.streamer_group_name}"
+    (refresh,) = group["instance_refresh"]
+    assert refresh["strategy"] == '"Rolling"'
+    (prefs,) = refresh["preferences"]
+    assert prefs["min_healthy_percentage"] == 100
+    assert prefs["max_healthy_percentage"] == "${local.streamer_max_healthy_percentage}"
+    assert "auto_rollback" not in prefs  # a rollback would leave Terraform's state behind
+    (policy,) = group["instance_maintenance_policy"]
+    assert plain(policy) == {
+        "min_healthy_percentage": 100,
+        "max_healthy_percentage": "${local.streamer_max_healthy_percentage}",
+    }
+    surge = ec2_locals()["streamer_max_healthy_percentage"]
+    assert surge == "${min(200, 100 + ceil(100 / var.streamer_count))}"
+    for n, percent in ((1, 200), (2, 150), (3, 134), (4, 125), (50, 102), (200, 101)):
+        assert min(200, 100 + -(-100 // n)) == percent
+        # At least one above the desired count, whatever AWS's rounding; at most two.
+        assert n + 1 <= n * percent / 100 <= n + 2, n
+    (tag,) = [t for t in group["tag"] if t["key"] == '"Name"']
+    assert tag["propagate_at_launch"] is True
+    (count,) = [t for t in group["tag"] if t["key"] == '"StreamerCount"']
+    assert count["value"] == "${tostring(var.streamer_count)}"
+    variables = {
+        k.strip('"'): v for b in tf_files()["variables.tf"]["variable"] for k, v in b.items()
+    }
+    streamers = variables["streamer_count"]
+    assert streamers["default"] == 2 and streamers["type"] in ("number", "${number}")
+    assert "var.streamer_count >= 1" in streamers["validation"][0]["condition"]
+
+
+def test_a_new_streamer_is_in_service_only_once_it_streams() -> None:
+    """The launch hook holds every new instance (the group's first ones too: an initial
+    hook) until the streamer completes it, and abandons it when nothing comes; the boot
+    script gives the service the group's and the hook's names."""
+    group = only("aws_autoscaling_group")
+    (hook,) = group["initial_lifecycle_hook"]
+    assert hook["name"] == "${local.streamer_launch_hook}"
+    assert hook["lifecycle_transition"] == '"autoscaling:EC2_INSTANCE_LAUNCHING"'
+    assert hook["default_result"] == '"ABANDON"'
+    assert 300 <= hook["heartbeat_timeout"] <= 1800
+    assert "notification_target_arn" not in hook  # the instance itself completes it
+    # An apply waits for the streamers to stream, longer than the heartbeat.
+    wait = re.fullmatch(r'"(\d+)m"', group["wait_for_capacity_timeout"])
+    assert wait and int(wait[1]) * 60 > hook["heartbeat_timeout"]
+    assert not resources("aws_autoscaling_lifecycle_hook")
+    call = ec2_locals()["streamer_user_data"]
+    assert "asg_name = local.streamer_group_name" in call
+    assert "launch_hook = local.streamer_launch_hook" in call
+    script = render_user_data(USER_DATA_VALUES)
+    assert "MEMPOOL_ASG_NAME=mempool-streamer\n" in script
+    assert "MEMPOOL_LAUNCH_HOOK=mempool-streamer-streaming\n" in script
+    assert ec2_locals()["streamer_group_name"] == '"${var.name_prefix}-streamer"'
+    # The settings the service reads.
+    from ingest.launch_hook import GROUP_VARIABLE, HOOK_VARIABLE
+
+    assert (GROUP_VARIABLE, HOOK_VARIABLE) == ("MEMPOOL_ASG_NAME", "MEMPOOL_LAUNCH_HOOK")
+    assert "${aws_iam_role_policy.streamer}" in group["depends_on"]
+
+
+def test_the_single_instance_of_earlier_releases_is_forgotten_not_destroyed() -> None:
+    """Destroyed in the same apply, it could stop before the group's first streamer
+    streams: a gap. Forgotten, it streams on until the operator terminates it."""
+    (removed,) = tf_files()["ec2.tf"]["removed"]
+    assert removed["from"] == "${aws_instance.streamer}"
+    assert removed["lifecycle"][0]["destroy"] is False
 
 
 def policy_statements() -> list[dict[str, Any]]:
@@ -239,7 +363,8 @@ def test_iam_grants_no_wildcard_action_and_scoped_resources() -> None:
         if st.get("resources") == ['"*"']:
             # Only where the service has no resource-level permissions, and said so.
             assert all(
-                a.startswith(('"xray:', '"ssmmessages:')) or a == '"ec2:DescribeInstances"'
+                a.startswith(('"xray:', '"ssmmessages:'))
+                or a == '"autoscaling:DescribeAutoScalingGroups"'
                 for a in actions
             ), st
     streamer = [s for s in policy_statements() if s["policy"] == "streamer"]
@@ -252,6 +377,7 @@ def test_iam_grants_no_wildcard_action_and_scoped_resources() -> None:
         "logs:CreateLogStream",
         "logs:PutLogEvents",
         "logs:DescribeLogStreams",
+        "autoscaling:CompleteLifecycleAction",
     }
     oversize = next(s for s in streamer if "s3:PutObject" in str(s["actions"]))
     assert oversize["resources"] == ['"${aws_s3_bucket.landing.arn}/${local.prefixes.oversize}*"']
@@ -466,9 +592,18 @@ def test_the_streamer_defaults_to_an_instance_dnf_survives_in_a_zone_that_offers
         filters["availability-zone"] == "${data.aws_ec2_instance_type_offerings.streamer.locations}"
     )
     assert filters["default-for-az"] == ['"true"']
-    assert data[("aws_subnet", "streamer")]["lifecycle"][0]["precondition"]
-    conditions = json.dumps(only("aws_instance")["lifecycle"][0]["precondition"])
-    assert "data.aws_ec2_instance_type_offerings.streamer.locations" in conditions
+    # Every candidate subnet is read, and the placement module checks them.
+    subnet = data[("aws_subnet", "streamer")]
+    assert "var.streamer_subnet_ids" in subnet["for_each"]
+    assert "data.aws_subnets.default[0].ids" in subnet["for_each"]
+    (placement,) = [m['"streamer_placement"'] for m in tf_files()["ec2.tf"]["module"]]
+    assert placement["source"] == '"./modules/streamer_placement"'
+    assert placement["offered_zones"] == (
+        "${data.aws_ec2_instance_type_offerings.streamer.locations}"
+    )
+    assert placement["instance_count"] == "${var.streamer_count}"
+    assert "data.aws_subnet.streamer" in placement["subnets"]
+    conditions = json.dumps(only("aws_launch_template")["lifecycle"][0]["precondition"])
     assert 'local.streamer_arch == \\"arm64\\"' in conditions
 
 
@@ -495,6 +630,8 @@ USER_DATA_VALUES = {
     "conversions_stream": "mempool-conversions",
     "log_group": "/mempool/streamer",
     "stop_timeout_s": "60",
+    "asg_name": "mempool-streamer",
+    "launch_hook": "mempool-streamer-streaming",
 }
 
 
@@ -635,8 +772,8 @@ def test_the_wheelhouse_is_uploaded_by_terraform_and_only_the_instance_reads_it(
     assert read["resources"] == [
         '"${aws_s3_bucket.landing.arn}/${aws_s3_object.streamer_wheelhouse.key}"'
     ]
-    instance = only("aws_instance")
-    assert "${aws_iam_role_policy.streamer}" in instance["depends_on"]
+    group = only("aws_autoscaling_group")
+    assert "${aws_iam_role_policy.streamer}" in group["depends_on"]
     rules = only("aws_s3_bucket_lifecycle_configuration")["rule"]
     assert any(
         r["filter"] in ([{}], [{"__is_block__": True}]) and "noncurrent_version_expiration" in r
@@ -758,18 +895,19 @@ def test_github_pull_requests_only_plan_and_only_the_production_environment_appl
     assert "environment: production" in apply_job and "AWS_APPLY_ROLE_ARN" in apply_job
 
 
-def test_the_streamer_workflow_can_only_start_and_stop_the_streamer() -> None:
+def test_the_streamer_workflow_can_only_resize_the_streamers_group() -> None:
+    """A stopped instance of an Auto Scaling group is unhealthy and gets replaced: the
+    workflow stops the streamers by the group's capacity (0, then the StreamerCount tag
+    back), and its role may change that group only."""
     statements = [s for s in policy_statements() if s["policy"] == "github_streamer"]
     by_action = {a.strip('"'): s for s in statements for a in s["actions"]}
-    assert set(by_action) == {"ec2:StartInstances", "ec2:StopInstances", "ec2:DescribeInstances"}
-    switch = by_action["ec2:StartInstances"]
-    assert switch is by_action["ec2:StopInstances"]
-    assert switch["resources"] == ["${aws_instance.streamer.arn}"]
-    (tag,) = switch["condition"]
-    assert tag["variable"] == '"aws:ResourceTag/Name"'
-    assert tag["values"] == ['"${var.name_prefix}-streamer"']
-    assert only("aws_instance")["tags"]["Name"] == '"${var.name_prefix}-streamer"'
-    assert by_action["ec2:DescribeInstances"]["resources"] == ['"*"']
+    assert set(by_action) == {
+        "autoscaling:UpdateAutoScalingGroup",
+        "autoscaling:DescribeAutoScalingGroups",
+    }
+    resize = by_action["autoscaling:UpdateAutoScalingGroup"]
+    assert resize["resources"] == [GROUP_ARN]
+    assert by_action["autoscaling:DescribeAutoScalingGroups"]["resources"] == ['"*"']
     policy = resources("aws_iam_role_policy")["github_streamer"]
     assert policy["role"] == '${aws_iam_role.github["streamer"].id}'
     # No managed policy on it: the attachments cover the roles with one only.
@@ -777,20 +915,173 @@ def test_the_streamer_workflow_can_only_start_and_stop_the_streamer() -> None:
     assert 'r.policy != ""' in local["github_managed_policies"]
     assert only("aws_iam_role_policy_attachment")["for_each"] == "${local.github_managed_policies}"
     outputs = {k.strip('"') for b in tf_files()["outputs.tf"]["output"] for k in b}
-    assert "github_streamer_role_arn" in outputs
+    assert {"github_streamer_role_arn", "streamer_group"} <= outputs
+    assert "streamer_instance_id" not in outputs
 
     workflow = (REPO / ".github" / "workflows" / "streamer.yml").read_text()
     assert "AWS_APPLY_ROLE_ARN" not in workflow
     assert "role-to-assume: ${{ vars.AWS_STREAMER_ROLE_ARN }}" in workflow
     assert re.search(r"^\s+environment: streamer$", workflow, re.M)
-    # Found by the Name tag the policy requires: a stored id goes stale when a new
-    # wheelhouse replaces the instance.
-    assert "STREAMER_INSTANCE_ID" not in workflow
-    assert '"Name=tag:Name,Values=$STREAMER_NAME"' in workflow
+    assert "ec2 stop-instances" not in workflow and "ec2 start-instances" not in workflow
+    commands = re.findall(r"aws (autoscaling [a-z-]+)", workflow)
+    assert set(commands) == {
+        "autoscaling describe-auto-scaling-groups",
+        "autoscaling update-auto-scaling-group",
+    }
+    assert "Key=='StreamerCount'" in workflow
+    assert '--min-size "$WANT" --desired-capacity "$WANT"' in workflow
     assert "${{ vars.STREAMER_NAME || 'mempool-streamer' }}" in workflow
     assert local["github_subjects"]["streamer"] == (
         '"repo:${var.github_repository}:environment:streamer"'
     )
+
+
+GROUP_ARN = (
+    '"arn:${local.partition}:autoscaling:${var.region}:${local.account_id}:'
+    'autoScalingGroup:*:autoScalingGroupName/${local.streamer_group_name}"'
+)
+
+
+def test_the_streamer_may_complete_its_own_groups_hook_only() -> None:
+    """CompleteLifecycleAction requires an autoScalingGroup resource (Service
+    Authorization Reference, Amazon EC2 Auto Scaling): arn:...:autoScalingGroup:
+    <generated id>:autoScalingGroupName/<name>. The policy names the group by name, the
+    id a wildcard; decided here by the project's IAM evaluator on the policy as the local
+    stack renders it from these files."""
+    from sandbox.iam_policy import ALLOW, Request, decide
+    from sandbox.terraform_local import render_roles
+
+    (st,) = [s for s in policy_statements() if s.get("sid") == '"CompleteItsLaunchHook"']
+    assert st["policy"] == "streamer"
+    assert st["actions"] == ['"autoscaling:CompleteLifecycleAction"']
+    assert st["resources"] == [GROUP_ARN]
+    landing = aws_local.Landing()
+    role = render_roles(("streamer",), landing.terraform_variables())["streamer"]
+    docs = list(role.policies.values())
+    prefix = f"arn:aws:autoscaling:{aws_local.REGION}:{aws_local.ACCOUNT_ID}:autoScalingGroup"
+    group_id = "0b9d5a3e-5c43-4f4a-9d0e-2f6c1a7b8e90"
+    own = f"{prefix}:{group_id}:autoScalingGroupName/mempool-streamer"
+
+    def allowed(action: str, resource: str) -> bool:
+        return decide(docs, Request(action, resource, {})) == ALLOW
+
+    assert allowed("autoscaling:CompleteLifecycleAction", own)
+    for other in (
+        f"{prefix}:{group_id}:autoScalingGroupName/mempool-streamer-2",
+        f"{prefix}:{group_id}:autoScalingGroupName/other",
+        own.replace(aws_local.ACCOUNT_ID, "210987654321"),
+    ):
+        assert not allowed("autoscaling:CompleteLifecycleAction", other), other
+    for action in (
+        "autoscaling:RecordLifecycleActionHeartbeat",
+        "autoscaling:SetInstanceHealth",
+        "autoscaling:UpdateAutoScalingGroup",
+        "autoscaling:TerminateInstanceInAutoScalingGroup",
+    ):
+        assert not allowed(action, own), action
+    # Nothing else of Auto Scaling (or EC2) on the instance role.
+    actions = {
+        a.strip('"')
+        for s in policy_statements()
+        if s["policy"] in ("streamer", "streamer_session_manager")
+        for a in s["actions"]
+    }
+    assert {a for a in actions if a.startswith(("autoscaling:", "ec2:"))} == {
+        "autoscaling:CompleteLifecycleAction"
+    }
+
+
+PLACEMENT = TF_DIR / "modules" / "streamer_placement"
+
+
+def place(
+    tmp_path: Path, subnets: dict[str, tuple[str, str]], count: int, offered: list[str]
+) -> tuple[int, str, dict[str, Any]]:
+    """The placement module, run by terraform (it needs no provider) on these subnets
+    (id -> (zone, vpc)): its exit status, its errors, its outputs."""
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        pytest.skip("terraform is not installed: the placement module not run (install it to run)")
+    root = tmp_path / f"root-{len(list(tmp_path.iterdir()))}"
+    root.mkdir()
+    inputs = {
+        "subnets": {k: {"availability_zone": z, "vpc_id": v} for k, (z, v) in subnets.items()},
+        "offered_zones": offered,
+        "instance_count": count,
+        "instance_type": "t4g.micro",
+    }
+    (root / "main.tf").write_text(
+        f'module "placement" {{\n  source = "{PLACEMENT}"\n'
+        + "".join(f"  {k} = {json.dumps(v)}\n" for k, v in inputs.items())
+        + "}\n"
+        + 'output "placement" {\n  value = module.placement\n}\n'
+    )
+    env = {**os.environ, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
+    env["TF_CLI_CONFIG_FILE"] = os.devnull
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [terraform, f"-chdir={root}", *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+            timeout=120,
+        )
+
+    init = run("init", "-input=false", "-no-color")
+    assert init.returncode == 0, init.stdout + init.stderr
+    applied = run("apply", "-auto-approve", "-input=false", "-no-color")
+    if applied.returncode != 0:
+        return applied.returncode, " ".join((applied.stdout + applied.stderr).split()), {}
+    out = run("output", "-json")
+    return 0, "", json.loads(out.stdout)["placement"]["value"]
+
+
+def test_the_streamers_spread_over_the_zones_offering_their_type(tmp_path: Path) -> None:
+    offered = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+    subnets = {
+        "subnet-c": ("eu-west-1c", "vpc-1"),
+        "subnet-a": ("eu-west-1a", "vpc-1"),
+        "subnet-b": ("eu-west-1b", "vpc-1"),
+    }
+    status, errors, out = place(tmp_path, subnets, 2, offered)
+    assert status == 0, errors
+    # Every zone offered to the group, in a stable order: it balances 2 over 2 zones.
+    assert out == {
+        "subnet_ids": ["subnet-a", "subnet-b", "subnet-c"],
+        "vpc_id": "vpc-1",
+        "zones": offered,
+    }
+    # One streamer may sit in one zone; two may not.
+    one = {"subnet-a": ("eu-west-1a", "vpc-1")}
+    status, _, out = place(tmp_path, one, 1, offered)
+    assert status == 0 and out["zones"] == ["eu-west-1a"]
+    status, errors, _ = place(tmp_path, one, 2, offered)
+    assert status != 0 and "need subnets in at least two Availability Zones" in errors
+    two_in_one_zone = {"subnet-a": ("eu-west-1a", "vpc-1"), "subnet-x": ("eu-west-1a", "vpc-1")}
+    status, errors, _ = place(tmp_path, two_in_one_zone, 3, offered)
+    assert status != 0 and "set streamer_count = 1" in errors
+
+
+def test_a_subnet_in_a_zone_without_the_type_or_another_vpc_is_refused(tmp_path: Path) -> None:
+    offered = ["us-east-1a", "us-east-1b"]
+    status, errors, _ = place(
+        tmp_path,
+        {"subnet-a": ("us-east-1a", "vpc-1"), "subnet-e": ("us-east-1e", "vpc-1")},
+        2,
+        offered,
+    )
+    assert status != 0 and "subnet-e (us-east-1e)" in errors and "does not offer" in errors
+    status, errors, _ = place(
+        tmp_path,
+        {"subnet-a": ("us-east-1a", "vpc-1"), "subnet-b": ("us-east-1b", "vpc-2")},
+        2,
+        offered,
+    )
+    assert status != 0 and "more than one VPC" in errors
+    status, errors, _ = place(tmp_path, {}, 1, offered)
+    assert status != 0 and "No subnet for the streamers" in errors
 
 
 def test_the_state_is_locked_by_a_lock_object_beside_it() -> None:
