@@ -298,7 +298,18 @@ def build_plan(config: DeployConfig) -> Plan:
             ),
         ),
         Step("dashboard-access", c.transform_role, "READ may open the app", sql_file="70_app.sql"),
-        Step("resume", c.transform_role, "resume tasks, children first", sql_file="90_resume.sql"),
+        Step(
+            "alerts",
+            c.transform_role,
+            "alerts, their thresholds and the views they read",
+            sql_file="80_alerts.sql",
+        ),
+        Step(
+            "resume",
+            c.transform_role,
+            "resume tasks (children first) and alerts",
+            sql_file="90_resume.sql",
+        ),
     ]
     return Plan(c, steps)
 

@@ -22,9 +22,14 @@ RUNBOOK = "docs/runbook.md"
 # A stream this close to its STALE_AFTER has to be consumed (or recreated) now: two days
 # leave a weekend's margin.
 STREAM_HORIZON = timedelta(days=2)
-# Quarantined records in the last day above which someone should look (any, by default:
-# a healthy feed sends none; chaos runs and hostile input do).
-QUARANTINE_LIMIT = 0
+# Thresholds the alerts read too, from their one place (snowflake/sql/80_alerts.sql seeds
+# them; an operator may change them there).
+THRESHOLD = "SELECT VALUE FROM {db}.OPS.ALERT_THRESHOLDS WHERE NAME = '<name>'"
+
+
+def threshold(db: Reader, name: str) -> float:
+    (row,) = db.rows(THRESHOLD.replace("<name>", name))
+    return float(row["value"])
 
 
 @dataclass(frozen=True)
@@ -182,9 +187,15 @@ def tasks(db: Reader) -> Check:
 BACKLOG = "SELECT CONSUMER, PENDING_EVENTS, OLDEST_BATCH_ID FROM {db}.OPS.BUILDER_BACKLOG"
 
 
-@check("backlog", "no builder holds a batch it has not finished", BACKLOG)
+@check(
+    "backlog",
+    "no builder holds more unfinished events than BACKLOG_EVENTS",
+    BACKLOG,
+    THRESHOLD.replace("<name>", "BACKLOG_EVENTS"),
+)
 def backlog(db: Reader) -> Check:
-    rows = db.rows(BACKLOG)
+    limit = threshold(db, "BACKLOG_EVENTS")
+    rows = [r for r in db.rows(BACKLOG) if int(r["pending_events"]) > limit]
     if not rows:
         return Check("backlog", True, "no builder holds an unfinished batch")
     figure = "; ".join(
@@ -268,11 +279,16 @@ QUARANTINE = (
 )
 
 
-@check("quarantine", "no record quarantined in the last day", QUARANTINE)
+@check(
+    "quarantine",
+    "no more records quarantined in the last day than QUARANTINED_PER_DAY",
+    QUARANTINE,
+    THRESHOLD.replace("<name>", "QUARANTINED_PER_DAY"),
+)
 def quarantine(db: Reader) -> Check:
     rows = db.rows(QUARANTINE)
     total = sum(int(r["records"]) for r in rows)
-    if total <= QUARANTINE_LIMIT:
+    if total <= threshold(db, "QUARANTINED_PER_DAY"):
         return Check("quarantine", True, f"{total} records quarantined in the last day")
     figure = f"{total} records quarantined in the last day: " + "; ".join(
         f"{r['records']} {r['topic']} ({r['reason']})"
@@ -311,6 +327,53 @@ def streams(db: Reader) -> Check:
         problems,
         f"{len(found)} streams, none near stale",
         "resume the task that consumes it; a stale stream must be recreated",
+    )
+
+
+SHOW_ALERTS = "SHOW ALERTS IN DATABASE {db}"
+ALERTS_FIRED = (
+    "SELECT ALERT_NAME, STATE, COUNT(*) AS RUNS, MAX(COMPLETED_AT) AS LAST_AT "
+    "FROM {db}.OPS.ALERT_RUNS WHERE STATE IN ('TRIGGERED', 'CONDITION_FAILED', "
+    "'ACTION_FAILED', 'FAILED') AND COMPLETED_AT >= DATEADD(HOUR, -24, SYSDATE()) GROUP BY 1, 2"
+)
+
+
+@check(
+    "alerts",
+    "every alert started, none fired or failed in the last day, none would fire now",
+    SHOW_ALERTS,
+    ALERTS_FIRED,
+)
+def alerts(db: Reader) -> Check:
+    """The alerts' own conditions (SHOW ALERTS gives each one's text, as deployed), run
+    now, beside what fired in the last day: the status and the alerts cannot disagree."""
+    now = utc_now()
+    found = db.rows(SHOW_ALERTS)
+    problems = []
+    for alert in sorted(found, key=lambda a: str(a["name"])):
+        name = f"{alert['schema_name']}.{alert['name']}"
+        if str(alert["state"]).lower() != "started":
+            problems.append(f"{name} {alert['state']}")
+        condition = str(alert["condition"]).replace("{", "{{").replace("}", "}}")
+        try:
+            rows = db.rows(condition)
+        except Exception as exc:
+            problems.append(f"{name} cannot evaluate its condition: {error_text(exc)}")
+            continue
+        problems += [f"{name} would fire: {r['object_name']}: {r['figure']}" for r in rows]
+    for run in sorted(db.rows(ALERTS_FIRED), key=lambda r: str(r["alert_name"])):
+        what = "fired" if run["state"] == "TRIGGERED" else f"ended {run['state']}"
+        problems.append(
+            f"OPS.{run['alert_name']} {what} {run['runs']} times in the last day, "
+            f"last {age(run['last_at'], now)}"
+        )
+    return object_check(
+        "alerts",
+        bool(found),
+        problems,
+        f"{len(found)} alerts started, none fired in the last day",
+        "each alert's section in the runbook says what it means; resume a suspended one "
+        "with `mempool deploy --connection NAME --only resume`",
     )
 
 

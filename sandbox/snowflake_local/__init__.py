@@ -12,5 +12,6 @@ own artifacts, one module per Snowflake object kind.
 - `task_history`: each run recorded where OPS.TASK_RUNS reads Snowflake's own.
 - `runtime`: `LocalSnowflake`, composing them, and the deploy of a release over another.
 
-Alerts, when the deploy creates them, get a module of their own beside tasks.
+- `alerts`: the deploy's alerts run on their schedule, each run recorded where
+  OPS.ALERT_RUNS reads Snowflake's alert history, each notification recorded, not sent.
 """

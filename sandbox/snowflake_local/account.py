@@ -1,5 +1,5 @@
 """Snowflake's account metadata, answered locally in Snowflake's shape: SHOW PIPES, SHOW
-TASKS, SHOW STREAMS and SYSTEM$PIPE_STATUS, which fakesnow cannot run, read from what
+TASKS, SHOW STREAMS, SHOW ALERTS and SYSTEM$PIPE_STATUS, which fakesnow cannot run, read from what
 the runtime records (sandbox/snowflake_local: _LOCAL.PIPES, PIPE_FILES, PIPE_PENDING,
 TASKS, STREAM_OFFSETS). A connection wrapped here answers them and passes everything
 else through, so `mempool status` and `mempool sql` run the same statements on the
@@ -21,7 +21,8 @@ from typing import Any
 from sandbox.snowflake_local.plan import LOCAL_SCHEMA, sql_string
 
 SHOW_RE = re.compile(
-    r"^\s*SHOW\s+(?P<kind>PIPES|TASKS|STREAMS)\s+IN\s+DATABASE\s+(?P<db>[\w$]+)\s*;?\s*$", re.I
+    r"^\s*SHOW\s+(?P<kind>PIPES|TASKS|STREAMS|ALERTS)\s+IN\s+DATABASE\s+(?P<db>[\w$]+)\s*;?\s*$",
+    re.I,
 )
 PIPE_STATUS_RE = re.compile(
     r"^\s*SELECT\s+SYSTEM\$PIPE_STATUS\(\s*'(?P<db>[\w$]+)\.(?P<pipe>[\w$]+\.[\w$]+)'\s*\)"
@@ -75,6 +76,20 @@ def show_streams(run: Callable[[str], list[Any]], db: str) -> Answer:
     )
 
 
+def show_alerts(run: Callable[[str], list[Any]], db: str) -> Answer:
+    rows = run(
+        f"SELECT NAME, STATE, SCHEDULE, CONDITION, ACTION FROM {db}.{LOCAL_SCHEMA}.ALERTS "
+        "ORDER BY NAME"
+    )
+    return (
+        ["name", "database_name", "schema_name", "state", "schedule", "condition", "action"],
+        [
+            (_split(name)[1], db.upper(), _split(name)[0], state, schedule, condition, action)
+            for name, state, schedule, condition, action in rows
+        ],
+    )
+
+
 def pipe_status(run: Callable[[str], list[Any]], db: str, pipe: str) -> Answer:
     name = sql_string(pipe.upper())
     local = f"{db}.{LOCAL_SCHEMA}"
@@ -95,7 +110,12 @@ def pipe_status(run: Callable[[str], list[Any]], db: str, pipe: str) -> Answer:
 def local_answer(run: Callable[[str], list[Any]], statement: str) -> Answer | None:
     """The answer to a statement only Snowflake's metadata can answer, else None."""
     if m := SHOW_RE.match(statement):
-        show = {"PIPES": show_pipes, "TASKS": show_tasks, "STREAMS": show_streams}
+        show = {
+            "PIPES": show_pipes,
+            "TASKS": show_tasks,
+            "STREAMS": show_streams,
+            "ALERTS": show_alerts,
+        }
         return show[m["kind"].upper()](run, m["db"])
     if m := PIPE_STATUS_RE.match(statement):
         return pipe_status(run, m["db"], m["pipe"])

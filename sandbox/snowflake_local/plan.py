@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 SQL_DIR = REPO / "snowflake" / "sql"
@@ -55,6 +56,10 @@ class Plan:
     stage_formats: dict[str, str] = field(default_factory=dict)  # stage -> file format
     # The task-history view: its name and output columns, recorded locally as a table.
     task_runs: tuple[str, list[str]] | None = None
+    # Alerts (sandbox.snowflake_local.alerts.Alert), and the metadata views their
+    # conditions read, answered locally: name -> the production view's columns.
+    alerts: list[Any] = field(default_factory=list)
+    metadata_views: dict[str, list[str]] = field(default_factory=dict)
 
     def format_option(self, pipe: Pipe, option: str, default: str) -> bool:
         """A boolean option of the file format the pipe's stage names (else its default)."""

@@ -24,6 +24,7 @@ from operations.deploy import (
     render,
 )
 from operations.sql_text import split_statements
+from sandbox.snowflake_local.alerts import METADATA, AlertEmulation
 from sandbox.snowflake_local.base import log
 from sandbox.snowflake_local.pipes import PipeEmulation
 from sandbox.snowflake_local.plan import LOCAL_SCHEMA, SQL_DIR, Plan, strip_database
@@ -71,6 +72,11 @@ UNSUPPORTED = [
         "task history (the runtime records its runs)",
     ),
     (re.compile(r"^\s*ALTER\s+TASK\b", re.I), "task (emulated)"),
+    (re.compile(r"^\s*(CREATE\s+OR\s+REPLACE|ALTER|DROP)\s+ALERT\b", re.I), "alert (emulated)"),
+    (
+        re.compile(r"^\s*CREATE\s+(OR\s+REPLACE\s+)?VIEW\b.*?" + METADATA.pattern, re.I | re.S),
+        "account metadata (answered from the runtime's records)",
+    ),
     (re.compile(r"^\s*SELECT\s+SYSTEM\$TASK_DEPENDENTS_ENABLE\b", re.I), "task (emulated)"),
     (
         re.compile(r"^\s*CREATE\s+(OR\s+REPLACE\s+)?SCHEMA\b.*\bWITH\s+MANAGED\s+ACCESS", re.I),
@@ -103,7 +109,7 @@ def current_release(config: DeployConfig, sql_dir: Path = SQL_DIR) -> Release:
     )
 
 
-class LocalSnowflake(TaskGraph, PipeEmulation):
+class LocalSnowflake(TaskGraph, PipeEmulation, AlertEmulation):
     # -- deploy ------------------------------------------------------------------------
 
     def deploy(
@@ -168,6 +174,7 @@ class LocalSnowflake(TaskGraph, PipeEmulation):
         ) and m[1].upper() == self.database.upper():
             self.plan.pipes, self.plan.streams, self.plan.tasks = [], {}, []
             self.plan.task_runs = None
+            self.plan.alerts, self.plan.metadata_views = [], {}
             # fakesnow attaches a database as a file and cannot drop it: every schema in
             # it goes instead (the runtime's own bookkeeping too), so nothing is left.
             for (schema,) in self.execute(
@@ -182,6 +189,7 @@ class LocalSnowflake(TaskGraph, PipeEmulation):
         self._declare_stream(statement)
         self._declare_task_history(statement)
         self._declare_task(statement)
+        self._declare_alert(statement)
         self._task_state(statement)
         self._pipe_state(statement)
         for pattern, reason in UNSUPPORTED:
@@ -196,3 +204,9 @@ class LocalSnowflake(TaskGraph, PipeEmulation):
         self._setup_pipes()
         self._setup_streams()
         self._setup_task_history()
+        self._setup_alerts()
+
+    def run_scheduled(self) -> list[str]:
+        """The scheduled work: the gold refresh (TaskGraph), then every alert that is due,
+        each on its own schedule (the demo's runtime loop calls this every cycle)."""
+        return [*super().run_scheduled(), *self.run_alerts()]

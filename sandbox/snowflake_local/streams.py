@@ -29,11 +29,21 @@ class StreamEmulation(RuntimeBase):
     def _setup_streams(self) -> None:
         self.execute(f"""CREATE TABLE IF NOT EXISTS {LOCAL_SCHEMA}.STREAM_OFFSETS
             (STREAM VARCHAR, POSITION VARCHAR)""")
+        # When the offset last moved (created, or consumed by a DML statement that
+        # committed): what SYSTEM$STREAM_GET_TABLE_TIMESTAMP answers, for the streams alert
+        # (added since the first release; a warehouse an earlier one left lacks it).
+        self.execute(
+            f"ALTER TABLE {LOCAL_SCHEMA}.STREAM_OFFSETS "
+            "ADD COLUMN IF NOT EXISTS MOVED_AT TIMESTAMP_NTZ"
+        )
         for stream, table in self.plan.streams.items():
             if not self.execute(
                 f"SELECT 1 FROM {LOCAL_SCHEMA}.STREAM_OFFSETS WHERE STREAM = '{stream}'"
             ):
-                self.execute(f"INSERT INTO {LOCAL_SCHEMA}.STREAM_OFFSETS VALUES ('{stream}', '')")
+                self.execute(
+                    f"INSERT INTO {LOCAL_SCHEMA}.STREAM_OFFSETS (STREAM, POSITION, MOVED_AT) "
+                    f"VALUES ('{stream}', '', SYSDATE())"
+                )
             self.execute(f"CREATE OR REPLACE VIEW {stream} AS {self._stream_query(stream, table)}")
 
     def _stream_query(self, stream: str, table: str) -> str:
@@ -61,7 +71,7 @@ class StreamEmulation(RuntimeBase):
     def set_stream_offset(self, stream: str, position: str) -> None:
         self.execute(
             f"UPDATE {LOCAL_SCHEMA}.STREAM_OFFSETS SET POSITION = "
-            f"{sql_string(position)} WHERE STREAM = '{stream}'"
+            f"{sql_string(position)}, MOVED_AT = SYSDATE() WHERE STREAM = '{stream}'"
         )
 
 

@@ -21,8 +21,13 @@ GRANT USAGE, CREATE STREAM ON SCHEMA <% database %>.RAW TO ROLE <% transform_rol
 GRANT SELECT ON FUTURE TABLES IN SCHEMA <% database %>.RAW TO ROLE <% transform_role %>;
 GRANT USAGE, CREATE TABLE, CREATE VIEW, CREATE STREAM, CREATE PROCEDURE, CREATE STAGE
   ON SCHEMA <% database %>.SILVER TO ROLE <% transform_role %>;
-GRANT USAGE, CREATE TABLE, CREATE VIEW, CREATE TASK
+GRANT USAGE, CREATE TABLE, CREATE VIEW, CREATE TASK, CREATE ALERT
   ON SCHEMA <% database %>.OPS TO ROLE <% transform_role %>;
+-- The pipes alert reads each pipe's SYSTEM$PIPE_STATUS, which answers the pipe's owner
+-- (INGEST) or a role with MONITOR on it; the grant on those there covers an earlier deploy's.
+-- https://docs.snowflake.com/en/sql-reference/functions/system_pipe_status
+GRANT MONITOR ON FUTURE PIPES IN SCHEMA <% database %>.RAW TO ROLE <% transform_role %>;
+GRANT MONITOR ON ALL PIPES IN SCHEMA <% database %>.RAW TO ROLE <% transform_role %>;
 GRANT USAGE, CREATE TABLE, CREATE VIEW ON SCHEMA <% database %>.STAGING TO ROLE <% transform_role %>;
 -- CREATE TASK in GOLD too: the task that runs the dbt project must be in the project's
 -- schema (60_tasks.sql).

@@ -8,3 +8,13 @@
 -- https://docs.snowflake.com/en/user-guide/tasks-intro (task security)
 GRANT EXECUTE MANAGED TASK ON ACCOUNT TO ROLE <% transform_role %>;
 GRANT EXECUTE TASK ON ACCOUNT TO ROLE <% transform_role %>;
+-- Alerts (80_alerts.sql): creating and resuming one needs EXECUTE ALERT, a serverless one
+-- EXECUTE MANAGED ALERT too; only ACCOUNTADMIN may grant EXECUTE ALERT.
+-- https://docs.snowflake.com/en/user-guide/alerts (granting the privileges to create alerts)
+-- https://docs.snowflake.com/en/sql-reference/sql/alter-alert (usage notes)
+GRANT EXECUTE ALERT ON ACCOUNT TO ROLE <% transform_role %>;
+GRANT EXECUTE MANAGED ALERT ON ACCOUNT TO ROLE <% transform_role %>;
+-- The credits alert reads SERVERLESS_TASK_HISTORY, which answers only ACCOUNTADMIN or a role
+-- with MONITOR USAGE (credit figures, read-only).
+-- https://docs.snowflake.com/en/sql-reference/functions/serverless_task_history
+GRANT MONITOR USAGE ON ACCOUNT TO ROLE <% transform_role %>;

@@ -12,3 +12,13 @@ ALTER TASK IF EXISTS <% database %>.OPS.LOAD_EVENTS SUSPEND;
 ALTER TASK IF EXISTS <% database %>.GOLD.REFRESH_GOLD SUSPEND;
 -- Where releases before the dbt task moved to GOLD created it (dropped by 60_tasks.sql).
 ALTER TASK IF EXISTS <% database %>.OPS.REFRESH_GOLD SUSPEND;
+-- The alerts too: while the deploy changes what they watch, they would report its
+-- transitions (a suspended graph, a table being replaced); resumed last, with the tasks.
+ALTER ALERT IF EXISTS <% database %>.OPS.FRESHNESS_ALERT SUSPEND;
+ALTER ALERT IF EXISTS <% database %>.OPS.BACKLOG_ALERT SUSPEND;
+ALTER ALERT IF EXISTS <% database %>.OPS.QUARANTINE_ALERT SUSPEND;
+ALTER ALERT IF EXISTS <% database %>.OPS.TASKS_ALERT SUSPEND;
+ALTER ALERT IF EXISTS <% database %>.OPS.PIPES_ALERT SUSPEND;
+ALTER ALERT IF EXISTS <% database %>.OPS.STREAMS_ALERT SUSPEND;
+ALTER ALERT IF EXISTS <% database %>.OPS.HEIGHT_GAPS_ALERT SUSPEND;
+ALTER ALERT IF EXISTS <% database %>.OPS.CREDITS_ALERT SUSPEND;

@@ -5,3 +5,14 @@
 -- https://docs.snowflake.com/en/sql-reference/functions/system_task_dependents_enable
 SELECT SYSTEM$TASK_DEPENDENTS_ENABLE('<% database %>.OPS.LOAD_EVENTS');
 ALTER TASK <% database %>.GOLD.REFRESH_GOLD RESUME;
+-- The alerts (80_alerts.sql), created suspended: resuming one needs EXECUTE ALERT (and, for
+-- a serverless one, EXECUTE MANAGED ALERT) held by its owner.
+-- https://docs.snowflake.com/en/sql-reference/sql/alter-alert
+ALTER ALERT <% database %>.OPS.FRESHNESS_ALERT RESUME;
+ALTER ALERT <% database %>.OPS.BACKLOG_ALERT RESUME;
+ALTER ALERT <% database %>.OPS.QUARANTINE_ALERT RESUME;
+ALTER ALERT <% database %>.OPS.TASKS_ALERT RESUME;
+ALTER ALERT <% database %>.OPS.PIPES_ALERT RESUME;
+ALTER ALERT <% database %>.OPS.STREAMS_ALERT RESUME;
+ALTER ALERT <% database %>.OPS.HEIGHT_GAPS_ALERT RESUME;
+ALTER ALERT <% database %>.OPS.CREDITS_ALERT RESUME;

@@ -9,6 +9,16 @@
 -- https://docs.snowflake.com/en/sql-reference/sql/drop-task
 -- https://docs.snowflake.com/en/sql-reference/sql/drop-streamlit
 -- https://docs.snowflake.com/en/sql-reference/sql/drop-dbt-project
+-- The alerts run (and bill) on their own schedule.
+-- https://docs.snowflake.com/en/sql-reference/sql/drop-alert
+DROP ALERT IF EXISTS <% database %>.OPS.FRESHNESS_ALERT;
+DROP ALERT IF EXISTS <% database %>.OPS.BACKLOG_ALERT;
+DROP ALERT IF EXISTS <% database %>.OPS.QUARANTINE_ALERT;
+DROP ALERT IF EXISTS <% database %>.OPS.TASKS_ALERT;
+DROP ALERT IF EXISTS <% database %>.OPS.PIPES_ALERT;
+DROP ALERT IF EXISTS <% database %>.OPS.STREAMS_ALERT;
+DROP ALERT IF EXISTS <% database %>.OPS.HEIGHT_GAPS_ALERT;
+DROP ALERT IF EXISTS <% database %>.OPS.CREDITS_ALERT;
 DROP STREAMLIT IF EXISTS <% database %>.GOLD.MEMPOOL_DASHBOARD;
 DROP TASK IF EXISTS <% database %>.GOLD.REFRESH_GOLD;
 DROP TASK IF EXISTS <% database %>.OPS.REFRESH_GOLD;

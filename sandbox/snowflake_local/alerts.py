@@ -1,0 +1,260 @@
+"""Alerts, emulated: each CREATE ALERT of the deploy's SQL (80_alerts.sql) kept with its
+schedule, condition and action, suspended until ALTER ALERT ... RESUME, and run on its
+schedule (or at once, as EXECUTE ALERT does) against the local warehouse. Each run is
+recorded where production's alert-history view (OPS.ALERT_RUNS) reads Snowflake's own,
+with Snowflake's states (CONDITION_FALSE, TRIGGERED, CONDITION_FAILED, ACTION_FAILED).
+The action's SYSTEM$SEND_SNOWFLAKE_NOTIFICATION is recorded, not sent: its message is
+computed by the action's own subquery, over the condition's rows, into
+_LOCAL.ALERT_NOTIFICATIONS.
+
+The views the conditions read that only Snowflake's metadata can answer (pipe status,
+stream offsets, serverless credits, alert history) are provided from the runtime's own
+records, with the production view's columns.
+https://docs.snowflake.com/en/sql-reference/sql/create-alert
+https://docs.snowflake.com/en/sql-reference/functions/alert_history
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sandbox.snowflake_local.base import RuntimeBase, log
+from sandbox.snowflake_local.plan import (
+    LOCAL_SCHEMA,
+    LocalDeployError,
+    split_top_level,
+    strip_database,
+)
+
+ALERT_RE = re.compile(
+    r"^\s*CREATE\s+OR\s+REPLACE\s+ALERT\s+(?P<name>[\w.$]+)(?P<props>.*?)"
+    r"\bIF\s*\(\s*EXISTS\s*\((?P<condition>.*)\)\s*\)\s*THEN\s+(?P<action>.*?)\s*$",
+    re.I | re.S,
+)
+ALTER_ALERT_RE = re.compile(
+    r"^\s*ALTER\s+ALERT\s+(?P<if_exists>IF\s+EXISTS\s+)?(?P<name>[\w.$]+)\s+"
+    r"(?P<action>SUSPEND|RESUME)\s*$",
+    re.I,
+)
+DROP_ALERT_RE = re.compile(r"^\s*DROP\s+ALERT\s+(?:IF\s+EXISTS\s+)?(?P<name>[\w.$]+)\s*$", re.I)
+SEND_RE = re.compile(r"^\s*CALL\s+SYSTEM\$SEND_SNOWFLAKE_NOTIFICATION\s*\((?P<args>.*)\)\s*$", re.S)
+CONDITION_ROWS = re.compile(
+    r"TABLE\s*\(\s*RESULT_SCAN\s*\(\s*SNOWFLAKE\.ALERT\.GET_CONDITION_QUERY_UUID\s*\(\s*\)\s*\)\s*\)",
+    re.I,
+)
+VIEW_RE = re.compile(
+    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+(?P<view>[\w.$]+)\s+AS\s+(?P<body>.*)$", re.I | re.S
+)
+# What in a view only Snowflake's account metadata answers.
+METADATA = re.compile(
+    r"SYSTEM\$PIPE_STATUS|SYSTEM\$STREAM_GET_TABLE_TIMESTAMP|SERVERLESS_TASK_HISTORY|"
+    r"\bALERT_HISTORY\s*\(",
+    re.I,
+)
+
+# The metadata views answered from the runtime's records, by name. A None is a table the
+# runtime writes (alert runs) or that stays empty (nothing bills locally: no credits).
+LOCAL_VIEWS: dict[str, str | None] = {
+    "OPS.PIPE_HEALTH": f"""
+        SELECT p.NAME AS PIPE_NAME,
+               CASE WHEN p.PAUSED THEN 'PAUSED' ELSE 'RUNNING' END AS EXECUTION_STATE,
+               (SELECT COUNT(*) FROM {LOCAL_SCHEMA}.PIPE_PENDING x WHERE x.PIPE = p.NAME)
+                 AS PENDING_FILES,
+               (SELECT MAX(f.LOADED_AT) FROM {LOCAL_SCHEMA}.PIPE_FILES f WHERE f.PIPE = p.NAME)
+                 AS LAST_INGESTED_AT,
+               (SELECT COUNT(*) FROM {LOCAL_SCHEMA}.LOAD_ERRORS e WHERE e.PIPE = p.NAME
+                  AND e.FILE_NAME IN (SELECT f.FILE_NAME FROM {LOCAL_SCHEMA}.PIPE_FILES f
+                                      WHERE f.LOADED_AT >= DATEADD(HOUR, -24, SYSDATE())))
+                 AS LOAD_ERRORS
+        FROM {LOCAL_SCHEMA}.PIPES p""",
+    "OPS.STREAM_OFFSETS": f"""
+        SELECT STREAM AS STREAM_NAME, MOVED_AT AS OFFSET_AT FROM {LOCAL_SCHEMA}.STREAM_OFFSETS""",
+    "OPS.CREDIT_USAGE": None,
+    "OPS.ALERT_RUNS": None,
+}
+
+
+@dataclass
+class Alert:
+    name: str  # SCHEMA.NAME
+    schedule_minutes: int
+    condition: str
+    action: str
+    started: bool = False  # created suspended; ALTER ALERT ... RESUME starts it
+    base: datetime | None = None  # the schedule counts from the resume, then each run
+
+
+def view_columns(body: str) -> list[str]:
+    """The output columns of a view's outermost SELECT (its last one outside parentheses)."""
+    depth, starts = 0, []
+    for m in re.finditer(r"\(|\)|\bSELECT\b", body, re.I):
+        if m[0] == "(":
+            depth += 1
+        elif m[0] == ")":
+            depth -= 1
+        elif depth == 0:
+            starts.append(m.end())
+    select = body[starts[-1] :]
+    depth, end = 0, len(select)
+    for m in re.finditer(r"\(|\)|\bFROM\b", select, re.I):
+        if m[0] == "(":
+            depth += 1
+        elif m[0] == ")":
+            depth -= 1
+        elif depth == 0:
+            end = m.start()
+            break
+    return [re.split(r"\s+", item.strip())[-1].upper() for item in split_top_level(select[:end])]
+
+
+def local_message_query(alert: Alert) -> tuple[str, str]:
+    """(the SELECT computing the notification's message, the integration it names) from an
+    action `CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION((SELECT ...), INTEGRATION('...'))`:
+    the condition's rows stand where RESULT_SCAN reads them, and the message is recorded
+    as the JSON APPLICATION_JSON wraps."""
+    m = SEND_RE.match(alert.action)
+    if not m:
+        raise LocalDeployError(f"alert {alert.name}: an action the runtime cannot record")
+    message, integration = split_top_level(m["args"])
+    named = re.search(r"INTEGRATION\s*\(\s*'([^']+)'\s*\)", integration, re.I)
+    query = message.strip()
+    if query.startswith("(") and query.endswith(")"):
+        query = query[1:-1]
+    query = re.sub(r"SNOWFLAKE\.NOTIFICATION\.APPLICATION_JSON\s*\(", "(", query, flags=re.I)
+    query = CONDITION_ROWS.sub(lambda _: f"({alert.condition}) AS CONDITION_ROWS", query)
+    return query, named[1] if named else ""
+
+
+class AlertEmulation(RuntimeBase):
+    def _declare_alert(self, statement: str) -> None:
+        """CREATE OR REPLACE ALERT (a new alert is suspended), ALTER ALERT ... SUSPEND |
+        RESUME, DROP ALERT; and the metadata views the conditions read."""
+        if m := ALERT_RE.match(statement):
+            name = strip_database(m["name"], self.database).upper()
+            schedule = re.search(r"\bSCHEDULE\s*=\s*'(\d+)\s*(?:MINUTES?|M)'", m["props"], re.I)
+            if not schedule:
+                raise LocalDeployError(f"alert {name}: only '<num> MINUTE' schedules run locally")
+            self.plan.alerts = [a for a in self.plan.alerts if a.name != name]
+            self.plan.alerts.append(
+                Alert(name, int(schedule[1]), m["condition"].strip(), m["action"].strip())
+            )
+            self._save_alerts()
+        elif m := ALTER_ALERT_RE.match(statement):
+            alert = self.alert(m["name"])
+            if alert is None and not m["if_exists"]:
+                raise LocalDeployError(f"Alert {m['name']} does not exist.")
+            if alert is not None:
+                alert.started = m["action"].upper() == "RESUME"
+                alert.base = datetime.now(UTC) if alert.started else None
+                self._save_alerts()
+        elif m := DROP_ALERT_RE.match(statement):
+            alert = self.alert(m["name"])
+            self.plan.alerts = [a for a in self.plan.alerts if a is not alert]
+            self._save_alerts()
+        elif (m := VIEW_RE.match(statement)) and METADATA.search(m["body"]):
+            view = strip_database(m["view"], self.database).upper()
+            if view not in LOCAL_VIEWS:
+                raise LocalDeployError(f"view {view} reads account metadata the runtime lacks")
+            self.plan.metadata_views[view] = view_columns(m["body"])
+            self._emulation_changed = True
+
+    def alert(self, name: str) -> Alert | None:
+        name = strip_database(name, self.database).upper()
+        return next((a for a in self.plan.alerts if a.name == name), None)
+
+    def _save_alerts(self) -> None:
+        """Each alert where SHOW ALERTS reads it locally (sandbox.snowflake_local.account)."""
+        self.execute(f"CREATE SCHEMA IF NOT EXISTS {LOCAL_SCHEMA}")
+        self.execute(f"""CREATE TABLE IF NOT EXISTS {LOCAL_SCHEMA}.ALERTS
+            (NAME VARCHAR, STATE VARCHAR, SCHEDULE VARCHAR, CONDITION VARCHAR, ACTION VARCHAR)""")
+        self.execute(f"DELETE FROM {LOCAL_SCHEMA}.ALERTS")
+        for alert in self.plan.alerts:
+            self.execute(
+                f"INSERT INTO {LOCAL_SCHEMA}.ALERTS VALUES (?, ?, ?, ?, ?)",
+                [
+                    alert.name,
+                    "started" if alert.started else "suspended",
+                    f"{alert.schedule_minutes} MINUTE",
+                    alert.condition,
+                    alert.action,
+                ],
+            )
+
+    def _setup_alerts(self) -> None:
+        self.execute(f"""CREATE TABLE IF NOT EXISTS {LOCAL_SCHEMA}.ALERT_NOTIFICATIONS
+            (ALERT_NAME VARCHAR, INTEGRATION VARCHAR, CONTENT_TYPE VARCHAR, MESSAGE VARCHAR,
+             RECORDED_AT TIMESTAMP_NTZ)""")
+        for view, columns in self.plan.metadata_views.items():
+            local = LOCAL_VIEWS[view]
+            if local is None:
+                typed = ", ".join(f"{c} {self._column_type(c)}" for c in columns)
+                self.execute(f"CREATE TABLE IF NOT EXISTS {view} ({typed})")
+            else:
+                self.execute(f"CREATE OR REPLACE VIEW {view} AS {local}")
+
+    @staticmethod
+    def _column_type(column: str) -> str:
+        if column.endswith("_AT"):
+            return "TIMESTAMP_NTZ"
+        return "FLOAT" if column == "CREDITS" else "VARCHAR"
+
+    # -- runs --------------------------------------------------------------------------
+
+    def run_alerts(self, now: datetime | None = None) -> list[str]:
+        """Every resumed alert whose interval has passed since its resume or last run."""
+        now = now or datetime.now(UTC)
+        results = []
+        for alert in self.plan.alerts:
+            if not alert.started or alert.base is None:
+                continue
+            if now - alert.base >= timedelta(minutes=alert.schedule_minutes):
+                alert.base = now
+                results.append(self.execute_alert(alert.name))
+        return results
+
+    def execute_alert(self, name: str) -> str:
+        """One run of the alert, as EXECUTE ALERT does (suspended or not): its state."""
+        alert = self.alert(name)
+        if alert is None:
+            raise LocalDeployError(f"Alert {name} does not exist.")
+        scheduled = datetime.now(UTC).replace(tzinfo=None)
+        state, error = "CONDITION_FALSE", None
+        try:
+            rows = self.execute(alert.condition)
+        except Exception as exc:
+            state, error, rows = "CONDITION_FAILED", f"{type(exc).__name__}: {exc}"[:1000], []
+        if rows:
+            try:
+                query, integration = local_message_query(alert)
+                ((message,),) = self.execute(query)
+                self.execute(
+                    f"INSERT INTO {LOCAL_SCHEMA}.ALERT_NOTIFICATIONS VALUES (?, ?, ?, ?, ?)",
+                    [alert.name, integration, "application/json", message, scheduled],
+                )
+                state = "TRIGGERED"
+                log.warning("alert %s: %s (recorded, not sent)", alert.name, message)
+            except Exception as exc:
+                state, error = "ACTION_FAILED", f"{type(exc).__name__}: {exc}"[:1000]
+        self._record_alert_run(alert.name.rsplit(".", 1)[-1], state, scheduled, error)
+        return state
+
+    def _record_alert_run(
+        self, name: str, state: str, scheduled: datetime, error: str | None
+    ) -> None:
+        columns = self.plan.metadata_views.get("OPS.ALERT_RUNS")
+        if not columns:
+            return
+        values = {
+            "ALERT_NAME": name,
+            "STATE": state,
+            "SCHEDULED_AT": scheduled,
+            "COMPLETED_AT": datetime.now(UTC).replace(tzinfo=None),
+            "ERROR_MESSAGE": error,
+        }
+        self.execute(
+            f"INSERT INTO OPS.ALERT_RUNS ({', '.join(columns)}) "
+            f"SELECT {', '.join('?' for _ in columns)}",
+            [values.get(c) for c in columns],
+        )

@@ -1,0 +1,313 @@
+-- Alerts: what tells the operator the pipeline stopped. Run as TRANSFORM, after every
+-- object they watch exists; created suspended, resumed by the last step (90_resume.sql).
+--   mempool deploy --connection NAME --only alerts
+-- Serverless (no WAREHOUSE): they run on Snowflake-managed compute, so the warehouse
+-- stays asleep; the owner needs EXECUTE ALERT and EXECUTE MANAGED ALERT on the account
+-- (03_task_privileges.sql) and CREATE ALERT on OPS (02_grants.sql).
+-- https://docs.snowflake.com/en/sql-reference/sql/create-alert
+-- https://docs.snowflake.com/en/user-guide/alerts (serverless alerts, privileges)
+--
+-- Each alert's condition is a SELECT of (OBJECT_NAME, FIGURE): the objects in trouble
+-- and the figure behind it. `mempool status` (its `alerts` check) reads these very
+-- conditions from SHOW ALERTS and runs them, so the status and the alerts agree. The
+-- action sends one JSON message through the task-error SNS integration, built from the
+-- condition's rows (RESULT_SCAN of the condition's query): the alert, every object with
+-- its figure, and the runbook section (docs/runbook.md#<alert name in lower case>).
+-- A CALL argument may be a subquery:
+-- https://docs.snowflake.com/en/sql-reference/sql/call
+-- https://docs.snowflake.com/en/sql-reference/stored-procedures/system_send_snowflake_notification
+--
+-- Thresholds live in OPS.ALERT_THRESHOLDS, the one place alerts and status read them.
+-- A deploy adds the thresholds it does not find and keeps the values an operator set:
+--   UPDATE <% database %>.OPS.ALERT_THRESHOLDS SET VALUE = 5 WHERE NAME = 'QUARANTINED_PER_DAY'
+CREATE TABLE IF NOT EXISTS <% database %>.OPS.ALERT_THRESHOLDS (
+  NAME VARCHAR, VALUE FLOAT, MEANING VARCHAR);
+INSERT INTO <% database %>.OPS.ALERT_THRESHOLDS (NAME, VALUE, MEANING)
+SELECT d.NAME, d.VALUE, d.MEANING FROM (
+  SELECT 'BACKLOG_EVENTS' AS NAME, 0 AS VALUE,
+         'events a builder may hold unfinished (OPS.BUILDER_BACKLOG)' AS MEANING
+  UNION ALL SELECT 'QUARANTINED_PER_DAY', 0,
+         'records quarantined in the last 24 hours (a healthy feed sends none)'
+  UNION ALL SELECT 'TASK_FAILED_RUNS', 1,
+         'consecutive failed runs of a task, its latest included'
+  UNION ALL SELECT 'PIPE_STALL_MINUTES', 30,
+         'minutes a pipe may hold pending files without loading one'
+  UNION ALL SELECT 'PIPE_LOAD_ERRORS_PER_DAY', 0,
+         'lines or files a pipe rejected in the last 24 hours (COPY_HISTORY)'
+  -- A stream goes stale 14 days (MAX_DATA_EXTENSION_TIME_IN_DAYS, its default) after its
+  -- offset; two days before that, as the status check warns.
+  UNION ALL SELECT 'STREAM_OFFSET_DAYS', 12,
+         'days a stream offset may stand still (stale after 14 by default)'
+  UNION ALL SELECT 'HEIGHT_GAPS', 0,
+         'runs of heights with no canonical block (SILVER.BLOCK_GAPS)'
+  -- Serverless tasks are about 0.1 to 0.2 credits a day (docs/deploy.md's cost table).
+  UNION ALL SELECT 'SERVERLESS_CREDITS_PER_DAY', 1,
+         'serverless task credits in the last 24 hours'
+) d
+WHERE d.NAME NOT IN (SELECT NAME FROM <% database %>.OPS.ALERT_THRESHOLDS);
+
+-- What only Snowflake's metadata knows, as views the conditions read (the local runtime
+-- answers each from its own records, with these columns).
+-- Each pipe's state and pending files (SYSTEM$PIPE_STATUS: the pipe's owner or a role
+-- with MONITOR on it, granted in 02_grants.sql) and the lines it rejected in the last
+-- day (COPY_HISTORY: USAGE on the schema and any privilege on the table).
+-- https://docs.snowflake.com/en/sql-reference/functions/system_pipe_status
+-- https://docs.snowflake.com/en/sql-reference/functions/copy_history
+CREATE OR REPLACE VIEW <% database %>.OPS.PIPE_HEALTH AS
+WITH status AS (
+  SELECT 'RAW.STREAM_EVENTS_PIPE' AS PIPE_NAME, 'STREAM_EVENTS' AS TABLE_NAME,
+         PARSE_JSON(SYSTEM$PIPE_STATUS('<% database %>.RAW.STREAM_EVENTS_PIPE')) AS S
+  UNION ALL SELECT 'RAW.CONVERSIONS_PIPE', 'CONVERSIONS',
+         PARSE_JSON(SYSTEM$PIPE_STATUS('<% database %>.RAW.CONVERSIONS_PIPE'))
+  UNION ALL SELECT 'RAW.BLOCKS_PIPE', 'BLOCKS',
+         PARSE_JSON(SYSTEM$PIPE_STATUS('<% database %>.RAW.BLOCKS_PIPE'))
+  UNION ALL SELECT 'RAW.PRICES_PIPE', 'PRICES',
+         PARSE_JSON(SYSTEM$PIPE_STATUS('<% database %>.RAW.PRICES_PIPE'))
+  UNION ALL SELECT 'RAW.REST_STATS_PIPE', 'REST_STATS',
+         PARSE_JSON(SYSTEM$PIPE_STATUS('<% database %>.RAW.REST_STATS_PIPE'))
+  UNION ALL SELECT 'RAW.OVERSIZE_PIPE', 'OVERSIZE',
+         PARSE_JSON(SYSTEM$PIPE_STATUS('<% database %>.RAW.OVERSIZE_PIPE'))
+), errors AS (
+  SELECT TABLE_NAME, SUM(ERROR_COUNT) AS LOAD_ERRORS FROM (
+    SELECT TABLE_NAME, ERROR_COUNT FROM TABLE(<% database %>.INFORMATION_SCHEMA.COPY_HISTORY(
+      TABLE_NAME => '<% database %>.RAW.STREAM_EVENTS', START_TIME => DATEADD(HOUR, -24, CURRENT_TIMESTAMP())))
+    UNION ALL SELECT TABLE_NAME, ERROR_COUNT FROM TABLE(<% database %>.INFORMATION_SCHEMA.COPY_HISTORY(
+      TABLE_NAME => '<% database %>.RAW.CONVERSIONS', START_TIME => DATEADD(HOUR, -24, CURRENT_TIMESTAMP())))
+    UNION ALL SELECT TABLE_NAME, ERROR_COUNT FROM TABLE(<% database %>.INFORMATION_SCHEMA.COPY_HISTORY(
+      TABLE_NAME => '<% database %>.RAW.BLOCKS', START_TIME => DATEADD(HOUR, -24, CURRENT_TIMESTAMP())))
+    UNION ALL SELECT TABLE_NAME, ERROR_COUNT FROM TABLE(<% database %>.INFORMATION_SCHEMA.COPY_HISTORY(
+      TABLE_NAME => '<% database %>.RAW.PRICES', START_TIME => DATEADD(HOUR, -24, CURRENT_TIMESTAMP())))
+    UNION ALL SELECT TABLE_NAME, ERROR_COUNT FROM TABLE(<% database %>.INFORMATION_SCHEMA.COPY_HISTORY(
+      TABLE_NAME => '<% database %>.RAW.REST_STATS', START_TIME => DATEADD(HOUR, -24, CURRENT_TIMESTAMP())))
+    UNION ALL SELECT TABLE_NAME, ERROR_COUNT FROM TABLE(<% database %>.INFORMATION_SCHEMA.COPY_HISTORY(
+      TABLE_NAME => '<% database %>.RAW.OVERSIZE', START_TIME => DATEADD(HOUR, -24, CURRENT_TIMESTAMP())))
+  ) h GROUP BY TABLE_NAME
+)
+SELECT status.PIPE_NAME,
+       status.S:executionState::VARCHAR AS EXECUTION_STATE,
+       COALESCE(status.S:pendingFileCount::NUMBER, 0) AS PENDING_FILES,
+       CONVERT_TIMEZONE('UTC', status.S:lastIngestedTimestamp::TIMESTAMP_LTZ)::TIMESTAMP_NTZ
+         AS LAST_INGESTED_AT,
+       COALESCE(errors.LOAD_ERRORS, 0) AS LOAD_ERRORS
+FROM status LEFT JOIN errors ON errors.TABLE_NAME = status.TABLE_NAME;
+
+-- When each stream's offset was last moved (the table version it stands at).
+-- https://docs.snowflake.com/en/sql-reference/functions/system_stream_get_table_timestamp
+CREATE OR REPLACE VIEW <% database %>.OPS.STREAM_OFFSETS AS
+SELECT STREAM_NAME, TO_TIMESTAMP_NTZ(SYSTEM$STREAM_GET_TABLE_TIMESTAMP(FULL_NAME), 9) AS OFFSET_AT
+FROM (
+  SELECT 'RAW.STREAM_EVENTS_STRM' AS STREAM_NAME, '<% database %>.RAW.STREAM_EVENTS_STRM' AS FULL_NAME
+  UNION ALL SELECT 'RAW.CONVERSIONS_STRM', '<% database %>.RAW.CONVERSIONS_STRM'
+  UNION ALL SELECT 'RAW.BLOCKS_STRM', '<% database %>.RAW.BLOCKS_STRM'
+  UNION ALL SELECT 'RAW.PRICES_STRM', '<% database %>.RAW.PRICES_STRM'
+  UNION ALL SELECT 'RAW.REST_STATS_STRM', '<% database %>.RAW.REST_STATS_STRM'
+  UNION ALL SELECT 'RAW.OVERSIZE_STRM', '<% database %>.RAW.OVERSIZE_STRM'
+  UNION ALL SELECT 'SILVER.EVENTS_STATS_STRM', '<% database %>.SILVER.EVENTS_STATS_STRM'
+  UNION ALL SELECT 'SILVER.EVENTS_BLOCKS_STRM', '<% database %>.SILVER.EVENTS_BLOCKS_STRM'
+  UNION ALL SELECT 'SILVER.EVENTS_PRICES_STRM', '<% database %>.SILVER.EVENTS_PRICES_STRM'
+  UNION ALL SELECT 'SILVER.EVENTS_PROJECTED_STRM', '<% database %>.SILVER.EVENTS_PROJECTED_STRM'
+) s;
+
+-- Serverless task credits per hour over the last day. SERVERLESS_TASK_HISTORY answers
+-- only ACCOUNTADMIN or a role with the global MONITOR USAGE privilege (granted to
+-- TRANSFORM in 03_task_privileges.sql). The warehouse's credits (REFRESH_GOLD, the
+-- dashboard) are not here: WAREHOUSE_METERING and ACCOUNT_USAGE need more than the deploy
+-- grants (docs/runbook.md#credits_alert).
+-- https://docs.snowflake.com/en/sql-reference/functions/serverless_task_history
+CREATE OR REPLACE VIEW <% database %>.OPS.CREDIT_USAGE AS
+SELECT 'serverless tasks' AS SOURCE,
+       CONVERT_TIMEZONE('UTC', START_TIME)::TIMESTAMP_NTZ AS START_AT,
+       CREDITS_USED::FLOAT AS CREDITS
+FROM TABLE(<% database %>.INFORMATION_SCHEMA.SERVERLESS_TASK_HISTORY(
+       DATE_RANGE_START => DATEADD(HOUR, -24, CURRENT_TIMESTAMP())));
+
+-- The last week of alert runs in this database, times in UTC (ALERT_HISTORY returns the
+-- alert owner's runs: TRANSFORM owns them all). The local runtime records its own runs
+-- under this name with these columns.
+-- https://docs.snowflake.com/en/sql-reference/functions/alert_history
+CREATE OR REPLACE VIEW <% database %>.OPS.ALERT_RUNS AS
+SELECT NAME AS ALERT_NAME,
+       STATE,
+       CONVERT_TIMEZONE('UTC', SCHEDULED_TIME)::TIMESTAMP_NTZ AS SCHEDULED_AT,
+       CONVERT_TIMEZONE('UTC', COMPLETED_TIME)::TIMESTAMP_NTZ AS COMPLETED_AT,
+       SQL_ERROR_MESSAGE AS ERROR_MESSAGE
+FROM TABLE(<% database %>.INFORMATION_SCHEMA.ALERT_HISTORY(
+       SCHEDULED_TIME_RANGE_START => DATEADD(HOUR, -167, CURRENT_TIMESTAMP()),
+       SCHEDULED_TIME_RANGE_END => CURRENT_TIMESTAMP(),
+       RESULT_LIMIT => 10000))
+WHERE DATABASE_NAME = '<% database %>' AND SCHEMA_NAME = 'OPS';
+
+-- A SILVER or GOLD table past its freshness target (OPS.TABLE_FRESHNESS, which dbt
+-- builds: until its first build the condition fails and ALERT_RUNS says so).
+CREATE OR REPLACE ALERT <% database %>.OPS.FRESHNESS_ALERT
+  SCHEDULE = '15 MINUTE'
+  COMMENT = 'A SILVER or GOLD table past its freshness target: docs/runbook.md#freshness_alert'
+  IF (EXISTS (
+    SELECT TABLE_SCHEMA || '.' || TABLE_NAME AS OBJECT_NAME,
+           CASE WHEN AGE_MINUTES IS NULL THEN 'has no rows'
+                ELSE TO_VARCHAR(ROUND(AGE_MINUTES)::NUMBER) || ' min old' END
+             || ' (target ' || TO_VARCHAR(TARGET_MINUTES) || ' min)' AS FIGURE
+    FROM <% database %>.OPS.TABLE_FRESHNESS WHERE NOT IS_FRESH))
+  THEN CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(
+    (SELECT SNOWFLAKE.NOTIFICATION.APPLICATION_JSON(TO_JSON(OBJECT_CONSTRUCT(
+       'alert', '<% database %>.OPS.FRESHNESS_ALERT',
+       'message', LISTAGG(OBJECT_NAME || ': ' || FIGURE, '; ') WITHIN GROUP (ORDER BY OBJECT_NAME),
+       'runbook', 'docs/runbook.md#freshness_alert')))
+     FROM TABLE(RESULT_SCAN(SNOWFLAKE.ALERT.GET_CONDITION_QUERY_UUID()))),
+    SNOWFLAKE.NOTIFICATION.INTEGRATION('<% error_integration %>'));
+
+-- A builder holding more unfinished events than BACKLOG_EVENTS (OPS.BUILDER_BACKLOG,
+-- what the status command's backlog check reads).
+CREATE OR REPLACE ALERT <% database %>.OPS.BACKLOG_ALERT
+  SCHEDULE = '15 MINUTE'
+  COMMENT = 'A builder with unfinished events: docs/runbook.md#backlog_alert'
+  IF (EXISTS (
+    SELECT 'OPS.' || CONSUMER AS OBJECT_NAME,
+           TO_VARCHAR(PENDING_EVENTS) || ' events pending since batch ' || OLDEST_BATCH_ID
+             AS FIGURE
+    FROM <% database %>.OPS.BUILDER_BACKLOG
+    WHERE PENDING_EVENTS > (SELECT VALUE FROM <% database %>.OPS.ALERT_THRESHOLDS
+                            WHERE NAME = 'BACKLOG_EVENTS')))
+  THEN CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(
+    (SELECT SNOWFLAKE.NOTIFICATION.APPLICATION_JSON(TO_JSON(OBJECT_CONSTRUCT(
+       'alert', '<% database %>.OPS.BACKLOG_ALERT',
+       'message', LISTAGG(OBJECT_NAME || ': ' || FIGURE, '; ') WITHIN GROUP (ORDER BY OBJECT_NAME),
+       'runbook', 'docs/runbook.md#backlog_alert')))
+     FROM TABLE(RESULT_SCAN(SNOWFLAKE.ALERT.GET_CONDITION_QUERY_UUID()))),
+    SNOWFLAKE.NOTIFICATION.INTEGRATION('<% error_integration %>'));
+
+-- More records quarantined in the last day than QUARANTINED_PER_DAY, by topic and reason.
+CREATE OR REPLACE ALERT <% database %>.OPS.QUARANTINE_ALERT
+  SCHEDULE = '60 MINUTE'
+  COMMENT = 'Records quarantined above the normal rate: docs/runbook.md#quarantine_alert'
+  IF (EXISTS (
+    SELECT 'OPS.QUARANTINE ' || TOPIC AS OBJECT_NAME,
+           TO_VARCHAR(COUNT(*)) || ' records in the last day (' || REASON || ')' AS FIGURE
+    FROM <% database %>.OPS.QUARANTINE
+    WHERE QUARANTINED_AT >= DATEADD(HOUR, -24, SYSDATE())
+    GROUP BY TOPIC, REASON
+    QUALIFY SUM(COUNT(*)) OVER () > (SELECT VALUE FROM <% database %>.OPS.ALERT_THRESHOLDS
+                                     WHERE NAME = 'QUARANTINED_PER_DAY')))
+  THEN CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(
+    (SELECT SNOWFLAKE.NOTIFICATION.APPLICATION_JSON(TO_JSON(OBJECT_CONSTRUCT(
+       'alert', '<% database %>.OPS.QUARANTINE_ALERT',
+       'message', LISTAGG(OBJECT_NAME || ': ' || FIGURE, '; ') WITHIN GROUP (ORDER BY OBJECT_NAME),
+       'runbook', 'docs/runbook.md#quarantine_alert')))
+     FROM TABLE(RESULT_SCAN(SNOWFLAKE.ALERT.GET_CONDITION_QUERY_UUID()))),
+    SNOWFLAKE.NOTIFICATION.INTEGRATION('<% error_integration %>'));
+
+-- A task whose latest TASK_FAILED_RUNS finished runs all failed (OPS.TASK_RUNS). A task
+-- that suspended itself after SUSPEND_TASK_AFTER_NUM_FAILURES failures is one of them:
+-- its last run failed, and no run follows while it is suspended.
+CREATE OR REPLACE ALERT <% database %>.OPS.TASKS_ALERT
+  SCHEDULE = '15 MINUTE'
+  COMMENT = 'A task failing, or suspended after failures: docs/runbook.md#tasks_alert'
+  IF (EXISTS (
+    SELECT 'OPS.' || TASK_NAME AS OBJECT_NAME,
+           TO_VARCHAR(COUNT(*)) || ' failed runs in a row, last at '
+             || TO_VARCHAR(MAX(COMPLETED_AT), 'YYYY-MM-DD HH24:MI') || ' UTC: '
+             || MAX_BY(ERROR_MESSAGE, COMPLETED_AT) AS FIGURE
+    FROM (
+      SELECT TASK_NAME, STATE, COMPLETED_AT, ERROR_MESSAGE,
+             COUNT_IF(STATE = 'SUCCEEDED') OVER (
+               PARTITION BY TASK_NAME ORDER BY COMPLETED_AT DESC
+               ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS SUCCEEDED_SINCE
+      FROM <% database %>.OPS.TASK_RUNS
+      WHERE STATE IN ('SUCCEEDED', 'FAILED', 'CANCELLED')) r
+    WHERE SUCCEEDED_SINCE = 0
+    GROUP BY TASK_NAME
+    HAVING COUNT(*) >= (SELECT VALUE FROM <% database %>.OPS.ALERT_THRESHOLDS
+                        WHERE NAME = 'TASK_FAILED_RUNS')))
+  THEN CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(
+    (SELECT SNOWFLAKE.NOTIFICATION.APPLICATION_JSON(TO_JSON(OBJECT_CONSTRUCT(
+       'alert', '<% database %>.OPS.TASKS_ALERT',
+       'message', LISTAGG(OBJECT_NAME || ': ' || FIGURE, '; ') WITHIN GROUP (ORDER BY OBJECT_NAME),
+       'runbook', 'docs/runbook.md#tasks_alert')))
+     FROM TABLE(RESULT_SCAN(SNOWFLAKE.ALERT.GET_CONDITION_QUERY_UUID()))),
+    SNOWFLAKE.NOTIFICATION.INTEGRATION('<% error_integration %>'));
+
+-- A pipe not RUNNING, holding files it does not load, or rejecting lines.
+CREATE OR REPLACE ALERT <% database %>.OPS.PIPES_ALERT
+  SCHEDULE = '15 MINUTE'
+  COMMENT = 'A pipe paused, stalled or with load errors: docs/runbook.md#pipes_alert'
+  IF (EXISTS (
+    SELECT PIPE_NAME AS OBJECT_NAME,
+           EXECUTION_STATE || ', ' || TO_VARCHAR(PENDING_FILES) || ' pending, '
+             || TO_VARCHAR(LOAD_ERRORS) || ' load errors in the last day, last load '
+             || COALESCE(TO_VARCHAR(LAST_INGESTED_AT, 'YYYY-MM-DD HH24:MI') || ' UTC', 'never')
+             AS FIGURE
+    FROM <% database %>.OPS.PIPE_HEALTH
+    WHERE EXECUTION_STATE <> 'RUNNING'
+       OR (PENDING_FILES > 0 AND COALESCE(LAST_INGESTED_AT, '1970-01-01'::TIMESTAMP_NTZ)
+             < DATEADD(MINUTE, -(SELECT VALUE FROM <% database %>.OPS.ALERT_THRESHOLDS
+                                 WHERE NAME = 'PIPE_STALL_MINUTES'), SYSDATE()))
+       OR LOAD_ERRORS > (SELECT VALUE FROM <% database %>.OPS.ALERT_THRESHOLDS
+                         WHERE NAME = 'PIPE_LOAD_ERRORS_PER_DAY')))
+  THEN CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(
+    (SELECT SNOWFLAKE.NOTIFICATION.APPLICATION_JSON(TO_JSON(OBJECT_CONSTRUCT(
+       'alert', '<% database %>.OPS.PIPES_ALERT',
+       'message', LISTAGG(OBJECT_NAME || ': ' || FIGURE, '; ') WITHIN GROUP (ORDER BY OBJECT_NAME),
+       'runbook', 'docs/runbook.md#pipes_alert')))
+     FROM TABLE(RESULT_SCAN(SNOWFLAKE.ALERT.GET_CONDITION_QUERY_UUID()))),
+    SNOWFLAKE.NOTIFICATION.INTEGRATION('<% error_integration %>'));
+
+-- A stream whose offset stood still for STREAM_OFFSET_DAYS: close to going stale.
+CREATE OR REPLACE ALERT <% database %>.OPS.STREAMS_ALERT
+  SCHEDULE = '720 MINUTE'
+  COMMENT = 'A stream close to going stale: docs/runbook.md#streams_alert'
+  IF (EXISTS (
+    SELECT STREAM_NAME AS OBJECT_NAME,
+           'offset unmoved since ' || TO_VARCHAR(OFFSET_AT, 'YYYY-MM-DD HH24:MI')
+             || ' UTC (' || TO_VARCHAR(DATEDIFF('hour', OFFSET_AT, SYSDATE())) || ' h)' AS FIGURE
+    FROM <% database %>.OPS.STREAM_OFFSETS
+    WHERE OFFSET_AT < DATEADD(DAY, -(SELECT VALUE FROM <% database %>.OPS.ALERT_THRESHOLDS
+                                     WHERE NAME = 'STREAM_OFFSET_DAYS'), SYSDATE())))
+  THEN CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(
+    (SELECT SNOWFLAKE.NOTIFICATION.APPLICATION_JSON(TO_JSON(OBJECT_CONSTRUCT(
+       'alert', '<% database %>.OPS.STREAMS_ALERT',
+       'message', LISTAGG(OBJECT_NAME || ': ' || FIGURE, '; ') WITHIN GROUP (ORDER BY OBJECT_NAME),
+       'runbook', 'docs/runbook.md#streams_alert')))
+     FROM TABLE(RESULT_SCAN(SNOWFLAKE.ALERT.GET_CONDITION_QUERY_UUID()))),
+    SNOWFLAKE.NOTIFICATION.INTEGRATION('<% error_integration %>'));
+
+-- Runs of heights with no canonical block (SILVER.BLOCK_GAPS), more than HEIGHT_GAPS.
+CREATE OR REPLACE ALERT <% database %>.OPS.HEIGHT_GAPS_ALERT
+  SCHEDULE = '60 MINUTE'
+  COMMENT = 'Heights missing from the chain: docs/runbook.md#height_gaps_alert'
+  IF (EXISTS (
+    SELECT 'SILVER.BLOCK_GAPS' AS OBJECT_NAME,
+           'heights ' || TO_VARCHAR(HEIGHT) || ' to ' || TO_VARCHAR(COALESCE(LAST_HEIGHT, HEIGHT))
+             || ' missing since ' || TO_VARCHAR(DETECTED_AT, 'YYYY-MM-DD HH24:MI') || ' UTC'
+             AS FIGURE
+    FROM <% database %>.SILVER.BLOCK_GAPS
+    QUALIFY COUNT(*) OVER () > (SELECT VALUE FROM <% database %>.OPS.ALERT_THRESHOLDS
+                                WHERE NAME = 'HEIGHT_GAPS')))
+  THEN CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(
+    (SELECT SNOWFLAKE.NOTIFICATION.APPLICATION_JSON(TO_JSON(OBJECT_CONSTRUCT(
+       'alert', '<% database %>.OPS.HEIGHT_GAPS_ALERT',
+       'message', LISTAGG(OBJECT_NAME || ': ' || FIGURE, '; ') WITHIN GROUP (ORDER BY FIGURE),
+       'runbook', 'docs/runbook.md#height_gaps_alert')))
+     FROM TABLE(RESULT_SCAN(SNOWFLAKE.ALERT.GET_CONDITION_QUERY_UUID()))),
+    SNOWFLAKE.NOTIFICATION.INTEGRATION('<% error_integration %>'));
+
+-- Serverless task credits of the last day over SERVERLESS_CREDITS_PER_DAY.
+CREATE OR REPLACE ALERT <% database %>.OPS.CREDITS_ALERT
+  SCHEDULE = '60 MINUTE'
+  COMMENT = 'Credits over the daily budget: docs/runbook.md#credits_alert'
+  IF (EXISTS (
+    SELECT SOURCE AS OBJECT_NAME,
+           TO_VARCHAR(ROUND(SUM(CREDITS), 3)) || ' credits in the last day (budget '
+             || TO_VARCHAR(MAX(b.VALUE)) || ')' AS FIGURE
+    FROM <% database %>.OPS.CREDIT_USAGE
+    CROSS JOIN (SELECT VALUE FROM <% database %>.OPS.ALERT_THRESHOLDS
+                WHERE NAME = 'SERVERLESS_CREDITS_PER_DAY') b
+    WHERE START_AT >= DATEADD(HOUR, -24, SYSDATE())
+    GROUP BY SOURCE
+    HAVING SUM(CREDITS) > MAX(b.VALUE)))
+  THEN CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(
+    (SELECT SNOWFLAKE.NOTIFICATION.APPLICATION_JSON(TO_JSON(OBJECT_CONSTRUCT(
+       'alert', '<% database %>.OPS.CREDITS_ALERT',
+       'message', LISTAGG(OBJECT_NAME || ': ' || FIGURE, '; ') WITHIN GROUP (ORDER BY OBJECT_NAME),
+       'runbook', 'docs/runbook.md#credits_alert')))
+     FROM TABLE(RESULT_SCAN(SNOWFLAKE.ALERT.GET_CONDITION_QUERY_UUID()))),
+    SNOWFLAKE.NOTIFICATION.INTEGRATION('<% error_integration %>'));
