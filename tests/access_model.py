@@ -50,6 +50,13 @@ section of its page in Snowflake's SQL reference:
   CREATE DBT PROJECT     https://docs.snowflake.com/en/sql-reference/sql/create-dbt-project
   EXECUTE DBT PROJECT    https://docs.snowflake.com/en/sql-reference/sql/execute-dbt-project
   CREATE STREAMLIT       https://docs.snowflake.com/en/sql-reference/sql/create-streamlit
+  CREATE ALERT           https://docs.snowflake.com/en/sql-reference/sql/create-alert (EXECUTE
+                         ALERT on the account, EXECUTE MANAGED ALERT for a serverless one,
+                         CREATE ALERT on the schema)
+  ALTER ALERT            https://docs.snowflake.com/en/sql-reference/sql/alter-alert (RESUME: the
+                         owner holds EXECUTE ALERT (+ EXECUTE MANAGED ALERT when serverless);
+                         only ACCOUNTADMIN grants EXECUTE ALERT)
+  INSERT                 https://docs.snowflake.com/en/sql-reference/sql/insert
   Task owner's rights    https://docs.snowflake.com/en/user-guide/tasks-intro (task security)
   Serverless tasks       https://docs.snowflake.com/en/user-guide/tasks-intro (EXECUTE MANAGED TASK)
   Streamlit owner's rights
@@ -99,6 +106,7 @@ KINDS = [
     "TASK",
     "PROCEDURE",
     "STREAMLIT",
+    "ALERT",
 ]
 
 
@@ -111,7 +119,13 @@ Obj = tuple[str, str]  # (kind, fully qualified upper-case name)
 # What only the ACCOUNTADMIN role is documented to do (no privilege stands for it).
 ACCOUNTADMIN_ONLY = "the ACCOUNTADMIN role"
 # Global privileges Snowflake's pages grant only with ACCOUNTADMIN active.
-ACCOUNTADMIN_GRANTS = {"EXECUTE TASK", "EXECUTE MANAGED TASK"}
+ACCOUNTADMIN_GRANTS = {
+    "EXECUTE TASK",
+    "EXECUTE MANAGED TASK",
+    "EXECUTE ALERT",
+    "EXECUTE MANAGED ALERT",
+    "MONITOR USAGE",
+}
 
 
 @dataclass(frozen=True)
@@ -257,6 +271,9 @@ def statement_needs(account: Account, role: str, statement: str) -> tuple[list[N
     if m := re.match(r"^ALTER TABLE (?:IF EXISTS )?(\S+) ADD COLUMN ", s):
         return [Need("OWNERSHIP", ("TABLE", m[1]), s)], lambda: None
 
+    if m := re.match(r"^INSERT INTO (\S+?) ?\(", s):
+        return [Need("INSERT", ("TABLE", m[1]), s)], lambda: None
+
     if m := re.match(r"^UPDATE (\S+) SET ", s):
         return [Need("UPDATE", ("TABLE", m[1]), s)], lambda: None
 
@@ -266,7 +283,7 @@ def statement_needs(account: Account, role: str, statement: str) -> tuple[list[N
         return needs, lambda: account.owners.pop(("TASK", m[2]), None)
 
     if m := re.match(
-        r"^DROP (STREAMLIT|DBT PROJECT|PIPE|DATABASE|WAREHOUSE|INTEGRATION|ROLE|USER) "
+        r"^DROP (ALERT|STREAMLIT|DBT PROJECT|PIPE|DATABASE|WAREHOUSE|INTEGRATION|ROLE|USER) "
         r"(IF EXISTS )?(\S+)$",
         s,
     ):
@@ -466,6 +483,30 @@ def statement_needs(account: Account, role: str, statement: str) -> tuple[list[N
         if w := re.search(r"\bQUERY_WAREHOUSE = (\S+)", s):
             needs.append(Need("USAGE", ("WAREHOUSE", w[1]), s))
         return needs, lambda: account.create(role, obj)
+
+    if m := re.match(r"^CREATE (?:OR REPLACE )?ALERT (?:IF NOT EXISTS )?(\S+) (.*)$", s):
+        obj, body = ("ALERT", m[1]), m[2].split(" IF (EXISTS", 1)[0]
+        needs = [*schema_needs(m[1], "CREATE ALERT", s), Need("EXECUTE ALERT", ACCOUNT, s)]
+        if w := re.search(r"\bWAREHOUSE = (\S+)", body):
+            needs.append(Need("USAGE", ("WAREHOUSE", w[1]), s))
+        else:
+            needs.append(Need("EXECUTE MANAGED ALERT", ACCOUNT, s + " (serverless)"))
+        return needs, lambda: account.create(role, obj)
+
+    if m := re.match(r"^ALTER ALERT (IF EXISTS )?(\S+) (SUSPEND|RESUME)$", s):
+        alert = ("ALERT", m[2])
+        if alert not in account.owners:
+            return ([] if m[1] else [Need("an existing alert", alert, s)]), lambda: None
+        needs = [Need("OWNERSHIP", alert, s)]
+        if m[3] == "RESUME":
+            # Checked on the owner's role: the alert runs as its owner, serverless here.
+            owner = account.owners[alert]
+            needs += [
+                Need(f"{p} held by {owner}", ACCOUNT, s)
+                for p in ("EXECUTE ALERT", "EXECUTE MANAGED ALERT")
+                if not account.allows(owner, Need(p, ACCOUNT, s))
+            ]
+        return needs, lambda: None
 
     raise UnknownStatement(f"no access rule for: {s[:120]}")
 

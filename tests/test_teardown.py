@@ -30,7 +30,7 @@ CONFIG = OTHER  # the example account the deploy checks use
 CREATE = re.compile(
     r"^CREATE (?:OR REPLACE )?(?:TEMPORARY )?(ROLE|USER|WAREHOUSE|DATABASE|SCHEMA|"
     r"STORAGE INTEGRATION|NOTIFICATION INTEGRATION|FILE FORMAT|STAGE|TABLE|VIEW|PIPE|"
-    r"STREAM|TASK|PROCEDURE|DBT PROJECT|STREAMLIT) (?:IF NOT EXISTS )?([\w.$]+)"
+    r"STREAM|TASK|PROCEDURE|DBT PROJECT|STREAMLIT|ALERT) (?:IF NOT EXISTS )?([\w.$]+)"
 )
 DROP = re.compile(r"^DROP (\w+(?: \w+)?) (?:IF EXISTS )?([\w.$]+)$")
 # Outside any database (they outlive DROP DATABASE), or billing on their own (the app's
@@ -40,6 +40,7 @@ BY_NAME = {"ROLE", "USER", "WAREHOUSE", "DATABASE", "INTEGRATION"} | {
     "PIPE",
     "STREAMLIT",
     "DBT PROJECT",
+    "ALERT",
 }
 
 
