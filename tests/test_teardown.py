@@ -174,6 +174,7 @@ def test_the_teardown_runs_on_the_local_stack(rt: LocalSnowflake) -> None:
     plan = rt.teardown()
     assert time.monotonic() - started < 20
     assert plan.pipes == [] and plan.tasks == [] and plan.streams == {}
+    assert plan.alerts == []
     with pytest.raises(Exception, match=r"(?i)does not exist"):
         rt.execute(f"SELECT COUNT(*) FROM {db}.RAW.STREAM_EVENTS")
     schemas = rt.execute(f"SELECT SCHEMA_NAME FROM {db}.INFORMATION_SCHEMA.SCHEMATA")
@@ -183,6 +184,7 @@ def test_the_teardown_runs_on_the_local_stack(rt: LocalSnowflake) -> None:
         "database (its schemas are dropped)",
         "task (emulated)",
         "pipe (emulated)",
+        "alert (emulated)",
         "app and dbt (not local objects)",
         "account object",
     }
