@@ -73,3 +73,16 @@ def test_the_commands_the_checks_hint_at_parse() -> None:
     for command in hinted:
         argv = shlex.split(command.replace("NAME", "prod"))
         build_parser().parse_args(argv[1:])
+
+
+def test_every_alert_names_a_runbook_section_that_exists() -> None:
+    """Each alert's message names docs/runbook.md#<section>: that section is there."""
+    sql = (REPO / "snowflake" / "sql" / "80_alerts.sql").read_text()
+    alerts = re.findall(r"CREATE OR REPLACE ALERT <% database %>\.OPS\.(\w+)", sql)
+    anchors = re.findall(r"'runbook', 'docs/runbook\.md#(\w+)'", sql)
+    assert len(alerts) == len(anchors) >= 8
+    assert anchors == [a.lower() for a in alerts]
+    found = sections()
+    for anchor in anchors:
+        assert anchor in found, f"no '## {anchor}' section in {RUNBOOK}"
+        assert "**Means**" in found[anchor] and "**Confirm**" in found[anchor]
