@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import altair as alt
+import pandas as pd
 import streamlit as st
 
 from mempool_dashboard.data import first, fmt, query, utc_now
@@ -130,4 +131,24 @@ def health() -> None:
         show_table(last.sort_values("task_name"), "task runs")
         with st.expander("Every run, newest first"):
             show_table(runs.head(200), "task runs")
+    st.subheader("Alerts (last 24 hours)")
+    # OPS.ALERT_RUNS: Snowflake's alert history (the local runtime records its runs there).
+    alerts = query(
+        "SELECT ALERT_NAME, STATE, SCHEDULED_AT, COMPLETED_AT, ERROR_MESSAGE "
+        "FROM OPS.ALERT_RUNS WHERE SCHEDULED_AT >= ? ORDER BY SCHEDULED_AT DESC",
+        (since_day,),
+    )
+    if alerts.empty:
+        empty_state("alert runs", "the alerts run every 15 minutes to 12 hours once resumed")
+    else:
+        fired = alerts[alerts["state"] == "TRIGGERED"]
+        broken = alerts[alerts["state"].isin(["CONDITION_FAILED", "ACTION_FAILED", "FAILED"])]
+        cols = st.columns(2)
+        cols[0].metric("Alerts fired", len(fired))
+        cols[1].metric("Alert runs that failed", len(broken))
+        if not fired.empty or not broken.empty:
+            st.warning("An alert fired or failed: its section in docs/runbook.md says why.")
+            show_table(pd.concat([fired, broken]).head(200), "alert runs")
+        with st.expander("Every alert run, newest first"):
+            show_table(alerts.head(200), "alert runs")
     st.caption(TIME_ZONE_NOTE)
