@@ -627,3 +627,61 @@ def test_the_dashboard_sleeps_and_its_cost_is_stated(tmp_path: Path) -> None:
     cost = doc.split("## What it costs per month", 1)[1]
     row = next(line for line in cost.splitlines() if line.startswith("| Dashboard"))
     assert f"{minutes} min" in row and "streamlitSleepTimeoutMinutes" in row
+
+
+def test_alerts_follow_create_alerts_grammar_and_are_resumed_last() -> None:
+    """CREATE ALERT: SCHEDULE = '<num> MINUTE' (at most 11520), no WAREHOUSE for a
+    serverless alert, IF (EXISTS (<SELECT>)) THEN <action>; the action a CALL of
+    SYSTEM$SEND_SNOWFLAKE_NOTIFICATION through the deploy's notification integration.
+    Created suspended: the resume step resumes each, the suspend step suspends each.
+    ALERT_RUNS reads only ALERT_HISTORY's documented arguments and columns.
+    https://docs.snowflake.com/en/sql-reference/sql/create-alert
+    https://docs.snowflake.com/en/sql-reference/sql/alter-alert
+    https://docs.snowflake.com/en/sql-reference/functions/alert_history"""
+    plan = build_plan(OTHER)
+    statements = rendered_statements(plan.step("alerts"), OTHER)
+    alerts = {}
+    for statement in statements:
+        if m := re.match(r"CREATE OR REPLACE ALERT (ACME_BTC\.OPS\.\w+)\s+(.*)$", statement, re.S):
+            alerts[m[1]] = m[2]
+    assert len(alerts) == 8
+    for name, body in alerts.items():
+        props, _, rest = body.partition("IF (EXISTS (")
+        schedule = re.search(r"SCHEDULE = '(\d+) MINUTE'", props)
+        assert schedule and 1 <= int(schedule[1]) <= 11520, name
+        assert "WAREHOUSE" not in props, name
+        assert rest.lstrip().startswith("SELECT "), name
+        condition, _, action = rest.rpartition("THEN ")
+        assert condition.rstrip().endswith("))"), name
+        assert action.startswith("CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION("), name
+        assert action.rstrip().endswith(
+            f"SNOWFLAKE.NOTIFICATION.INTEGRATION('{OTHER.error_integration}'))"
+        ), name
+    resume = "\n".join(rendered_statements(plan.step("resume"), OTHER))
+    suspend = "\n".join(rendered_statements(plan.step("suspend"), OTHER))
+    for name in alerts:
+        assert f"ALTER ALERT {name} RESUME" in resume
+        assert f"ALTER ALERT IF EXISTS {name} SUSPEND" in suspend
+    names = plan.names()
+    assert names.index("tasks") < names.index("alerts") < names.index("resume")
+    view = next(s for s in statements if "VIEW ACME_BTC.OPS.ALERT_RUNS" in s)
+    arguments = set(re.findall(r"(\w+)\s*=>", view))
+    assert arguments <= {
+        "SCHEDULED_TIME_RANGE_START",
+        "SCHEDULED_TIME_RANGE_END",
+        "RESULT_LIMIT",
+        "ALERT_NAME",
+    }
+    read = set(re.findall(r"\b([A-Z][A-Z_]+)\b", view.split(" AS ", 1)[1].split("FROM")[0]))
+    documented = {"NAME", "STATE", "SCHEDULED_TIME", "COMPLETED_TIME", "SQL_ERROR_MESSAGE"}
+    assert (
+        read
+        - {"AS", "CONVERT_TIMEZONE", "UTC", "TIMESTAMP_NTZ", "SELECT"}
+        - {
+            "ALERT_NAME",
+            "SCHEDULED_AT",
+            "COMPLETED_AT",
+            "ERROR_MESSAGE",
+        }
+        <= documented
+    )
