@@ -259,11 +259,14 @@ def outage_section(data: dict[str, Any], command: str) -> list[str]:
 
 
 def budget_section() -> list[str]:
+    from operations.bill import compute, read_settings, render_text
     from operations.budget import Assumptions, gold_stages, render, silver_stages
     from operations.deploy import DeployConfig
 
     assume = Assumptions()
-    table = render(silver_stages(assume), gold_stages(assume, DeployConfig().gold_refresh_minutes))
+    minutes = DeployConfig().gold_refresh_minutes
+    table = render(silver_stages(assume), gold_stages(assume, minutes))
+    bill = render_text(compute(read_settings(minutes)))
     return [
         "## Production freshness budget",
         "",
@@ -276,6 +279,14 @@ def budget_section() -> list[str]:
         "",
         "```",
         table,
+        "```",
+        "",
+        "What the same settings cost a month (`mempool budget`, the table docs/deploy.md "
+        "holds): lines marked estimated rest on a stated assumption, the rest on settings "
+        "and list prices.",
+        "",
+        "```",
+        bill,
         "```",
         "",
     ]
