@@ -21,7 +21,17 @@ def _demo(args: argparse.Namespace) -> int:
     from sandbox.demo import run_demo
     from sandbox.stack import DemoOptions
 
+    if args.streamer_chaos not in (None, "none") and args.streamers < 2:
+        # One streamer down is every streamer down: the minutes would be lost by design.
+        args.parser.error(f"--streamer-chaos {args.streamer_chaos} needs --streamers 2 or more")
     return run_demo(DemoOptions.from_args(args))
+
+
+def streamer_count(text: str) -> int:
+    count = int(text)
+    if not 1 <= count <= 8:
+        raise argparse.ArgumentTypeError("between 1 and 8")
+    return count
 
 
 def _add_demo(sub: Any) -> None:
@@ -56,6 +66,23 @@ def _add_demo(sub: Any) -> None:
         action="store_true",
         help="simulator injects reorgs, restarts, drops, duplicates, 429s and 5xx",
     )
+    p.add_argument(
+        "--streamers",
+        type=streamer_count,
+        default=2,
+        metavar="N",
+        help="streamer processes, each with its own WebSocket connection, spool and log "
+        "(default 2, as production runs them)",
+    )
+    p.add_argument(
+        "--streamer-chaos",
+        choices=["none", "kill-one", "restart-in-turn"],
+        default=None,
+        help="kill-one: the first streamer is killed (SIGKILL) half-way and never restarted; "
+        "restart-in-turn: each streamer in turn is stopped (SIGTERM) and restarted after a "
+        "pause, never two down at once (default: none, or with --chaos and 2 streamers or "
+        "more one of them drawn from the seed)",
+    )
     p.add_argument("--no-dashboard", action="store_true", help="do not start Streamlit")
     p.add_argument("--moto-port", type=port_number, default=0, help="port for moto (0: a free one)")
     p.add_argument(
@@ -81,7 +108,7 @@ def _add_demo(sub: Any) -> None:
         help="run another --seed or --speed on a warehouse that holds an earlier chain "
         "(refused otherwise: the old blocks would show as stale and verify as never made)",
     )
-    p.set_defaults(func=_demo)
+    p.set_defaults(func=_demo, parser=p)
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -183,6 +183,16 @@ def status_view(stack: Stack, duration: float | None) -> str:
                 f"{stack.opts.speed:g}x{', chaos' if stack.opts.chaos else ''})",
             )
         )
+    if stack.opts.streamers > 1:
+        names = ", ".join(f"streamer-{n}" for n in range(1, stack.opts.streamers + 1))
+        chaos = stack.opts.streamer_chaos
+        rows.append(
+            (
+                "Streamers",
+                f"{names} (each its own connection, spool and log)"
+                + ("" if chaos == "none" else f"; chaos: {chaos}"),
+            )
+        )
     rows.append(("AWS (moto)", f"{stack.aws_endpoint}, bucket {stack.landing.bucket}"))
     if stack.warehouse:
         rows.append(
@@ -301,7 +311,7 @@ def run_demo(opts: DemoOptions, components: list[Component] | None = None) -> in
     comps = components if components is not None else default_components(opts)
     stop = threading.Event()
     started: list[Component] = []
-    t0 = time.monotonic()
+    t0 = stack.started_at
     exit_code = 0
     with stop_signals(stop):
         try:

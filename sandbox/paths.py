@@ -27,6 +27,18 @@ class Workspace:
     def spool(self) -> Path:
         return self.root / "spool"
 
+    def streamer_spool(self, number: int, count: int) -> Path:
+        """Streamer `number` of `count`'s own spool: two processes never share one (each
+        replays and checkpoints its segments as if it were alone). A single streamer keeps
+        the folder it always had."""
+        return self.spool if count == 1 else self.spool / f"streamer-{number}"
+
+    @property
+    def streamers_file(self) -> Path:
+        """When each streamer of the demo was up (sandbox/pipeline.py writes it, `mempool
+        verify` reads it): GOLD must hold every minute at least one of them was."""
+        return self.root / "streamers.json"
+
     @property
     def runtime_file(self) -> Path:
         """Endpoints of the running stack, so `mempool sql` and friends find it."""

@@ -7,9 +7,13 @@ Length: one small class per part the demo starts, in the order it starts them.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import json
 import logging
+import os
 import random
+import signal
 import sys
 import threading
 import time
@@ -142,15 +146,88 @@ class FirehoseFaultsComponent:
         return dict(json.loads(self.stats_file.read_text()))
 
 
+class StreamerFleet:
+    """What the demo's streamers share: when each was up (the workspace's streamers.json,
+    which `mempool verify` reads: GOLD must hold every minute at least one of them was),
+    and one lock, so the chaos on them and the demo's stop never act on a streamer at once.
+
+    streamers.json: {"scenario": ..., "streamers": {name: [{"from": unix_s, "to": unix_s
+    or null, "how": "SIGKILL" | "SIGTERM" | "stop" | null}, ...]}}; "from" is when the
+    process was started, "to" when it was signalled (null while it runs).
+    """
+
+    def __init__(self, count: int, scenario: str = "none") -> None:
+        self.count = count
+        self.scenario = scenario
+        self.members: list[StreamerComponent] = []
+        self.lock = threading.RLock()
+        # Set at the demo's stop: the chaos neither stops nor restarts a streamer after it.
+        self.stopping = threading.Event()
+        self.path: Path | None = None
+        self.intervals: dict[str, list[dict[str, Any]]] = {}
+
+    def up(self, name: str) -> None:
+        with self.lock:
+            self.intervals.setdefault(name, []).append({"from": time.time(), "to": None})
+            self._write()
+
+    def down(self, name: str, how: str) -> None:
+        with self.lock:
+            spans = self.intervals.get(name, [])
+            if spans and spans[-1]["to"] is None:
+                spans[-1].update({"to": time.time(), "how": how})
+                self._write()
+
+    def _write(self) -> None:
+        if self.path is None:
+            return
+        text = json.dumps({"scenario": self.scenario, "streamers": self.intervals}, indent=2)
+        # Whole or not at all: verify may read it while the demo runs.
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, self.path)
+
+
+def connections_logged(log_path: Path) -> int:
+    """How many WebSocket connections a streamer's log says it opened (ingest/streamer.py
+    logs "connected to URL as ORIGIN" for each)."""
+    try:
+        return log_path.read_text(errors="replace").count("connected to ")
+    except FileNotFoundError:
+        return 0
+
+
 class StreamerComponent:
-    name = "streamer"
+    """One streamer process, `number` of the fleet's `count`: production runs each on its
+    own instance, with its own WebSocket connection (its own origin ids), all writing to
+    the same Firehose streams. Each has its own spool and log; one streamer is named and
+    placed as the single streamer always was (streamer.log, the workspace's spool)."""
+
     stop_waits_for = "its last flush to Firehose (what Firehose refuses goes to S3)"
     is_source = True
 
-    def __init__(self) -> None:
+    def __init__(self, number: int = 1, fleet: StreamerFleet | None = None) -> None:
+        self.fleet = fleet or StreamerFleet(1)
+        self.fleet.members.append(self)
+        self.number = number
+        self.name = "streamer" if self.fleet.count == 1 else f"streamer-{number}"
         self.service: Service | None = None
+        self.stack: Stack | None = None
+        self.restarts = 0
+        self.killed = False
+
+    @property
+    def log_path(self) -> Path:
+        assert self.stack is not None
+        return self.stack.ws.logs / f"{self.name}.log"
 
     def start(self, stack: Stack) -> None:
+        self.stack = stack
+        if self.fleet.path is None:
+            # A new run's record: the truth file verify compares with is rewritten too.
+            self.fleet.path = stack.ws.streamers_file
+            self.fleet.path.unlink(missing_ok=True)
+        spool = stack.ws.streamer_spool(self.number, self.fleet.count)
         env = {
             # As the instance profile's role.
             **stack.role_env("streamer"),
@@ -158,19 +235,64 @@ class StreamerComponent:
             "MEMPOOL_WS_URL": stack.ws_url,
             "MEMPOOL_STREAM_DELIVERY": stack.landing.stream_delivery,
             "MEMPOOL_CONVERSIONS_DELIVERY": stack.landing.conversions_delivery,
-            "MEMPOOL_SPOOL_DIR": str(stack.ws.spool),
+            "MEMPOOL_SPOOL_DIR": str(spool),
         }
         if "firehose_endpoint" in stack.extra:
             # boto3's service-specific endpoint variable: only Firehose goes through faults.
             env["AWS_ENDPOINT_URL_FIREHOSE"] = stack.extra["firehose_endpoint"]
         self.service = Service(
-            name="streamer",
+            name=self.name,
             argv=[sys.executable, "-m", "ingest.stream_main"],
-            log_path=stack.ws.logs / "streamer.log",
+            log_path=self.log_path,
             env=env,
             healthy=lambda: True,
         )
-        stack.supervisor.start(self.service)
+        self._launch()
+
+    def _launch(self) -> None:
+        assert self.stack is not None and self.service is not None
+        self.fleet.up(self.name)
+        self.stack.supervisor.start(self.service)
+
+    # -- chaos (StreamerChaosComponent), under the fleet's lock ---------------------------
+
+    def _unsupervise(self) -> None:
+        # A streamer down on purpose is not a service that died: the demo would stop.
+        assert self.stack is not None
+        if self.service in self.stack.supervisor.services:
+            self.stack.supervisor.services.remove(self.service)
+
+    def kill(self) -> None:
+        """SIGKILL, as an instance that vanishes: what it held in memory is lost, its spool
+        stays on a disk nobody reads."""
+        assert self.service is not None and self.service.proc is not None
+        self._unsupervise()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.service.proc.pid, signal.SIGKILL)
+        self.service.proc.wait()
+        self.fleet.down(self.name, "SIGKILL")
+        self.killed = True
+
+    def terminate(self) -> None:
+        """SIGTERM, as systemd stops it: it flushes everything before it exits."""
+        assert self.service is not None
+        self._unsupervise()
+        self.fleet.down(self.name, "SIGTERM")
+        self.service.stop()
+
+    def restart(self) -> None:
+        self.restarts += 1
+        self._launch()
+
+    # -- the demo's stop ------------------------------------------------------------------
+
+    def pause(self) -> None:
+        """At the stop signal, before the simulator goes: the streamer's time up ends here
+        (nothing is served after), and the chaos starts nothing more."""
+        with self.fleet.lock:
+            self.fleet.stopping.set()
+            if self.service is not None and self.service.running:
+                self.fleet.down(self.name, "stop")
 
     def stop(self) -> None:
         """SIGTERM makes the streamer flush everything before it exits."""
@@ -178,7 +300,122 @@ class StreamerComponent:
             self.service.stop()
 
     def summary(self) -> dict[str, Any]:
-        return {}
+        if self.fleet.count == 1 or self.stack is None:
+            return {}
+        info: dict[str, Any] = {
+            "log": self.log_path.name,
+            "connections opened": connections_logged(self.log_path),
+        }
+        if self.killed:
+            info["chaos"] = "killed (SIGKILL), never restarted"
+        elif self.restarts:
+            info["chaos"] = f"stopped (SIGTERM) and restarted {self.restarts}x"
+        return info
+
+
+def streamer_chaos_plan(scenario: str, count: int, run_s: float | None) -> list[float]:
+    """Seconds from the chaos's start at which it acts. kill-one: once, half-way through
+    what is left of the run. restart-in-turn: streamer i (1..count) goes down at the
+    i-th of count + 1 equal slots less half a pause and comes back half a pause after,
+    so one streamer is down at a time with a slot's gap between; returns the down times
+    (the pause is `restart_pause_s`). Without --duration, a run of 15 minutes."""
+    run_s = run_s if run_s is not None else 900.0
+    if scenario == "kill-one":
+        return [0.5 * run_s]
+    if scenario == "restart-in-turn":
+        slot = run_s / (count + 1)
+        return [i * slot - restart_pause_s(count, run_s) / 2 for i in range(1, count + 1)]
+    return []
+
+
+def restart_pause_s(count: int, run_s: float | None) -> float:
+    """How long a streamer stays down in restart-in-turn: half a slot, at most a minute
+    (long enough for the other streamers alone to carry part of a minute)."""
+    run_s = run_s if run_s is not None else 900.0
+    return min(60.0, 0.5 * run_s / (count + 1))
+
+
+class StreamerChaosComponent:
+    """Chaos on the streamers, from when the pipeline is up to the end of --duration:
+    "kill-one" kills streamer 1 (the one started first, whose connection gold follows
+    while it lives) for good half-way; "restart-in-turn" stops each streamer in turn with
+    SIGTERM and restarts it after a pause, waiting for it to connect again before the
+    next one goes down."""
+
+    name = "streamer chaos"
+
+    def __init__(self, fleet: StreamerFleet) -> None:
+        self.fleet = fleet
+        self.thread: threading.Thread | None = None
+        self.done: list[str] = []
+        # The services are started through sandbox.child, whose PR_SET_PDEATHSIG fires
+        # when the *thread* that started them ends: a streamer this thread restarted
+        # would get SIGTERM the moment the thread returned. It ends only at stop(), once
+        # the demo has stopped the streamers itself.
+        self.released = threading.Event()
+
+    def start(self, stack: Stack) -> None:
+        duration = stack.opts.duration
+        left = None if duration is None else stack.started_at + duration - time.monotonic()
+        plan = streamer_chaos_plan(self.fleet.scenario, self.fleet.count, left)
+        pause = restart_pause_s(self.fleet.count, left)
+        self.thread = threading.Thread(
+            target=self._run, args=(time.monotonic(), plan, pause), name="streamer-chaos"
+        )
+        self.thread.daemon = True
+        self.thread.start()
+
+    def _run(self, began: float, plan: list[float], pause: float) -> None:
+        try:
+            self._act(began, plan, pause)
+        except Exception:
+            log.exception("streamer chaos failed")
+        finally:
+            self.released.wait()
+
+    def _act(self, began: float, plan: list[float], pause: float) -> None:
+        stopping = self.fleet.stopping
+        for member, at in zip(self.fleet.members, plan, strict=False):
+            if stopping.wait(max(0.0, began + at - time.monotonic())):
+                return
+            if self.fleet.scenario == "kill-one":
+                with self.fleet.lock:
+                    if stopping.is_set():
+                        return
+                    member.kill()
+                self.done.append(f"{member.name} killed")
+                log.warning("chaos: %s killed (SIGKILL), not to be restarted", member.name)
+                return
+            with self.fleet.lock:
+                if stopping.is_set():
+                    return
+                member.terminate()
+            log.warning("chaos: %s stopped (SIGTERM); restart in %.0fs", member.name, pause)
+            if stopping.wait(pause):
+                return
+            with self.fleet.lock:
+                if stopping.is_set():
+                    return
+                seen = connections_logged(member.log_path)
+                member.restart()
+            self.done.append(f"{member.name} restarted")
+            # Never two down at once: the next goes down only once this one is back.
+            deadline = time.monotonic() + 60.0
+            while connections_logged(member.log_path) <= seen:
+                if stopping.wait(0.2) or time.monotonic() > deadline:
+                    break
+
+    def pause(self) -> None:
+        self.fleet.stopping.set()
+
+    def stop(self) -> None:
+        """After the streamers (sources stop first): the thread may end now."""
+        self.released.set()
+        if self.thread is not None:
+            self.thread.join(timeout=30)
+
+    def summary(self) -> dict[str, Any]:
+        return {"scenario": self.fleet.scenario, "done": ", ".join(self.done) or "nothing"}
 
 
 class PollerComponent:
@@ -455,11 +692,12 @@ def components(opts: DemoOptions) -> list[Component]:
     parts: list[Component] = [SimulatorComponent()]
     if opts.chaos:
         parts.append(FirehoseFaultsComponent())
-    parts += [
-        StreamerComponent(),
-        PollerComponent(),
-        SnowflakeRuntimeComponent(),
-    ]
+    fleet = StreamerFleet(opts.streamers, opts.streamer_chaos)
+    parts += [StreamerComponent(n, fleet) for n in range(1, opts.streamers + 1)]
+    parts += [PollerComponent(), SnowflakeRuntimeComponent()]
+    if opts.streamer_chaos != "none":
+        # Last of the pipeline: its clock starts once everything is up.
+        parts.append(StreamerChaosComponent(fleet))
     if opts.dashboard:
         parts.append(DashboardComponent())
     return parts

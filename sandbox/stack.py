@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -18,6 +19,24 @@ from sandbox import aws_local
 from sandbox.paths import Workspace
 from sandbox.services import Supervisor
 from sandbox.warehouse import LocalWarehouse
+
+# Production's default (terraform's streamer count): each streamer on its own instance,
+# with its own WebSocket connection, all writing to the same Firehose streams.
+DEFAULT_STREAMERS = 2
+# Chaos on the streamers (sandbox/pipeline.py, StreamerChaosComponent): the first one
+# killed for good half-way through the run, or each stopped and restarted in turn.
+STREAMER_CHAOS = ("none", "kill-one", "restart-in-turn")
+
+
+def streamer_chaos_for(chaos: bool, chosen: str | None, seed: int, streamers: int) -> str:
+    """The streamer scenario of a run: the one asked for, else with --chaos and two
+    streamers or more one drawn from the seed (a chaos run on a seed is reproducible, and
+    `make chaos`'s seeds see both), else none."""
+    if chosen is not None:
+        return chosen
+    if not chaos or streamers < 2:
+        return "none"
+    return STREAMER_CHAOS[1 + seed % 2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +53,8 @@ class DemoOptions:
     dashboard_port: int = 0
     fresh: bool = False
     mix_chains: bool = False
+    streamers: int = DEFAULT_STREAMERS
+    streamer_chaos: str = "none"
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> DemoOptions:
@@ -50,6 +71,10 @@ class DemoOptions:
             dashboard_port=args.dashboard_port,
             fresh=args.fresh,
             mix_chains=args.mix_chains,
+            streamers=args.streamers,
+            streamer_chaos=streamer_chaos_for(
+                args.chaos, args.streamer_chaos, args.seed, args.streamers
+            ),
         )
 
 
@@ -69,6 +94,8 @@ class Stack:
     # Component -> the ARN of the role Terraform gives it (provisioned in moto).
     roles: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    # When the run began (before the first component starts): --duration counts from here.
+    started_at: float = field(default_factory=time.monotonic)
 
     def aws_env(self) -> dict[str, str]:
         """The local administrator's settings (provisioning, the demo's own reads)."""

@@ -127,7 +127,8 @@ class Report:
         return (
             f"verified: {v['blocks']} blocks, {v['prices']} prices, {v['states']} states, "
             f"{v['stats']} stats samples, {v['projections']} projections, "
-            f"{v['minutes']} gold minutes, {v['fee scores']} fee scores; "
+            f"{v['minutes']} gold minutes, {v['fee scores']} fee scores, "
+            f"{v['streamer minutes']} streamer minutes; "
             f"lost {len(self.lost)}, "
             f"duplicated {len(self.duplicated)}, wrong {len(self.wrong)}"
         )
@@ -406,6 +407,113 @@ def check_gold_minutes(conn: Any, truth: Truth, report: Report) -> None:
 # A projected block as SILVER and gold both hold it (gold renames nothing of these).
 STRIP_COLUMNS = "BLOCK_INDEX, TX_COUNT, TOTAL_FEES_SAT, BLOCK_VSIZE"
 
+# The demo records when each streamer process was up (streamers.json, sandbox/pipeline.py's
+# StreamerFleet): from its start to the signal that stopped it. Its frames count from this
+# long after the start: the interpreter and boto3 import (2-3 s, more while a dbt build
+# holds the machine's cores), connecting and subscribing, then the first flush (1 s).
+STREAMER_START_MARGIN_S = 10.0
+# ... and until this long before the signal: a SIGKILL loses what the streamer had not
+# flushed yet, at most one flush interval (1 s) by design; a SIGTERM loses nothing. The
+# rest is received_at (the streamer's clock) against the demo's.
+STREAMER_STOP_MARGIN_S = 2.0
+# A minute is required when the up-time within the margins covers at least this much of it:
+# a sliver at an interval's edge may see no frame at all (a connection the simulator
+# drops or restarts is reopened after mempool.space's 2-4 s delay).
+MIN_COVERED_S = 10.0
+# A state the simulator made this close to a minute's end may arrive in the next one.
+ARRIVAL_S = 2.0
+
+
+def streamer_coverage(path: Path, now: float | None = None) -> list[tuple[float, float]] | None:
+    """The spans (unix seconds) during which at least one streamer was up, within the
+    margins, merged; None when the demo recorded nothing (an older workspace)."""
+    try:
+        record = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    now = datetime.now(UTC).timestamp() if now is None else now
+    spans = sorted(
+        (float(up["from"]) + STREAMER_START_MARGIN_S, (up["to"] or now) - STREAMER_STOP_MARGIN_S)
+        for ups in record.get("streamers", {}).values()
+        for up in ups
+    )
+    merged: list[tuple[float, float]] = []
+    for start, end in spans:
+        if end <= start:
+            continue
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def minute_of(unix_s: float) -> datetime:
+    """The minute as GOLD stores it (UTC, without a zone)."""
+    return datetime.fromtimestamp(unix_s, UTC).replace(tzinfo=None, second=0, microsecond=0)
+
+
+def covered_minutes(spans: list[tuple[float, float]]) -> dict[datetime, float]:
+    """Minute -> seconds of it during which at least one streamer was up."""
+    covered: dict[datetime, float] = defaultdict(float)
+    for start, end in spans:
+        at = start - start % 60
+        while at < end:
+            covered[minute_of(at)] += min(end, at + 60) - max(start, at)
+            at += 60
+    return covered
+
+
+def check_streamer_minutes(
+    conn: Any, truth: Truth, spans: list[tuple[float, float]] | None, report: Report
+) -> None:
+    """No minute lost while a streamer was up: every minute at least one of them covered
+    (MIN_COVERED_S, within the margins) is in GOLD.FCT_MEMPOOL_MINUTELY and
+    FCT_MEMPOOL_BLOCKS, and has a state in FCT_PROJECTED_BLOCK when the simulator served
+    one then; and FCT_MEMPOOL_BLOCKS holds each block of a minute once."""
+    for at, index, n in rows(
+        conn,
+        "SELECT MINUTE_AT, BLOCK_INDEX, COUNT(*) FROM GOLD.FCT_MEMPOOL_BLOCKS "
+        "GROUP BY 1, 2 HAVING COUNT(*) > 1",
+    ):
+        report.duplicated.append(f"GOLD.FCT_MEMPOOL_BLOCKS {at} block {index}: {n} rows")
+    if spans is None:
+        return
+    minutely = {r[0] for r in rows(conn, "SELECT MINUTE_AT FROM GOLD.FCT_MEMPOOL_MINUTELY")}
+    strips = {r[0] for r in rows(conn, "SELECT MINUTE_AT FROM GOLD.FCT_MEMPOOL_BLOCKS")}
+    projected = {
+        r[0]
+        for r in rows(
+            conn, "SELECT DISTINCT DATE_TRUNC('minute', PROJECTED_AT) FROM GOLD.FCT_PROJECTED_BLOCK"
+        )
+    }
+    served: set[datetime] = set()
+    for key in truth.served_projected:
+        state = truth.projected.get(key)
+        if state is None:
+            continue
+        t = float(state["time"])
+        if t % 60 <= 60 - ARRIVAL_S and any(start <= t < end for start, end in spans):
+            served.add(minute_of(t))
+    for at, seconds in sorted(covered_minutes(spans).items()):
+        if seconds < MIN_COVERED_S:
+            continue
+        lost = [
+            table
+            for table, found, expected in (
+                ("FCT_MEMPOOL_MINUTELY", minutely, True),
+                ("FCT_MEMPOOL_BLOCKS", strips, True),
+                ("FCT_PROJECTED_BLOCK", projected, at in served),
+            )
+            if expected and at not in found
+        ]
+        for table in lost:
+            report.lost.append(
+                f"GOLD.{table} {at}: no row, while streamer(s) were up {seconds:.0f}s of it"
+            )
+        if not lost:
+            report.verified["streamer minutes"] += 1
+
 
 def check_gold_amounts(conn: Any, report: Report) -> None:
     """BTC columns are their satoshi columns to the satoshi."""
@@ -482,7 +590,7 @@ def check_reconciliation(conn: Any, report: Report) -> None:
             )
 
 
-def verify(conn: Any, truth: Truth) -> Report:
+def verify(conn: Any, truth: Truth, streamers: list[tuple[float, float]] | None = None) -> Report:
     report = Report()
     check_blocks(conn, truth, report)
     check_prices(conn, truth, report)
@@ -490,6 +598,7 @@ def verify(conn: Any, truth: Truth) -> Report:
     check_stats(conn, truth, report)
     check_accuracy(conn, truth, report)
     check_gold_minutes(conn, truth, report)
+    check_streamer_minutes(conn, truth, streamers, report)
     check_gold_amounts(conn, report)
     check_fee_scores(conn, report)
     check_nothing_in_the_future(conn, report)
@@ -509,8 +618,10 @@ def run_verify(truth_path: Path, connection: str | None = None, as_json: bool = 
     except TruthIncomplete as exc:
         print(exc)
         return 2
+    # The demo's record of its streamers sits beside its truth (Workspace.streamers_file).
+    spans = streamer_coverage(Workspace(truth_path.parent).streamers_file)
     with connect(connection, ws=Workspace.default()) as conn:
-        report = verify(conn, truth)
+        report = verify(conn, truth, spans)
     if as_json:
         print(
             json.dumps(

@@ -62,7 +62,18 @@ def test_bounded_demo_runs_the_pipeline_end_to_end_and_leaves_nothing_running(
     assert not (home / "stack.json").exists()
     time.sleep(0.5)
     assert processes_with_env(str(home)) == []
-    for log in ("moto", "fakesnow", "simulator", "streamer", "poller", "snowflake-runtime", "dbt"):
+    # Two streamers by default, as production runs them, each with its own log.
+    assert "stopping streamer-1:" in out.stdout and "stopping streamer-2:" in out.stdout
+    for log in (
+        "moto",
+        "fakesnow",
+        "simulator",
+        "streamer-1",
+        "streamer-2",
+        "poller",
+        "snowflake-runtime",
+        "dbt",
+    ):
         assert (home / "logs" / f"{log}.log").exists(), log
 
     landed = dict(re.findall(r"s3  mempool-data/(\w+)/\s+(\d+) objects", out.stdout))
