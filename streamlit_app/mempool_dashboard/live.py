@@ -6,20 +6,32 @@ reads the marts."""
 
 from __future__ import annotations
 
+import json
+
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from mempool_dashboard.data import first, fmt, query, since
+from mempool_dashboard.data import first, fmt, query, since, utc_now
 from mempool_dashboard.display import (
     TIME_ZONE_NOTE,
     chart,
     empty_state,
     freshness_note,
     show_table,
+    time_axis,
 )
 
 LIVE_REFRESH = "30s"
+# The fee levels of mempool.space's mempool chart: `vsizes[i]` of a `live-2h-chart`
+# statistic is the vsize paying from FEE_LEVELS[i] up to the next level (sat/vB).
+FEE_LEVELS = (
+    1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 30, 40, 50, 60, 70, 80, 90, 100, 125, 150, 175,
+    200, 250, 300, 350, 400, 500, 600, 700, 800, 900, 1000, 1200, 1400, 1600, 1800, 2000,
+)  # fmt: skip
+# The view that exposes SILVER.LIVE_2H_CHART to the app (dbt, models/live/). A deploy
+# creates dbt's views at the first REFRESH_GOLD build, so the page may run before it.
+FEE_BANDS_VIEW = "GOLD.LIVE_MEMPOOL_FEE_BANDS"
 
 
 def freshness(tables: tuple[str, ...], what: str) -> float | None:
@@ -132,6 +144,93 @@ def projected_blocks() -> None:
     chart(bands + median, "Fee range of each projected block (bar) and its median (tick)")
 
 
+def fee_bands(stats: pd.DataFrame) -> pd.DataFrame:
+    """One row per statistic and fee band with any vsize: the band's range and its vsize
+    in vMB, from each statistic's `vsizes` array (JSON text, as Snowpark returns VARIANT)."""
+    rows = []
+    for stat_at, vsizes in zip(stats["stat_at"], stats["vsizes"], strict=True):
+        sizes = json.loads(vsizes) if isinstance(vsizes, str) else list(vsizes or [])
+        for i, vsize in enumerate(sizes[: len(FEE_LEVELS)]):
+            if not vsize:
+                continue
+            low = FEE_LEVELS[i]
+            high = FEE_LEVELS[i + 1] if i + 1 < len(FEE_LEVELS) else None
+            band = f"{low}–{high}" if high is not None else f"{low}+"
+            rows.append({"stat_at": stat_at, "band": band, "low": low, "vsize_mvb": vsize / 1e6})
+    return pd.DataFrame(rows, columns=["stat_at", "band", "low", "vsize_mvb"])
+
+
+def mempool_by_fee_band() -> None:
+    """mempool.space's front-page chart: the last two hours of the mempool, stacked by fee
+    band (the `live-2h-chart` statistics), and the incoming vB/s over the same window."""
+    st.subheader("The mempool over the last two hours")
+    left, right = st.columns(2)
+    with left:
+        try:
+            stats = query(
+                "SELECT STAT_AT, VSIZES FROM GOLD.LIVE_MEMPOOL_FEE_BANDS "
+                "WHERE STAT_AT >= DATEADD('hour', -2, SYSDATE()) ORDER BY STAT_AT"
+            )
+        except Exception as exc:
+            # Only a missing view is expected (see FEE_BANDS_VIEW); anything else is a fault.
+            if "does not exist" not in str(exc).lower():
+                raise
+            st.info(
+                f"No fee bands yet: {FEE_BANDS_VIEW} appears at the first gold build after "
+                "the deploy that adds it."
+            )
+        else:
+            bands = fee_bands(stats)
+            if bands.empty:
+                empty_state("mempool statistics in the last two hours")
+            else:
+                order = sorted(set(zip(bands["low"], bands["band"], strict=True)))
+                chart(
+                    alt.Chart(bands)
+                    .mark_area()
+                    .encode(
+                        x=time_axis("stat_at", "Time (UTC)"),
+                        y=alt.Y("vsize_mvb:Q", stack="zero", title="Mempool (vMB)"),
+                        color=alt.Color(
+                            "band:N",
+                            title="Fee rate (sat/vB)",
+                            sort=[b for _, b in order],
+                            scale=alt.Scale(scheme="turbo"),
+                        ),
+                        # Low fees at the bottom of the stack, as mempool.space draws it.
+                        order=alt.Order("low:Q", sort="ascending"),
+                        tooltip=[
+                            alt.Tooltip("stat_at:T", title="Time (UTC)", format="%H:%M"),
+                            alt.Tooltip("band:N", title="Fee rate (sat/vB)"),
+                            alt.Tooltip("vsize_mvb:Q", title="vMB", format=",.3f"),
+                        ],
+                    ),
+                    "Mempool by fee rate (vMB)",
+                )
+    with right:
+        inflow = query(
+            "SELECT MINUTE_AT, VBYTES_PER_SECOND FROM GOLD.LIVE_MEMPOOL_MINUTELY "
+            "WHERE MINUTE_AT >= DATEADD('hour', -2, SYSDATE()) AND VBYTES_PER_SECOND IS NOT NULL "
+            "ORDER BY MINUTE_AT"
+        )
+        if inflow.empty:
+            empty_state("incoming transactions in the last two hours")
+        else:
+            chart(
+                alt.Chart(inflow)
+                .mark_area(opacity=0.7)
+                .encode(
+                    x=time_axis("minute_at", "Time (UTC)"),
+                    y=alt.Y("vbytes_per_second:Q", title="Incoming (vB/s)"),
+                    tooltip=[
+                        alt.Tooltip("minute_at:T", title="Minute (UTC)", format="%H:%M"),
+                        alt.Tooltip("vbytes_per_second:Q", title="vB/s", format=",.0f"),
+                    ],
+                ),
+                "Incoming transactions (vB/s)",
+            )
+
+
 def next_block_distribution() -> None:
     state = query(
         "SELECT PROJECTED_AT, TX_COUNT, TOTAL_FEES_BTC, FEE_RATE_MIN, FEE_RATE_P10, "
@@ -189,10 +288,30 @@ def next_block_distribution() -> None:
         )
 
 
+def clock_notes(blocks: pd.DataFrame, now: pd.Timestamp) -> list[str]:
+    """What to say of header times a reader would take for a clock error: a block mined
+    "after now", or before its predecessor (negative minutes between blocks)."""
+    notes = []
+    ahead = blocks.loc[blocks["mined_at"] > now, "height"]
+    if not ahead.empty:
+        notes.append(
+            f"Block {', '.join(f'{h:,}' for h in ahead)}: header time ahead of this page's "
+            "clock (Bitcoin accepts up to two hours ahead of the network's time)."
+        )
+    earlier = blocks.loc[blocks["minutes_since_previous_block"] < 0, "height"]
+    if not earlier.empty:
+        notes.append(
+            f"Block {', '.join(f'{h:,}' for h in earlier)}: header time earlier than the "
+            "previous block's, so its minutes since the previous block are negative (Bitcoin "
+            "only requires a time above the median of the last 11 blocks)."
+        )
+    return notes
+
+
 def latest_blocks() -> None:
     st.subheader("Latest blocks")
     blocks = query(
-        "SELECT HEIGHT, MINED_AT, POOL_NAME, TX_COUNT, TOTAL_FEES_BTC, "
+        "SELECT HEIGHT, MINED_AT, FIRST_SEEN_AT, POOL_NAME, TX_COUNT, TOTAL_FEES_BTC, "
         "MEDIAN_FEE_RATE_SAT_PER_VB, MIN_FEE_RATE_SAT_PER_VB, MAX_FEE_RATE_SAT_PER_VB, "
         "SECONDS_SINCE_PREVIOUS_BLOCK / 60 AS MINUTES_SINCE_PREVIOUS_BLOCK "
         "FROM GOLD.LIVE_BLOCKS ORDER BY HEIGHT DESC LIMIT 10"
@@ -208,11 +327,21 @@ def latest_blocks() -> None:
             )
         ]
     show_table(blocks, "blocks")
+    if not blocks.empty:
+        # Two clocks: the miner's (the header) and ours (when the pipeline saw it).
+        st.caption(
+            "Mined at is the block header's time, set by its miner (in the local demo, the "
+            "simulator's clock); First seen is when the pipeline received the block. "
+            "Minutes since previous block compare header times."
+        )
+        for note in clock_notes(blocks, pd.Timestamp(utc_now())):
+            st.caption(note)
 
 
 @st.fragment(run_every=LIVE_REFRESH)
 def live() -> None:
     live_headline()
+    mempool_by_fee_band()
     projected_blocks()
     next_block_distribution()
     latest_blocks()
