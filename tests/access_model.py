@@ -53,6 +53,10 @@ section of its page in Snowflake's SQL reference:
   CREATE ALERT           https://docs.snowflake.com/en/sql-reference/sql/create-alert (EXECUTE
                          ALERT on the account, EXECUTE MANAGED ALERT for a serverless one,
                          CREATE ALERT on the schema)
+  GRANT DATABASE ROLE SNOWFLAKE.ALERT_VIEWER
+                         https://docs.snowflake.com/en/sql-reference/functions/get_condition_query_uuid
+                         (the alerts' actions call it), granted as ACCOUNTADMIN
+                         https://docs.snowflake.com/en/sql-reference/snowflake-db-roles
   ALTER ALERT            https://docs.snowflake.com/en/sql-reference/sql/alter-alert (RESUME: the
                          owner holds EXECUTE ALERT (+ EXECUTE MANAGED ALERT when serverless);
                          only ACCOUNTADMIN grants EXECUTE ALERT)
@@ -242,6 +246,14 @@ def statement_needs(account: Account, role: str, statement: str) -> tuple[list[N
             else [Need("MANAGE GRANTS", ACCOUNT, s)]
         )
         return needs, lambda: account.parents[grantee].add(granted)
+
+    if m := re.match(r"^GRANT DATABASE ROLE SNOWFLAKE\.(\w+) TO ROLE (\S+)$", s):
+        # The SNOWFLAKE database is Snowflake's own (imported, shared): its database roles
+        # are granted with ACCOUNTADMIN active, as the pages that need one show it.
+        database_role, grantee = m[1], m[2]
+        return [Need(ACCOUNTADMIN_ONLY, ACCOUNT, s)], lambda: account.grants[grantee].add(
+            (database_role, ("DATABASE ROLE", f"SNOWFLAKE.{database_role}"))
+        )
 
     if m := re.match(r"^GRANT (.+?) ON ACCOUNT TO ROLE (\S+)$", s):
         privileges, grantee = [p.strip() for p in m[1].split(",")], m[2]
@@ -491,6 +503,10 @@ def statement_needs(account: Account, role: str, statement: str) -> tuple[list[N
             needs.append(Need("USAGE", ("WAREHOUSE", w[1]), s))
         else:
             needs.append(Need("EXECUTE MANAGED ALERT", ACCOUNT, s + " (serverless)"))
+        if "SNOWFLAKE.ALERT.GET_CONDITION_QUERY_UUID" in s:
+            # Checked when the action runs, as the alert's owner: the role creating it.
+            viewer = ("DATABASE ROLE", "SNOWFLAKE.ALERT_VIEWER")
+            needs.append(Need("ALERT_VIEWER", viewer, s + " (the action's condition rows)"))
         return needs, lambda: account.create(role, obj)
 
     if m := re.match(r"^ALTER ALERT (IF EXISTS )?(\S+) (SUSPEND|RESUME)$", s):

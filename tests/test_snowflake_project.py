@@ -33,9 +33,11 @@ from operations.deploy import (
     DeployError,
     build_plan,
     command,
+    render,
     rendered_statements,
     run_deploy,
 )
+from operations.sql_text import split_statements
 from sandbox.snowflake_local.plan import SQL_DIR
 from sandbox.snowflake_local.procedures import procedure_handlers
 
@@ -631,11 +633,17 @@ def test_the_dashboard_sleeps_and_its_cost_is_stated(tmp_path: Path) -> None:
 
 def test_alerts_follow_create_alerts_grammar_and_are_resumed_last() -> None:
     """CREATE ALERT: SCHEDULE = '<num> MINUTE' (at most 11520), no WAREHOUSE for a
-    serverless alert, IF (EXISTS (<SELECT>)) THEN <action>; the action a CALL of
-    SYSTEM$SEND_SNOWFLAKE_NOTIFICATION through the deploy's notification integration.
-    Created suspended: the resume step resumes each, the suspend step suspends each.
-    ALERT_RUNS reads only ALERT_HISTORY's documented arguments and columns.
+    serverless alert, IF (EXISTS (<SELECT>)) THEN <action>. The action is the documented
+    way to read the condition's rows: a Snowflake Scripting block selecting from
+    RESULT_SCAN(SNOWFLAKE.ALERT.GET_CONDITION_QUERY_UUID()) INTO a variable, then CALL
+    SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(APPLICATION_JSON(:variable), INTEGRATION(<the
+    deploy's>)), passed to EXECUTE IMMEDIATE as a $$ string (the form for clients that
+    split on semicolons, as `snow sql -f` does). Created suspended: the resume step
+    resumes each, the suspend step suspends each. ALERT_RUNS reads only ALERT_HISTORY's
+    documented arguments and columns.
     https://docs.snowflake.com/en/sql-reference/sql/create-alert
+    https://docs.snowflake.com/en/user-guide/alerts (checking the results of the condition)
+    https://docs.snowflake.com/en/developer-guide/snowflake-scripting/running-examples
     https://docs.snowflake.com/en/sql-reference/sql/alter-alert
     https://docs.snowflake.com/en/sql-reference/functions/alert_history"""
     plan = build_plan(OTHER)
@@ -653,10 +661,24 @@ def test_alerts_follow_create_alerts_grammar_and_are_resumed_last() -> None:
         assert rest.lstrip().startswith("SELECT "), name
         condition, _, action = rest.rpartition("THEN ")
         assert condition.rstrip().endswith("))"), name
-        assert action.startswith("CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION("), name
-        assert action.rstrip().endswith(
-            f"SNOWFLAKE.NOTIFICATION.INTEGRATION('{OTHER.error_integration}'))"
+        block = re.fullmatch(r"EXECUTE IMMEDIATE \$\$\s*BEGIN\s+(.*)\bEND;\s*\$\$", action, re.S)
+        assert block, name
+        body = split_statements(block[1])  # (the message joins with a quoted '; ')
+        assert body[0] == "LET message VARCHAR", name
+        select = re.fullmatch(
+            r"SELECT (.+) INTO :message\s+FROM TABLE\(RESULT_SCAN\("
+            r"SNOWFLAKE\.ALERT\.GET_CONDITION_QUERY_UUID\(\)\)\)",
+            body[1],
+            re.S,
+        )
+        assert select and "RESULT_SCAN" not in select[1], name
+        assert re.fullmatch(
+            r"CALL SYSTEM\$SEND_SNOWFLAKE_NOTIFICATION\(\s*"
+            r"SNOWFLAKE\.NOTIFICATION\.APPLICATION_JSON\(:message\),\s*"
+            rf"SNOWFLAKE\.NOTIFICATION\.INTEGRATION\('{OTHER.error_integration}'\)\)",
+            body[2],
         ), name
+        assert len(body) == 3, name
     resume = "\n".join(rendered_statements(plan.step("resume"), OTHER))
     suspend = "\n".join(rendered_statements(plan.step("suspend"), OTHER))
     for name in alerts:
@@ -685,3 +707,28 @@ def test_alerts_follow_create_alerts_grammar_and_are_resumed_last() -> None:
         }
         <= documented
     )
+
+
+def test_the_alerts_file_splits_into_whole_statements_as_snow_sql_splits_it() -> None:
+    """`snow sql -f` splits a file on semicolons with the connector's splitter, which
+    keeps a $$ string whole and knows no BEGIN ... END (Snowflake's page on running
+    scripting blocks lists the Snowflake CLI among the clients that cut a bare block at
+    its first semicolon). Each alert's block, inside EXECUTE IMMEDIATE $$ ... $$, must
+    reach Snowflake whole from that splitter and from the project's own (the deploy's
+    dry run and the local runtime), and the two must agree statement for statement.
+    https://docs.snowflake.com/en/developer-guide/snowflake-scripting/running-examples"""
+    from io import StringIO
+
+    from snowflake.connector.util_text import split_statements as connector_split
+
+    text = render((SQL_DIR / "80_alerts.sql").read_text(), OTHER.values())
+    ours = split_statements(text)
+    theirs = [
+        statement.strip().removesuffix(";").strip()
+        for statement, _ in connector_split(StringIO(text), remove_comments=True)
+    ]
+    assert [" ".join(s.split()) for s in theirs if s] == [" ".join(s.split()) for s in ours]
+    created = [s for s in ours if s.startswith("CREATE OR REPLACE ALERT")]
+    assert len(created) == 8
+    for statement in created:
+        assert statement.count("$$") == 2 and statement.endswith("END;\n  $$"), statement[:60]

@@ -3,9 +3,13 @@ schedule, condition and action, suspended until ALTER ALERT ... RESUME, and run 
 schedule (or at once, as EXECUTE ALERT does) against the local warehouse. Each run is
 recorded where production's alert-history view (OPS.ALERT_RUNS) reads Snowflake's own,
 with Snowflake's states (CONDITION_FALSE, TRIGGERED, CONDITION_FAILED, ACTION_FAILED).
-The action's SYSTEM$SEND_SNOWFLAKE_NOTIFICATION is recorded, not sent: its message is
-computed by the action's own subquery, over the condition's rows, into
-_LOCAL.ALERT_NOTIFICATIONS.
+The action is the Snowflake Scripting block the deploy writes (EXECUTE IMMEDIATE $$ BEGIN
+... SELECT <message> INTO :var FROM TABLE(RESULT_SCAN(SNOWFLAKE.ALERT.GET_CONDITION_QUERY_UUID()));
+CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(APPLICATION_JSON(:var), INTEGRATION('...')); END;
+$$): the runtime runs no scripting, so it reads those two statements out of the block,
+computes the message with the block's own SELECT over the condition's rows, and records
+it, not sent, in _LOCAL.ALERT_NOTIFICATIONS. An action of any other shape is refused when
+the alert is created, so the local deploy fails where Snowflake would only fail the run.
 
 The views the conditions read that only Snowflake's metadata can answer (pipe status,
 stream offsets, serverless credits, alert history) are provided from the runtime's own
@@ -39,10 +43,24 @@ ALTER_ALERT_RE = re.compile(
     re.I,
 )
 DROP_ALERT_RE = re.compile(r"^\s*DROP\s+ALERT\s+(?:IF\s+EXISTS\s+)?(?P<name>[\w.$]+)\s*$", re.I)
-SEND_RE = re.compile(r"^\s*CALL\s+SYSTEM\$SEND_SNOWFLAKE_NOTIFICATION\s*\((?P<args>.*)\)\s*$", re.S)
-CONDITION_ROWS = re.compile(
-    r"TABLE\s*\(\s*RESULT_SCAN\s*\(\s*SNOWFLAKE\.ALERT\.GET_CONDITION_QUERY_UUID\s*\(\s*\)\s*\)\s*\)",
-    re.I,
+# The action: a scripting block as a $$ string, handed to EXECUTE IMMEDIATE.
+SCRIPT_RE = re.compile(
+    r"^\s*EXECUTE\s+IMMEDIATE\s+\$\$\s*BEGIN\b(?P<body>.*)\bEND\s*;\s*\$\$\s*$", re.I | re.S
+)
+CONDITION_ROWS = (
+    r"TABLE\s*\(\s*RESULT_SCAN\s*\(\s*"
+    r"SNOWFLAKE\.ALERT\.GET_CONDITION_QUERY_UUID\s*\(\s*\)\s*\)\s*\)"
+)
+# SELECT <message> INTO :var FROM <the condition's rows>;
+SELECT_INTO_RE = re.compile(
+    rf"\bSELECT\s+(?P<expr>.*?)\s+INTO\s+:(?P<var>\w+)\s+FROM\s+{CONDITION_ROWS}\s*;", re.I | re.S
+)
+# CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(APPLICATION_JSON(:var), INTEGRATION('name'));
+SEND_RE = re.compile(
+    r"\bCALL\s+SYSTEM\$SEND_SNOWFLAKE_NOTIFICATION\s*\(\s*"
+    r"SNOWFLAKE\.NOTIFICATION\.APPLICATION_JSON\s*\(\s*:(?P<var>\w+)\s*\)\s*,\s*"
+    r"SNOWFLAKE\.NOTIFICATION\.INTEGRATION\s*\(\s*'(?P<integration>[^']+)'\s*\)\s*\)\s*;",
+    re.I | re.S,
 )
 VIEW_RE = re.compile(
     r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+(?P<view>[\w.$]+)\s+AS\s+(?P<body>.*)$", re.I | re.S
@@ -109,22 +127,23 @@ def view_columns(body: str) -> list[str]:
     return [re.split(r"\s+", item.strip())[-1].upper() for item in split_top_level(select[:end])]
 
 
-def local_message_query(alert: Alert) -> tuple[str, str]:
-    """(the SELECT computing the notification's message, the integration it names) from an
-    action `CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION((SELECT ...), INTEGRATION('...'))`:
-    the condition's rows stand where RESULT_SCAN reads them, and the message is recorded
-    as the JSON APPLICATION_JSON wraps."""
-    m = SEND_RE.match(alert.action)
-    if not m:
-        raise LocalDeployError(f"alert {alert.name}: an action the runtime cannot record")
-    message, integration = split_top_level(m["args"])
-    named = re.search(r"INTEGRATION\s*\(\s*'([^']+)'\s*\)", integration, re.I)
-    query = message.strip()
-    if query.startswith("(") and query.endswith(")"):
-        query = query[1:-1]
-    query = re.sub(r"SNOWFLAKE\.NOTIFICATION\.APPLICATION_JSON\s*\(", "(", query, flags=re.I)
-    query = CONDITION_ROWS.sub(lambda _: f"({alert.condition}) AS CONDITION_ROWS", query)
-    return query, named[1] if named else ""
+def local_message_query(name: str, condition: str, action: str) -> tuple[str, str]:
+    """(the SELECT computing the notification's message, the integration it is sent
+    through) from the action's block: its SELECT ... INTO, with the condition's rows where
+    RESULT_SCAN reads them, and the CALL that sends that variable as APPLICATION_JSON."""
+    script = SCRIPT_RE.match(action)
+    select = SELECT_INTO_RE.search(script["body"]) if script else None
+    send = SEND_RE.search(script["body"]) if script else None
+    if not (select and send and select["var"].upper() == send["var"].upper()):
+        raise LocalDeployError(
+            f"alert {name}: an action the runtime cannot record (it expects EXECUTE IMMEDIATE "
+            "$$ BEGIN SELECT ... INTO :v FROM TABLE(RESULT_SCAN(SNOWFLAKE.ALERT."
+            "GET_CONDITION_QUERY_UUID())); CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION("
+            "SNOWFLAKE.NOTIFICATION.APPLICATION_JSON(:v), SNOWFLAKE.NOTIFICATION.INTEGRATION"
+            "('...')); END; $$)"
+        )
+    query = f"SELECT {select['expr']} FROM ({condition}) AS CONDITION_ROWS"
+    return query, send["integration"]
 
 
 class AlertEmulation(RuntimeBase):
@@ -136,10 +155,10 @@ class AlertEmulation(RuntimeBase):
             schedule = re.search(r"\bSCHEDULE\s*=\s*'(\d+)\s*(?:MINUTES?|M)'", m["props"], re.I)
             if not schedule:
                 raise LocalDeployError(f"alert {name}: only '<num> MINUTE' schedules run locally")
+            new = Alert(name, int(schedule[1]), m["condition"].strip(), m["action"].strip())
+            local_message_query(new.name, new.condition, new.action)  # refused here
             self.plan.alerts = [a for a in self.plan.alerts if a.name != name]
-            self.plan.alerts.append(
-                Alert(name, int(schedule[1]), m["condition"].strip(), m["action"].strip())
-            )
+            self.plan.alerts.append(new)
             self._save_alerts()
         elif m := ALTER_ALERT_RE.match(statement):
             alert = self.alert(m["name"])
@@ -227,7 +246,7 @@ class AlertEmulation(RuntimeBase):
             state, error, rows = "CONDITION_FAILED", f"{type(exc).__name__}: {exc}"[:1000], []
         if rows:
             try:
-                query, integration = local_message_query(alert)
+                query, integration = local_message_query(alert.name, alert.condition, alert.action)
                 ((message,),) = self.execute(query)
                 self.execute(
                     f"INSERT INTO {LOCAL_SCHEMA}.ALERT_NOTIFICATIONS VALUES (?, ?, ?, ?, ?)",

@@ -14,6 +14,11 @@ GRANT EXECUTE TASK ON ACCOUNT TO ROLE <% transform_role %>;
 -- https://docs.snowflake.com/en/sql-reference/sql/alter-alert (usage notes)
 GRANT EXECUTE ALERT ON ACCOUNT TO ROLE <% transform_role %>;
 GRANT EXECUTE MANAGED ALERT ON ACCOUNT TO ROLE <% transform_role %>;
+-- Each alert's action reads its condition's rows through SNOWFLAKE.ALERT.
+-- GET_CONDITION_QUERY_UUID, which answers only a role granted the SNOWFLAKE database role
+-- ALERT_VIEWER; without it every run that fires ends ACTION_FAILED and sends nothing.
+-- https://docs.snowflake.com/en/sql-reference/functions/get_condition_query_uuid
+GRANT DATABASE ROLE SNOWFLAKE.ALERT_VIEWER TO ROLE <% transform_role %>;
 -- The credits alert reads SERVERLESS_TASK_HISTORY, which answers only ACCOUNTADMIN or a role
 -- with MONITOR USAGE (credit figures, read-only).
 -- https://docs.snowflake.com/en/sql-reference/functions/serverless_task_history

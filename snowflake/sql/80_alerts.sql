@@ -9,13 +9,28 @@
 --
 -- Each alert's condition is a SELECT of (OBJECT_NAME, FIGURE): the objects in trouble
 -- and the figure behind it. `mempool status` (its `alerts` check) reads these very
--- conditions from SHOW ALERTS and runs them, so the status and the alerts agree. The
--- action sends one JSON message through the task-error SNS integration, built from the
--- condition's rows (RESULT_SCAN of the condition's query): the alert, every object with
--- its figure, and the runbook section (docs/runbook.md#<alert name in lower case>).
--- A CALL argument may be a subquery:
--- https://docs.snowflake.com/en/sql-reference/sql/call
--- https://docs.snowflake.com/en/sql-reference/stored-procedures/system_send_snowflake_notification
+-- conditions from SHOW ALERTS (its `condition` column, `state` started or suspended) and
+-- runs them, so the status and the alerts agree. The action sends one JSON message
+-- through the task-error SNS integration, built from the condition's rows: the alert,
+-- every object with its figure, and the runbook section (docs/runbook.md#<alert name in
+-- lower case>).
+-- The action is the form Snowflake documents for reading the condition's rows: a
+-- Snowflake Scripting block that selects from RESULT_SCAN(GET_CONDITION_QUERY_UUID())
+-- into a variable, then CALLs SYSTEM$SEND_SNOWFLAKE_NOTIFICATION with it. No page shows
+-- RESULT_SCAN of the condition inside a CALL argument, and CREATE ALERT checks neither
+-- condition nor action: a form that does not run would deploy cleanly and end every
+-- run ACTION_FAILED. The block is passed to EXECUTE IMMEDIATE as a $$ string because
+-- `snow sql -f` (like SnowSQL and the connector's execute_string) splits a bare
+-- BEGIN ... END at its first semicolon; a $$ string it keeps whole.
+-- https://docs.snowflake.com/en/user-guide/alerts (checking the results of the condition)
+-- https://docs.snowflake.com/en/developer-guide/snowflake-scripting/running-examples
+-- https://docs.snowflake.com/en/sql-reference/sql/alter-alert (usage notes: no validation)
+-- https://docs.snowflake.com/en/user-guide/notifications/snowflake-notifications
+-- GET_CONDITION_QUERY_UUID answers only a role granted the SNOWFLAKE.ALERT_VIEWER database
+-- role: TRANSFORM, the alerts' owner, is (03_task_privileges.sql).
+-- https://docs.snowflake.com/en/sql-reference/functions/get_condition_query_uuid
+-- A failed condition (CONDITION_FAILED) runs no action, so it sends nothing: OPS.ALERT_RUNS
+-- and `mempool status` (the alerts check) are where it shows.
 --
 -- Thresholds live in OPS.ALERT_THRESHOLDS, the one place alerts and status read them.
 -- A deploy adds the thresholds it does not find and keeps the values an operator set:
@@ -47,7 +62,12 @@ SELECT d.NAME, d.VALUE, d.MEANING FROM (
 WHERE d.NAME NOT IN (SELECT NAME FROM <% database %>.OPS.ALERT_THRESHOLDS);
 
 -- What only Snowflake's metadata knows, as views the conditions read (the local runtime
--- answers each from its own records, with these columns).
+-- answers each from its own records, with these columns). An alert runs as its owner
+-- (TRANSFORM, who owns these views too and holds MONITOR on the pipes, MONITOR USAGE and
+-- owns the alerts ALERT_HISTORY answers for), so the conditions see what TRANSFORM sees.
+-- A role that reads the views without those privileges (READ, from the dashboard) may
+-- get errors or fewer rows: no page says whether a metadata function in a view answers
+-- for the view's owner or for the role querying it.
 -- Each pipe's state and pending files (SYSTEM$PIPE_STATUS: the pipe's owner or a role
 -- with MONITOR on it, granted in 02_grants.sql) and the lines it rejected in the last
 -- day (COPY_HISTORY: USAGE on the schema and any privilege on the table).
@@ -93,6 +113,10 @@ FROM status LEFT JOIN errors ON errors.TABLE_NAME = status.TABLE_NAME;
 
 -- When each stream's offset was last moved (the table version it stands at).
 -- https://docs.snowflake.com/en/sql-reference/functions/system_stream_get_table_timestamp
+-- The alert warns two days before a stream goes stale; once stale, the function's page
+-- does not say what it returns. If it errors, the whole view does, STREAMS_ALERT ends
+-- CONDITION_FAILED (which sends nothing) and the status alerts check reports it:
+-- docs/runbook.md#streams_alert says to read SHOW STREAMS' `stale` column then.
 CREATE OR REPLACE VIEW <% database %>.OPS.STREAM_OFFSETS AS
 SELECT STREAM_NAME, TO_TIMESTAMP_NTZ(SYSTEM$STREAM_GET_TABLE_TIMESTAMP(FULL_NAME), 9) AS OFFSET_AT
 FROM (
@@ -108,17 +132,25 @@ FROM (
   UNION ALL SELECT 'SILVER.EVENTS_PROJECTED_STRM', '<% database %>.SILVER.EVENTS_PROJECTED_STRM'
 ) s;
 
--- Serverless task credits per hour over the last day. SERVERLESS_TASK_HISTORY answers
--- only ACCOUNTADMIN or a role with the global MONITOR USAGE privilege (granted to
--- TRANSFORM in 03_task_privileges.sql). The warehouse's credits (REFRESH_GOLD, the
--- dashboard) are not here: WAREHOUSE_METERING and ACCOUNT_USAGE need more than the deploy
--- grants (docs/runbook.md#credits_alert).
+-- Serverless credits per hour over the last day: the serverless tasks', and the alerts'
+-- own (serverless alerts bill apart from tasks, in SERVERLESS_ALERT_HISTORY). Both
+-- functions answer only ACCOUNTADMIN or a role with the global MONITOR USAGE privilege
+-- (granted to TRANSFORM in 03_task_privileges.sql). The warehouse's credits (REFRESH_GOLD,
+-- the dashboard) are not here: WAREHOUSE_METERING and ACCOUNT_USAGE need more than the
+-- deploy grants (docs/runbook.md#credits_alert).
 -- https://docs.snowflake.com/en/sql-reference/functions/serverless_task_history
+-- https://docs.snowflake.com/en/sql-reference/functions/serverless_alert_history
 CREATE OR REPLACE VIEW <% database %>.OPS.CREDIT_USAGE AS
 SELECT 'serverless tasks' AS SOURCE,
        CONVERT_TIMEZONE('UTC', START_TIME)::TIMESTAMP_NTZ AS START_AT,
        CREDITS_USED::FLOAT AS CREDITS
 FROM TABLE(<% database %>.INFORMATION_SCHEMA.SERVERLESS_TASK_HISTORY(
+       DATE_RANGE_START => DATEADD(HOUR, -24, CURRENT_TIMESTAMP())))
+UNION ALL
+SELECT 'serverless alerts' AS SOURCE,
+       CONVERT_TIMEZONE('UTC', START_TIME)::TIMESTAMP_NTZ AS START_AT,
+       CREDITS_USED::FLOAT AS CREDITS
+FROM TABLE(<% database %>.INFORMATION_SCHEMA.SERVERLESS_ALERT_HISTORY(
        DATE_RANGE_START => DATEADD(HOUR, -24, CURRENT_TIMESTAMP())));
 
 -- The last week of alert runs in this database, times in UTC (ALERT_HISTORY returns the
@@ -148,13 +180,21 @@ CREATE OR REPLACE ALERT <% database %>.OPS.FRESHNESS_ALERT
                 ELSE TO_VARCHAR(ROUND(AGE_MINUTES)::NUMBER) || ' min old' END
              || ' (target ' || TO_VARCHAR(TARGET_MINUTES) || ' min)' AS FIGURE
     FROM <% database %>.OPS.TABLE_FRESHNESS WHERE NOT IS_FRESH))
-  THEN CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(
-    (SELECT SNOWFLAKE.NOTIFICATION.APPLICATION_JSON(TO_JSON(OBJECT_CONSTRUCT(
-       'alert', '<% database %>.OPS.FRESHNESS_ALERT',
-       'message', LISTAGG(OBJECT_NAME || ': ' || FIGURE, '; ') WITHIN GROUP (ORDER BY OBJECT_NAME),
-       'runbook', 'docs/runbook.md#freshness_alert')))
-     FROM TABLE(RESULT_SCAN(SNOWFLAKE.ALERT.GET_CONDITION_QUERY_UUID()))),
-    SNOWFLAKE.NOTIFICATION.INTEGRATION('<% error_integration %>'));
+  THEN EXECUTE IMMEDIATE $$
+    BEGIN
+      LET message VARCHAR;
+      SELECT TO_JSON(OBJECT_CONSTRUCT(
+               'alert', '<% database %>.OPS.FRESHNESS_ALERT',
+               'message', LISTAGG(OBJECT_NAME || ': ' || FIGURE, '; ')
+                            WITHIN GROUP (ORDER BY OBJECT_NAME),
+               'runbook', 'docs/runbook.md#freshness_alert'))
+        INTO :message
+        FROM TABLE(RESULT_SCAN(SNOWFLAKE.ALERT.GET_CONDITION_QUERY_UUID()));
+      CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(
+        SNOWFLAKE.NOTIFICATION.APPLICATION_JSON(:message),
+        SNOWFLAKE.NOTIFICATION.INTEGRATION('<% error_integration %>'));
+    END;
+  $$;
 
 -- A builder holding more unfinished events than BACKLOG_EVENTS (OPS.BUILDER_BACKLOG,
 -- what the status command's backlog check reads).
@@ -168,13 +208,21 @@ CREATE OR REPLACE ALERT <% database %>.OPS.BACKLOG_ALERT
     FROM <% database %>.OPS.BUILDER_BACKLOG
     WHERE PENDING_EVENTS > (SELECT VALUE FROM <% database %>.OPS.ALERT_THRESHOLDS
                             WHERE NAME = 'BACKLOG_EVENTS')))
-  THEN CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(
-    (SELECT SNOWFLAKE.NOTIFICATION.APPLICATION_JSON(TO_JSON(OBJECT_CONSTRUCT(
-       'alert', '<% database %>.OPS.BACKLOG_ALERT',
-       'message', LISTAGG(OBJECT_NAME || ': ' || FIGURE, '; ') WITHIN GROUP (ORDER BY OBJECT_NAME),
-       'runbook', 'docs/runbook.md#backlog_alert')))
-     FROM TABLE(RESULT_SCAN(SNOWFLAKE.ALERT.GET_CONDITION_QUERY_UUID()))),
-    SNOWFLAKE.NOTIFICATION.INTEGRATION('<% error_integration %>'));
+  THEN EXECUTE IMMEDIATE $$
+    BEGIN
+      LET message VARCHAR;
+      SELECT TO_JSON(OBJECT_CONSTRUCT(
+               'alert', '<% database %>.OPS.BACKLOG_ALERT',
+               'message', LISTAGG(OBJECT_NAME || ': ' || FIGURE, '; ')
+                            WITHIN GROUP (ORDER BY OBJECT_NAME),
+               'runbook', 'docs/runbook.md#backlog_alert'))
+        INTO :message
+        FROM TABLE(RESULT_SCAN(SNOWFLAKE.ALERT.GET_CONDITION_QUERY_UUID()));
+      CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(
+        SNOWFLAKE.NOTIFICATION.APPLICATION_JSON(:message),
+        SNOWFLAKE.NOTIFICATION.INTEGRATION('<% error_integration %>'));
+    END;
+  $$;
 
 -- More records quarantined in the last day than QUARANTINED_PER_DAY, by topic and reason.
 CREATE OR REPLACE ALERT <% database %>.OPS.QUARANTINE_ALERT
@@ -188,13 +236,21 @@ CREATE OR REPLACE ALERT <% database %>.OPS.QUARANTINE_ALERT
     GROUP BY TOPIC, REASON
     QUALIFY SUM(COUNT(*)) OVER () > (SELECT VALUE FROM <% database %>.OPS.ALERT_THRESHOLDS
                                      WHERE NAME = 'QUARANTINED_PER_DAY')))
-  THEN CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(
-    (SELECT SNOWFLAKE.NOTIFICATION.APPLICATION_JSON(TO_JSON(OBJECT_CONSTRUCT(
-       'alert', '<% database %>.OPS.QUARANTINE_ALERT',
-       'message', LISTAGG(OBJECT_NAME || ': ' || FIGURE, '; ') WITHIN GROUP (ORDER BY OBJECT_NAME),
-       'runbook', 'docs/runbook.md#quarantine_alert')))
-     FROM TABLE(RESULT_SCAN(SNOWFLAKE.ALERT.GET_CONDITION_QUERY_UUID()))),
-    SNOWFLAKE.NOTIFICATION.INTEGRATION('<% error_integration %>'));
+  THEN EXECUTE IMMEDIATE $$
+    BEGIN
+      LET message VARCHAR;
+      SELECT TO_JSON(OBJECT_CONSTRUCT(
+               'alert', '<% database %>.OPS.QUARANTINE_ALERT',
+               'message', LISTAGG(OBJECT_NAME || ': ' || FIGURE, '; ')
+                            WITHIN GROUP (ORDER BY OBJECT_NAME),
+               'runbook', 'docs/runbook.md#quarantine_alert'))
+        INTO :message
+        FROM TABLE(RESULT_SCAN(SNOWFLAKE.ALERT.GET_CONDITION_QUERY_UUID()));
+      CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(
+        SNOWFLAKE.NOTIFICATION.APPLICATION_JSON(:message),
+        SNOWFLAKE.NOTIFICATION.INTEGRATION('<% error_integration %>'));
+    END;
+  $$;
 
 -- A task whose latest TASK_FAILED_RUNS finished runs all failed (OPS.TASK_RUNS). A task
 -- that suspended itself after SUSPEND_TASK_AFTER_NUM_FAILURES failures is one of them:
@@ -218,13 +274,21 @@ CREATE OR REPLACE ALERT <% database %>.OPS.TASKS_ALERT
     GROUP BY TASK_NAME
     HAVING COUNT(*) >= (SELECT VALUE FROM <% database %>.OPS.ALERT_THRESHOLDS
                         WHERE NAME = 'TASK_FAILED_RUNS')))
-  THEN CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(
-    (SELECT SNOWFLAKE.NOTIFICATION.APPLICATION_JSON(TO_JSON(OBJECT_CONSTRUCT(
-       'alert', '<% database %>.OPS.TASKS_ALERT',
-       'message', LISTAGG(OBJECT_NAME || ': ' || FIGURE, '; ') WITHIN GROUP (ORDER BY OBJECT_NAME),
-       'runbook', 'docs/runbook.md#tasks_alert')))
-     FROM TABLE(RESULT_SCAN(SNOWFLAKE.ALERT.GET_CONDITION_QUERY_UUID()))),
-    SNOWFLAKE.NOTIFICATION.INTEGRATION('<% error_integration %>'));
+  THEN EXECUTE IMMEDIATE $$
+    BEGIN
+      LET message VARCHAR;
+      SELECT TO_JSON(OBJECT_CONSTRUCT(
+               'alert', '<% database %>.OPS.TASKS_ALERT',
+               'message', LISTAGG(OBJECT_NAME || ': ' || FIGURE, '; ')
+                            WITHIN GROUP (ORDER BY OBJECT_NAME),
+               'runbook', 'docs/runbook.md#tasks_alert'))
+        INTO :message
+        FROM TABLE(RESULT_SCAN(SNOWFLAKE.ALERT.GET_CONDITION_QUERY_UUID()));
+      CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(
+        SNOWFLAKE.NOTIFICATION.APPLICATION_JSON(:message),
+        SNOWFLAKE.NOTIFICATION.INTEGRATION('<% error_integration %>'));
+    END;
+  $$;
 
 -- A pipe not RUNNING, holding files it does not load, or rejecting lines.
 CREATE OR REPLACE ALERT <% database %>.OPS.PIPES_ALERT
@@ -243,13 +307,21 @@ CREATE OR REPLACE ALERT <% database %>.OPS.PIPES_ALERT
                                  WHERE NAME = 'PIPE_STALL_MINUTES'), SYSDATE()))
        OR LOAD_ERRORS > (SELECT VALUE FROM <% database %>.OPS.ALERT_THRESHOLDS
                          WHERE NAME = 'PIPE_LOAD_ERRORS_PER_DAY')))
-  THEN CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(
-    (SELECT SNOWFLAKE.NOTIFICATION.APPLICATION_JSON(TO_JSON(OBJECT_CONSTRUCT(
-       'alert', '<% database %>.OPS.PIPES_ALERT',
-       'message', LISTAGG(OBJECT_NAME || ': ' || FIGURE, '; ') WITHIN GROUP (ORDER BY OBJECT_NAME),
-       'runbook', 'docs/runbook.md#pipes_alert')))
-     FROM TABLE(RESULT_SCAN(SNOWFLAKE.ALERT.GET_CONDITION_QUERY_UUID()))),
-    SNOWFLAKE.NOTIFICATION.INTEGRATION('<% error_integration %>'));
+  THEN EXECUTE IMMEDIATE $$
+    BEGIN
+      LET message VARCHAR;
+      SELECT TO_JSON(OBJECT_CONSTRUCT(
+               'alert', '<% database %>.OPS.PIPES_ALERT',
+               'message', LISTAGG(OBJECT_NAME || ': ' || FIGURE, '; ')
+                            WITHIN GROUP (ORDER BY OBJECT_NAME),
+               'runbook', 'docs/runbook.md#pipes_alert'))
+        INTO :message
+        FROM TABLE(RESULT_SCAN(SNOWFLAKE.ALERT.GET_CONDITION_QUERY_UUID()));
+      CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(
+        SNOWFLAKE.NOTIFICATION.APPLICATION_JSON(:message),
+        SNOWFLAKE.NOTIFICATION.INTEGRATION('<% error_integration %>'));
+    END;
+  $$;
 
 -- A stream whose offset stood still for STREAM_OFFSET_DAYS: close to going stale.
 CREATE OR REPLACE ALERT <% database %>.OPS.STREAMS_ALERT
@@ -262,13 +334,21 @@ CREATE OR REPLACE ALERT <% database %>.OPS.STREAMS_ALERT
     FROM <% database %>.OPS.STREAM_OFFSETS
     WHERE OFFSET_AT < DATEADD(DAY, -(SELECT VALUE FROM <% database %>.OPS.ALERT_THRESHOLDS
                                      WHERE NAME = 'STREAM_OFFSET_DAYS'), SYSDATE())))
-  THEN CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(
-    (SELECT SNOWFLAKE.NOTIFICATION.APPLICATION_JSON(TO_JSON(OBJECT_CONSTRUCT(
-       'alert', '<% database %>.OPS.STREAMS_ALERT',
-       'message', LISTAGG(OBJECT_NAME || ': ' || FIGURE, '; ') WITHIN GROUP (ORDER BY OBJECT_NAME),
-       'runbook', 'docs/runbook.md#streams_alert')))
-     FROM TABLE(RESULT_SCAN(SNOWFLAKE.ALERT.GET_CONDITION_QUERY_UUID()))),
-    SNOWFLAKE.NOTIFICATION.INTEGRATION('<% error_integration %>'));
+  THEN EXECUTE IMMEDIATE $$
+    BEGIN
+      LET message VARCHAR;
+      SELECT TO_JSON(OBJECT_CONSTRUCT(
+               'alert', '<% database %>.OPS.STREAMS_ALERT',
+               'message', LISTAGG(OBJECT_NAME || ': ' || FIGURE, '; ')
+                            WITHIN GROUP (ORDER BY OBJECT_NAME),
+               'runbook', 'docs/runbook.md#streams_alert'))
+        INTO :message
+        FROM TABLE(RESULT_SCAN(SNOWFLAKE.ALERT.GET_CONDITION_QUERY_UUID()));
+      CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(
+        SNOWFLAKE.NOTIFICATION.APPLICATION_JSON(:message),
+        SNOWFLAKE.NOTIFICATION.INTEGRATION('<% error_integration %>'));
+    END;
+  $$;
 
 -- Runs of heights with no canonical block (SILVER.BLOCK_GAPS), more than HEIGHT_GAPS.
 CREATE OR REPLACE ALERT <% database %>.OPS.HEIGHT_GAPS_ALERT
@@ -282,13 +362,21 @@ CREATE OR REPLACE ALERT <% database %>.OPS.HEIGHT_GAPS_ALERT
     FROM <% database %>.SILVER.BLOCK_GAPS
     QUALIFY COUNT(*) OVER () > (SELECT VALUE FROM <% database %>.OPS.ALERT_THRESHOLDS
                                 WHERE NAME = 'HEIGHT_GAPS')))
-  THEN CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(
-    (SELECT SNOWFLAKE.NOTIFICATION.APPLICATION_JSON(TO_JSON(OBJECT_CONSTRUCT(
-       'alert', '<% database %>.OPS.HEIGHT_GAPS_ALERT',
-       'message', LISTAGG(OBJECT_NAME || ': ' || FIGURE, '; ') WITHIN GROUP (ORDER BY FIGURE),
-       'runbook', 'docs/runbook.md#height_gaps_alert')))
-     FROM TABLE(RESULT_SCAN(SNOWFLAKE.ALERT.GET_CONDITION_QUERY_UUID()))),
-    SNOWFLAKE.NOTIFICATION.INTEGRATION('<% error_integration %>'));
+  THEN EXECUTE IMMEDIATE $$
+    BEGIN
+      LET message VARCHAR;
+      SELECT TO_JSON(OBJECT_CONSTRUCT(
+               'alert', '<% database %>.OPS.HEIGHT_GAPS_ALERT',
+               'message', LISTAGG(OBJECT_NAME || ': ' || FIGURE, '; ')
+                            WITHIN GROUP (ORDER BY FIGURE),
+               'runbook', 'docs/runbook.md#height_gaps_alert'))
+        INTO :message
+        FROM TABLE(RESULT_SCAN(SNOWFLAKE.ALERT.GET_CONDITION_QUERY_UUID()));
+      CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(
+        SNOWFLAKE.NOTIFICATION.APPLICATION_JSON(:message),
+        SNOWFLAKE.NOTIFICATION.INTEGRATION('<% error_integration %>'));
+    END;
+  $$;
 
 -- Serverless task credits of the last day over SERVERLESS_CREDITS_PER_DAY.
 CREATE OR REPLACE ALERT <% database %>.OPS.CREDITS_ALERT
@@ -304,10 +392,18 @@ CREATE OR REPLACE ALERT <% database %>.OPS.CREDITS_ALERT
     WHERE START_AT >= DATEADD(HOUR, -24, SYSDATE())
     GROUP BY SOURCE
     HAVING SUM(CREDITS) > MAX(b.VALUE)))
-  THEN CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(
-    (SELECT SNOWFLAKE.NOTIFICATION.APPLICATION_JSON(TO_JSON(OBJECT_CONSTRUCT(
-       'alert', '<% database %>.OPS.CREDITS_ALERT',
-       'message', LISTAGG(OBJECT_NAME || ': ' || FIGURE, '; ') WITHIN GROUP (ORDER BY OBJECT_NAME),
-       'runbook', 'docs/runbook.md#credits_alert')))
-     FROM TABLE(RESULT_SCAN(SNOWFLAKE.ALERT.GET_CONDITION_QUERY_UUID()))),
-    SNOWFLAKE.NOTIFICATION.INTEGRATION('<% error_integration %>'));
+  THEN EXECUTE IMMEDIATE $$
+    BEGIN
+      LET message VARCHAR;
+      SELECT TO_JSON(OBJECT_CONSTRUCT(
+               'alert', '<% database %>.OPS.CREDITS_ALERT',
+               'message', LISTAGG(OBJECT_NAME || ': ' || FIGURE, '; ')
+                            WITHIN GROUP (ORDER BY OBJECT_NAME),
+               'runbook', 'docs/runbook.md#credits_alert'))
+        INTO :message
+        FROM TABLE(RESULT_SCAN(SNOWFLAKE.ALERT.GET_CONDITION_QUERY_UUID()));
+      CALL SYSTEM$SEND_SNOWFLAKE_NOTIFICATION(
+        SNOWFLAKE.NOTIFICATION.APPLICATION_JSON(:message),
+        SNOWFLAKE.NOTIFICATION.INTEGRATION('<% error_integration %>'));
+    END;
+  $$;
