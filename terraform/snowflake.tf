@@ -129,6 +129,21 @@ resource "aws_sns_topic_subscription" "task_errors_email" {
   endpoint  = var.alert_email
 }
 
+# Further subscribers (alert_subscriptions): the same topic carries the Snowflake alerts
+# (snowflake/sql/80_alerts.sql), one JSON message per firing with the runbook section.
+# Keyed by protocol and endpoint, so adding or removing one leaves the others (and their
+# confirmations) alone. An email or https subscription stays "pending confirmation" and
+# receives nothing until its recipient confirms; nothing here can confirm for it. The
+# topic's policy is left as AWS makes it (only this account may subscribe); an sqs or
+# lambda endpoint grants the topic on its own side, so no permission is widened here.
+# https://docs.aws.amazon.com/sns/latest/dg/sns-create-subscribe-endpoint-to-topic.html
+resource "aws_sns_topic_subscription" "task_errors" {
+  for_each  = { for s in var.alert_subscriptions : "${s.protocol} ${s.endpoint}" => s }
+  topic_arn = aws_sns_topic.task_errors.arn
+  protocol  = each.value.protocol
+  endpoint  = each.value.endpoint
+}
+
 resource "aws_iam_role" "snowflake_errors" {
   name               = "${var.name_prefix}-snowflake-errors"
   description        = "Assumed by the Snowflake notification integration to publish task failures."

@@ -205,6 +205,35 @@ variable "alert_email" {
   }
 }
 
+variable "alert_subscriptions" {
+  description = "More subscribers to the task-error SNS topic, which carries Snowflake's task failures and its alerts (snowflake/sql/80_alerts.sql) as JSON: a list of { protocol, endpoint }, protocol one of email, https, sqs, lambda. Email and https endpoints receive a confirmation first (the recipient clicks the link, or the https endpoint visits the SubscribeURL it is sent) and get nothing until then; an sqs or lambda endpoint must itself allow this topic (a queue policy allowing sns:SendMessage, or a Lambda permission for sns.amazonaws.com) and, in another account, confirm too. Empty adds none (alert_email still subscribes its one address)."
+  type = list(object({
+    protocol = string
+    endpoint = string
+  }))
+  default = []
+
+  validation {
+    condition     = alltrue([for s in var.alert_subscriptions : contains(["email", "https", "sqs", "lambda"], s.protocol)])
+    error_message = "alert_subscriptions: protocol must be email, https, sqs or lambda (no plain http, no sms: alerts name the pipeline's objects)."
+  }
+
+  validation {
+    condition = alltrue([for s in var.alert_subscriptions : (
+      s.protocol == "email" ? can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", s.endpoint)) :
+      s.protocol == "https" ? can(regex("^https://[^\\s]+$", s.endpoint)) :
+      s.protocol == "sqs" ? can(regex("^arn:aws[a-z-]*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+(\\.fifo)?$", s.endpoint)) :
+      can(regex("^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]+(:[A-Za-z0-9_$-]+)?$", s.endpoint))
+    )])
+    error_message = "alert_subscriptions: an email endpoint is an address, an https one an https:// URL, an sqs one a queue ARN, a lambda one a function ARN."
+  }
+
+  validation {
+    condition     = length(distinct([for s in var.alert_subscriptions : "${s.protocol} ${s.endpoint}"])) == length(var.alert_subscriptions)
+    error_message = "alert_subscriptions: each { protocol, endpoint } once."
+  }
+}
+
 variable "github_repository" {
   description = "owner/name of the GitHub repository whose workflows may assume the deploy roles (plan on pull requests, apply in the `production` environment, start/stop the streamer in the `streamer` environment); empty creates no OIDC role."
   type        = string

@@ -559,11 +559,104 @@ def test_task_failures_can_reach_someone() -> None:
     email = variables["alert_email"]
     assert email["type"] in ("string", "${string}") and email["default"] == '""'
     assert email["validation"]
-    sub = only("aws_sns_topic_subscription")
+    subs = resources("aws_sns_topic_subscription")
+    assert set(subs) == {"task_errors_email", "task_errors"}
+    sub = subs["task_errors_email"]
     assert sub["count"] == '${var.alert_email == "" ? 0 : 1}'
     assert sub["protocol"] == '"email"'
     assert sub["endpoint"] == "${var.alert_email}"
     assert sub["topic_arn"] == "${aws_sns_topic.task_errors.arn}"
+
+
+def variable_block(name: str) -> str:
+    """A variable's block as written in variables.tf (its validations with it)."""
+    text = (TF_DIR / "variables.tf").read_text()
+    start = text.index(f'variable "{name}" {{')
+    end = text.index("\n}\n", start) + 3
+    return text[start:end]
+
+
+def test_alert_subscriptions_are_typed_validated_and_subscribe_only_to_the_topic(
+    tmp_path: Path,
+) -> None:
+    """alert_subscriptions: a typed list of { protocol, endpoint }, empty by default,
+    each one an aws_sns_topic_subscription on the task-error topic (which carries the
+    task failures and the Snowflake alerts), keyed by protocol and endpoint. Its
+    validations, run by terraform on the variable's own block, take email, https, sqs and
+    lambda endpoints of the right shape and refuse plain http, sms, a malformed endpoint
+    and a repeated one. The topic's policy is not widened for them (no
+    aws_sns_topic_policy): an sqs or lambda subscriber grants the topic on its own side."""
+    variables = {
+        k.strip('"'): v for b in tf_files()["variables.tf"]["variable"] for k, v in b.items()
+    }
+    subscriptions = variables["alert_subscriptions"]
+    assert subscriptions["default"] == []
+    assert "protocol" in subscriptions["type"] and "endpoint" in subscriptions["type"]
+    assert "confirm" in subscriptions["description"]
+    sub = resources("aws_sns_topic_subscription")["task_errors"]
+    assert "var.alert_subscriptions" in sub["for_each"]
+    assert sub["topic_arn"] == "${aws_sns_topic.task_errors.arn}"
+    assert sub["protocol"] == "${each.value.protocol}"
+    assert sub["endpoint"] == "${each.value.endpoint}"
+    assert not resources("aws_sns_topic_policy")
+
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        pytest.skip("terraform is not installed: the validations not run (install it to run)")
+    (tmp_path / "main.tf").write_text(variable_block("alert_subscriptions"))
+    env = {**os.environ, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
+    env["TF_CLI_CONFIG_FILE"] = os.devnull
+
+    def plan(value: list[dict[str, str]]) -> subprocess.CompletedProcess[str]:
+        (tmp_path / "x.tfvars.json").write_text(json.dumps({"alert_subscriptions": value}))
+        return subprocess.run(
+            [
+                terraform,
+                f"-chdir={tmp_path}",
+                "plan",
+                "-input=false",
+                "-no-color",
+                "-var-file=x.tfvars.json",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+            timeout=120,
+        )
+
+    init = subprocess.run(
+        [terraform, f"-chdir={tmp_path}", "init", "-input=false", "-no-color"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        timeout=120,
+    )
+    assert init.returncode == 0, init.stdout + init.stderr
+    good = [
+        {"protocol": "email", "endpoint": "ops@example.com"},
+        {"protocol": "https", "endpoint": "https://hooks.example.com/mempool"},
+        {"protocol": "sqs", "endpoint": "arn:aws:sqs:eu-west-1:123456789012:mempool-alerts"},
+        {
+            "protocol": "lambda",
+            "endpoint": "arn:aws:lambda:eu-west-1:123456789012:function:page-oncall",
+        },
+    ]
+    ok = plan(good)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    for bad in (
+        [{"protocol": "http", "endpoint": "http://hooks.example.com/mempool"}],
+        [{"protocol": "sms", "endpoint": "+15555550100"}],
+        [{"protocol": "email", "endpoint": "not an address"}],
+        [{"protocol": "https", "endpoint": "http://hooks.example.com/mempool"}],
+        [{"protocol": "sqs", "endpoint": "mempool-alerts"}],
+        [{"protocol": "lambda", "endpoint": "arn:aws:sqs:eu-west-1:123456789012:q"}],
+        [good[0], good[0]],
+    ):
+        refused = plan(bad)
+        assert refused.returncode != 0, bad
+        assert "alert_subscriptions:" in " ".join(refused.stderr.split()), bad
 
 
 def test_the_streamer_defaults_to_an_instance_dnf_survives_in_a_zone_that_offers_it() -> None:
