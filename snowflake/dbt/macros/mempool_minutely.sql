@@ -1,6 +1,7 @@
 {#
   The mempool per minute: the last sample of each minute for its size and the
-  recommended fees, the minute's average for inflow. Shared by the history mart
+  recommended fees, the minute's average for inflow, each from the minute's leading
+  origin (leading_origin_rows: one streamer or two give the same minute). Shared by the history mart
   (fct_mempool_minutely, the minutes a run touched) and Live's view (the recent window),
   so both read the same numbers. `where` limits the rows each source is read for; the
   caller's WITH clause must be open (these are CTEs followed by the final select).
@@ -26,11 +27,10 @@ fees as (
 inflow as (
 
     select
-        date_trunc('minute', received_at) as minute_at,
+        minute_at,
         avg(vbytes_per_second) as vbytes_per_second,
-        max(loaded_at) as loaded_at
-    from {{ ref('stg_silver__vbytes_per_second') }}
-    {{ where }}
+        max(minute_loaded_at) as loaded_at
+    from ({{ leading_origin_rows(ref('stg_silver__vbytes_per_second'), where) }})
     group by 1
 
 )

@@ -69,7 +69,9 @@ projection_for_block as (
     -- The projection this very block ended: what stood on a connection when the block
     -- arrived as the next height (BUILD_PROJECTED records no other). A block that
     -- replaced another at its height in a reorg ended none, and is not scored. Of several
-    -- connections, the one made last; ties by id, so the choice is the same every run.
+    -- connections, the one that saw the block first (FCT_BLOCKS' first sighting), then
+    -- the projection made last, ties by id: the same every run, and a second streamer's
+    -- later copy of the same moment changes nothing.
     select projections.*
     from projections
     inner join in_scope on in_scope.block_hash = projections.ended_by_hash
@@ -80,7 +82,10 @@ projection_for_block as (
         between 0 and 3600
     qualify row_number() over (
         partition by projections.ended_by_hash
-        order by projections.projected_at desc, projections.block_projection_id desc
+        order by
+            projections.block_seen_at,
+            projections.projected_at desc,
+            projections.block_projection_id desc
     ) = 1
 
 ),

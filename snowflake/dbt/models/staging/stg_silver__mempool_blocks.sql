@@ -1,6 +1,7 @@
 select
     event_key || ':' || block_index as mempool_block_id,
     event_key,
+    {{ origin_of('event_key') }} as origin_id,
     block_index,
     received_at,
     block_size_bytes,

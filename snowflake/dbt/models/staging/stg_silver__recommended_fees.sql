@@ -1,5 +1,6 @@
 select
     event_key as recommended_fees_id,
+    {{ origin_of('event_key') }} as origin_id,
     source,
     received_at,
     fastest_fee_sat_per_vb,
