@@ -515,6 +515,28 @@ def check_streamer_minutes(
             report.verified["streamer minutes"] += 1
 
 
+def check_one_projected_line(conn: Any, report: Report) -> None:
+    """GOLD.FCT_PROJECTED_BLOCK follows one connection at a time (docs/data-contract.md):
+    in time order, each connection's states form one unbroken run. Two streamers'
+    states interleaved, or a connection taking the line back, would draw the projected
+    block twice or make it jump between two feeds."""
+    seen: set[str] = set()
+    current: str | None = None
+    for (origin,) in rows(
+        conn, "SELECT ORIGIN_ID FROM GOLD.FCT_PROJECTED_BLOCK ORDER BY PROJECTED_AT, FRAME_SEQ"
+    ):
+        if origin == current:
+            continue
+        if origin in seen:
+            report.wrong.append(
+                f"GOLD.FCT_PROJECTED_BLOCK: connection {origin} followed again after {current}"
+            )
+            return
+        seen.add(origin)
+        current = origin
+    report.verified["projected-block connections followed"] = len(seen)
+
+
 def check_gold_amounts(conn: Any, report: Report) -> None:
     """BTC columns are their satoshi columns to the satoshi."""
     for table, pairs in GOLD_AMOUNTS.items():
@@ -599,6 +621,7 @@ def verify(conn: Any, truth: Truth, streamers: list[tuple[float, float]] | None 
     check_accuracy(conn, truth, report)
     check_gold_minutes(conn, truth, report)
     check_streamer_minutes(conn, truth, streamers, report)
+    check_one_projected_line(conn, report)
     check_gold_amounts(conn, report)
     check_fee_scores(conn, report)
     check_nothing_in_the_future(conn, report)

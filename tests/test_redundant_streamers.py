@@ -33,6 +33,7 @@ from sandbox.verify import (
     STREAMER_STOP_MARGIN_S,
     Report,
     Truth,
+    check_one_projected_line,
     check_streamer_minutes,
     covered_minutes,
     streamer_coverage,
@@ -136,6 +137,22 @@ class Rows:
 
 def minute(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+@pytest.mark.parametrize(
+    ("origins", "wrong"),
+    [
+        (["a", "a", "b", "b", "c"], False),
+        (["a", "b", "a"], True),
+        (["a", "a", "b", "b", "a"], True),
+    ],
+)
+def test_verify_reports_a_projected_line_that_goes_back_to_a_connection(
+    origins: list[str], wrong: bool
+) -> None:
+    report = Report()
+    check_one_projected_line(Rows({"FCT_PROJECTED_BLOCK": [(o,) for o in origins]}), report)
+    assert bool(report.wrong) == wrong, report.wrong
 
 
 def test_verify_reports_a_minute_lost_while_a_streamer_was_up(tmp_path: Path) -> None:
