@@ -35,14 +35,6 @@ pytestmark = [pytest.mark.stack, pytest.mark.dbt]
 REPO = Path(__file__).resolve().parent.parent
 SCREENSHOTS = REPO / "output" / "dashboard"
 HOURS = 6
-# The GOLD view Live's fee-band chart reads (dbt's models/live/ will own it). Until the
-# dbt project has it, the fixture creates it with the SQL proposed for it; IF NOT EXISTS
-# leaves dbt's own once there.
-FEE_BANDS_VIEW = (
-    "CREATE VIEW IF NOT EXISTS GOLD.LIVE_MEMPOOL_FEE_BANDS AS "
-    "SELECT RECEIVED_AT AS STAT_AT, TX_COUNT, VBYTES_PER_SECOND, VSIZES, LOADED_AT "
-    "FROM SILVER.LIVE_2H_CHART WHERE RECEIVED_AT >= DATEADD('hour', -3, SYSDATE())"
-)
 
 
 def live_2h_frames(minutes: int = 130) -> bytes:
@@ -84,7 +76,6 @@ def loaded(
         drain(rt)
         result = run_dbt(rt.warehouse, "build", target_dir=tmp_path_factory.mktemp("dbt"))
         assert result.returncode == 0, result.stdout[-3000:]
-        q(rt, FEE_BANDS_VIEW)
         yield rt
         rt.close()
 
