@@ -24,6 +24,10 @@ def _demo(args: argparse.Namespace) -> int:
     if args.streamer_chaos not in (None, "none") and args.streamers < 2:
         # One streamer down is every streamer down: the minutes would be lost by design.
         args.parser.error(f"--streamer-chaos {args.streamer_chaos} needs --streamers 2 or more")
+    if args.alert_drill and (args.chaos or args.source != "sim"):
+        # The drill's windows assume nothing else fails meanwhile, and its provocations
+        # (a poison burst, a held block) are made on the simulator's chain.
+        args.parser.error("--alert-drill runs alone: without --chaos, with --source sim")
     return run_demo(DemoOptions.from_args(args))
 
 
@@ -82,6 +86,14 @@ def _add_demo(sub: Any) -> None:
         "restart-in-turn: each streamer in turn is stopped (SIGTERM) and restarted after a "
         "pause, never two down at once (default: none, or with --chaos and 2 streamers or "
         "more one of them drawn from the seed)",
+    )
+    p.add_argument(
+        "--alert-drill",
+        action="store_true",
+        help="provoke each alert's condition once (a builder failing, a pipe paused, a "
+        "poison-pill burst, the streamers held, a stream unconsumed, a block late) and "
+        "record when, in alert-drill.json; `mempool verify` then checks each alert fired "
+        "in its window and cleared after (needs about 8 minutes: see docs/runbook.md)",
     )
     p.add_argument("--no-dashboard", action="store_true", help="do not start Streamlit")
     p.add_argument("--moto-port", type=port_number, default=0, help="port for moto (0: a free one)")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from operations.artifacts import build_dashboard
+from sandbox.alert_drill import DRILL_FILE, AlertDrill, AlertDrillComponent
 from sandbox.dbt_local import run_dbt
 from sandbox.loops import PeriodicLoop
 from sandbox.runtime_chaos import RuntimeChaos
@@ -470,8 +471,8 @@ class PollerComponent:
             run_once()
             other.join()
 
-        interval = 60.0 / max(stack.opts.speed, 0.01) if stack.opts.source == "sim" else 60.0
-        self.loop = PeriodicLoop("poller", interval, run)
+        # EventBridge's one minute, in demo time.
+        self.loop = PeriodicLoop("poller", 60.0 / stack.opts.time_scale, run)
         self.loop.start()
 
     def stop(self) -> None:
@@ -528,8 +529,15 @@ class SnowflakeRuntimeComponent:
     name = "snowflake runtime"
     stop_waits_for = "a last pass: loading what landed, the task graph, then a gold build"
 
-    def __init__(self, interval_s: float = 5.0, dbt_interval_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        interval_s: float = 5.0,
+        dbt_interval_s: float = 30.0,
+        drill: AlertDrill | None = None,
+    ) -> None:
         self.interval_s = interval_s
+        # `mempool demo --alert-drill` (sandbox/alert_drill.py): acts at each cycle's start.
+        self.drill = drill
         self.dbt_interval_s = dbt_interval_s
         self.loop: PeriodicLoop | None = None
         self.runtime: Any = None
@@ -571,6 +579,11 @@ class SnowflakeRuntimeComponent:
         )
         self.chaos = chaos
 
+        drill = self.drill
+        if drill is None:
+            # An earlier drill's record would be checked against this run's alerts.
+            (stack.ws.root / DRILL_FILE).unlink(missing_ok=True)
+
         def cycle() -> None:
             # The last pass after a stop runs clean: it finishes what chaos left half-done,
             # and delivers what it held back (a pipe refresh after an outage).
@@ -580,10 +593,19 @@ class SnowflakeRuntimeComponent:
                 chaos.release_held(self.runtime, everything=True)
             if active:
                 active.before_cycle(self.runtime)
+            if drill is not None:
+                # The alert drill acts on the warehouse here, in the runtime's thread; the
+                # last pass puts back whatever it still holds.
+                if last_pass:
+                    drill.release_all(self.runtime)
+                else:
+                    drill.before_cycle(self.runtime)
             self.runtime.drain_notifications()
             if active:
                 self.runtime.kill_switch = active.kill_switch
                 self.runtime.between_statements = active.between_statements
+            elif drill is not None:
+                self.runtime.kill_switch = drill.kill_switch
             try:
                 self.runtime.run_graph()
                 if active and active.rng.random() < 0.2:
@@ -591,6 +613,8 @@ class SnowflakeRuntimeComponent:
                     self.runtime.run_graph()  # a task graph run twice
             except TaskKilled as exc:
                 log.warning("chaos: a task run was killed half-way (%s)", exc)
+                # Alerts do not wait on the task graph: a killed run is what they watch.
+                self.runtime.run_alerts()
                 return
             finally:
                 self.runtime.kill_switch = None
@@ -694,10 +718,14 @@ def components(opts: DemoOptions) -> list[Component]:
         parts.append(FirehoseFaultsComponent())
     fleet = StreamerFleet(opts.streamers, opts.streamer_chaos)
     parts += [StreamerComponent(n, fleet) for n in range(1, opts.streamers + 1)]
-    parts += [PollerComponent(), SnowflakeRuntimeComponent()]
+    drill = AlertDrill(opts.time_scale, fleet) if opts.alert_drill else None
+    parts += [PollerComponent(), SnowflakeRuntimeComponent(drill=drill)]
     if opts.streamer_chaos != "none":
         # Last of the pipeline: its clock starts once everything is up.
         parts.append(StreamerChaosComponent(fleet))
+    if drill is not None:
+        # After the pipeline too: the drill's clock starts once everything is up.
+        parts.append(AlertDrillComponent(drill))
     if opts.dashboard:
         parts.append(DashboardComponent())
     return parts

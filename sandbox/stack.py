@@ -55,6 +55,14 @@ class DemoOptions:
     mix_chains: bool = False
     streamers: int = DEFAULT_STREAMERS
     streamer_chaos: str = "none"
+    alert_drill: bool = False
+
+    @property
+    def time_scale(self) -> float:
+        """Production seconds one second of the demo stands for: --speed with the simulator
+        (its network is that many times as busy), 1 with the real mempool.space. The one
+        factor the demo's schedules (the poller's, the alerts') are divided by."""
+        return max(self.speed, 0.01) if self.source == "sim" else 1.0
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> DemoOptions:
@@ -75,6 +83,7 @@ class DemoOptions:
             streamer_chaos=streamer_chaos_for(
                 args.chaos, args.streamer_chaos, args.seed, args.streamers
             ),
+            alert_drill=getattr(args, "alert_drill", False),
         )
 
 

@@ -24,6 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from sandbox.alert_drill import check_drill, drill_record
 from sandbox.simulator.truth import read_truth
 
 MAX_LISTED = 20
@@ -643,8 +644,14 @@ def run_verify(truth_path: Path, connection: str | None = None, as_json: bool = 
         return 2
     # The demo's record of its streamers sits beside its truth (Workspace.streamers_file).
     spans = streamer_coverage(Workspace(truth_path.parent).streamers_file)
+    # `mempool demo --alert-drill`'s record: each alert fired in its window and cleared.
+    drill = drill_record(truth_path.parent)
+    drill_seen: list[str] = []
     with connect(connection, ws=Workspace.default()) as conn:
         report = verify(conn, truth, spans)
+        if drill is not None:
+            drill_seen, drill_wrong = check_drill(conn, drill)
+            report.wrong += [f"alert drill: {w}" for w in drill_wrong]
     if as_json:
         print(
             json.dumps(
@@ -653,6 +660,7 @@ def run_verify(truth_path: Path, connection: str | None = None, as_json: bool = 
                     "lost": report.lost,
                     "duplicated": report.duplicated,
                     "wrong": report.wrong,
+                    "alert_drill": drill_seen,
                 },
                 indent=2,
             )
@@ -665,6 +673,8 @@ def run_verify(truth_path: Path, connection: str | None = None, as_json: bool = 
                 f"{', '.join(map(str, mixed))} (a demo ran with --mix-chains): their blocks "
                 "are blocks this simulator never made; `mempool demo --fresh` starts clean"
             )
+        for line in drill_seen:
+            print(f"  alert drill: {line}")
         for line in report.differences():
             print(line)
     return 0 if report.ok else 1

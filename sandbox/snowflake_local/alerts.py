@@ -147,6 +147,11 @@ def local_message_query(name: str, condition: str, action: str) -> tuple[str, st
 
 
 class AlertEmulation(RuntimeBase):
+    # Production seconds per local second, the factor the tasks' schedules are divided by
+    # too (TaskGraph, the same attribute: the demo sets it once, from --speed): an alert's
+    # SCHEDULE runs this many times as often, so a short demo sees its alerts run.
+    schedule_scale: float = 1.0
+
     def _declare_alert(self, statement: str) -> None:
         """CREATE OR REPLACE ALERT (a new alert is suspended), ALTER ALERT ... SUSPEND |
         RESUME, DROP ALERT; and the metadata views the conditions read."""
@@ -222,13 +227,14 @@ class AlertEmulation(RuntimeBase):
     # -- runs --------------------------------------------------------------------------
 
     def run_alerts(self, now: datetime | None = None) -> list[str]:
-        """Every resumed alert whose interval has passed since its resume or last run."""
+        """Every resumed alert whose interval (its SCHEDULE over `schedule_scale`) has passed
+        since its resume or last run."""
         now = now or datetime.now(UTC)
         results = []
         for alert in self.plan.alerts:
             if not alert.started or alert.base is None:
                 continue
-            if now - alert.base >= timedelta(minutes=alert.schedule_minutes):
+            if now - alert.base >= timedelta(minutes=alert.schedule_minutes) / self.schedule_scale:
                 alert.base = now
                 results.append(self.execute_alert(alert.name))
         return results
