@@ -207,6 +207,7 @@ def _budget(args: argparse.Namespace) -> int:
             stream_gb_per_day=args.stream_gb_per_day,
             task_compute_s=args.task_compute,
             dbt_run_s=args.dbt_run,
+            dbt_test_s=args.dbt_test,
             dashboard_hours_per_day=args.dashboard_hours,
         ),
     )
@@ -233,7 +234,7 @@ def _add_budget(sub: Any) -> None:
         help="how stale production data can be and what it costs, from the configured settings",
         description="The freshness budget of a production deploy: each stage from a frame "
         "to a SILVER row, then to a Live tile (the app's query cache and page refresh) and "
-        "to a History mart (REFRESH_GOLD's schedule and build), bounded by the project's "
+        "to a History mart (REFRESH_GOLD's schedule and dbt run), bounded by the project's "
         "settings (streamer, Terraform, task definitions, deploy, the app) or, where "
         "Snowflake sets it, an assumption. Then the monthly bill of every stage from the "
         "same settings, in credits and dollars, and the cost of each hour the dashboard is "
@@ -249,7 +250,12 @@ def _add_budget(sub: Any) -> None:
         ("--pipe-latency", defaults.pipe_latency_s, "S3 event to rows loaded by Snowpipe"),
         ("--trigger-latency", defaults.trigger_latency_s, "stream data to triggered task start"),
         ("--procedure-run", defaults.procedure_run_s, "a procedure's typical run"),
-        ("--dbt-run", defaults.dbt_run_s, "a gold dbt build (its time and its warehouse bill)"),
+        (
+            "--dbt-run",
+            defaults.dbt_run_s,
+            "REFRESH_GOLD's dbt run (its time and its warehouse bill)",
+        ),
+        ("--dbt-test", usage.dbt_test_s, "TEST_GOLD's dbt test (its warehouse bill)"),
         (
             "--task-compute",
             usage.task_compute_s,
@@ -482,6 +488,7 @@ def _deploy(args: argparse.Namespace) -> int:
         deploy_user=args.deploy_user,
         dbt_version=args.dbt_version,
         gold_refresh_minutes=args.gold_refresh_minutes,
+        gold_test_hours=args.gold_test_hours,
         bucket=args.bucket,
         storage_role_arn=args.storage_role_arn,
         error_topic_arn=args.error_topic_arn,
@@ -621,8 +628,15 @@ def _add_deploy(sub: Any) -> None:
         "--gold-refresh-minutes",
         type=int,
         default=int(env("MEMPOOL_GOLD_REFRESH_MINUTES", "30")),
-        help="how often REFRESH_GOLD builds gold; the warehouse sleeps between "
-        "[env MEMPOOL_GOLD_REFRESH_MINUTES; default 30]",
+        help="how often REFRESH_GOLD runs dbt (the incremental models and views); the "
+        "warehouse sleeps between [env MEMPOOL_GOLD_REFRESH_MINUTES; default 30]",
+    )
+    p.add_argument(
+        "--gold-test-hours",
+        type=int,
+        default=int(env("MEMPOOL_GOLD_TEST_HOURS", "6")),
+        help="how often TEST_GOLD runs the dbt tests, after a REFRESH_GOLD run "
+        "[env MEMPOOL_GOLD_TEST_HOURS; default 6]",
     )
     p.set_defaults(func=_deploy)
 

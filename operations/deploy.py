@@ -84,7 +84,11 @@ class DeployConfig:
     error_integration: str = ""
     dbt_project: str = "MEMPOOL_DBT"
     dbt_version: str = DBT_VERSION
+    # REFRESH_GOLD's schedule: `dbt run`, the incremental models and views.
     gold_refresh_minutes: int = 30
+    # TEST_GOLD's cadence: `dbt test` after the first REFRESH_GOLD run of each window of
+    # this many hours (60_tasks.sql), four times a day by default.
+    gold_test_hours: int = 6
     bucket: str = ""
     storage_role_arn: str = ""
     error_topic_arn: str = ""
@@ -116,6 +120,11 @@ class DeployConfig:
                 raise DeployError(f"{name} {value!r} is not a valid {name.replace('_', ' ')}")
         if not 1 <= self.gold_refresh_minutes <= 11520:
             raise DeployError("gold_refresh_minutes must be between 1 and 11520 (8 days)")
+        # A window shorter than the refresh interval would test after every run.
+        if not self.gold_refresh_minutes <= 60 * self.gold_test_hours <= 11520:
+            raise DeployError(
+                "gold_test_hours must be at least gold_refresh_minutes and at most 192 (8 days)"
+            )
         if not re.match(r"^\d+\.\d+\.\d+$", self.dbt_version):
             raise DeployError(f"dbt_version {self.dbt_version!r} is not a version like 1.10.15")
 

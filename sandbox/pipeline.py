@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -491,35 +492,55 @@ class PollerComponent:
         }
 
 
-class RefreshGold:
-    """EXECUTE DBT PROJECT, locally: `dbt build` on its own cadence (it takes seconds, and
-    demo time runs faster than the deployed schedule); `forced` makes every pass due."""
+# The demo's gold clock: the deploy's gold_refresh_minutes (REFRESH_GOLD's SCHEDULE, as
+# the local runtime reads it from 60_tasks.sql) divided by --speed, like every other
+# interval of the demo; never more often than every 30 s, the fixed cadence the demo had
+# before, so at high speeds dbt (seconds a run on a shared 2-core machine) does not run
+# back to back and starve the pipeline it reads.
+MIN_GOLD_INTERVAL_S = 30.0
 
-    def __init__(
-        self, warehouse: LocalWarehouse, target_dir: Path, log_file: Path, interval_s: float
-    ) -> None:
+
+def local_dbt_command(args: str) -> list[str]:
+    """A task's ARGS (production's target named) as the local dbt command: the same
+    command and options, the local profile's target (run_dbt adds it)."""
+    words = args.split() or ["build"]
+    out: list[str] = []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+        elif word == "--target":
+            skip = True
+        elif not word.startswith("--target="):
+            out.append(word)
+    return out
+
+
+class RefreshGold:
+    """EXECUTE DBT PROJECT, locally: the dbt command a gold task's ARGS name
+    (REFRESH_GOLD's `run`, TEST_GOLD's `test`) against the local warehouse; it raises
+    when dbt fails, so the task's run is recorded FAILED in the task history. When it
+    runs is the tasks' schedule (sandbox.snowflake_local.tasks)."""
+
+    def __init__(self, warehouse: LocalWarehouse, target_dir: Path, log_file: Path) -> None:
         self.warehouse = warehouse
         self.target_dir = target_dir
         self.log_file = log_file
-        self.interval_s = interval_s
-        self.forced = False
-        self.runs = 0
-        self.failures = 0
-        self._last = 0.0
+        self.runs: Counter[str] = Counter()
+        self.failures: Counter[str] = Counter()
 
-    def due(self) -> bool:
-        return self.forced or time.monotonic() - self._last >= self.interval_s
-
-    def __call__(self) -> str:
-        self._last = time.monotonic()
+    def __call__(self, args: str = "run --target prod") -> str:
+        command = local_dbt_command(args)
         result = run_dbt(
-            self.warehouse, "build", target_dir=self.target_dir, log_file=self.log_file
+            self.warehouse, *command, target_dir=self.target_dir, log_file=self.log_file
         )
-        self.runs += 1
+        self.runs[command[0]] += 1
         if result.returncode != 0:
-            self.failures += 1
-            raise RuntimeError(f"dbt build exit {result.returncode} (see {self.log_file})")
-        return "REFRESH_GOLD: dbt build exit 0"
+            self.failures[command[0]] += 1
+            raise RuntimeError(
+                f"dbt {' '.join(command)} exit {result.returncode} (see {self.log_file})"
+            )
+        return f"dbt {' '.join(command)} exit 0"
 
 
 class SnowflakeRuntimeComponent:
@@ -527,17 +548,19 @@ class SnowflakeRuntimeComponent:
     objects (the pipes) and runs the task graph (the procedures)."""
 
     name = "snowflake runtime"
-    stop_waits_for = "a last pass: loading what landed, the task graph, then a gold build"
+    stop_waits_for = "a last pass: loading what landed, the task graph, then gold's run and tests"
 
     def __init__(
         self,
         interval_s: float = 5.0,
-        dbt_interval_s: float = 30.0,
+        dbt_interval_s: float | None = None,
         drill: AlertDrill | None = None,
     ) -> None:
         self.interval_s = interval_s
         # `mempool demo --alert-drill` (sandbox/alert_drill.py): acts at each cycle's start.
         self.drill = drill
+        # None: the deploy's schedule on the demo's clock; a number overrides it (a test
+        # that needs gold built at a given pace).
         self.dbt_interval_s = dbt_interval_s
         self.loop: PeriodicLoop | None = None
         self.runtime: Any = None
@@ -565,8 +588,14 @@ class SnowflakeRuntimeComponent:
         target_dir = stack.ws.root / "dbt-target"
         warehouse = stack.warehouse
 
-        self.refresh = RefreshGold(warehouse, target_dir, dbt_log, self.dbt_interval_s)
+        self.refresh = RefreshGold(warehouse, target_dir, dbt_log)
         self.runtime.dbt_runner = self.refresh
+        # The scheduled tasks run on production's schedule, scaled as the simulator's clock
+        # is (the real site's runs at 1x).
+        speed = stack.opts.speed if stack.opts.source == "sim" else 1.0
+        self.runtime.schedule_scale = max(speed, 0.01)
+        self.runtime.min_schedule_s = MIN_GOLD_INTERVAL_S
+        self.runtime.schedule_override_s = self.dbt_interval_s
         handler = logging.FileHandler(stack.ws.logs / "snowflake-runtime.log")
         rt_log = logging.getLogger("mempool.snowflake")
         rt_log.addHandler(handler)
@@ -587,7 +616,7 @@ class SnowflakeRuntimeComponent:
         def cycle() -> None:
             # The last pass after a stop runs clean: it finishes what chaos left half-done,
             # and delivers what it held back (a pipe refresh after an outage).
-            last_pass = self.refresh is not None and self.refresh.forced
+            last_pass = self.runtime.force_schedules
             active = chaos if chaos is not None and not last_pass else None
             if chaos is not None and last_pass:
                 chaos.release_held(self.runtime, everything=True)
@@ -633,8 +662,8 @@ class SnowflakeRuntimeComponent:
         if self.loop:
             self.loop.stop()
             # A last pass so everything that landed before the stop is in SILVER and GOLD.
-            if self.refresh:
-                self.refresh.forced = True
+            if self.runtime:
+                self.runtime.force_schedules = True
             try:
                 self.loop.run_once_now()
             except Exception:
@@ -649,8 +678,10 @@ class SnowflakeRuntimeComponent:
             **self.runtime.counters,
             **(self.chaos.counts() if self.chaos else {}),
             "failed cycles": self.loop.failures if self.loop else 0,
-            "dbt builds": self.refresh.runs if self.refresh else 0,
-            "failed dbt builds": self.refresh.failures if self.refresh else 0,
+            "dbt runs": self.refresh.runs["run"] if self.refresh else 0,
+            "failed dbt runs": self.refresh.failures["run"] if self.refresh else 0,
+            "dbt tests": self.refresh.runs["test"] if self.refresh else 0,
+            "failed dbt tests": self.refresh.failures["test"] if self.refresh else 0,
         }
 
 

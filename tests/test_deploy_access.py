@@ -289,7 +289,7 @@ def test_the_dashboard_owner_sees_the_history_of_every_task() -> None:
     app = next(name for kind, name in account.owners if kind == "STREAMLIT")
     app_owner = account.owners[("STREAMLIT", app)]
     tasks = [name for kind, name in account.owners if kind == "TASK"]
-    assert len(tasks) == 6
+    assert len(tasks) == 7  # the silver graph's five, the gold graph's run and tests
     assert {account.owners[("TASK", t)] for t in tasks} == {app_owner}
     assert account.owners[("VIEW", f"{CONFIG.database}.OPS.TASK_RUNS")] == app_owner
 
@@ -376,12 +376,15 @@ def test_the_gold_workflow_may_run_refresh_gold_and_nothing_else() -> None:
     role, statement = gold_workflow_statement(CONFIG)
     assert (role, statement) == (gold, f"EXECUTE TASK {db}.GOLD.REFRESH_GOLD")
     assert apply(account, role, statement) == []
-    # Every task in GOLD is what the future grant reaches: REFRESH_GOLD alone.
-    assert [n for k, n in account.owners if k == "TASK" and n.startswith(f"{db}.GOLD.")] == [
-        f"{db}.GOLD.REFRESH_GOLD"
+    # Every task in GOLD is what the future grant reaches: the gold graph alone, the run
+    # the workflow triggers and the tests that follow it (whose runs it may watch).
+    assert sorted(n for k, n in account.owners if k == "TASK" and n.startswith(f"{db}.GOLD.")) == [
+        f"{db}.GOLD.REFRESH_GOLD",
+        f"{db}.GOLD.TEST_GOLD",
     ]
     refresh = ("TASK", f"{db}.GOLD.REFRESH_GOLD")
     assert account.allows(gold, Need("MONITOR", refresh, "task history"))
+    assert account.allows(gold, Need("MONITOR", ("TASK", f"{db}.GOLD.TEST_GOLD"), "tests"))
     refused = [
         Need("OWNERSHIP", refresh, "replace the task"),
         Need("OPERATE", ("TASK", f"{db}.OPS.LOAD_EVENTS"), "the silver graph"),

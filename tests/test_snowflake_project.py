@@ -450,12 +450,14 @@ def task_statements(config: DeployConfig) -> dict[str, str]:
 
 
 def test_the_task_that_runs_dbt_is_in_the_dbt_projects_schema_on_a_warehouse() -> None:
-    """Scheduling dbt project runs: the task that runs EXECUTE DBT PROJECT must be created
+    """Scheduling dbt project runs: a task that runs EXECUTE DBT PROJECT must be created
     in the same database and schema as the dbt project object, and on a user-managed
-    warehouse (serverless tasks cannot run dbt projects). The local engine runs no
-    task, so this is what checks it; the gold workflow, the suspend and the resume name
-    that same task.
-    https://docs.snowflake.com/en/user-guide/data-engineering/dbt-projects-on-snowflake-schedule-project-execution"""
+    warehouse (serverless tasks cannot run dbt projects). Two do: REFRESH_GOLD (`run`) and
+    its child TEST_GOLD (`test`), in one graph, since Snowflake runs one EXECUTE DBT
+    PROJECT at a time per object. The local engine runs no task, so this is what checks
+    it; the gold workflow names the root, the suspend and the resume the graph.
+    https://docs.snowflake.com/en/user-guide/data-engineering/dbt-projects-on-snowflake-schedule-project-execution
+    https://docs.snowflake.com/en/user-guide/data-engineering/dbt-projects-on-snowflake-limitations"""
     plan = build_plan(OTHER)
     dbt = command(plan.step("dbt"), OTHER, "c", "p")
     project = ".".join(
@@ -470,18 +472,63 @@ def test_the_task_that_runs_dbt_is_in_the_dbt_projects_schema_on_a_warehouse() -
         for name, statement in task_statements(OTHER).items()
         if "EXECUTE DBT PROJECT" in statement
     }
-    assert len(runners) == 1, runners
-    ((name, statement),) = runners.items()
-    assert re.search(rf"\bAS EXECUTE DBT PROJECT {re.escape(project)}\b", statement)
-    assert name.rsplit(".", 1)[0] == project.rsplit(".", 1)[0], (name, project)
-    assert re.search(r"\bWAREHOUSE = ACME_XS\b", statement)
-    task = name.split(".", 1)[1]  # SCHEMA.NAME
+    commands = {
+        name: re.findall(
+            rf"\bEXECUTE DBT PROJECT {re.escape(project)} ARGS = '(\w+) --target prod'", statement
+        )
+        for name, statement in runners.items()
+    }
+    assert commands == {"ACME_BTC.GOLD.REFRESH_GOLD": ["run"], "ACME_BTC.GOLD.TEST_GOLD": ["test"]}
+    for name, statement in runners.items():
+        assert name.rsplit(".", 1)[0] == project.rsplit(".", 1)[0], (name, project)
+        assert re.search(r"\bWAREHOUSE = ACME_XS\b", statement)
+    root, tests = runners["ACME_BTC.GOLD.REFRESH_GOLD"], runners["ACME_BTC.GOLD.TEST_GOLD"]
+    assert " AFTER " not in root and "SCHEDULE = " in root
+    # The tests follow the run in its graph, and only when the run says they are due.
+    assert "AFTER ACME_BTC.GOLD.REFRESH_GOLD" in tests and "SCHEDULE" not in tests
+    assert "WHEN SYSTEM$GET_PREDECESSOR_RETURN_VALUE('REFRESH_GOLD') = 'test'" in tests
+    assert "CALL SYSTEM$SET_RETURN_VALUE('test')" in root
+    # Due in the first graph run of each window of gold_test_hours: within the first
+    # run interval of the window.
+    assert "MOD(scheduled_s, 6 * 3600) < 30 * 60" in root
+    assert root.index("ARGS = 'run") < root.index("SYSTEM$SET_RETURN_VALUE")
     suspend = "\n".join(rendered_statements(plan.step("suspend"), OTHER))
     resume = "\n".join(rendered_statements(plan.step("resume"), OTHER))
-    assert f"ALTER TASK IF EXISTS {name} SUSPEND" in suspend
-    assert f"ALTER TASK {name} RESUME" in resume
+    assert suspend.index("ALTER TASK IF EXISTS ACME_BTC.GOLD.REFRESH_GOLD SUSPEND") < suspend.index(
+        "ALTER TASK IF EXISTS ACME_BTC.GOLD.TEST_GOLD SUSPEND"
+    )
+    # The resume enables the whole graph (the root alone would leave the tests suspended).
+    assert "SYSTEM$TASK_DEPENDENTS_ENABLE('ACME_BTC.GOLD.REFRESH_GOLD')" in resume
     gold = (REPO / ".github" / "workflows" / "gold.yml").read_text()
-    assert f"EXECUTE TASK ${{MEMPOOL_DATABASE}}.{task}" in gold
+    assert "EXECUTE TASK ${MEMPOOL_DATABASE}.GOLD.REFRESH_GOLD" in gold
+
+
+def test_the_gold_blocks_split_into_whole_statements_as_snow_sql_splits_them() -> None:
+    """REFRESH_GOLD's body is a scripting block inside EXECUTE IMMEDIATE $$ ... $$: `snow
+    sql -f` (the connector's splitter) and the project's own must both keep it whole.
+    https://docs.snowflake.com/en/developer-guide/snowflake-scripting/running-examples"""
+    from io import StringIO
+
+    from snowflake.connector.util_text import split_statements as connector_split
+
+    text = render((SQL_DIR / "60_tasks.sql").read_text(), OTHER.values())
+    ours = split_statements(text)
+    theirs = [
+        statement.strip().removesuffix(";").strip()
+        for statement, _ in connector_split(StringIO(text), remove_comments=True)
+    ]
+    assert [" ".join(s.split()) for s in theirs if s] == [" ".join(s.split()) for s in ours]
+    (root,) = [s for s in ours if s.startswith("CREATE OR REPLACE TASK ACME_BTC.GOLD.REFRESH_GOLD")]
+    assert root.count("$$") == 2 and root.endswith("END;\n  $$")
+
+
+def test_the_gold_tests_window_and_refresh_are_checked() -> None:
+    """A test window shorter than the run interval would test after every run."""
+    assert DeployConfig(gold_refresh_minutes=60, gold_test_hours=1).gold_test_hours == 1
+    with pytest.raises(DeployError):
+        DeployConfig(gold_refresh_minutes=90, gold_test_hours=1)
+    with pytest.raises(DeployError):
+        DeployConfig(gold_test_hours=0)
 
 
 # Every place a release of this project created a task root (REFRESH_GOLD was in OPS

@@ -31,13 +31,11 @@ def local_config(database: str, bucket: str) -> DeployConfig:
 
 
 class DbtRunner(Protocol):
-    """EXECUTE DBT PROJECT, locally: a `dbt build`, which raises when the build fails."""
+    """EXECUTE DBT PROJECT, locally: the dbt command the task's ARGS name (its target is
+    production's; the runner uses the local one), which raises when dbt fails. When it
+    runs is the tasks' schedule (sandbox.snowflake_local.tasks)."""
 
-    def __call__(self) -> str: ...
-
-    def due(self) -> bool:
-        """Whether the scheduled run is due (the local schedule is the runner's own)."""
-        ...
+    def __call__(self, args: str = "run --target prod") -> str: ...
 
 
 class RuntimeBase:

@@ -38,6 +38,17 @@ class Task:
     parents: list[str]
     schedule: str = ""  # a scheduled task (no WHEN, no AFTER): its SCHEDULE
     started: bool = False  # created suspended; ALTER TASK ... RESUME starts it
+    dbt_args: str = ""  # EXECUTE DBT PROJECT's ARGS, as written ('run --target prod')
+    # A run that sets a return value in the first run of each window of so many seconds
+    # (60_tasks.sql's REFRESH_GOLD): (value, window seconds).
+    returns: tuple[str, float] | None = None
+    # WHEN SYSTEM$GET_PREDECESSOR_RETURN_VALUE('<task>') = '<value>': (task, value).
+    when_returned: tuple[str, str] | None = None
+    # Local scheduling (time.monotonic()): the last scheduled run, the window's start,
+    # and the return value the last run set.
+    last_run: float | None = None
+    window_started: float | None = None
+    return_value: str | None = None
 
 
 class LocalDeployError(RuntimeError):

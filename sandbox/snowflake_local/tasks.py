@@ -1,16 +1,21 @@
 """Tasks, emulated: each task's state as the deploy's statements set it (created
 suspended, ALTER TASK ... SUSPEND/RESUME, SYSTEM$TASK_DEPENDENTS_ENABLE, DROP TASK),
 only a resumed root runs, replacing a task of a started graph fails as in Snowflake,
-and a graph run calls the same procedure handlers production's tasks call."""
+and a graph run calls the same procedure handlers production's tasks call. Scheduled
+tasks run on their SCHEDULE scaled by the demo's clock (`schedule_scale`, its --speed),
+with their children: the gold graph's run, then its tests when the run says they are
+due (a return value and a WHEN, as 60_tasks.sql writes them)."""
 
 from __future__ import annotations
 
 import functools
 import importlib
 import re
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from sandbox.snowflake_local.base import DbtRunner
 from sandbox.snowflake_local.plan import (
     DBT_TASK,
     LOCAL_SCHEMA,
@@ -24,9 +29,34 @@ from sandbox.snowflake_local.task_history import TaskHistory
 
 TASK_RE = re.compile(
     r"CREATE\s+OR\s+REPLACE\s+TASK\s+(?P<task>\S+)(?P<body>.*?)\bAS\s+"
-    r"(?:CALL\s+(?P<proc>[\w.]+)\(\)|(?P<dbt>EXECUTE\s+DBT\s+PROJECT)\b)",
+    r"(?:CALL\s+(?P<proc>[\w.]+)\(\)|(?P<dbt>EXECUTE\s+DBT\s+PROJECT)\b"
+    r"|EXECUTE\s+IMMEDIATE\s+\$\$(?P<block>.*)\$\$)",
     re.I | re.S,
 )
+DBT_ARGS_RE = re.compile(r"EXECUTE\s+DBT\s+PROJECT\s+[\w.$]+\s+ARGS\s*=\s*'(?P<args>[^']*)'", re.I)
+# The one scripting block a task body may be locally (60_tasks.sql's REFRESH_GOLD): run
+# dbt, then set a return value in the graph run scheduled first in each window.
+RUN_THEN_RETURN_RE = re.compile(
+    r"^\s*DECLARE\s+scheduled_s\s+NUMBER\s*;\s*BEGIN\s+"
+    r"EXECUTE\s+DBT\s+PROJECT\s+[\w.$]+\s+ARGS\s*=\s*'(?P<args>[^']*)'\s*;\s*"
+    r"SELECT\s+DATE_PART\(\s*EPOCH_SECOND\s*,\s*SYSTEM\$TASK_RUNTIME_INFO\(\s*"
+    r"'CURRENT_TASK_GRAPH_ORIGINAL_SCHEDULED_TIMESTAMP'\s*\)::TIMESTAMP_LTZ\s*\)\s+"
+    r"INTO\s+:scheduled_s\s*;\s*"
+    r"IF\s*\(\s*MOD\(\s*scheduled_s\s*,\s*(?P<hours>\d+)\s*\*\s*3600\s*\)\s*<\s*"
+    r"(?P<minutes>\d+)\s*\*\s*60\s*\)\s*THEN\s+"
+    r"CALL\s+SYSTEM\$SET_RETURN_VALUE\(\s*'(?P<value>[^']*)'\s*\)\s*;\s*"
+    r"END\s+IF\s*;\s*END\s*;\s*$",
+    re.I | re.S,
+)
+WHEN_RETURNED_RE = re.compile(
+    r"\bWHEN\s+SYSTEM\$GET_PREDECESSOR_RETURN_VALUE\(\s*'(?P<task>\w+)'\s*\)\s*=\s*"
+    r"'(?P<value>[^']*)'",
+    re.I,
+)
+# '<num> { HOURS | MINUTES | SECONDS }' (releases before wrote the singular, which
+# Snowflake takes too).
+INTERVAL_RE = re.compile(r"^\s*(\d+)\s+(HOUR|MINUTE|SECOND)S?\s*$", re.I)
+SECONDS = {"HOUR": 3600.0, "MINUTE": 60.0, "SECOND": 1.0}
 AFTER_RE = re.compile(r"\bAFTER\s+(?P<parents>[\w.$\s,]+?)\s*(?:\bWHEN\b|$)", re.I | re.S)
 ALTER_TASK_RE = re.compile(
     r"^\s*ALTER\s+TASK\s+(?P<if_exists>IF\s+EXISTS\s+)?(?P<task>[\w.$]+)\s+"
@@ -42,6 +72,15 @@ DROP_TASK_RE = re.compile(
 
 
 class TaskGraph(ProcedureCalls, TaskHistory):
+    # The demo's clock: a SCHEDULE of N minutes runs every N minutes / schedule_scale (the
+    # demo's --speed, as every other interval of the demo), at least min_schedule_s
+    # apart; schedule_override_s, when set, replaces that interval.
+    schedule_scale: float = 1.0
+    min_schedule_s: float = 0.0
+    schedule_override_s: float | None = None
+    # The stop's last pass: every scheduled graph runs now, its tests included.
+    force_schedules: bool = False
+
     def _declare_task(self, statement: str) -> None:
         if m := TASK_RE.search(statement):
             after = AFTER_RE.search(m["body"])
@@ -54,12 +93,31 @@ class TaskGraph(ProcedureCalls, TaskHistory):
                 if after
                 else []
             )
-            procedure = DBT_TASK if m["dbt"] else strip_database(m["proc"], self.database).upper()
             schedule = re.search(r"\bSCHEDULE\s*=\s*'([^']*)'", m["body"], re.I)
             name = strip_database(m["task"], self.database)
+            task = Task(name, DBT_TASK, parents, schedule[1] if schedule else "")
+            if m["block"] is not None:
+                block = RUN_THEN_RETURN_RE.match(m["block"])
+                if block is None:
+                    raise LocalDeployError(
+                        f"{name}: the local runtime runs a scripting block only in "
+                        "60_tasks.sql's form (EXECUTE DBT PROJECT, then SYSTEM$SET_RETURN_VALUE "
+                        "in the first scheduled run of each window)"
+                    )
+                task.dbt_args = block["args"]
+                task.returns = (block["value"], float(block["hours"]) * 3600)
+            elif m["dbt"]:
+                args = DBT_ARGS_RE.search(statement)
+                task.dbt_args = args["args"] if args else ""
+            else:
+                task.procedure = strip_database(m["proc"], self.database).upper()
+            if when := WHEN_RETURNED_RE.search(m["body"]):
+                task.when_returned = (when["task"].upper(), when["value"])
+            if task.schedule and not INTERVAL_RE.match(task.schedule):
+                raise LocalDeployError(f"{name}: the local runtime schedules only intervals")
             self._refuse_if_graph_started(name, parents)
             self.plan.tasks = [t for t in self.plan.tasks if t.name != name]
-            self.plan.tasks.append(Task(name, procedure, parents, schedule[1] if schedule else ""))
+            self.plan.tasks.append(task)
             self._save_tasks()
 
     def _save_tasks(self) -> None:
@@ -121,14 +179,14 @@ class TaskGraph(ProcedureCalls, TaskHistory):
             if task is None and not m["if_exists"]:
                 raise LocalDeployError(f"Task {m['task']} does not exist.")
             if task is not None:
-                task.started = m["action"].upper() == "RESUME"
+                self._set_started(task, m["action"].upper() == "RESUME")
                 self._save_tasks()
         elif m := DEPENDENTS_ENABLE_RE.match(statement):
             task = self.task(m["task"])
             if task is None:
                 raise LocalDeployError(f"Task {m['task']} does not exist.")
             for dependent in self.dependents(task):
-                dependent.started = True
+                self._set_started(dependent, True)
             self._save_tasks()
         elif m := DROP_TASK_RE.match(statement):
             task = self.task(m["task"])
@@ -136,6 +194,13 @@ class TaskGraph(ProcedureCalls, TaskHistory):
                 raise LocalDeployError(f"Task {m['task']} does not exist.")
             self.plan.tasks = [t for t in self.plan.tasks if t is not task]
             self._save_tasks()
+
+    @staticmethod
+    def _set_started(task: Task, started: bool) -> None:
+        """A resume starts the schedule afresh, as Snowflake's does."""
+        if started and not task.started:
+            task.last_run = task.window_started = None
+        task.started = started
 
     def run_graph(self) -> list[str]:
         """One run of the task graph: a resumed root when its streams have data, then every
@@ -152,7 +217,7 @@ class TaskGraph(ProcedureCalls, TaskHistory):
                 continue
             done = {root.name}
             results.append(self._run_task(root, functools.partial(self.call, root.procedure)))
-            pending = [t for t in self.plan.tasks if t.parents and t.started]
+            pending = [t for t in self.dependents(root)[1:] if t.started]
             while pending:
                 ready = [t for t in pending if all(p in done for p in t.parents)]
                 if not ready:
@@ -171,16 +236,80 @@ class TaskGraph(ProcedureCalls, TaskHistory):
         return results
 
     def run_scheduled(self) -> list[str]:
-        """The scheduled tasks (REFRESH_GOLD): locally the dbt runner keeps its own,
-        shorter cadence, since demo time runs faster than the deployed schedule."""
+        """The scheduled graphs that are due (REFRESH_GOLD, then TEST_GOLD when the run
+        says the tests are due): each on its SCHEDULE, on the demo's clock. Locally the
+        first run comes at the first pass after the resume (Snowflake's comes one
+        interval later), so GOLD's objects exist from the start of a demo."""
         runner = self.dbt_runner
-        if runner is None or not runner.due():
+        if runner is None:
             return []
-        return [
-            self._run_task(task, runner)
-            for task in self.plan.tasks
-            if task.schedule and task.procedure == DBT_TASK and task.started
-        ]
+        results = []
+        for root in [t for t in self.plan.tasks if t.schedule and t.started]:
+            now = time.monotonic()
+            interval = self.local_interval_s(root.schedule)
+            last = root.last_run
+            if not self.force_schedules and last is not None and now - last < interval:
+                continue
+            root.last_run = now
+            results += self._run_scheduled_graph(root, runner, now, interval)
+        return results
+
+    def local_interval_s(self, schedule: str) -> float:
+        """A SCHEDULE's interval on the demo's clock, in seconds."""
+        if self.schedule_override_s is not None:
+            return self.schedule_override_s
+        m = INTERVAL_RE.match(schedule)
+        if m is None:
+            raise LocalDeployError(f"the local runtime schedules only intervals: {schedule!r}")
+        seconds = float(m[1]) * SECONDS[m[2].upper()]
+        return max(self.min_schedule_s, seconds / max(self.schedule_scale, 1e-9))
+
+    def _run_scheduled_graph(
+        self, root: Task, runner: DbtRunner, now: float, interval: float
+    ) -> list[str]:
+        """The root, then each started task after it whose predecessors have run; a child
+        whose WHEN reads a return value its predecessor did not set is SKIPPED, as in
+        Snowflake's task history. A failed task ends the graph run (the error goes on)."""
+        results = [self._run_task(root, self._runner_for(root, runner))]
+        root.return_value = self._return_value(root, now, interval)
+        done, pending = {root.name}, [t for t in self.dependents(root)[1:] if t.started]
+        while ready := [t for t in pending if all(p in done for p in t.parents)]:
+            for task in ready:
+                pending.remove(task)
+                done.add(task.name)
+                if task.when_returned is not None:
+                    parent, value = task.when_returned
+                    source = self.task(parent)
+                    if source is None or source.return_value != value:
+                        started = datetime.now(UTC).replace(tzinfo=None)
+                        self._record_run(task.name.rsplit(".", 1)[-1], "SKIPPED", started, None)
+                        continue
+                results.append(self._run_task(task, self._runner_for(task, runner)))
+        return results
+
+    def _runner_for(self, task: Task, runner: DbtRunner) -> Callable[[], str]:
+        if task.procedure == DBT_TASK:
+            return functools.partial(runner, task.dbt_args)
+        return functools.partial(self.call, task.procedure)
+
+    def _return_value(self, task: Task, now: float, interval: float) -> str | None:
+        """What the run's block returns: its value in the first run of each window (on the
+        demo's clock, at least one run interval long), and at the stop's last pass."""
+        if task.returns is None:
+            return None
+        value, window_s = task.returns
+        window = max(interval, window_s / max(self.schedule_scale, 1e-9))
+        if self.schedule_override_s is not None:
+            window = max(window, self.schedule_override_s)
+        if self.force_schedules:
+            return value
+        if task.window_started is None:
+            task.window_started = now  # the first window starts with the first run
+            return None
+        if now - task.window_started >= window:
+            task.window_started = now
+            return value
+        return None
 
     def _run_task(self, task: Task, run: Callable[[], str]) -> str:
         """One task run, recorded as Snowflake's task history shows it: SUCCEEDED, or

@@ -5,7 +5,8 @@
 --   INGEST       owns RAW: the stage, file format, tables and Snowpipe pipes.
 --   TRANSFORM    owns SILVER, OPS and GOLD objects: procedures, streams, tasks, dbt, the app.
 --   READ         reads GOLD and OPS, and may open the dashboard.
---   GOLD_REFRESH runs and watches the REFRESH_GOLD task (the gold workflow), nothing else.
+--   GOLD_REFRESH runs and watches the gold graph, REFRESH_GOLD and its TEST_GOLD (the gold
+--                workflow), nothing else.
 -- All four roll up to SYSADMIN, as Snowflake recommends for custom roles, so an
 -- administrator can always manage what they own.
 -- https://docs.snowflake.com/en/user-guide/security-access-control-considerations

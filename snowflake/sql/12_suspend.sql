@@ -10,6 +10,9 @@
 -- https://docs.snowflake.com/en/sql-reference/sql/alter-task
 ALTER TASK IF EXISTS <% database %>.OPS.LOAD_EVENTS SUSPEND;
 ALTER TASK IF EXISTS <% database %>.GOLD.REFRESH_GOLD SUSPEND;
+-- Its child, the dbt tests (a child is suspended once its root is): the graph is wholly
+-- stopped until the resume step enables it again with the root.
+ALTER TASK IF EXISTS <% database %>.GOLD.TEST_GOLD SUSPEND;
 -- Where releases before the dbt task moved to GOLD created it (dropped by 60_tasks.sql).
 ALTER TASK IF EXISTS <% database %>.OPS.REFRESH_GOLD SUSPEND;
 -- The alerts too: while the deploy changes what they watch, they would report its

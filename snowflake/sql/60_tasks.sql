@@ -40,15 +40,39 @@ CREATE OR REPLACE TASK <% database %>.OPS.BUILD_PROJECTED
   TARGET_COMPLETION_INTERVAL = '1 MINUTES' AFTER <% database %>.OPS.LOAD_EVENTS
 AS CALL <% database %>.SILVER.BUILD_PROJECTED();
 
--- Gold: the dbt project on its own schedule, not after every silver run. A build
--- each minute would keep the warehouse from ever suspending (about 24 XS credits a
--- day); every `gold_refresh_minutes` it wakes, builds, and suspends 60 s later. Runs
--- never overlap (the gold workflow runs this same task instead of its own dbt), which
--- dbt Projects on Snowflake need: one EXECUTE DBT PROJECT at a time per project.
--- The task must be in the dbt project object's database and schema, on a warehouse
--- (serverless tasks cannot run dbt projects).
+-- Gold: the dbt project on its own schedule, not after every silver run. A run each
+-- minute would keep the warehouse from ever suspending (about 24 XS credits a day);
+-- every `gold_refresh_minutes` it wakes, runs, and suspends 60 s later. The scheduled
+-- run is `dbt run` alone (the incremental models merge what is new, the views are
+-- replaced), so it stays within about a minute of the warehouse; the tests, which read
+-- whole marts, run every `gold_test_hours` (TEST_GOLD, below). Runs never overlap (the
+-- gold workflow runs this same task instead of its own dbt). The tasks must be in the
+-- dbt project object's database and schema, on a warehouse (serverless tasks cannot
+-- run dbt projects).
 -- https://docs.snowflake.com/en/user-guide/data-engineering/dbt-projects-on-snowflake-schedule-project-execution
 -- https://docs.snowflake.com/en/user-guide/data-engineering/dbt-projects-on-snowflake-limitations
+--
+-- Why the tests are a child of this task and not a root of their own: Snowflake does not
+-- support two EXECUTE DBT PROJECT at once on the same dbt project object, even with
+-- different selectors (the limitations page: run one at a time per object). A second
+-- root on its own schedule could start while REFRESH_GOLD runs (OVERLAP_POLICY keeps
+-- only one graph's runs apart); a child starts only after the run succeeded, on the
+-- state that run just built, while the warehouse is still awake (no resume of its own),
+-- and NO_OVERLAP holds the next scheduled run until the child has finished.
+-- A child runs after every run of its root unless its WHEN says otherwise, and WHEN
+-- reads only what Snowflake lists (SYSTEM$GET_PREDECESSOR_RETURN_VALUE among them), so
+-- the run says when tests are due: in the graph run scheduled first in each window of
+-- `gold_test_hours` (its original scheduled time within the first interval of the
+-- window: exactly one run of every window, runs being one interval apart) it sets the
+-- return value 'test'. Every other run TEST_GOLD is SKIPPED, which the task history
+-- tells apart from a run: a failed test stays the test task's last run (what `mempool
+-- status` and TASKS_ALERT read) until the next test run, not the next gold run.
+-- The bodies are scripting blocks in EXECUTE IMMEDIATE $$ ... $$, the form `snow sql -f`
+-- keeps whole (as the alerts' actions).
+-- https://docs.snowflake.com/en/user-guide/tasks-graphs
+-- https://docs.snowflake.com/en/sql-reference/sql/create-task (WHEN; Snowflake Scripting)
+-- https://docs.snowflake.com/en/sql-reference/functions/system_set_return_value
+-- https://docs.snowflake.com/en/sql-reference/functions/system_task_runtime_info
 -- Releases before this one created it in OPS: that task goes (12_suspend.sql suspended it).
 DROP TASK IF EXISTS <% database %>.OPS.REFRESH_GOLD;
 CREATE OR REPLACE TASK <% database %>.GOLD.REFRESH_GOLD
@@ -57,4 +81,21 @@ CREATE OR REPLACE TASK <% database %>.GOLD.REFRESH_GOLD
   OVERLAP_POLICY = NO_OVERLAP
   SUSPEND_TASK_AFTER_NUM_FAILURES = 3
   ERROR_INTEGRATION = <% error_integration %>
-AS EXECUTE DBT PROJECT <% database %>.GOLD.<% dbt_project %> ARGS = 'build --target prod';
+AS EXECUTE IMMEDIATE $$
+  DECLARE
+    scheduled_s NUMBER;
+  BEGIN
+    EXECUTE DBT PROJECT <% database %>.GOLD.<% dbt_project %> ARGS = 'run --target prod';
+    SELECT DATE_PART(EPOCH_SECOND, SYSTEM$TASK_RUNTIME_INFO('CURRENT_TASK_GRAPH_ORIGINAL_SCHEDULED_TIMESTAMP')::TIMESTAMP_LTZ)
+      INTO :scheduled_s;
+    IF (MOD(scheduled_s, <% gold_test_hours %> * 3600) < <% gold_refresh_minutes %> * 60) THEN
+      CALL SYSTEM$SET_RETURN_VALUE('test');
+    END IF;
+  END;
+  $$;
+
+CREATE OR REPLACE TASK <% database %>.GOLD.TEST_GOLD
+  WAREHOUSE = <% warehouse %>
+  AFTER <% database %>.GOLD.REFRESH_GOLD
+  WHEN SYSTEM$GET_PREDECESSOR_RETURN_VALUE('REFRESH_GOLD') = 'test'
+AS EXECUTE DBT PROJECT <% database %>.GOLD.<% dbt_project %> ARGS = 'test --target prod';

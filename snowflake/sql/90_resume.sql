@@ -1,10 +1,11 @@
 -- The last step: resume every task of the silver graph, children before the root, in
--- one call; then the scheduled gold refresh. What arrived while the graph was
--- suspended waits in the streams and is loaded by the new code at the first run. Run as
--- TRANSFORM (owner, with EXECUTE TASK).
+-- one call; then the gold graph the same way (the scheduled REFRESH_GOLD and its child
+-- TEST_GOLD: ALTER TASK ... RESUME on the root alone would leave the tests suspended).
+-- What arrived while the graph was suspended waits in the streams and is loaded by the
+-- new code at the first run. Run as TRANSFORM (owner, with EXECUTE TASK).
 -- https://docs.snowflake.com/en/sql-reference/functions/system_task_dependents_enable
 SELECT SYSTEM$TASK_DEPENDENTS_ENABLE('<% database %>.OPS.LOAD_EVENTS');
-ALTER TASK <% database %>.GOLD.REFRESH_GOLD RESUME;
+SELECT SYSTEM$TASK_DEPENDENTS_ENABLE('<% database %>.GOLD.REFRESH_GOLD');
 -- The alerts (80_alerts.sql), created suspended: resuming one needs EXECUTE ALERT (and, for
 -- a serverless one, EXECUTE MANAGED ALERT) held by its owner.
 -- https://docs.snowflake.com/en/sql-reference/sql/alter-alert

@@ -20,6 +20,8 @@ DROP ALERT IF EXISTS <% database %>.OPS.STREAMS_ALERT;
 DROP ALERT IF EXISTS <% database %>.OPS.HEIGHT_GAPS_ALERT;
 DROP ALERT IF EXISTS <% database %>.OPS.CREDITS_ALERT;
 DROP STREAMLIT IF EXISTS <% database %>.GOLD.MEMPOOL_DASHBOARD;
+-- The gold graph, its child (the dbt tests) before its root.
+DROP TASK IF EXISTS <% database %>.GOLD.TEST_GOLD;
 DROP TASK IF EXISTS <% database %>.GOLD.REFRESH_GOLD;
 DROP TASK IF EXISTS <% database %>.OPS.REFRESH_GOLD;
 DROP DBT PROJECT IF EXISTS <% database %>.GOLD.<% dbt_project %>;
