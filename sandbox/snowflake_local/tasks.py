@@ -279,7 +279,8 @@ class TaskGraph(ProcedureCalls, TaskHistory):
                 done.add(task.name)
                 if task.when_returned is not None:
                     parent, value = task.when_returned
-                    source = self.task(parent)
+                    # A graph's tasks share a schema: the name is given without it.
+                    source = self.task(f"{task.name.rsplit('.', 1)[0]}.{parent}")
                     if source is None or source.return_value != value:
                         started = datetime.now(UTC).replace(tzinfo=None)
                         self._record_run(task.name.rsplit(".", 1)[-1], "SKIPPED", started, None)
