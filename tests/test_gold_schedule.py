@@ -33,10 +33,11 @@ class Recorder:
 def graph(runner: Recorder) -> tuple[TaskGraph, list[tuple[str, str, Any]]]:
     """A task graph fed the deploy's tasks and resume statements, recording its runs."""
     rt = TaskGraph.__new__(TaskGraph)
-    rt.plan, rt.database, rt.dbt_runner = Plan(), CONFIG.database, runner
+    rt.plan, rt.database = Plan(), CONFIG.database
+    rt.dbt_runner = runner
     records: list[tuple[str, str, Any]] = []
     rt._save_tasks = lambda: None  # type: ignore[method-assign]
-    rt._record_run = lambda name, state, started, error: records.append((name, state, error))  # type: ignore[method-assign]
+    rt._record_run = lambda name, state, started, error: records.append((name, state, error))  # type: ignore[method-assign,assignment]
     for sql_file in ("60_tasks.sql", "90_resume.sql"):
         for statement in split_statements(
             render((SQL_DIR / sql_file).read_text(), CONFIG.values())
