@@ -5,8 +5,10 @@ Both warehouses are fed what the streamer writes (ingest.frames, the production
 parsing) for frames the simulator's server logic builds (sandbox.simulator.server's
 frame_for) from one model run: streamer A watches the whole run; B joins late, drops,
 and comes back as a new connection. A started first, so gold follows A's projected
-block throughout and takes each minute from A (most samples; ties by origin id), and
-every column but the provenance ones must match the A-only warehouse exactly.
+block throughout; a minute's newest sample is the same broadcast whichever streamer
+has it, and its inflow averages A's samples (most of them; ties by origin id). Every
+column but the provenance ones must match the A-only warehouse exactly, even
+after gold held every connection's states, as a release before the rule left it.
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ pytestmark = [pytest.mark.stack, pytest.mark.dbt, pytest.mark.slow]
 START = 1_760_000_000
 RUN_S = 420
 WANTS = {"blocks", "stats", "mempool-blocks"}
-# Which connection a row came from, and when SILVER or gold stamped it: the only
-# columns allowed to differ between one streamer and several.
+# Which connection a row came from, when that connection received it, and when SILVER
+# or gold stamped it: the only columns allowed to differ between one streamer and several.
 PROVENANCE = {
+    "RECEIVED_AT",
     "ORIGIN_ID",
     "FRAME_SEQ",
     "PROJECTED_STATE_ID",
@@ -200,6 +203,20 @@ def test_two_streamers_give_the_gold_of_one(
                 land_records(two, batch)
             cycle(two)
             dbt(two, tmp_path / "two", "run")
+            # What a release before the one-line rule left behind: every connection's
+            # states in gold. The next run must remove them without a full refresh.
+            q(
+                two,
+                "INSERT INTO GOLD.FCT_PROJECTED_BLOCK (PROJECTED_STATE_ID, ORIGIN_ID, "
+                "FRAME_SEQ, SEQUENCE, PROJECTED_AT, IS_VALID, LOADED_AT) "
+                "SELECT ORIGIN_ID || ':' || FRAME_SEQ, ORIGIN_ID, FRAME_SEQ, SEQUENCE, "
+                "RECEIVED_AT, IS_VALID, LOADED_AT FROM SILVER.PROJECTED_BLOCK_STATES "
+                "WHERE ORIGIN_ID = 'b-1'",
+            )
+            [(left_behind,)] = q(
+                two, "SELECT COUNT(*) FROM GOLD.FCT_PROJECTED_BLOCK WHERE ORIGIN_ID = 'b-1'"
+            )
+            assert left_behind > 0
             for batch in late[4:]:
                 land_records(two, batch)
             cycle(two)

@@ -232,7 +232,12 @@ def streamer_record(home: Path) -> dict[str, list[dict[str, Any]]]:
 def test_one_streamer_killed_for_good_half_way_loses_no_minute(tmp_path: Path) -> None:
     home = tmp_path / "home"
     out = subprocess.run(
-        demo_argv(31, "--duration", "90", "--streamers", "2", "--streamer-chaos", "kill-one"),
+        # Only the kill: with the simulator also dropping connections at random (--chaos),
+        # a drop of the survivor while the other is being killed loses the frames of
+        # those seconds by design (mempool.space replays nothing), which is not what this
+        # test is about. The full chaos run (test_chaos.py) restarts streamers in turn.
+        [arg for arg in demo_argv(31, "--duration", "90") if arg != "--chaos"]
+        + ["--streamers", "2", "--streamer-chaos", "kill-one"],
         env={**os.environ, "MEMPOOL_HOME": str(home)},
         capture_output=True,
         text=True,

@@ -1,13 +1,13 @@
 {#
   Each minute's rows from one origin: the origin (connection or poll run) with the most
-  rows in that minute (`counted` says what a row is worth, e.g. one per frame), ties by
-  origin id. Several streamers sample the same broadcasts, so one origin per minute keeps
-  a minute's figures those of one coherent feed, and the same whether one streamer
-  sampled it or two: a streamer that joined or left mid-minute has fewer rows and is not
-  chosen. Adds `minute_at` and `minute_loaded_at`, the newest time any of the minute's
-  rows (of every origin) reached SILVER: the minute's watermark. `where` limits the rows.
+  rows in that minute, ties by origin id. For what averages a minute's samples: several
+  streamers sample the same broadcasts, so one origin per minute keeps the average that
+  of one feed, the same whether one streamer sampled the minute or two; a streamer that
+  joined or left mid-minute has fewer rows and is not chosen. Adds `minute_at` and
+  `minute_loaded_at`, the newest time any of the minute's rows (of every origin)
+  reached SILVER: the minute's watermark. `where` limits the rows.
 #}
-{% macro leading_origin_rows(relation, where='', counted='1') -%}
+{% macro leading_origin_rows(relation, where='') -%}
     select *
     from (
         select
@@ -15,7 +15,7 @@
             date_trunc('minute', r.received_at) as minute_at,
             max(r.loaded_at) over (partition by date_trunc('minute', r.received_at))
                 as minute_loaded_at,
-            sum({{ counted }}) over (
+            count(*) over (
                 partition by date_trunc('minute', r.received_at), r.origin_id
             ) as origin_rows
         from {{ relation }} as r
@@ -25,17 +25,21 @@
 {%- endmacro %}
 
 {#
-  The state at the end of each minute: the leading origin's last row (by receive time,
-  ties broken by key), with the minute's watermark as `loaded_at`.
+  The state at the end of each minute: its newest row of any origin (by receive time,
+  ties broken by key), with the newest time any of the minute's rows reached SILVER
+  (`loaded_at`, the minute's watermark). Streamers receive the same broadcasts, so the
+  newest row is the same values whichever of them has it, and the freshest when one
+  of them went down mid-minute. `where` limits the rows read.
 #}
 {% macro last_per_minute(relation, key, columns, where='') -%}
     select
-        minute_at,
+        date_trunc('minute', received_at) as minute_at,
         {{ columns | join(',\n        ') }},
-        minute_loaded_at as loaded_at
-    from ({{ leading_origin_rows(relation, where) }})
+        max(loaded_at) over (partition by date_trunc('minute', received_at)) as loaded_at
+    from {{ relation }}
+    {{ where }}
     qualify row_number() over (
-        partition by minute_at
+        partition by date_trunc('minute', received_at)
         order by received_at desc, {{ key }} desc
     ) = 1
 {%- endmacro %}

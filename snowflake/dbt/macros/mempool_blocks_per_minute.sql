@@ -1,7 +1,8 @@
 {#
-  The projected blocks as they stood at the end of each minute (the last frame of the
-  minute's leading origin, whole), each with its highest fee rate. Shared by the history
-  mart (fct_mempool_blocks) and Live's view of the latest strip. `where` limits the frames
+  The projected blocks as they stood at the end of each minute (the minute's newest
+  frame of any streamer, whole: copies of one broadcast are the same strip), each with
+  its highest fee rate. Shared by the history mart (fct_mempool_blocks) and Live's view
+  of the latest strip. `where` limits the frames
   read; the caller's WITH clause must be open, and it selects from the last of these
   CTEs, mempool_blocks_per_minute.
 #}
@@ -9,12 +10,11 @@
 last_frame_per_minute as (
 
     select
-        minute_at,
+        date_trunc('minute', received_at) as minute_at,
         event_key,
-        minute_loaded_at as loaded_at
-    -- A frame is its block 0's row: the leading origin is the one with the most frames.
-    from ({{ leading_origin_rows(ref('stg_silver__mempool_blocks'), where,
-                                 counted='iff(r.block_index = 0, 1, 0)') }})
+        max(loaded_at) over (partition by date_trunc('minute', received_at)) as loaded_at
+    from {{ ref('stg_silver__mempool_blocks') }}
+    {{ where }}
     qualify row_number() over (
         partition by date_trunc('minute', received_at)
         order by received_at desc, event_key desc

@@ -1,7 +1,7 @@
 {#
-  The mempool per minute: the last sample of each minute for its size and the
-  recommended fees, the minute's average for inflow, each from the minute's leading
-  origin (leading_origin_rows: one streamer or two give the same minute). Shared by the history mart
+  The mempool per minute: the last sample of each minute (of any streamer) for its size
+  and the recommended fees, the minute's average for inflow over its leading origin's
+  samples (leading_origin_rows): one streamer or two give the same minute. Shared by the history mart
   (fct_mempool_minutely, the minutes a run touched) and Live's view (the recent window),
   so both read the same numbers. `where` limits the rows each source is read for; the
   caller's WITH clause must be open (these are CTEs followed by the final select).

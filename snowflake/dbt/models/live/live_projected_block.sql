@@ -1,5 +1,6 @@
--- The projected next block as SILVER's newest valid state has it (fct_projected_block
--- keeps every state for history).
+-- The projected next block as SILVER's newest valid state has it, on whichever
+-- connection received it last (fct_projected_block keeps the followed connection's
+-- states for history; for the newest state, the freshest copy is the better answer).
 select
     projected_state_id,
     origin_id,

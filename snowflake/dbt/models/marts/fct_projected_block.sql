@@ -8,61 +8,41 @@
         "{{ ensure_column('total_fees_btc', 'number(38, 8)', sat_to_btc('total_fees_sat')) }}",
         "{{ drop_states_a_rebuild_dropped() }}",
         "{{ drop_states_to_refollow() }}",
-    ]
+    ],
+    post_hook=["{{ drop_unfollowed_states() }}"]
 ) }}
 
 {#
   One line per time, however many streamers watch: at each moment gold follows one
   connection, of those live then (from their first state to their last, plus
-  `connection_handoff_seconds`) the one that started earliest, ties by origin id. A connection is followed until it ends, then the
-  longest-running survivor takes over, and a reconnecting streamer (a later start) never
-  takes the line back: no flapping, and one streamer or two give the same states (the
-  server's sequence and block are the same on every connection). SILVER keeps every
+  `connection_handoff_seconds`) the one that started earliest, ties by origin id. A
+  connection is followed until it ends, then the longest-running survivor takes over,
+  and a reconnecting streamer (a later start) never takes the line back: no flapping,
+  and one streamer or two watching one server give the same states. SILVER keeps every
   connection's states and epochs.
 
   A late delta rebuilds its connection's states from the last full set, all stamped
   anew (LOADED_AT); the pre-hooks first remove the states of that range a rebuild no
-  longer has, and every state from the refollow bound on, which this run decides again.
+  longer has, and every state from the refollow bound on, which this run decides again;
+  the post-hook removes any state the rule, on SILVER as it is now, does not follow.
 #}
 
 with connections as (
 
-    select origin_id, min(projected_at) as started_at, max(projected_at) as ended_at
-    from {{ ref('stg_silver__projected_block_states') }}
-    group by 1
+    {{ projected_connections() }}
 
 ),
 
-states as (
-
-    select s.*, c.started_at as connection_started_at
-    from {{ ref('stg_silver__projected_block_states') }} as s
-    inner join connections as c on c.origin_id = s.origin_id
-    {% if is_incremental() %}
-    where s.projected_at >= {{ projected_refollow_from() }}
-    {% endif %}
-
-),
-
--- A state is followed unless a connection that started earlier (or at the same time
--- with a lower id) was live at its time.
+-- A state is followed when no connection that outranks its own was live at its time.
 followed as (
 
-    select states.*
-    from states
-    left join connections as earlier
-        on earlier.origin_id <> states.origin_id
-        and (
-            earlier.started_at < states.connection_started_at
-            or (
-                earlier.started_at = states.connection_started_at
-                and earlier.origin_id < states.origin_id
-            )
-        )
-        and states.projected_at >= earlier.started_at
-        and states.projected_at
-            <= dateadd('second', {{ var('connection_handoff_seconds') }}, earlier.ended_at)
-    where earlier.origin_id is null
+    select s.*
+    from {{ ref('stg_silver__projected_block_states') }} as s
+    inner join connections as c on c.origin_id = s.origin_id
+    where (c.outranked_until is null or s.projected_at > c.outranked_until)
+    {% if is_incremental() %}
+        and s.projected_at >= {{ projected_refollow_from() }}
+    {% endif %}
 
 )
 
