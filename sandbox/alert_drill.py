@@ -6,8 +6,7 @@ and that the pipeline recovered after the provocation was undone.
 What the drill does, once the pipeline has run WARMUP_S and every alert's latest run is
 clear (then one more run of the 15-minute alerts, inside the range the check reads):
 - a builder failing: BUILD_STATS is killed after it took its events (TASKS_ALERT: a failed
-  run; BACKLOG_ALERT: the events it holds unfinished); once both fired, killed before it
-  takes anything, so its stream stays unconsumed (STREAMS_ALERT, see below); then let be;
+  run; BACKLOG_ALERT: the events it holds unfinished), then let be once both fired;
 - a pipe paused: RAW.PRICES_PIPE (PIPES_ALERT), resumed once the alert fired;
 - a poison-pill burst: records of a contract version nobody writes (QUARANTINE_ALERT);
 - the streamers held: every streamer stopped (SIGTERM) and restarted once the alert fired
@@ -16,16 +15,15 @@ clear (then one more run of the 15-minute alerts, inside the range the check rea
 - a block delivered late: a blocks object held back until a later block is loaded, which
   opens a gap (HEIGHT_GAPS_ALERT), then delivered, which closes it.
 
-STREAMS_ALERT: a stream goes stale after 14 days, and the alert watches for 12; the drill
-lowers OPS.ALERT_THRESHOLDS' STREAM_OFFSET_DAYS to a minute, as an operator may, while
-the builder's stream is unconsumed, and puts the old value back after. Its schedule (12
-hours) is 24 minutes even at 30x, so the drill runs it as EXECUTE ALERT does.
-CREDITS_ALERT is not provoked: nothing bills locally, so OPS.CREDIT_USAGE has no rows to
-go over the budget with (inserting made-up credits would prove only the condition's SQL,
-which tests/test_alerts.py does).
+Two alerts are not provoked. STREAMS_ALERT: its condition is DATEADD(DAY, -<threshold>,
+...), whole days (the local engine drops a fraction: a threshold of a minute, tried, made
+every stream fire, consumed or not), so it needs a stream unconsumed for a day at least;
+tests/test_alerts.py tests its condition with a backdated offset. CREDITS_ALERT: nothing
+bills locally, so OPS.CREDIT_USAGE has no rows to go over the budget with (made-up
+credits would prove only the condition's SQL, which tests/test_alerts.py does).
 
-Timing: alerts run on their schedule divided by --speed (AlertEmulation.time_scale); a
-provocation's window is how long its condition takes to hold (LEAD_S) plus one interval of
+Timing: alerts run on their schedule divided by --speed (the runtime's schedule_scale); a
+provocation's window is how long its condition takes to hold (its lead) plus one interval of
 its alert plus SLACK_S (a runtime cycle and a gold build). At the end, after CONFIRM_S,
 each provoked alert but QUARANTINE_ALERT (whose condition counts a whole day) is run once
 more, as an operator would to confirm it cleared: every one must end CONDITION_FALSE.
@@ -55,12 +53,9 @@ CONFIRM_S = 60.0
 # The builder the drill makes fail: the first of the silver builders, fed every poller
 # run (REST fees and mempool), so its backlog does not wait for the streamers.
 BUILDER = "BUILD_STATS"
-BUILDER_STREAM = "SILVER.EVENTS_STATS_STRM"
 BUILDER_CONSUMER = "stats"  # its name in OPS.CONSUMER_BATCH (build_stats.CONSUMER)
 PAUSED_PIPE = "RAW.PRICES_PIPE"
 POISON_RECORDS = 20
-# The stream-offset threshold the drill sets (days): a minute, instead of 12 days.
-STREAM_OFFSET_S = 60.0
 # The streamer-only SILVER tables' freshness target (OPS.TABLE_FRESHNESS, minutes).
 FRESHNESS_TARGET_S = 5 * 60.0
 # Minutes in each alert's SCHEDULE (80_alerts.sql).
@@ -75,6 +70,8 @@ SCHEDULE_MINUTES = {
     "CREDITS_ALERT": 60,
 }
 SKIPPED = {
+    "STREAMS_ALERT": "its threshold is whole days (DATEADD(DAY, ...)): a stream would have "
+    "to stay unconsumed a day; tests/test_alerts.py backdates an offset instead",
     "CREDITS_ALERT": "nothing bills locally: OPS.CREDIT_USAGE has no rows, and made-up "
     "credits would test only the condition's SQL (tests/test_alerts.py does)",
 }
@@ -131,10 +128,9 @@ class AlertDrill:
         self.interval_s = {a: m * 60.0 / speed for a, m in SCHEDULE_MINUTES.items()}
         self.began: float | None = None
         self.record = DrillRecord(speed, now_utc().isoformat())
-        self.kill: str | None = None  # "after-take" | "before-take" | None
+        self.kill = False
         self.held_block: str | None = None
         self.holding_blocks = False
-        self.streams_threshold: float | None = None  # the operator's value, to put back
         self.hold_streamers = threading.Event()
         self.release_streamers = threading.Event()
         self.streamers_back: str | None = None
@@ -164,10 +160,8 @@ class AlertDrill:
 
     def kill_switch(self, procedure: str) -> int | None:
         """The failing builder: killed before its second statement (its events taken into
-        OPS.CONSUMER_BATCH by the first, and left there) or before its first."""
-        if self.kill is None or not procedure.upper().endswith(BUILDER):
-            return None
-        return 1 if self.kill == "after-take" else 0
+        OPS.CONSUMER_BATCH by the first, and left there)."""
+        return 1 if self.kill and procedure.upper().endswith(BUILDER) else None
 
     def provoke(
         self,
@@ -248,7 +242,7 @@ class AlertDrill:
                 0.0,
                 f"OPS.{BUILDER_CONSUMER}: ",
             )
-            self.kill = "after-take"
+            self.kill = True
             runtime._apply(f"ALTER PIPE {db}.{PAUSED_PIPE} SET PIPE_EXECUTION_PAUSED = TRUE")
             self.provoke("PIPES_ALERT", f"{PAUSED_PIPE} paused", 0.0, f"{PAUSED_PIPE}: PAUSED")
             self.poison_burst(runtime)
@@ -275,42 +269,11 @@ class AlertDrill:
         if pipes is not None and pipes.undone_at is None and self.done_with(runtime, pipes.alert):
             runtime._apply(f"ALTER PIPE {db}.{PAUSED_PIPE} SET PIPE_EXECUTION_PAUSED = FALSE")
             self.undo("PIPES_ALERT")
-        if self.kill == "after-take" and all(
-            self.done_with(runtime, a) for a in ("TASKS_ALERT", "BACKLOG_ALERT")
-        ):
-            # Failing from its first statement now: its stream is no longer consumed.
-            self.kill = "before-take"
-            (value,) = runtime.execute(
-                f"SELECT VALUE FROM {db}.OPS.ALERT_THRESHOLDS WHERE NAME = 'STREAM_OFFSET_DAYS'"
-            )[0]
-            self.streams_threshold = float(value)
-            runtime.execute(
-                f"UPDATE {db}.OPS.ALERT_THRESHOLDS SET VALUE = ? WHERE NAME = 'STREAM_OFFSET_DAYS'",
-                [STREAM_OFFSET_S / 86400.0],
-            )
-            self.provoke(
-                "STREAMS_ALERT",
-                f"{BUILDER_STREAM} left unconsumed (STREAM_OFFSET_DAYS set to a minute)",
-                STREAM_OFFSET_S,
-                BUILDER_STREAM,
-                interval_s=0.0,  # run at once (EXECUTE ALERT), below
-            )
-        streams = provoked("STREAMS_ALERT")
-        if self.kill == "before-take" and streams is not None:
-            elapsed = (now_utc() - datetime.fromisoformat(streams.at)).total_seconds()
-            if elapsed > STREAM_OFFSET_S + SLACK_S / 3:
-                # Twelve hours scaled is still longer than the drill: run it now.
-                runtime.execute_alert("OPS.STREAMS_ALERT")
-                self.kill = None
-                runtime.execute(
-                    f"UPDATE {db}.OPS.ALERT_THRESHOLDS SET VALUE = ? "
-                    "WHERE NAME = 'STREAM_OFFSET_DAYS'",
-                    [self.streams_threshold],
-                )
-                self.undo("TASKS_ALERT")
-                self.undo("BACKLOG_ALERT")
-                self.undo("STREAMS_ALERT")
-                self.holding_blocks = True  # the builders run again: a gap can be seen
+        if self.kill and all(self.done_with(runtime, a) for a in ("TASKS_ALERT", "BACKLOG_ALERT")):
+            self.kill = False
+            self.undo("TASKS_ALERT")
+            self.undo("BACKLOG_ALERT")
+            self.holding_blocks = True  # the builders run again: a gap can be seen
         if self.holding_blocks:
             self.hold_blocks(runtime)
         gap = provoked("HEIGHT_GAPS_ALERT")
@@ -334,7 +297,7 @@ class AlertDrill:
         """Once every provocation is undone and CONFIRM_S has passed, each alert that
         should have cleared is run once more (EXECUTE ALERT), as an operator checks."""
         ps = self.record.provocations
-        if len(ps) < 7 or any(p.recovers and p.undone_at is None for p in ps):
+        if len(ps) < 6 or any(p.recovers and p.undone_at is None for p in ps):
             return
         last = max(datetime.fromisoformat(p.undone_at) for p in ps if p.undone_at)
         if now_utc() < last + timedelta(seconds=CONFIRM_S):
@@ -411,18 +374,13 @@ class AlertDrill:
         """The demo's last pass: whatever the drill still holds is put back, so what
         landed verifies (the check then says which alert the drill did not see through)."""
         db = runtime.database
-        self.kill = None
+        self.kill = False
         self.holding_blocks = False
         if self.record.provoked("PIPES_ALERT"):
             runtime._apply(f"ALTER PIPE {db}.{PAUSED_PIPE} SET PIPE_EXECUTION_PAUSED = FALSE")
         if self.held_block is not None:
             key, self.held_block = self.held_block, None
             runtime.load_object(key)
-        if self.streams_threshold is not None:
-            runtime.execute(
-                f"UPDATE {db}.OPS.ALERT_THRESHOLDS SET VALUE = ? WHERE NAME = 'STREAM_OFFSET_DAYS'",
-                [self.streams_threshold],
-            )
         self.release_streamers.set()
 
 

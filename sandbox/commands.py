@@ -91,7 +91,7 @@ def _add_demo(sub: Any) -> None:
         "--alert-drill",
         action="store_true",
         help="provoke each alert's condition once (a builder failing, a pipe paused, a "
-        "poison-pill burst, the streamers held, a stream unconsumed, a block late) and "
+        "poison-pill burst, the streamers held, a block late) and "
         "record when, in alert-drill.json; `mempool verify` then checks each alert fired "
         "in its window and cleared after (needs about 9 minutes: see docs/runbook.md)",
     )
