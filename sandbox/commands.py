@@ -93,7 +93,7 @@ def _add_demo(sub: Any) -> None:
         help="provoke each alert's condition once (a builder failing, a pipe paused, a "
         "poison-pill burst, the streamers held, a block late) and "
         "record when, in alert-drill.json; `mempool verify` then checks each alert fired "
-        "in its window and cleared after (needs about 9 minutes: see docs/runbook.md)",
+        "in its window and cleared after (needs about 10 minutes: see docs/runbook.md)",
     )
     p.add_argument("--no-dashboard", action="store_true", help="do not start Streamlit")
     p.add_argument("--moto-port", type=port_number, default=0, help="port for moto (0: a free one)")
