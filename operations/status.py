@@ -48,9 +48,11 @@ class Reader:
     """The warehouse as the checks read it: rows as dicts keyed by lower-case column
     name (SHOW's columns are lower case, a SELECT's upper case)."""
 
-    def __init__(self, conn: Any, database: str) -> None:
+    def __init__(self, conn: Any, database: str, local: bool = False) -> None:
         self.conn = conn
         self.database = database
+        # The local warehouse: only to word an empty answer of what nothing bills locally.
+        self.local = local
 
     def rows(self, sql: str) -> list[dict[str, Any]]:
         cur = self.conn.cursor()
@@ -377,6 +379,67 @@ def alerts(db: Reader) -> Check:
     )
 
 
+CREDITS = (
+    "SELECT KIND, SUM(CASE WHEN START_AT >= DATEADD(HOUR, -24, SYSDATE()) THEN CREDITS "
+    "ELSE 0 END) AS LAST_DAY, SUM(CREDITS) AS LAST_30_DAYS "
+    "FROM {db}.OPS.CREDITS_BY_KIND GROUP BY KIND"
+)
+# OPS.CREDITS_BY_KIND's kinds, in the order they print. The app has none: it runs its
+# queries on the warehouse, whose line counts them.
+CREDIT_KINDS = ("warehouse", "serverless tasks", "Snowpipe", "serverless alerts")
+# What the daily budget (SERVERLESS_CREDITS_PER_DAY, CREDITS_ALERT's threshold) covers:
+# CREDITS_ALERT's sources (OPS.CREDIT_USAGE), each on its own, so the status and the alert
+# agree. The warehouse follows the gold schedule and the dashboard's viewers (a resource
+# monitor caps it), Snowpipe the bytes landed.
+BUDGETED_KINDS = ("serverless tasks", "serverless alerts")
+
+
+@check(
+    "credits",
+    "credits by kind in the last day and 30 days; no serverless kind over its daily budget",
+    CREDITS,
+    THRESHOLD.replace("<name>", "SERVERLESS_CREDITS_PER_DAY"),
+)
+def credits(db: Reader) -> Check:
+    rows = {str(r["kind"]): r for r in db.rows(CREDITS)}
+    budget = threshold(db, "SERVERLESS_CREDITS_PER_DAY")
+    if not rows:
+        if db.local:
+            return Check("credits", True, "no credit history (local warehouse)")
+        return Check(
+            "credits",
+            False,
+            "no credit history in OPS.CREDITS_BY_KIND",
+            "the usage functions answer only a role with MONITOR USAGE: TRANSFORM's comes "
+            "from `mempool deploy --connection NAME --only task-privileges`",
+        )
+
+    def used(kind: str, column: str) -> float:
+        row = rows.get(kind)
+        return float(row[column] or 0) if row else 0.0
+
+    parts = [
+        f"{kind} {used(kind, 'last_day'):.2f} / {used(kind, 'last_30_days'):.2f}"
+        + (" (14 days kept)" if kind == "Snowpipe" else "")
+        for kind in CREDIT_KINDS
+    ]
+    day = sum(used(k, "last_day") for k in CREDIT_KINDS)
+    month = sum(used(k, "last_30_days") for k in CREDIT_KINDS)
+    figure = (
+        "credits last day / 30 days: " + "; ".join(parts) + f"; the app runs on the warehouse "
+        f"(counted there); total {day:.2f} / {month:.2f}"
+    )
+    over = [k for k in BUDGETED_KINDS if used(k, "last_day") > budget]
+    if over:
+        return Check(
+            "credits",
+            False,
+            f"{', '.join(over)} over the daily budget of {budget:g} credits: {figure}",
+            "find the task or alert that runs more often or longer than it did",
+        )
+    return Check("credits", True, figure)
+
+
 def run_checks(db: Reader, only: list[str] | None = None) -> list[Check]:
     results = []
     for spec in CHECKS:
@@ -417,7 +480,7 @@ def run_status(
         return 2
     try:
         with open_connection(connection, None, local_connection) as conn:
-            results = run_checks(Reader(conn, database), only)
+            results = run_checks(Reader(conn, database, local=connection is None), only)
     except WarehouseUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -131,6 +131,19 @@ ACCOUNTADMIN_GRANTS = {
     "MONITOR USAGE",
 }
 
+# Information Schema usage functions that return rows only for ACCOUNTADMIN or a role
+# granted MONITOR USAGE (each page's usage notes):
+# https://docs.snowflake.com/en/sql-reference/functions/warehouse_metering_history
+# https://docs.snowflake.com/en/sql-reference/functions/serverless_task_history
+# https://docs.snowflake.com/en/sql-reference/functions/serverless_alert_history
+# https://docs.snowflake.com/en/sql-reference/functions/pipe_usage_history
+USAGE_FUNCTIONS = (
+    "WAREHOUSE_METERING_HISTORY",
+    "SERVERLESS_TASK_HISTORY",
+    "SERVERLESS_ALERT_HISTORY",
+    "PIPE_USAGE_HISTORY",
+)
+
 
 @dataclass(frozen=True)
 class Need:
@@ -397,6 +410,10 @@ def statement_needs(account: Account, role: str, statement: str) -> tuple[list[N
         needs = schema_needs(m[1], "CREATE VIEW", s)
         for table in sorted(set(re.findall(r"(?:FROM|JOIN) (\w+\.\w+\.\w+)", m[2]))):
             needs.append(Need("SELECT", ("TABLE", table), s))
+        for function in sorted(set(re.findall(rf"\b({'|'.join(USAGE_FUNCTIONS)})\(", m[2]))):
+            # Creating the view needs nothing more; its owner (who reads it, in the
+            # alerts and the dashboard) gets rows only with MONITOR USAGE.
+            needs.append(Need("MONITOR USAGE", ACCOUNT, f"{s} ({function} answers no rows)"))
         return needs, lambda: account.create(role, obj)
 
     if m := re.match(

@@ -436,3 +436,24 @@ def test_the_gold_run_is_refused_when_its_owner_may_not_execute_tasks() -> None:
         f"EXECUTE TASK held by {CONFIG.transform_role} on ACCOUNT ACCOUNT"
         f" ({statement} (the task's owner))"
     ]
+
+
+def test_the_credit_views_owner_may_read_usage_history_and_without_the_grant_may_not() -> None:
+    """OPS.CREDIT_USAGE and OPS.CREDITS_BY_KIND call the usage functions that answer only
+    ACCOUNTADMIN or MONITOR USAGE (tests/access_model.py, USAGE_FUNCTIONS): their owner,
+    TRANSFORM (the alerts' and the dashboard's role), holds it from 03_task_privileges.sql.
+    Without that line the model refuses both views."""
+    plan = build_plan(CONFIG)
+    account, problems = replay(plan)
+    assert problems == []
+    db = CONFIG.database
+    for view in ("CREDIT_USAGE", "CREDITS_BY_KIND"):
+        assert account.owners[("VIEW", f"{db}.OPS.{view}")] == CONFIG.transform_role
+    privileges = (REPO / "snowflake" / "sql" / "03_task_privileges.sql").read_text()
+    line = "GRANT MONITOR USAGE ON ACCOUNT TO ROLE <% transform_role %>;"
+    assert line in privileges
+    _, problems = replay(plan, {"03_task_privileges.sql": privileges.replace(line, "")})
+    refused = [p for p in problems if "MONITOR USAGE" in p]
+    assert any("OPS.CREDITS_BY_KIND" in p and "WAREHOUSE_METERING_HISTORY" in p for p in refused)
+    assert any("OPS.CREDITS_BY_KIND" in p and "PIPE_USAGE_HISTORY" in p for p in refused)
+    assert any("OPS.CREDIT_USAGE" in p for p in refused)

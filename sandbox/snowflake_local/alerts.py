@@ -68,7 +68,7 @@ VIEW_RE = re.compile(
 # What in a view only Snowflake's account metadata answers.
 METADATA = re.compile(
     r"SYSTEM\$PIPE_STATUS|SYSTEM\$STREAM_GET_TABLE_TIMESTAMP|SERVERLESS_TASK_HISTORY|"
-    r"\bALERT_HISTORY\s*\(",
+    r"WAREHOUSE_METERING_HISTORY|PIPE_USAGE_HISTORY|\bALERT_HISTORY\s*\(",
     re.I,
 )
 
@@ -90,6 +90,9 @@ LOCAL_VIEWS: dict[str, str | None] = {
     "OPS.STREAM_OFFSETS": f"""
         SELECT STREAM AS STREAM_NAME, MOVED_AT AS OFFSET_AT FROM {LOCAL_SCHEMA}.STREAM_OFFSETS""",
     "OPS.CREDIT_USAGE": None,
+    # No local warehouse, task, pipe or alert bills: the credits by kind stay empty, and
+    # `mempool status` and the health page say so rather than show a zero.
+    "OPS.CREDITS_BY_KIND": None,
     "OPS.ALERT_RUNS": None,
 }
 

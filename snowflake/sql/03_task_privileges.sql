@@ -19,7 +19,12 @@ GRANT EXECUTE MANAGED ALERT ON ACCOUNT TO ROLE <% transform_role %>;
 -- ALERT_VIEWER; without it every run that fires ends ACTION_FAILED and sends nothing.
 -- https://docs.snowflake.com/en/sql-reference/functions/get_condition_query_uuid
 GRANT DATABASE ROLE SNOWFLAKE.ALERT_VIEWER TO ROLE <% transform_role %>;
--- The credits alert reads SERVERLESS_TASK_HISTORY, which answers only ACCOUNTADMIN or a role
--- with MONITOR USAGE (credit figures, read-only).
+-- The credit views (80_alerts.sql: OPS.CREDIT_USAGE, which the credits alert reads, and
+-- OPS.CREDITS_BY_KIND, which `mempool status` and the dashboard read) call usage functions
+-- that answer only ACCOUNTADMIN or a role with MONITOR USAGE (credit figures, read-only;
+-- no object's data): this one grant covers all four, nothing narrower is documented.
 -- https://docs.snowflake.com/en/sql-reference/functions/serverless_task_history
+-- https://docs.snowflake.com/en/sql-reference/functions/serverless_alert_history
+-- https://docs.snowflake.com/en/sql-reference/functions/warehouse_metering_history
+-- https://docs.snowflake.com/en/sql-reference/functions/pipe_usage_history
 GRANT MONITOR USAGE ON ACCOUNT TO ROLE <% transform_role %>;

@@ -135,9 +135,11 @@ FROM (
 -- Serverless credits per hour over the last day: the serverless tasks', and the alerts'
 -- own (serverless alerts bill apart from tasks, in SERVERLESS_ALERT_HISTORY). Both
 -- functions answer only ACCOUNTADMIN or a role with the global MONITOR USAGE privilege
--- (granted to TRANSFORM in 03_task_privileges.sql). The warehouse's credits (REFRESH_GOLD,
--- the dashboard) are not here: WAREHOUSE_METERING and ACCOUNT_USAGE need more than the
--- deploy grants (docs/runbook.md#credits_alert).
+-- (granted to TRANSFORM in 03_task_privileges.sql), account-wide: with MONITOR USAGE a
+-- role sees per-object credits but not object names, so nothing here filters by name.
+-- DATE_RANGE_END is given because its documented default is CURRENT_DATE, midnight:
+-- without it today's hours would be left out. The warehouse's credits and Snowpipe's
+-- are in OPS.CREDITS_BY_KIND below; this view is what CREDITS_ALERT holds to the budget.
 -- https://docs.snowflake.com/en/sql-reference/functions/serverless_task_history
 -- https://docs.snowflake.com/en/sql-reference/functions/serverless_alert_history
 CREATE OR REPLACE VIEW <% database %>.OPS.CREDIT_USAGE AS
@@ -145,13 +147,62 @@ SELECT 'serverless tasks' AS SOURCE,
        CONVERT_TIMEZONE('UTC', START_TIME)::TIMESTAMP_NTZ AS START_AT,
        CREDITS_USED::FLOAT AS CREDITS
 FROM TABLE(<% database %>.INFORMATION_SCHEMA.SERVERLESS_TASK_HISTORY(
-       DATE_RANGE_START => DATEADD(HOUR, -24, CURRENT_TIMESTAMP())))
+       DATE_RANGE_START => DATEADD(HOUR, -24, CURRENT_TIMESTAMP()),
+       DATE_RANGE_END => CURRENT_TIMESTAMP()))
 UNION ALL
 SELECT 'serverless alerts' AS SOURCE,
        CONVERT_TIMEZONE('UTC', START_TIME)::TIMESTAMP_NTZ AS START_AT,
        CREDITS_USED::FLOAT AS CREDITS
 FROM TABLE(<% database %>.INFORMATION_SCHEMA.SERVERLESS_ALERT_HISTORY(
-       DATE_RANGE_START => DATEADD(HOUR, -24, CURRENT_TIMESTAMP())));
+       DATE_RANGE_START => DATEADD(HOUR, -24, CURRENT_TIMESTAMP()),
+       DATE_RANGE_END => CURRENT_TIMESTAMP()));
+
+-- Credits by kind over the last 30 days, one row per kind and usage interval, times in
+-- UTC: what `mempool status` (its credits check) and the health page's cost panel read.
+-- Kept apart from CREDIT_USAGE so that a failure here (a range a function refuses) never
+-- fails CREDITS_ALERT's condition. Every function below answers only ACCOUNTADMIN or a
+-- role with MONITOR USAGE, which TRANSFORM (the view's owner and the dashboard's) holds
+-- (03_task_privileges.sql; tests/access_model.py requires it of a view that calls them).
+-- - warehouse: the deploy's warehouse alone (REFRESH_GOLD, TEST_GOLD, and the dashboard,
+--   which runs its queries there: the app has no line of its own, it would count twice).
+--   Hourly, for up to 6 months.
+--   https://docs.snowflake.com/en/sql-reference/functions/warehouse_metering_history
+-- - serverless tasks, serverless alerts: account-wide, as in CREDIT_USAGE; hourly.
+--   https://docs.snowflake.com/en/sql-reference/functions/serverless_task_history
+--   https://docs.snowflake.com/en/sql-reference/functions/serverless_alert_history
+-- - Snowpipe: account-wide (no PIPE_NAME: one row per interval, all pipes summed). The
+--   function keeps 14 days and errors on a range outside the last 15, so Snowpipe's
+--   window is 14 days; over that range it answers in 24-hour increments.
+--   https://docs.snowflake.com/en/sql-reference/functions/pipe_usage_history
+CREATE OR REPLACE VIEW <% database %>.OPS.CREDITS_BY_KIND AS
+SELECT 'warehouse' AS KIND,
+       CONVERT_TIMEZONE('UTC', START_TIME)::TIMESTAMP_NTZ AS START_AT,
+       CREDITS_USED::FLOAT AS CREDITS
+FROM TABLE(<% database %>.INFORMATION_SCHEMA.WAREHOUSE_METERING_HISTORY(
+       DATE_RANGE_START => DATEADD(DAY, -30, CURRENT_TIMESTAMP()),
+       DATE_RANGE_END => CURRENT_TIMESTAMP(),
+       WAREHOUSE_NAME => '<% warehouse %>'))
+UNION ALL
+SELECT 'serverless tasks' AS KIND,
+       CONVERT_TIMEZONE('UTC', START_TIME)::TIMESTAMP_NTZ AS START_AT,
+       CREDITS_USED::FLOAT AS CREDITS
+FROM TABLE(<% database %>.INFORMATION_SCHEMA.SERVERLESS_TASK_HISTORY(
+       DATE_RANGE_START => DATEADD(DAY, -30, CURRENT_TIMESTAMP()),
+       DATE_RANGE_END => CURRENT_TIMESTAMP()))
+UNION ALL
+SELECT 'Snowpipe' AS KIND,
+       CONVERT_TIMEZONE('UTC', START_TIME)::TIMESTAMP_NTZ AS START_AT,
+       CREDITS_USED::FLOAT AS CREDITS
+FROM TABLE(<% database %>.INFORMATION_SCHEMA.PIPE_USAGE_HISTORY(
+       DATE_RANGE_START => DATEADD(DAY, -14, CURRENT_TIMESTAMP()),
+       DATE_RANGE_END => CURRENT_TIMESTAMP()))
+UNION ALL
+SELECT 'serverless alerts' AS KIND,
+       CONVERT_TIMEZONE('UTC', START_TIME)::TIMESTAMP_NTZ AS START_AT,
+       CREDITS_USED::FLOAT AS CREDITS
+FROM TABLE(<% database %>.INFORMATION_SCHEMA.SERVERLESS_ALERT_HISTORY(
+       DATE_RANGE_START => DATEADD(DAY, -30, CURRENT_TIMESTAMP()),
+       DATE_RANGE_END => CURRENT_TIMESTAMP()));
 
 -- The last week of alert runs in this database, times in UTC (ALERT_HISTORY returns the
 -- alert owner's runs: TRANSFORM owns them all). The local runtime records its own runs
