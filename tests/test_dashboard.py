@@ -245,6 +245,12 @@ def test_health_accounts_for_every_record_and_shows_task_runs(app: Any) -> None:
     runs = next(f for f in frames if "Task" in f.columns)
     assert set(runs["Task"]) >= {"LOAD_EVENTS", "BUILD_BLOCKS", "BUILD_STATS"}
     assert set(runs["State"]) == {"SUCCEEDED"}
+    # The cost panel: nothing bills locally, so it says so instead of charting zeros.
+    assert "Credits (last 30 days)" in [h.value for h in app.subheader]
+    assert any(
+        i.value.startswith("No credit history yet: nothing bills on the local warehouse")
+        for i in app.info
+    )
 
 
 def test_every_column_is_labelled_in_words(app: Any) -> None:

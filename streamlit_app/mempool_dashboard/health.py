@@ -151,4 +151,58 @@ def health() -> None:
             show_table(pd.concat([fired, broken]).head(200), "alert runs")
         with st.expander("Every alert run, newest first"):
             show_table(alerts.head(200), "alert runs")
+    cost_panel()
     st.caption(TIME_ZONE_NOTE)
+
+
+def cost_panel() -> None:
+    """Credits per day by kind (OPS.CREDITS_BY_KIND, Snowflake's usage history), the last
+    day's against the daily budget CREDITS_ALERT reads. The app has no bar: it runs its
+    queries on the warehouse, which counts them."""
+    st.subheader("Credits (last 30 days)")
+    now = utc_now()
+    usage = query(
+        "SELECT DATE_TRUNC('DAY', START_AT) AS DAY_AT, KIND, SUM(CREDITS) AS CREDITS "
+        "FROM OPS.CREDITS_BY_KIND WHERE START_AT >= ? GROUP BY 1, 2 ORDER BY 1",
+        (now - timedelta(days=30),),
+    )
+    if usage.empty:
+        empty_state(
+            "credit history",
+            "nothing bills on the local warehouse; on Snowflake this reads its usage history",
+        )
+        return
+    last_day = query(
+        "SELECT KIND, SUM(CREDITS) AS CREDITS FROM OPS.CREDITS_BY_KIND "
+        "WHERE START_AT >= ? GROUP BY 1",
+        (now - timedelta(days=1),),
+    )
+    budget = first(
+        query("SELECT VALUE FROM OPS.ALERT_THRESHOLDS WHERE NAME = 'SERVERLESS_CREDITS_PER_DAY'"),
+        "value",
+    )
+    serverless = last_day[last_day["kind"].isin(["serverless tasks", "serverless alerts"])]
+    cols = st.columns(3)
+    cols[0].metric("Credits, last 24 h", f"{float(last_day['credits'].sum()):,.2f}")
+    cols[1].metric(
+        "Serverless credits, last 24 h",
+        f"{float(serverless['credits'].sum()):,.2f}",
+        help=f"CREDITS_ALERT holds serverless tasks and alerts each to {budget} a day",
+    )
+    cols[2].metric("Credits, last 30 days", f"{float(usage['credits'].sum()):,.1f}")
+    if budget is not None and (serverless["credits"] > float(budget)).any():
+        st.warning("Serverless credits are over the daily budget: docs/runbook.md#credits.")
+    chart(
+        alt.Chart(usage)
+        .mark_bar()
+        .encode(
+            x=time_axis("day_at", "Day (UTC)"),
+            y=alt.Y("sum(credits):Q", title="Credits", stack=True),
+            color=alt.Color("kind:N", title="Kind"),
+            tooltip=[
+                alt.Tooltip("kind:N", title="Kind"),
+                alt.Tooltip("sum(credits):Q", title="Credits", format=",.3f"),
+            ],
+        ),
+        "Credits per day by kind (the dashboard runs on the warehouse; Snowpipe keeps 14 days)",
+    )
