@@ -26,7 +26,16 @@
     ('GOLD', 'FCT_DAILY_SUMMARY', ref('fct_daily_summary'), 'day', 1500),
 ] %}
 
-with newest as (
+with sampling as (
+    -- Since when the pipeline has been receiving the mempool: a table that has had no
+    -- row yet (projection accuracy needs a block after a projection, block txids a new
+    -- block) is not behind until the pipeline has run longer than its target. An empty
+    -- MEMPOOL_INFO has no such excuse: nothing arrives at all.
+    select min(received_at)::timestamp_ntz as first_sample_at
+    from {{ source('silver', 'mempool_info') }}
+),
+
+newest as (
     {% for schema, name, relation, column, target in tables %}
     select
         '{{ schema }}' as table_schema,
@@ -44,5 +53,11 @@ select
     newest_row_at,
     datediff('second', newest_row_at, sysdate()) / 60.0 as age_minutes,
     target_minutes,
-    coalesce(datediff('second', newest_row_at, sysdate()) / 60.0 <= target_minutes, false) as is_fresh
+    coalesce(
+        datediff('second', newest_row_at, sysdate()) / 60.0 <= target_minutes,
+        newest_row_at is null
+            and datediff('second', sampling.first_sample_at, sysdate()) / 60.0 <= target_minutes,
+        false
+    ) as is_fresh
 from newest
+cross join sampling
