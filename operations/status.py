@@ -5,6 +5,10 @@ cites it) and answers OK or ATTENTION with the figure behind the answer. The sam
 runs on Snowflake and on the local warehouse: where Snowflake answers from account
 metadata (SHOW ..., SYSTEM$PIPE_STATUS), the local runtime answers in the same shape,
 so nothing here asks where it runs.
+
+Length: one small check per thing an operator watches (pipes, tasks, streams, backlog,
+freshness, reconciliation, quarantine, alerts, credits), each beside the SQL it runs,
+sharing one registry, verdict and printer.
 """
 
 from __future__ import annotations

@@ -27,6 +27,9 @@ provocation's window is how long its condition takes to hold (its lead) plus one
 its alert plus SLACK_S (a runtime cycle and a gold build). At the end, after CONFIRM_S,
 each provoked alert but QUARANTINE_ALERT (whose condition counts a whole day) is run once
 more, as an operator would to confirm it cleared: every one must end CONDITION_FALSE.
+
+Length: one provocation and its undoing per alert, the drill's schedule, and the check
+`mempool verify` runs, which must agree on the same record.
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """Every deploy step is allowed for the role that runs it, and every running part for
-the role that owns it, on Snowflake's access-control rules (tests/access_model.py)."""
+the role that owns it, on Snowflake's access-control rules (tests/access_model.py).
+
+Length: one test per privilege path a reviewer found missing, each removing one grant
+and naming the statement Snowflake would refuse.
+"""
 
 from __future__ import annotations
 

@@ -345,7 +345,8 @@ def test_the_snowflake_deploy_runs_on_the_snowflake_cli_lock_alone(tmp_path: Pat
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["code"] == 0
     calls = (tmp_path / "calls").read_text().splitlines()
-    assert len(calls) == 12 and calls[0].startswith("sql -f snowflake/sql/12_suspend.sql")
+    # Every step from suspend on (the account-level steps are skipped), alerts included.
+    assert len(calls) == 13 and calls[0].startswith("sql -f snowflake/sql/12_suspend.sql")
     # This checkout (snowflake/: its SQL folder, a namespace package on the path).
     own = {"__main__", "operations", "ingest", "tests", "snowflake"}
     # The operator's deploy never loads the local sandbox (its commands are a plugin the
