@@ -264,9 +264,10 @@ def budget_section() -> list[str]:
     from operations.deploy import DeployConfig
 
     assume = Assumptions()
-    minutes = DeployConfig().gold_refresh_minutes
-    table = render(silver_stages(assume), gold_stages(assume, minutes))
-    bill = render_text(compute(read_settings(minutes)))
+    config = DeployConfig()
+    minutes, trigger = config.gold_refresh_minutes, config.silver_trigger_seconds
+    table = render(silver_stages(assume, trigger), gold_stages(assume, minutes))
+    bill = render_text(compute(read_settings(minutes, silver_trigger_seconds=trigger)))
     return [
         "## Production freshness budget",
         "",

@@ -98,10 +98,14 @@ class Usage:
     # uncompressed NDJSON; the poller's objects (blocks, prices, stats) beside them.
     stream_gb_per_day: float = 1.4
     poll_gb_per_day: float = 0.1
-    # Billed compute of one serverless task run on a minute of data (a Snowpark
-    # procedure: session start, a few statements). Measure it in
-    # SNOWFLAKE.ACCOUNT_USAGE.SERVERLESS_TASK_HISTORY and pass --task-compute.
-    task_compute_s: float = 2.0
+    # Billed compute of one REFRESH_SILVER run on a minute of data: the compute coming up
+    # and the session starting (what a run this small mostly pays for), then five stages
+    # of a few statements each. Measure it in SNOWFLAKE.ACCOUNT_USAGE.
+    # SERVERLESS_TASK_HISTORY and pass --task-compute.
+    task_compute_s: float = 4.0
+    # One serverless alert check: its condition, one query over an OPS view (billed as a
+    # serverless task run is).
+    alert_compute_s: float = 2.0
     # One REFRESH_GOLD run, `dbt run` of the gold project (the freshness budget's
     # --dbt-run): the incremental models merge a refresh interval's new rows and the
     # views are replaced; issue 22's aim is a run within a minute of an XS warehouse.
@@ -136,6 +140,7 @@ class Settings:
     warehouse_size: str
     auto_suspend_s: float
     serverless_tasks: tuple[str, ...]
+    silver_trigger_s: float
     gold_refresh_minutes: int
     gold_test_hours: int
     alerts: tuple[Alert, ...]
@@ -245,6 +250,7 @@ def read_settings(
     gold_refresh_minutes: int,
     tf_dir: Path = TF_DIR,
     gold_test_hours: int | None = None,
+    silver_trigger_seconds: int | None = None,
     sql_dir: Path = SQL_DIR,
     app_config: Path = APP_CONFIG,
     live_py: Path = LIVE_PY,
@@ -270,10 +276,12 @@ def read_settings(
         )
     )
     sleep = tomllib.loads(app_config.read_text())["snowflake"]["sleep"]
-    if gold_test_hours is None:
-        from operations.deploy import DeployConfig
+    from operations.deploy import DeployConfig
 
+    if gold_test_hours is None:
         gold_test_hours = DeployConfig().gold_test_hours
+    if silver_trigger_seconds is None:
+        silver_trigger_seconds = DeployConfig().silver_trigger_seconds
     return Settings(
         streamer_count=int(count) if count is not None else 1,  # type: ignore[call-overload]
         streamer_count_source=(
@@ -290,6 +298,7 @@ def read_settings(
         warehouse_size=size[1].upper(),
         auto_suspend_s=float(suspend[1]),
         serverless_tasks=serverless,
+        silver_trigger_s=float(silver_trigger_seconds),
         gold_refresh_minutes=gold_refresh_minutes,
         gold_test_hours=gold_test_hours,
         alerts=parse_alerts(sql_dir),
@@ -388,12 +397,15 @@ def compute(settings: Settings, prices: Prices | None = None, usage: Usage | Non
         True,
         f"{landed_gb_month:,.0f} GB",
     )
-    runs_month = 86400 / s.firehose_buffer_s * DAYS_PER_MONTH
+    # Something lands more often than once a minute (each Firehose stream flushes every
+    # buffer interval, the poller writes every run), so the graph runs about once per
+    # trigger interval, the most USER_TASK_MINIMUM_TRIGGER_INTERVAL_IN_SECONDS allows.
+    runs_month = 86400 / s.silver_trigger_s * DAYS_PER_MONTH
     task_hours = runs_month * len(s.serverless_tasks) * u.task_compute_s / 3600
     add(
         "Serverless tasks",
-        f"{len(s.serverless_tasks)} tasks a run, triggered about every "
-        f"{s.firehose_buffer_s:g} s (one run per Firehose flush)",
+        f"{len(s.serverless_tasks)} task(s) a run ({', '.join(s.serverless_tasks)}), at most "
+        f"one run every {s.silver_trigger_s:g} s (deploy silver_trigger_seconds)",
         f"XSMALL-sized compute x {p.serverless_task_multiplier} a second; "
         f"~{u.task_compute_s:g} s a task run",
         task_hours * p.serverless_task_multiplier,
@@ -438,10 +450,10 @@ def compute(settings: Settings, prices: Prices | None = None, usage: Usage | Non
                 hours = checks * max(60.0, s.auto_suspend_s) / 3600 * wh_credits_h
                 billing = f"a check every {alert.every_minutes:g} min on {alert.warehouse}"
             else:
-                hours = checks * u.task_compute_s / 3600 * p.serverless_task_multiplier
+                hours = checks * u.alert_compute_s / 3600 * p.serverless_task_multiplier
                 billing = (
                     f"serverless, a check every {alert.every_minutes:g} min, "
-                    f"~{u.task_compute_s:g} s x {p.serverless_task_multiplier} as a task run"
+                    f"~{u.alert_compute_s:g} s x {p.serverless_task_multiplier} as a task run"
                 )
             add(f"Alert {alert.name}", "snowflake/sql/*.sql", billing, hours, 0, True)
     else:

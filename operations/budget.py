@@ -43,10 +43,12 @@ class Assumptions:
 
     # Snowpipe: "available to users within minutes" (docs: data-load-snowpipe-intro).
     pipe_latency_s: float = 60.0
-    # How soon a triggered task notices its stream has data (docs: tasks-triggered).
+    # How soon a triggered task notices its stream has data (docs: tasks-triggered); the
+    # trigger stage waits the longer of this and the task's minimum trigger interval.
     trigger_latency_s: float = 30.0
-    # A procedure run on the serverless task's compute, for a minute of data.
-    procedure_run_s: float = 10.0
+    # REFRESH_SILVER's run on the serverless task's compute, for a minute of data: the
+    # load, then the four builders one after another.
+    procedure_run_s: float = 15.0
     # REFRESH_GOLD's `dbt run` of the gold models (EXECUTE DBT PROJECT) on an XS
     # warehouse: incremental, the tests on their own cadence (operations/bill.py Usage).
     dbt_run_s: float = 45.0
@@ -93,17 +95,18 @@ def firehose_buffer_seconds(tf_dir: Path = TF_DIR) -> float:
     return float(variable["default"])
 
 
-def silver_stages(assume: Assumptions, tf_dir: Path | None = None) -> list[Stage]:
+def silver_stages(
+    assume: Assumptions, trigger_seconds: float, tf_dir: Path | None = None
+) -> list[Stage]:
+    """A frame to a SILVER row. `trigger_seconds`: the deploy's silver_trigger_seconds
+    (REFRESH_SILVER's USER_TASK_MINIMUM_TRIGGER_INTERVAL_IN_SECONDS): data that lands
+    just after a run started waits that long for the next."""
     from ingest.streamer import StreamerOptions
 
     flush = StreamerOptions().flush_interval_s
     buffer = firehose_buffer_seconds(tf_dir or TF_DIR)
-    sql = TASKS_SQL.read_text()
-    load = completion_interval_s("LOAD_EVENTS", sql)
-    build = max(
-        completion_interval_s(t, sql)
-        for t in ("BUILD_STATS", "BUILD_BLOCKS", "BUILD_PRICES", "BUILD_PROJECTED")
-    )
+    run = completion_interval_s("REFRESH_SILVER", TASKS_SQL.read_text())
+    trigger = max(trigger_seconds, assume.trigger_latency_s)
     return [
         Stage("streamer batch", flush, flush / 2, "ingest/streamer.py flush_interval_s"),
         Stage("Firehose buffer", buffer, buffer / 2, "terraform firehose_buffer_seconds"),
@@ -115,21 +118,15 @@ def silver_stages(assume: Assumptions, tf_dir: Path | None = None) -> list[Stage
         ),
         Stage(
             "task trigger",
-            assume.trigger_latency_s,
-            assume.trigger_latency_s / 2,
-            "assumed (--trigger-latency)",
+            trigger,
+            trigger / 2,
+            "deploy silver_trigger_seconds (or --trigger-latency, if longer)",
         ),
         Stage(
-            "LOAD_EVENTS run",
-            load,
-            min(load, assume.procedure_run_s),
-            "60_tasks.sql TARGET_COMPLETION_INTERVAL",
-        ),
-        Stage(
-            "builder run",
-            build,
-            min(build, assume.procedure_run_s),
-            "60_tasks.sql TARGET_COMPLETION_INTERVAL",
+            "REFRESH_SILVER run",
+            run,
+            min(run, assume.procedure_run_s),
+            "60_tasks.sql TARGET_COMPLETION_INTERVAL; typical --procedure-run",
         ),
     ]
 

@@ -190,12 +190,15 @@ def _budget(args: argparse.Namespace) -> int:
         procedure_run_s=args.procedure_run,
         dbt_run_s=args.dbt_run,
     )
+    from operations.deploy import DeployConfig
+
     refresh = args.gold_refresh_minutes
     if refresh is None:
-        from operations.deploy import DeployConfig
-
         refresh = DeployConfig().gold_refresh_minutes
-    settings = read_settings(refresh)
+    trigger = args.silver_trigger_seconds
+    if trigger is None:
+        trigger = DeployConfig().silver_trigger_seconds
+    settings = read_settings(refresh, silver_trigger_seconds=trigger)
     if args.streamer_count is not None:
         settings = replace(
             settings, streamer_count=args.streamer_count, streamer_count_source="--streamer-count"
@@ -219,7 +222,7 @@ def _budget(args: argparse.Namespace) -> int:
     if args.format == "markdown":
         print(render_markdown(bill))
         return 0
-    print(render(silver_stages(assume), gold_stages(assume, refresh)))
+    print(render(silver_stages(assume, trigger), gold_stages(assume, refresh)))
     print(render_text(bill))
     return 0
 
@@ -245,6 +248,13 @@ def _add_budget(sub: Any) -> None:
         type=int,
         default=None,
         help="REFRESH_GOLD's schedule, as passed to `mempool deploy` (default: the deploy's)",
+    )
+    p.add_argument(
+        "--silver-trigger-seconds",
+        type=int,
+        default=None,
+        help="REFRESH_SILVER's minimum trigger interval, as passed to `mempool deploy` "
+        "(default: the deploy's)",
     )
     for flag, value, what in (
         ("--pipe-latency", defaults.pipe_latency_s, "S3 event to rows loaded by Snowpipe"),
@@ -489,6 +499,7 @@ def _deploy(args: argparse.Namespace) -> int:
         dbt_version=args.dbt_version,
         gold_refresh_minutes=args.gold_refresh_minutes,
         gold_test_hours=args.gold_test_hours,
+        silver_trigger_seconds=args.silver_trigger_seconds,
         bucket=args.bucket,
         storage_role_arn=args.storage_role_arn,
         error_topic_arn=args.error_topic_arn,
@@ -637,6 +648,14 @@ def _add_deploy(sub: Any) -> None:
         default=int(env("MEMPOOL_GOLD_TEST_HOURS", "6")),
         help="how often TEST_GOLD runs the dbt tests, after a REFRESH_GOLD run "
         "[env MEMPOOL_GOLD_TEST_HOURS; default 6]",
+    )
+    p.add_argument(
+        "--silver-trigger-seconds",
+        type=int,
+        default=int(env("MEMPOOL_SILVER_TRIGGER_SECONDS", "60")),
+        help="at most one REFRESH_SILVER run this often (its minimum trigger interval): "
+        "fewer runs cost less, and Live is staler by as much "
+        "[env MEMPOOL_SILVER_TRIGGER_SECONDS; default 60]",
     )
     p.set_defaults(func=_deploy)
 

@@ -89,6 +89,10 @@ class DeployConfig:
     # TEST_GOLD's cadence: `dbt test` after the first REFRESH_GOLD run of each window of
     # this many hours (60_tasks.sql), four times a day by default.
     gold_test_hours: int = 6
+    # REFRESH_SILVER's USER_TASK_MINIMUM_TRIGGER_INTERVAL_IN_SECONDS: at most one silver
+    # run this often (60_tasks.sql). Fewer runs bill less; each second adds to how stale
+    # Live can be (`mempool budget` shows both).
+    silver_trigger_seconds: int = 60
     bucket: str = ""
     storage_role_arn: str = ""
     error_topic_arn: str = ""
@@ -125,6 +129,10 @@ class DeployConfig:
             raise DeployError(
                 "gold_test_hours must be at least gold_refresh_minutes and at most 192 (8 days)"
             )
+        # Snowflake's floor for the trigger interval is 10 s; above an hour, Live is no
+        # longer live and History is better served by the gold schedule alone.
+        if not 10 <= self.silver_trigger_seconds <= 3600:
+            raise DeployError("silver_trigger_seconds must be between 10 and 3600")
         if not re.match(r"^\d+\.\d+\.\d+$", self.dbt_version):
             raise DeployError(f"dbt_version {self.dbt_version!r} is not a version like 1.10.15")
 

@@ -5,8 +5,9 @@ and that the pipeline recovered after the provocation was undone.
 
 What the drill does, once the pipeline has run WARMUP_S and every alert's latest run is
 clear (then one more run of the 15-minute alerts, inside the range the check reads):
-- a builder failing: BUILD_STATS is killed after it took its events (TASKS_ALERT: a failed
-  run; BACKLOG_ALERT: the events it holds unfinished), then let be once both fired;
+- a builder failing: BUILD_STATS fails after it took its events (TASKS_ALERT: REFRESH_SILVER's
+  runs fail, the other stages still running; BACKLOG_ALERT: the events it holds
+  unfinished), then let be once both fired;
 - a pipe paused: RAW.PRICES_PIPE (PIPES_ALERT), resumed once the alert fired;
 - a poison-pill burst: records of a contract version nobody writes (QUARANTINE_ALERT);
 - the streamers held: every streamer stopped (SIGTERM) and restarted once the alert fired
@@ -56,6 +57,7 @@ CONFIRM_S = 60.0
 # The builder the drill makes fail: the first of the silver builders, fed every poller
 # run (REST fees and mempool), so its backlog does not wait for the streamers.
 BUILDER = "BUILD_STATS"
+SILVER_TASK = "REFRESH_SILVER"  # the task that runs it (60_tasks.sql)
 BUILDER_CONSUMER = "stats"  # its name in OPS.CONSUMER_BATCH (build_stats.CONSUMER)
 PAUSED_PIPE = "RAW.PRICES_PIPE"
 POISON_RECORDS = 20
@@ -131,7 +133,7 @@ class AlertDrill:
         self.interval_s = {a: m * 60.0 / speed for a, m in SCHEDULE_MINUTES.items()}
         self.began: float | None = None
         self.record = DrillRecord(speed, now_utc().isoformat())
-        self.kill = False
+        self.fail_builder = False
         self.held_block: str | None = None
         self.holding_blocks = False
         self.hold_streamers = threading.Event()
@@ -161,10 +163,10 @@ class AlertDrill:
             state == "CONDITION_FALSE" for state in latest.values()
         )
 
-    def kill_switch(self, procedure: str) -> int | None:
-        """The failing builder: killed before its second statement (its events taken into
+    def fail_switch(self, procedure: str) -> int | None:
+        """The failing builder: fails before its second statement (its events taken into
         OPS.CONSUMER_BATCH by the first, and left there)."""
-        return 1 if self.kill and procedure.upper().endswith(BUILDER) else None
+        return 1 if self.fail_builder and procedure.upper().endswith(BUILDER) else None
 
     def provoke(
         self,
@@ -235,9 +237,9 @@ class AlertDrill:
         if not self.record.provocations:
             self.provoke(
                 "TASKS_ALERT",
-                f"{BUILDER} failing (killed after taking its events)",
+                f"{BUILDER} failing after taking its events",
                 0.0,
-                f"OPS.{BUILDER}",
+                f"OPS.{SILVER_TASK}",
             )
             self.provoke(
                 "BACKLOG_ALERT",
@@ -245,7 +247,7 @@ class AlertDrill:
                 0.0,
                 f"OPS.{BUILDER_CONSUMER}: ",
             )
-            self.kill = True
+            self.fail_builder = True
             runtime._apply(f"ALTER PIPE {db}.{PAUSED_PIPE} SET PIPE_EXECUTION_PAUSED = TRUE")
             self.provoke("PIPES_ALERT", f"{PAUSED_PIPE} paused", 0.0, f"{PAUSED_PIPE}: PAUSED")
             self.poison_burst(runtime)
@@ -272,8 +274,9 @@ class AlertDrill:
         if pipes is not None and pipes.undone_at is None and self.done_with(runtime, pipes.alert):
             runtime._apply(f"ALTER PIPE {db}.{PAUSED_PIPE} SET PIPE_EXECUTION_PAUSED = FALSE")
             self.undo("PIPES_ALERT")
-        if self.kill and all(self.done_with(runtime, a) for a in ("TASKS_ALERT", "BACKLOG_ALERT")):
-            self.kill = False
+        both = ("TASKS_ALERT", "BACKLOG_ALERT")
+        if self.fail_builder and all(self.done_with(runtime, a) for a in both):
+            self.fail_builder = False
             self.undo("TASKS_ALERT")
             self.undo("BACKLOG_ALERT")
             self.holding_blocks = True  # the builders run again: a gap can be seen
@@ -377,7 +380,7 @@ class AlertDrill:
         """The demo's last pass: whatever the drill still holds is put back, so what
         landed verifies (the check then says which alert the drill did not see through)."""
         db = runtime.database
-        self.kill = False
+        self.fail_builder = False
         self.holding_blocks = False
         if self.record.provoked("PIPES_ALERT"):
             runtime._apply(f"ALTER PIPE {db}.{PAUSED_PIPE} SET PIPE_EXECUTION_PAUSED = FALSE")

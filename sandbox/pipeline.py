@@ -634,7 +634,7 @@ class SnowflakeRuntimeComponent:
                 self.runtime.kill_switch = active.kill_switch
                 self.runtime.between_statements = active.between_statements
             elif drill is not None:
-                self.runtime.kill_switch = drill.kill_switch
+                self.runtime.fail_switch = drill.fail_switch
             try:
                 self.runtime.run_graph()
                 if active and active.rng.random() < 0.2:
@@ -647,6 +647,7 @@ class SnowflakeRuntimeComponent:
                 return
             finally:
                 self.runtime.kill_switch = None
+                self.runtime.fail_switch = None
                 self.runtime.between_statements = None
             self.runtime.run_scheduled()
 

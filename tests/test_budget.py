@@ -82,9 +82,15 @@ def test_the_gold_interval_and_the_task_compute_move_their_rows() -> None:
     # The tests follow their own cadence, not the run's.
     tests30, tests60 = lines(every30)["Gold tests"], lines(every60)["Gold tests"]
     assert tests60.credits == tests30.credits > 0  # type: ignore[attr-defined]
-    slow = compute(read_settings(30), usage=Usage(task_compute_s=4.0))
+    slow = compute(read_settings(30), usage=Usage(task_compute_s=2 * Usage().task_compute_s))
     tasks, slower = lines(every30)["Serverless tasks"], lines(slow)["Serverless tasks"]
     assert slower.credits == pytest.approx(2 * tasks.credits)  # type: ignore[attr-defined]
+    # The silver graph runs at most once per trigger interval: twice the interval, half
+    # the runs.
+    sparse = compute(read_settings(30, silver_trigger_seconds=120))
+    assert lines(sparse)["Serverless tasks"].credits == pytest.approx(  # type: ignore[attr-defined]
+        tasks.credits / 2  # type: ignore[attr-defined]
+    )
     assert tasks.estimated and not lines(every30)["EC2 streamer"].estimated  # type: ignore[attr-defined]
 
 

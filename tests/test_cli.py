@@ -215,10 +215,13 @@ def test_the_freshness_budget_follows_the_configured_settings(
     buffer = next(
         v for b in variables["variable"] for k, v in b.items() if "firehose_buffer_seconds" in k
     )
-    stages = {s.name: s for s in silver_stages(Assumptions(pipe_latency_s=20))}
+    stages = {s.name: s for s in silver_stages(Assumptions(pipe_latency_s=20), 60)}
     assert stages["Firehose buffer"].worst_s == buffer["default"]
     assert stages["S3 event -> Snowpipe load"].worst_s == 20
-    assert stages["LOAD_EVENTS run"].worst_s == 60  # TARGET_COMPLETION_INTERVAL = '1 MINUTE'
+    assert stages["REFRESH_SILVER run"].worst_s == 60  # TARGET_COMPLETION_INTERVAL = '1 MINUTE'
+    # The trigger waits the deploy's minimum trigger interval (or the assumed latency).
+    assert stages["task trigger"].worst_s == 60
+    assert silver_stages(Assumptions(), 10)[3].worst_s == Assumptions().trigger_latency_s
     assert main(["budget", "--gold-refresh-minutes", "5", "--pipe-latency", "20"]) == 0
     out = capsys.readouterr().out
     worst = sum(s.worst_s for s in stages.values())
@@ -236,9 +239,9 @@ def test_the_live_budget_follows_the_apps_cache_and_refresh(tmp_path: Path) -> N
     for name in ("data.py", "live.py"):
         (tmp_path / name).write_text((APP_DIR / name).read_text())
     shipped = {s.name: s.worst_s for s in live_stages(Assumptions())}
-    assert (shipped["app query cache"], shipped["Live page refresh"]) == (20, 30)
+    assert (shipped["app query cache"], shipped["Live page refresh"]) == (10, 15)
     (tmp_path / "live.py").write_text(
-        (APP_DIR / "live.py").read_text().replace('LIVE_REFRESH = "30s"', 'LIVE_REFRESH = "10s"')
+        (APP_DIR / "live.py").read_text().replace('LIVE_REFRESH = "15s"', 'LIVE_REFRESH = "10s"')
     )
     stages = {s.name: s for s in live_stages(Assumptions(), tmp_path)}
     assert (stages["Live page refresh"].worst_s, stages["Live page refresh"].typical_s) == (10, 5)

@@ -277,7 +277,7 @@ def test_role_names_are_parameters_and_the_grants_follow_them() -> None:
     custom = replace(CONFIG, ingest_role="LOADER", transform_role="ETL", read_role="ANALYSTS")
     account, problems = replay(build_plan(custom))
     assert problems == []
-    assert account.owners[("TASK", f"{custom.database}.OPS.LOAD_EVENTS")] == "ETL"
+    assert account.owners[("TASK", f"{custom.database}.OPS.REFRESH_SILVER")] == "ETL"
     assert account.owners[("PIPE", f"{custom.database}.RAW.BLOCKS_PIPE")] == "LOADER"
     app = project_entities(custom)["dashboard"]["identifier"]
     name = f"{app['database']}.{app['schema']}.{app['name']}"
@@ -293,7 +293,7 @@ def test_the_dashboard_owner_sees_the_history_of_every_task() -> None:
     app = next(name for kind, name in account.owners if kind == "STREAMLIT")
     app_owner = account.owners[("STREAMLIT", app)]
     tasks = [name for kind, name in account.owners if kind == "TASK"]
-    assert len(tasks) == 7  # the silver graph's five, the gold graph's run and tests
+    assert len(tasks) == 3  # the silver graph's one, the gold graph's run and tests
     assert {account.owners[("TASK", t)] for t in tasks} == {app_owner}
     assert account.owners[("VIEW", f"{CONFIG.database}.OPS.TASK_RUNS")] == app_owner
 
@@ -391,7 +391,7 @@ def test_the_gold_workflow_may_run_refresh_gold_and_nothing_else() -> None:
     assert account.allows(gold, Need("MONITOR", ("TASK", f"{db}.GOLD.TEST_GOLD"), "tests"))
     refused = [
         Need("OWNERSHIP", refresh, "replace the task"),
-        Need("OPERATE", ("TASK", f"{db}.OPS.LOAD_EVENTS"), "the silver graph"),
+        Need("OPERATE", ("TASK", f"{db}.OPS.REFRESH_SILVER"), "the silver graph"),
         Need("EXECUTE TASK", ("ACCOUNT", "ACCOUNT"), "account privilege"),
         Need("EXECUTE MANAGED TASK", ("ACCOUNT", "ACCOUNT"), "account privilege"),
         Need("USAGE", ("WAREHOUSE", CONFIG.warehouse), "compute"),

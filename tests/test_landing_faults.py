@@ -335,3 +335,51 @@ def test_a_task_graph_killed_half_way_and_rerun_loses_and_doubles_nothing(
     assert q(rt, "SELECT COUNT(*) FROM SILVER.BLOCKS") == [(15,)]
     assert q(rt, "SELECT COUNT(*) FROM SILVER.PRICES") == [(15,)]
     assert q(rt, "SELECT COUNT(*) FROM SILVER.RECOMMENDED_FEES") == [(16,)]
+
+
+def test_a_failing_stage_fails_the_run_and_every_other_stage_still_runs(
+    rt: LocalSnowflake,
+) -> None:
+    """REFRESH_SILVER runs the load and the four builders in one task run. A builder that
+    fails (a bug, a privilege gone: an error, not a kill) must not starve the others: the
+    same run still loads, and still builds blocks and prices; and the run fails, naming
+    the stage and its error, so the task history and TASKS_ALERT see it. Once the stage
+    works again, the events it had taken reach SILVER, once."""
+    from sandbox.simulator.model import Model
+
+    block = Model(seed=3, start_time=1_760_000_000, history_blocks=2).chain[0].to_api()
+    land(
+        rt,
+        contract.PREFIX_STREAM,
+        contract.encode_ndjson(
+            [
+                rec("fees", {"fastestFee": 7.0}, 0, "stage-test"),
+                rec("block", block, 1, "stage-test"),
+                rec("conversions", {"time": 1_760_000_000, "USD": 91000}, 2, "stage-test"),
+            ]
+        ),
+    )
+    rt.fail_switch = lambda procedure: 1 if procedure == "SILVER.BUILD_STATS" else None
+    try:
+        with pytest.raises(Exception, match=r"SILVER\.BUILD_STATS: ProcedureFailed") as failed:
+            cycle(rt)
+    finally:
+        rt.fail_switch = None
+    assert "1 of 5 stages failed" in str(failed.value)
+    ((state, error),) = q(
+        rt,
+        "SELECT STATE, ERROR_MESSAGE FROM OPS.TASK_RUNS WHERE TASK_NAME = 'REFRESH_SILVER' "
+        "ORDER BY STARTED_AT DESC LIMIT 1",
+    )
+    assert state == "FAILED" and "SILVER.BUILD_STATS" in error
+    assert q(rt, "SELECT COUNT(*) FROM SILVER.EVENTS") == [(3,)]
+    assert q(rt, "SELECT COUNT(*) FROM SILVER.BLOCKS") == [(1,)]
+    assert q(rt, "SELECT USD FROM SILVER.PRICES") == [(91000.0,)]
+    assert q(rt, "SELECT COUNT(*) FROM SILVER.RECOMMENDED_FEES") == [(0,)]
+    assert q(rt, "SELECT CONSUMER FROM OPS.CONSUMER_BATCH") == [("stats",)]
+
+    land(rt, contract.PREFIX_STREAM, rec("fees", {"fastestFee": 8.0}, 3, "stage-test").to_line())
+    cycle(rt)
+    fees = q(rt, "SELECT FASTEST_FEE_SAT_PER_VB FROM SILVER.RECOMMENDED_FEES ORDER BY 1")
+    assert fees == [(7.0,), (8.0,)]
+    assert q(rt, "SELECT COUNT(*) FROM OPS.CONSUMER_BATCH") == [(0,)]

@@ -81,6 +81,7 @@ def test_snow_renders_the_project_with_the_names_the_deploy_passes(tmp_path: Pat
     entities = yaml.safe_load(out.stdout)["entities"]
     procedures = {k: v for k, v in entities.items() if v["type"] == "procedure"}
     assert set(procedures) == {
+        "refresh_silver",
         "load_events",
         "build_stats",
         "build_blocks",
@@ -176,11 +177,16 @@ def test_sql_files_are_idempotent_and_hard_code_no_account_name() -> None:
 
 
 def test_every_task_calls_a_declared_procedure_or_the_dbt_project() -> None:
+    """Every procedure runs on the task's schedule: the silver task calls REFRESH_SILVER,
+    which calls each of the others (its stages), so none is left unscheduled."""
+    from mempool_procs.refresh_silver import STAGES
+
     step = build_plan(OTHER).step("tasks")
     text = "\n".join(rendered_statements(step, OTHER))
     handlers = procedure_handlers()
     calls = re.findall(r"\bCALL ACME_BTC\.(\w+\.\w+)\(\)", text)
-    assert sorted(c.upper() for c in calls) == sorted(handlers)
+    assert sorted(c.upper() for c in calls) == ["SILVER.REFRESH_SILVER"]
+    assert sorted([*calls, *STAGES]) == sorted(handlers)
     assert "EXECUTE DBT PROJECT ACME_BTC.GOLD.MEMPOOL_DBT" in text
     assert "SUSPEND_TASK_AFTER_NUM_FAILURES" in text and "ERROR_INTEGRATION" in text
 
@@ -533,7 +539,7 @@ def test_the_gold_tests_window_and_refresh_are_checked() -> None:
 
 # Every place a release of this project created a task root (REFRESH_GOLD was in OPS
 # until it moved beside its dbt project): an upgrade must stop them all first.
-PREVIOUS_ROOTS = ["OPS.LOAD_EVENTS", "OPS.REFRESH_GOLD"]
+PREVIOUS_ROOTS = ["OPS.LOAD_EVENTS", "OPS.REFRESH_GOLD"]  # LOAD_EVENTS: before REFRESH_SILVER
 
 
 def test_an_upgrade_suspends_every_root_before_it_changes_what_tasks_run() -> None:

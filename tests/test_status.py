@@ -152,7 +152,7 @@ def test_a_healthy_warehouse_passes_every_check(
     assert code == 0, out
     for spec in CHECKS:
         assert any(x.split()[:2] == ["OK", spec.name] for x in out.splitlines()), out
-    assert "RAW.STREAM_EVENTS_PIPE RUNNING" in out and "OPS.LOAD_EVENTS started" in out
+    assert "RAW.STREAM_EVENTS_PIPE RUNNING" in out and "OPS.REFRESH_SILVER started" in out
     assert out.rstrip().endswith("all checks OK")
 
 
@@ -212,7 +212,7 @@ def test_a_failed_task_run_needs_attention(
     at = datetime.now(UTC).replace(tzinfo=None)
     healthy.execute(
         f"INSERT INTO {db}.OPS.TASK_RUNS (TASK_NAME, STATE, SCHEDULED_AT, STARTED_AT, "
-        "COMPLETED_AT, ERROR_MESSAGE) VALUES ('BUILD_PRICES', 'FAILED', ?, ?, ?, "
+        "COMPLETED_AT, ERROR_MESSAGE) VALUES ('REFRESH_SILVER', 'FAILED', ?, ?, ?, "
         "'ProgrammingError: division by zero')",
         [at, at, at],
     )
@@ -222,20 +222,20 @@ def test_a_failed_task_run_needs_attention(
         healthy.execute(f"DELETE FROM {db}.OPS.TASK_RUNS WHERE STATE = 'FAILED'")
     assert code == 1
     line = attention(out, "tasks")
-    assert "OPS.BUILD_PRICES started, last run FAILED" in line
+    assert "OPS.REFRESH_SILVER started, last run FAILED" in line
     assert "division by zero" in line
 
 
 def test_a_suspended_task_needs_attention(
     healthy: LocalSnowflake, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    healthy._apply(f"ALTER TASK {healthy.database}.OPS.LOAD_EVENTS SUSPEND")
+    healthy._apply(f"ALTER TASK {healthy.database}.OPS.REFRESH_SILVER SUSPEND")
     try:
         code, out = status(healthy, capsys, "tasks")
     finally:
-        healthy._apply(f"ALTER TASK {healthy.database}.OPS.LOAD_EVENTS RESUME")
+        healthy._apply(f"ALTER TASK {healthy.database}.OPS.REFRESH_SILVER RESUME")
     assert code == 1
-    assert "OPS.LOAD_EVENTS suspended" in attention(out, "tasks")
+    assert "OPS.REFRESH_SILVER suspended" in attention(out, "tasks")
     assert status(healthy, capsys, "tasks")[0] == 0
 
 

@@ -66,6 +66,9 @@ class RuntimeBase:
         self.dbt_runner: DbtRunner | None = None
         # Chaos: given a procedure, after how many statements to kill its run (or None).
         self.kill_switch: Callable[[str], int | None] | None = None
+        # Drills: given a procedure, after how many statements it fails with an error its
+        # caller can catch (a bug, a privilege gone), unlike a kill (or None).
+        self.fail_switch: Callable[[str], int | None] | None = None
         # Chaos and tests: called after each statement a procedure runs (its text and
         # number), to read the warehouse from another connection mid-run.
         self.between_statements: Callable[[str, int], None] | None = None
@@ -75,6 +78,7 @@ class RuntimeBase:
         self.project_file = PROJECT_FILE
         self.dbt_dir = DBT_DIR
         self._modules: dict[Path, dict[str, ModuleType]] = {}  # other archives' imports
+        self._code_depth = 0  # procedure calls under way (a procedure may call others)
         self._emulation_changed = False
         self._conn: Any = None
         self._session: Any = None

@@ -44,6 +44,8 @@ class Task:
     returns: tuple[str, float] | None = None
     # WHEN SYSTEM$GET_PREDECESSOR_RETURN_VALUE('<task>') = '<value>': (task, value).
     when_returned: tuple[str, str] | None = None
+    # A triggered root: the streams its WHEN SYSTEM$STREAM_HAS_DATA(...) names (SCHEMA.NAME).
+    trigger_streams: list[str] = field(default_factory=list)
     # Local scheduling (time.monotonic()): the last scheduled run, the window's start,
     # and the return value the last run set.
     last_run: float | None = None

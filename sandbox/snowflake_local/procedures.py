@@ -50,8 +50,14 @@ class ProcedureCalls(StreamEmulation):
             module = importlib.import_module(module_name)
             handler: Callable[[Any], str] = getattr(module, func_name)
             kill_after = self.kill_switch(procedure) if self.kill_switch else None
+            fail_after = self.fail_switch(procedure) if self.fail_switch else None
             session = StreamConsumingSession(
-                self, consumed_streams(module), kill_after, self.between_statements
+                self,
+                consumed_streams(module),
+                kill_after,
+                self.between_statements,
+                caller=self.call,
+                fail_after=fail_after,
             )
             try:
                 result = handler(session)
@@ -67,17 +73,24 @@ class ProcedureCalls(StreamEmulation):
         """Import the procedures from the archive the last deploy put in place, as each
         CALL in Snowflake runs the procedure's current IMPORTS. This process's own import
         (the working tree's archive) is the usual one; another release's modules are put
-        in sys.modules for the call and taken out again."""
-        if self.procedures == PROCEDURES_ARCHIVE:
-            yield
+        in sys.modules for the call and taken out again (once, around the outermost call:
+        a procedure's own calls run in the same release's code)."""
+        if self.procedures == PROCEDURES_ARCHIVE or self._code_depth:
+            self._code_depth += 1
+            try:
+                yield
+            finally:
+                self._code_depth -= 1
             return
         own = _take_modules()
         sys.modules.update(self._modules.get(self.procedures, {}))
         sys.path.insert(0, str(self.procedures))
         importlib.invalidate_caches()
+        self._code_depth += 1
         try:
             yield
         finally:
+            self._code_depth -= 1
             sys.path.remove(str(self.procedures))
             self._modules[self.procedures] = _take_modules()
             sys.modules.update(own)

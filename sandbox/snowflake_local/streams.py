@@ -75,8 +75,16 @@ class StreamEmulation(RuntimeBase):
         )
 
 
-class TaskKilled(RuntimeError):
-    """A task run ended half-way (chaos): what committed stays, the rest is retried."""
+class TaskKilled(BaseException):
+    """A task run ended half-way (chaos): what committed stays, the rest is retried.
+
+    A BaseException, as SystemExit is: a run killed on Snowflake (a timeout, compute
+    lost) ends whole, and no procedure code, not even REFRESH_SILVER's "every stage
+    runs" loop, gets to catch it and carry on."""
+
+
+class ProcedureFailed(RuntimeError):
+    """A procedure failed with an error its caller may catch (the drills' fail_switch)."""
 
 
 # Statements that can consume a stream: DML reading it in a subquery or USING clause.
@@ -103,11 +111,15 @@ class StreamConsumingSession:
         streams: list[str],
         kill_after: int | None = None,
         between: Callable[[str, int], None] | None = None,
+        caller: Callable[[str], str] | None = None,
+        fail_after: int | None = None,
     ) -> None:
         self._runtime = runtime
         self._streams = streams
         self._kill_after = kill_after
+        self._fail_after = fail_after
         self._between = between
+        self._caller = caller
         self._statements = 0
         self._in_transaction = False
         self._deferred: dict[str, str] = {}
@@ -115,10 +127,19 @@ class StreamConsumingSession:
     def sql(self, text: str, params: list[Any] | None = None) -> _Statement:
         return _Statement(self, text, params)
 
+    def call(self, procedure: str) -> str:
+        """Snowpark's Session.call: a procedure called from a procedure, a CALL of its own
+        (its own streams, kill and fail switches), in the same warehouse session."""
+        if self._caller is None:
+            raise RuntimeError(f"this session cannot call procedures ({procedure})")
+        return self._caller(procedure)
+
     def _run(self, text: str, params: list[Any] | None) -> list[Any]:
         self._statements += 1
         if self._kill_after is not None and self._statements > self._kill_after:
             raise TaskKilled(f"killed after {self._kill_after} statement(s)")
+        if self._fail_after is not None and self._statements > self._fail_after:
+            raise ProcedureFailed(f"failed after {self._fail_after} statement(s) (drill)")
         words = text.lstrip().upper().split(None, 1)
         control = TRANSACTION_CONTROL.get(words[0] if words else "")
         is_dml = text.lstrip().upper().startswith(DML)

@@ -9,7 +9,6 @@ due (a return value and a WHEN, as 60_tasks.sql writes them)."""
 from __future__ import annotations
 
 import functools
-import importlib
 import re
 import time
 from collections.abc import Callable
@@ -23,8 +22,7 @@ from sandbox.snowflake_local.plan import (
     Task,
     strip_database,
 )
-from sandbox.snowflake_local.procedures import ProcedureCalls, procedure_handlers
-from sandbox.snowflake_local.streams import consumed_streams
+from sandbox.snowflake_local.procedures import ProcedureCalls
 from sandbox.snowflake_local.task_history import TaskHistory
 
 TASK_RE = re.compile(
@@ -58,6 +56,7 @@ WHEN_RETURNED_RE = re.compile(
 INTERVAL_RE = re.compile(r"^\s*(\d+)\s+(HOUR|MINUTE|SECOND)S?\s*$", re.I)
 SECONDS = {"HOUR": 3600.0, "MINUTE": 60.0, "SECOND": 1.0}
 AFTER_RE = re.compile(r"\bAFTER\s+(?P<parents>[\w.$\s,]+?)\s*(?:\bWHEN\b|$)", re.I | re.S)
+STREAM_HAS_DATA_RE = re.compile(r"SYSTEM\$STREAM_HAS_DATA\(\s*'(?P<stream>[\w.$]+)'\s*\)", re.I)
 ALTER_TASK_RE = re.compile(
     r"^\s*ALTER\s+TASK\s+(?P<if_exists>IF\s+EXISTS\s+)?(?P<task>[\w.$]+)\s+"
     r"(?P<action>SUSPEND|RESUME)\s*$",
@@ -113,6 +112,10 @@ class TaskGraph(ProcedureCalls, TaskHistory):
                 task.procedure = strip_database(m["proc"], self.database).upper()
             if when := WHEN_RETURNED_RE.search(m["body"]):
                 task.when_returned = (when["task"].upper(), when["value"])
+            task.trigger_streams = [
+                strip_database(s["stream"], self.database).upper()
+                for s in STREAM_HAS_DATA_RE.finditer(m["body"])
+            ]
             if task.schedule and not INTERVAL_RE.match(task.schedule):
                 raise LocalDeployError(f"{name}: the local runtime schedules only intervals")
             self._refuse_if_graph_started(name, parents)
@@ -203,17 +206,17 @@ class TaskGraph(ProcedureCalls, TaskHistory):
         task.started = started
 
     def run_graph(self) -> list[str]:
-        """One run of the task graph: a resumed root when its streams have data, then every
-        resumed task whose predecessors have all run (the dbt task only when a dbt runner
-        is set). A suspended root does not run: what arrives waits in its streams."""
+        """One run of the task graph: a resumed root when a stream its WHEN names has
+        data, then every resumed task whose predecessors have all run (the dbt task only
+        when a dbt runner is set). A suspended root does not run: what arrives waits in
+        its streams. Locally the root runs at every runtime cycle it has data, whatever its
+        USER_TASK_MINIMUM_TRIGGER_INTERVAL_IN_SECONDS: the demo's landing is not paced by
+        Firehose's 60 s either, and `mempool budget` accounts for production's interval."""
         roots = [t for t in self.plan.tasks if not t.parents and not t.schedule and t.started]
         results = []
         for root in roots:
-            handler = procedure_handlers(self.project_file)[root.procedure]
-            with self.procedure_code():
-                module = importlib.import_module(handler.rsplit(".", 1)[0])
-                streams = consumed_streams(module)
-            if not any(self.stream_has_data(s) for s in streams):
+            # A root with no WHEN runs only when executed by hand, locally never.
+            if not any(self.stream_has_data(s) for s in root.trigger_streams):
                 continue
             done = {root.name}
             results.append(self._run_task(root, functools.partial(self.call, root.procedure)))

@@ -8,11 +8,27 @@
 -- https://docs.snowflake.com/en/sql-reference/sql/create-task
 -- https://docs.snowflake.com/en/release-notes/2026/other/2026-03-13-tasks-overlap-policy
 --
--- The silver graph: triggered serverless tasks. The root loads whenever any RAW stream
--- has data (about once a minute: Firehose flushes every 60 s); the builders follow it.
+-- The silver graph: one triggered serverless task. It runs whenever any RAW stream has
+-- data and calls REFRESH_SILVER, which loads and then runs every builder in the same
+-- run (mempool_procs/refresh_silver.py says why one run and not a task per builder: a
+-- serverless run bills its compute, and five runs a minute paid five times for the part
+-- of a small run that costs most). USER_TASK_MINIMUM_TRIGGER_INTERVAL_IN_SECONDS bounds
+-- the bill whatever the arrival pattern: the two Firehose streams and the poller land
+-- at their own moments, and at Snowflake's default (30 s) they could start two runs a
+-- minute; at 60 s there is at most one, which takes everything landed meanwhile.
+-- https://docs.snowflake.com/en/user-guide/tasks-triggered
+-- https://docs.snowflake.com/en/sql-reference/parameters (USER_TASK_MINIMUM_TRIGGER_INTERVAL_IN_SECONDS)
+-- Releases before this one ran a root LOAD_EVENTS and four builder tasks after it:
+-- they go, children first (12_suspend.sql suspended the root).
+DROP TASK IF EXISTS <% database %>.OPS.BUILD_STATS;
+DROP TASK IF EXISTS <% database %>.OPS.BUILD_BLOCKS;
+DROP TASK IF EXISTS <% database %>.OPS.BUILD_PRICES;
+DROP TASK IF EXISTS <% database %>.OPS.BUILD_PROJECTED;
+DROP TASK IF EXISTS <% database %>.OPS.LOAD_EVENTS;
 
-CREATE OR REPLACE TASK <% database %>.OPS.LOAD_EVENTS
+CREATE OR REPLACE TASK <% database %>.OPS.REFRESH_SILVER
   TARGET_COMPLETION_INTERVAL = '1 MINUTES'
+  USER_TASK_MINIMUM_TRIGGER_INTERVAL_IN_SECONDS = <% silver_trigger_seconds %>
   OVERLAP_POLICY = NO_OVERLAP
   SUSPEND_TASK_AFTER_NUM_FAILURES = 5
   ERROR_INTEGRATION = <% error_integration %>
@@ -22,23 +38,7 @@ CREATE OR REPLACE TASK <% database %>.OPS.LOAD_EVENTS
     OR SYSTEM$STREAM_HAS_DATA('<% database %>.RAW.PRICES_STRM')
     OR SYSTEM$STREAM_HAS_DATA('<% database %>.RAW.REST_STATS_STRM')
     OR SYSTEM$STREAM_HAS_DATA('<% database %>.RAW.OVERSIZE_STRM')
-AS CALL <% database %>.SILVER.LOAD_EVENTS();
-
-CREATE OR REPLACE TASK <% database %>.OPS.BUILD_STATS
-  TARGET_COMPLETION_INTERVAL = '1 MINUTES' AFTER <% database %>.OPS.LOAD_EVENTS
-AS CALL <% database %>.SILVER.BUILD_STATS();
-
-CREATE OR REPLACE TASK <% database %>.OPS.BUILD_BLOCKS
-  TARGET_COMPLETION_INTERVAL = '1 MINUTES' AFTER <% database %>.OPS.LOAD_EVENTS
-AS CALL <% database %>.SILVER.BUILD_BLOCKS();
-
-CREATE OR REPLACE TASK <% database %>.OPS.BUILD_PRICES
-  TARGET_COMPLETION_INTERVAL = '1 MINUTES' AFTER <% database %>.OPS.LOAD_EVENTS
-AS CALL <% database %>.SILVER.BUILD_PRICES();
-
-CREATE OR REPLACE TASK <% database %>.OPS.BUILD_PROJECTED
-  TARGET_COMPLETION_INTERVAL = '1 MINUTES' AFTER <% database %>.OPS.LOAD_EVENTS
-AS CALL <% database %>.SILVER.BUILD_PROJECTED();
+AS CALL <% database %>.SILVER.REFRESH_SILVER();
 
 -- Gold: the dbt project on its own schedule, not after every silver run. A run each
 -- minute would keep the warehouse from ever suspending (about 24 XS credits a day);

@@ -1,10 +1,10 @@
--- The last step: resume every task of the silver graph, children before the root, in
--- one call; then the gold graph the same way (the scheduled REFRESH_GOLD and its child
+-- The last step: resume the silver graph (one task, REFRESH_SILVER); then the gold
+-- graph, children before the root, in one call (the scheduled REFRESH_GOLD and its child
 -- TEST_GOLD: ALTER TASK ... RESUME on the root alone would leave the tests suspended).
 -- What arrived while the graph was suspended waits in the streams and is loaded by the
 -- new code at the first run. Run as TRANSFORM (owner, with EXECUTE TASK).
 -- https://docs.snowflake.com/en/sql-reference/functions/system_task_dependents_enable
-SELECT SYSTEM$TASK_DEPENDENTS_ENABLE('<% database %>.OPS.LOAD_EVENTS');
+SELECT SYSTEM$TASK_DEPENDENTS_ENABLE('<% database %>.OPS.REFRESH_SILVER');
 SELECT SYSTEM$TASK_DEPENDENTS_ENABLE('<% database %>.GOLD.REFRESH_GOLD');
 -- The alerts (80_alerts.sql), created suspended: resuming one needs EXECUTE ALERT (and, for
 -- a serverless one, EXECUTE MANAGED ALERT) held by its owner.

@@ -22,7 +22,10 @@ from mempool_dashboard.display import (
     time_axis,
 )
 
-LIVE_REFRESH = "30s"
+# Four times a minute: SILVER changes at most once a minute (REFRESH_SILVER's trigger
+# interval), so a new row shows within a quarter of its interval; the warehouse is awake
+# for the visit either way, and these are queries over SILVER's last hours.
+LIVE_REFRESH = "15s"
 # The fee levels of mempool.space's mempool chart: `vsizes[i]` of a `live-2h-chart`
 # statistic is the vsize paying from FEE_LEVELS[i] up to the next level (sat/vB).
 FEE_LEVELS = (

@@ -25,9 +25,11 @@ DROP TASK IF EXISTS <% database %>.GOLD.TEST_GOLD;
 DROP TASK IF EXISTS <% database %>.GOLD.REFRESH_GOLD;
 DROP TASK IF EXISTS <% database %>.OPS.REFRESH_GOLD;
 DROP DBT PROJECT IF EXISTS <% database %>.GOLD.<% dbt_project %>;
--- Children before their root, so no task is left pointing at a dropped predecessor.
+-- The silver graph; and the graph of releases before it, children before their root,
+-- so no task is left pointing at a dropped predecessor.
 DROP TASK IF EXISTS <% database %>.OPS.BUILD_STATS;
 DROP TASK IF EXISTS <% database %>.OPS.BUILD_BLOCKS;
 DROP TASK IF EXISTS <% database %>.OPS.BUILD_PRICES;
 DROP TASK IF EXISTS <% database %>.OPS.BUILD_PROJECTED;
 DROP TASK IF EXISTS <% database %>.OPS.LOAD_EVENTS;
+DROP TASK IF EXISTS <% database %>.OPS.REFRESH_SILVER;
