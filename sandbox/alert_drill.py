@@ -11,8 +11,10 @@ clear (then one more run of the 15-minute alerts, inside the range the check rea
 - a pipe paused: RAW.PRICES_PIPE (PIPES_ALERT), resumed once the alert fired;
 - a poison-pill burst: records of a contract version nobody writes (QUARANTINE_ALERT);
 - the streamers held: every streamer stopped (SIGTERM) and restarted once the alert fired
-  (FRESHNESS_ALERT: the SILVER tables only they feed pass their 5-minute target, which is
-  on the data's own clock, so this provocation takes 5 real minutes whatever the speed);
+  (FRESHNESS_ALERT: the SILVER tables only they feed pass their target, which is on the
+  data's own clock, so this provocation takes real minutes whatever the speed: the drill
+  tightens those tables' targets in OPS.FRESHNESS_TARGETS from 5 minutes to
+  DRILL_FRESHNESS_MINUTES for the provocation, as an operator may, and puts them back);
 - a block delivered late: a blocks object held back until a later block is loaded, which
   opens a gap (HEIGHT_GAPS_ALERT), then delivered, which closes it.
 
@@ -61,8 +63,11 @@ SILVER_TASK = "REFRESH_SILVER"  # the task that runs it (60_tasks.sql)
 BUILDER_CONSUMER = "stats"  # its name in OPS.CONSUMER_BATCH (build_stats.CONSUMER)
 PAUSED_PIPE = "RAW.PRICES_PIPE"
 POISON_RECORDS = 20
-# The streamer-only SILVER tables' freshness target (OPS.TABLE_FRESHNESS, minutes).
-FRESHNESS_TARGET_S = 5 * 60.0
+# The SILVER tables only the streamers feed, and the freshness target the drill gives
+# them while it holds the streamers (OPS.FRESHNESS_TARGETS; the deploy's is 5 minutes).
+STREAMER_TABLES = ("MEMPOOL_BLOCKS", "PROJECTED_BLOCK_STATES", "VBYTES_PER_SECOND")
+DRILL_FRESHNESS_MINUTES = 2.0
+FRESHNESS_TARGET_S = DRILL_FRESHNESS_MINUTES * 60
 # Minutes in each alert's SCHEDULE (80_alerts.sql).
 SCHEDULE_MINUTES = {
     "FRESHNESS_ALERT": 15,
@@ -134,6 +139,7 @@ class AlertDrill:
         self.began: float | None = None
         self.record = DrillRecord(speed, now_utc().isoformat())
         self.fail_builder = False
+        self.freshness_targets: list[Any] = []  # the deploy's, while the drill's apply
         self.held_block: str | None = None
         self.holding_blocks = False
         self.hold_streamers = threading.Event()
@@ -258,6 +264,7 @@ class AlertDrill:
                 "unsupported contract version",
                 recovers=False,
             )
+            self.tighten_freshness(runtime)
             self.hold_streamers.set()
             self.provoke(
                 "FRESHNESS_ALERT",
@@ -292,6 +299,7 @@ class AlertDrill:
             and not self.release_streamers.is_set()
             and self.done_with(runtime, "FRESHNESS_ALERT")
         ):
+            self.restore_freshness(runtime)
             self.release_streamers.set()
         freshness = provoked("FRESHNESS_ALERT")
         if self.streamers_back and freshness is not None and freshness.undone_at is None:
@@ -387,7 +395,30 @@ class AlertDrill:
         if self.held_block is not None:
             key, self.held_block = self.held_block, None
             runtime.load_object(key)
+        self.restore_freshness(runtime)
         self.release_streamers.set()
+
+    def tighten_freshness(self, runtime: Any) -> None:
+        """The streamer-only tables' targets down to the drill's, the deploy's kept."""
+        table = f"{runtime.database}.OPS.FRESHNESS_TARGETS"
+        names = ", ".join(f"'{n}'" for n in STREAMER_TABLES)
+        where = f"TABLE_SCHEMA = 'SILVER' AND TABLE_NAME IN ({names})"
+        self.freshness_targets = runtime.execute(
+            f"SELECT TABLE_NAME, TARGET_MINUTES FROM {table} WHERE {where}"
+        )
+        runtime.execute(
+            f"UPDATE {table} SET TARGET_MINUTES = {DRILL_FRESHNESS_MINUTES} WHERE {where}"
+        )
+
+    def restore_freshness(self, runtime: Any) -> None:
+        table = f"{runtime.database}.OPS.FRESHNESS_TARGETS"
+        for name, minutes in self.freshness_targets:
+            runtime.execute(
+                f"UPDATE {table} SET TARGET_MINUTES = ? "
+                f"WHERE TABLE_SCHEMA = 'SILVER' AND TABLE_NAME = ?",
+                [minutes, name],
+            )
+        self.freshness_targets = []
 
 
 class AlertDrillComponent:

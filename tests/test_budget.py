@@ -166,3 +166,20 @@ def test_the_gold_run_and_tests_are_priced_apart() -> None:
     # A run shorter than a resume's minimum still bills the minute.
     short = lines(compute(replace(settings, auto_suspend_s=0), usage=Usage(dbt_run_s=10.0)))
     assert short["Gold run"].credits == pytest.approx(runs * 60 / 3600)  # type: ignore[attr-defined]
+
+
+def test_the_credits_alert_budget_is_above_what_the_bill_plans() -> None:
+    """CREDITS_ALERT compares each serverless source's last day with one threshold: set
+    under the bill's own estimate, it would fire every day for the bill as planned.
+    The threshold leaves at least half again the larger source's planned day."""
+    import re
+
+    from operations.bill import DAYS_PER_MONTH, SQL_DIR
+
+    sql = (SQL_DIR / "80_alerts.sql").read_text()
+    threshold = float(re.search(r"'SERVERLESS_CREDITS_PER_DAY', ([\d.]+)", sql)[1])  # type: ignore[index]
+    bill = compute(read_settings(gold_minutes()))
+    tasks = lines(bill)["Serverless tasks"].credits  # type: ignore[attr-defined]
+    alerts = sum(ln.credits for ln in bill.lines if ln.part.startswith("Alert ") and ln.credits)
+    per_day = max(tasks, alerts) / DAYS_PER_MONTH
+    assert threshold >= 1.5 * per_day, f"threshold {threshold} vs {per_day:.2f} planned a day"

@@ -87,6 +87,8 @@ class ProcedureFailed(RuntimeError):
     """A procedure failed with an error its caller may catch (the drills' fail_switch)."""
 
 
+# A procedure's CALL of another procedure (no arguments: this project's procedures).
+CALL_RE = re.compile(r"^\s*CALL\s+(?P<procedure>[\w.$]+)\s*\(\s*\)\s*;?\s*$", re.I)
 # Statements that can consume a stream: DML reading it in a subquery or USING clause.
 DML = ("INSERT", "MERGE", "UPDATE", "DELETE")
 
@@ -127,14 +129,11 @@ class StreamConsumingSession:
     def sql(self, text: str, params: list[Any] | None = None) -> _Statement:
         return _Statement(self, text, params)
 
-    def call(self, procedure: str) -> str:
-        """Snowpark's Session.call: a procedure called from a procedure, a CALL of its own
-        (its own streams, kill and fail switches), in the same warehouse session."""
-        if self._caller is None:
-            raise RuntimeError(f"this session cannot call procedures ({procedure})")
-        return self._caller(procedure)
-
     def _run(self, text: str, params: list[Any] | None) -> list[Any]:
+        if (call := CALL_RE.match(text)) and self._caller is not None:
+            # A procedure's CALL of another is the callee's own CALL (its streams, its kill
+            # and fail switches), in the same warehouse session.
+            return [(self._caller(call["procedure"].upper()),)]
         self._statements += 1
         if self._kill_after is not None and self._statements > self._kill_after:
             raise TaskKilled(f"killed after {self._kill_after} statement(s)")

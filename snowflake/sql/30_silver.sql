@@ -16,6 +16,44 @@ CREATE TABLE IF NOT EXISTS <% database %>.OPS.LOAD_LEDGER (
   BATCH_ID VARCHAR, TOPIC VARCHAR, RAW_ROWS NUMBER, CLEAN_ROWS NUMBER,
   DUPLICATE_ROWS NUMBER, QUARANTINED_ROWS NUMBER, LOADED_AT TIMESTAMP_NTZ);
 
+-- How old each SILVER and GOLD table's newest row may get, in minutes, before
+-- OPS.TABLE_FRESHNESS (a dbt view) calls it stale: FRESHNESS_ALERT fires and `mempool
+-- status` fails. A SILVER table's is its source's cadence plus the pipeline's budget; a
+-- GOLD table's adds REFRESH_GOLD's schedule (the deploy's gold_refresh_minutes) and its
+-- run, so a mart that is only waiting for its next scheduled run never reads as a stall,
+-- whatever the schedule. Every deploy writes them from its settings; an operator may
+-- loosen one for a while (UPDATE ... SET TARGET_MINUTES = ...) until the next deploy.
+CREATE TABLE IF NOT EXISTS <% database %>.OPS.FRESHNESS_TARGETS (
+  TABLE_SCHEMA VARCHAR, TABLE_NAME VARCHAR, TARGET_MINUTES FLOAT);
+MERGE INTO <% database %>.OPS.FRESHNESS_TARGETS t
+USING (
+  SELECT 'SILVER' AS TABLE_SCHEMA, 'MEMPOOL_INFO' AS TABLE_NAME, 5 AS TARGET_MINUTES
+  UNION ALL SELECT 'SILVER', 'RECOMMENDED_FEES', 5
+  UNION ALL SELECT 'SILVER', 'VBYTES_PER_SECOND', 5
+  UNION ALL SELECT 'SILVER', 'MEMPOOL_BLOCKS', 5
+  UNION ALL SELECT 'SILVER', 'PROJECTED_BLOCK_STATES', 5
+  UNION ALL SELECT 'SILVER', 'PRICES', 30
+  UNION ALL SELECT 'SILVER', 'BLOCKS', 60
+  UNION ALL SELECT 'SILVER', 'BLOCK_TXIDS', 60
+  UNION ALL SELECT 'SILVER', 'BLOCK_PROJECTIONS', 60
+  -- The SILVER target of what the mart reads, plus the schedule, plus 5 for the run.
+  UNION ALL SELECT 'GOLD', 'FCT_MEMPOOL_MINUTELY', 5 + <% gold_refresh_minutes %> + 5
+  UNION ALL SELECT 'GOLD', 'FCT_MEMPOOL_BLOCKS', 5 + <% gold_refresh_minutes %> + 5
+  UNION ALL SELECT 'GOLD', 'FCT_PROJECTED_BLOCK', 5 + <% gold_refresh_minutes %> + 5
+  UNION ALL SELECT 'GOLD', 'FCT_PRICES', 30 + <% gold_refresh_minutes %> + 5
+  -- HOUR_AT is the hour's start: an hour older than its newest price.
+  UNION ALL SELECT 'GOLD', 'FCT_PRICES_HOURLY', 90 + <% gold_refresh_minutes %> + 5
+  UNION ALL SELECT 'GOLD', 'FCT_BLOCKS', 60 + <% gold_refresh_minutes %> + 5
+  UNION ALL SELECT 'GOLD', 'FCT_BLOCK_PROJECTION_ACCURACY', 60 + <% gold_refresh_minutes %> + 5
+  UNION ALL SELECT 'GOLD', 'FCT_FEE_RECOMMENDATION_ACCURACY', 60 + <% gold_refresh_minutes %> + 5
+  -- DAY is the day's start: up to a day older than its newest row.
+  UNION ALL SELECT 'GOLD', 'FCT_DAILY_SUMMARY', 1440 + 45 + <% gold_refresh_minutes %> + 5
+) d
+ON t.TABLE_SCHEMA = d.TABLE_SCHEMA AND t.TABLE_NAME = d.TABLE_NAME
+WHEN MATCHED THEN UPDATE SET TARGET_MINUTES = d.TARGET_MINUTES
+WHEN NOT MATCHED THEN INSERT (TABLE_SCHEMA, TABLE_NAME, TARGET_MINUTES)
+  VALUES (d.TABLE_SCHEMA, d.TABLE_NAME, d.TARGET_MINUTES);
+
 -- Event keys a consumer has taken from its stream but not finished (crash-safe hand-off).
 CREATE TABLE IF NOT EXISTS <% database %>.OPS.CONSUMER_BATCH (
   CONSUMER VARCHAR, EVENT_KEY VARCHAR, TOPIC VARCHAR, BATCH_ID VARCHAR);

@@ -10,12 +10,12 @@
 --
 -- The silver graph: one triggered serverless task. It runs whenever any RAW stream has
 -- data and calls REFRESH_SILVER, which loads and then runs every builder in the same
--- run (mempool_procs/refresh_silver.py says why one run and not a task per builder: a
--- serverless run bills its compute, and five runs a minute paid five times for the part
--- of a small run that costs most). USER_TASK_MINIMUM_TRIGGER_INTERVAL_IN_SECONDS bounds
--- the bill whatever the arrival pattern: the two Firehose streams and the poller land
--- at their own moments, and at Snowflake's default (30 s) they could start two runs a
--- minute; at 60 s there is at most one, which takes everything landed meanwhile.
+-- run (mempool_procs/refresh_silver.py says why one run and not a task per stage).
+-- TARGET_COMPLETION_INTERVAL now sizes the compute for the five stages together.
+-- USER_TASK_MINIMUM_TRIGGER_INTERVAL_IN_SECONDS bounds the bill whatever the arrival
+-- pattern: the two Firehose streams and the poller land at their own moments, and at
+-- Snowflake's default (30 s) they could start two runs a minute; at 60 s there is at
+-- most one, which takes everything landed meanwhile.
 -- https://docs.snowflake.com/en/user-guide/tasks-triggered
 -- https://docs.snowflake.com/en/sql-reference/parameters (USER_TASK_MINIMUM_TRIGGER_INTERVAL_IN_SECONDS)
 -- Releases before this one ran a root LOAD_EVENTS and four builder tasks after it:

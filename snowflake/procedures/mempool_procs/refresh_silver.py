@@ -1,18 +1,22 @@
 """REFRESH_SILVER: one run of the silver graph's work, the load and then every builder.
 
-The triggered task calls this one procedure instead of running five tasks. A serverless
-task run is billed for its compute, and five runs a minute paid five times for what
-costs the most in a run this small (the compute coming up and the session starting);
-one run pays once and its stages share the session. It also removes a hop from an
-event's way to SILVER: the builders start when the load commits, not when the graph's
-next tasks are scheduled.
+The triggered task calls this one procedure instead of running a task per stage: one
+run to schedule, size and bill instead of five, started at most once per trigger
+interval; and one hop less on an event's way to SILVER, since the builders start when
+the load has committed, not when the graph schedules its next tasks. Serverless
+compute bills what a run uses (no per-run minimum is documented), and each stage is
+still its own procedure call, so what one run saves against five is for
+SNOWFLAKE.ACCOUNT_USAGE.SERVERLESS_TASK_HISTORY to say: `mempool budget --task-compute`
+takes the measured figure.
 
 Each stage stays a procedure of its own, callable alone (operators, tests, backfills),
 and each keeps its crash safety: what a stage takes from its stream it holds in
 OPS.CONSUMER_BATCH until it has finished, so a run that ends anywhere loses nothing.
 A stage that fails does not stop the others (a builder's poison must not starve the
 rest of SILVER); the run still fails afterwards, naming every failed stage with its
-error, so the task history, TASKS_ALERT and `mempool status` see it as before.
+error, so the task history, TASKS_ALERT and `mempool status` see it as before. Stages
+are called with a plain CALL statement: Snowpark's Session.call would first DESCRIBE
+each procedure for its return type, five more statements a run for nothing.
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ def run_stages(session: Any, stages: tuple[str, ...] = STAGES) -> tuple[list[str
     failures: list[str] = []
     for stage in stages:
         try:
-            results.append(str(session.call(stage)))
+            rows = session.sql(f"CALL {stage}()").collect()
+            results.append(str(rows[0][0]) if rows else "")
         except Exception as exc:  # every stage runs; the run fails after them all
             failures.append(f"{stage}: {type(exc).__name__}: {exc}")
     return results, failures

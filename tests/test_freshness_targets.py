@@ -1,0 +1,61 @@
+"""Freshness targets follow the deploy's schedules: a mart that is only waiting for its
+next scheduled REFRESH_GOLD run must never read as stale (FRESHNESS_ALERT, `mempool
+status`), whatever gold_refresh_minutes the deploy chose, and no table the health view
+watches is left without a target."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from operations.budget import Assumptions, gold_stages, silver_stages
+from operations.deploy import DeployConfig, build_plan, rendered_statements
+from sandbox.snowflake_local.plan import REPO
+
+FRESHNESS_SQL = REPO / "snowflake" / "dbt" / "models" / "ops" / "table_freshness.sql"
+
+
+def targets(config: DeployConfig) -> dict[tuple[str, str], float]:
+    """(schema, table) -> minutes, as the deploy's MERGE writes them for `config`."""
+    step = next(s for s in build_plan(config).sql_steps() if s.sql_file == "30_silver.sql")
+    merge = next(
+        s
+        for s in rendered_statements(step, config)
+        if "OPS.FRESHNESS_TARGETS" in s and "MERGE" in s
+    )
+    rows = re.findall(
+        r"SELECT '(\w+)'(?: AS TABLE_SCHEMA)?, '(\w+)'(?: AS TABLE_NAME)?, ([\d +]+)", merge
+    )
+    assert rows, merge
+    out: dict[tuple[str, str], float] = {}
+    for schema, table, expression in rows:
+        assert (schema, table) not in out, f"{schema}.{table} has two targets"
+        out[(schema, table)] = float(sum(int(term) for term in expression.split("+")))
+    return out
+
+
+def watched_tables() -> set[tuple[str, str]]:
+    return set(re.findall(r"\('(SILVER|GOLD)', '(\w+)',", FRESHNESS_SQL.read_text()))
+
+
+def test_every_table_the_health_view_watches_has_exactly_one_target() -> None:
+    assert set(targets(DeployConfig())) == watched_tables()
+
+
+@pytest.mark.parametrize("minutes", [5, 30, 60, 240])
+def test_a_mart_waiting_for_its_next_scheduled_run_is_never_stale(minutes: int) -> None:
+    """The oldest a mart's newest row gets between two runs, by the freshness budget:
+    event to SILVER (worst), then a whole schedule interval and the dbt run. Every GOLD
+    target must allow it; each SILVER target is unchanged by the gold schedule."""
+    assume = Assumptions()
+    config = DeployConfig(gold_refresh_minutes=minutes)
+    silver_worst_min = sum(s.worst_s for s in silver_stages(assume, config.silver_trigger_seconds))
+    gold_worst_min = sum(s.worst_s for s in gold_stages(assume, minutes))
+    worst = (silver_worst_min + gold_worst_min) / 60
+    chosen, default = targets(config), targets(DeployConfig())
+    for (schema, table), target in chosen.items():
+        if schema == "GOLD":
+            assert target >= worst, f"{table}: {target} min < {worst:.1f} min between runs"
+        else:
+            assert target == default[(schema, table)]
