@@ -579,6 +579,7 @@ def _add_deploy(sub: Any) -> None:
             "MEMPOOL_SNOW_CONNECTION",
             *(var for _, var, _, _ in DEPLOY_SETTINGS),
             "MEMPOOL_GOLD_REFRESH_MINUTES",
+            "MEMPOOL_SILVER_TRIGGER_SECONDS",
         ]
     )
     p = sub.add_parser(
@@ -638,9 +639,9 @@ def _add_deploy(sub: Any) -> None:
     p.add_argument(
         "--gold-refresh-minutes",
         type=int,
-        default=int(env("MEMPOOL_GOLD_REFRESH_MINUTES", "30")),
+        default=int(env("MEMPOOL_GOLD_REFRESH_MINUTES", "60")),
         help="how often REFRESH_GOLD runs dbt (the incremental models and views); the "
-        "warehouse sleeps between [env MEMPOOL_GOLD_REFRESH_MINUTES; default 30]",
+        "warehouse sleeps between [env MEMPOOL_GOLD_REFRESH_MINUTES; default 60]",
     )
     p.add_argument(
         "--gold-test-hours",

@@ -84,8 +84,11 @@ class DeployConfig:
     error_integration: str = ""
     dbt_project: str = "MEMPOOL_DBT"
     dbt_version: str = DBT_VERSION
-    # REFRESH_GOLD's schedule: `dbt run`, the incremental models and views.
-    gold_refresh_minutes: int = 30
+    # REFRESH_GOLD's schedule: `dbt run`, the incremental models and views. Hourly: the
+    # charts that change by the minute read GOLD.HISTORY_* (the mart, then Live's view
+    # within its window), so the marts' lag shows only on the slow-moving charts, and
+    # each run wakes the warehouse (a minute's bill at least) half as often as at 30.
+    gold_refresh_minutes: int = 60
     # TEST_GOLD's cadence: `dbt test` after the first REFRESH_GOLD run of each window of
     # this many hours (60_tasks.sql), four times a day by default.
     gold_test_hours: int = 6

@@ -229,7 +229,7 @@ def test_the_freshness_budget_follows_the_configured_settings(
     assert "REFRESH_GOLD schedule" in out and "5.0 min" in out
     assert "= event to Live tile" in out and "= event to History (GOLD)" in out
     # Live does not wait for gold: its path is SILVER's plus the app's own waits.
-    live = out.split("Live tab", 1)[1].split("History tab", 1)[0]
+    live = out.split("Live tab", 1)[1].split("History's mempool", 1)[0]
     assert "REFRESH_GOLD" not in live.replace("no REFRESH_GOLD wait", "")
 
 

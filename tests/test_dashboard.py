@@ -346,8 +346,10 @@ def fees_frame(seq: int, fastest: float, tx_count: int, seconds_ago: int) -> byt
 def test_live_is_as_fresh_as_silver_without_a_gold_refresh(
     landing: Any, fakesnow_server: LocalWarehouse, tmp_path: Path
 ) -> None:
-    """A sample that reached SILVER after gold's last build is on Live at once; History's
-    mart still has the one before it until REFRESH_GOLD runs."""
+    """A sample that reached SILVER after gold's last build is on Live at once; the mart
+    still has the one before it until REFRESH_GOLD runs, and History's charts, which
+    read GOLD.HISTORY_MEMPOOL_MINUTELY (the mart, then Live's view within its window),
+    have both minutes, each once."""
     rt = new_runtime(landing, fakesnow_server)
     try:
         rt.deploy()
@@ -363,11 +365,17 @@ def test_live_is_as_fresh_as_silver_without_a_gold_refresh(
             "SELECT FASTEST_FEE_SAT_PER_VB, TX_COUNT FROM GOLD.FCT_MEMPOOL_MINUTELY "
             "ORDER BY MINUTE_AT DESC LIMIT 1",
         )
+        history = q(
+            rt,
+            "SELECT FASTEST_FEE_SAT_PER_VB, TX_COUNT FROM GOLD.HISTORY_MEMPOOL_MINUTELY "
+            "ORDER BY MINUTE_AT",
+        )
     finally:
         rt.close()
     shown = metrics(app)
     assert (shown["High priority (sat/vB)"], shown["Unconfirmed transactions"]) == ("47.0", "2,222")
     assert gold == [(11.0, 1111)]
+    assert history == [(11.0, 1111), (47.0, 2222)]
     assert not app.warning
 
 

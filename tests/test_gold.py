@@ -131,7 +131,7 @@ def test_unit_tests_run_and_stale_sources_fail_freshness(
 ) -> None:
     fill_silver(rt)
     out = dbt(rt, tmp_path, "build")
-    passed_unit_tests = re.findall(r"PASS ((?:fct|live)_\w+::\w+)", out)
+    passed_unit_tests = re.findall(r"PASS ((?:fct|live|history)_\w+::\w+)", out)
     assert sorted(passed_unit_tests) == [
         "fct_block_projection_accuracy::accuracy_uses_the_projection_each_block_ended",
         "fct_daily_summary::daily_percentiles_and_peaks",
@@ -139,6 +139,10 @@ def test_unit_tests_run_and_stale_sources_fail_freshness(
         "fct_mempool_blocks::mempool_blocks_keeps_the_last_frame_of_each_minute",
         "fct_prices_hourly::hourly_rollup_takes_first_last_extremes_and_mean",
         "fct_projected_block::projected_block_follows_one_connection_at_a_time",
+        "history_blocks::history_blocks_keep_the_mart_while_silver_has_no_tip",
+        "history_blocks::history_blocks_take_the_tip_from_live_even_over_a_reorged_mart",
+        "history_mempool_minutely::"
+        "history_mempool_takes_the_mart_before_the_window_and_the_view_within",
         "live_blocks::live_blocks_are_the_top_canonical_heights_with_their_predecessors",
         "live_mempool_blocks::live_mempool_blocks_shows_only_the_newest_frame",
         "live_mempool_fee_bands::live_fee_bands_keep_each_statistic_once",

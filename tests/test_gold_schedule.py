@@ -52,7 +52,7 @@ def test_the_gold_graph_is_parsed_from_the_deploys_sql() -> None:
     root, tests = rt.task("GOLD.REFRESH_GOLD"), rt.task("GOLD.TEST_GOLD")
     assert root is not None and tests is not None
     assert (root.schedule, root.dbt_args, root.returns) == (
-        "30 MINUTES",
+        "60 MINUTES",
         "run --target prod",
         ("test", 6 * 3600.0),
     )

@@ -496,7 +496,7 @@ def test_the_task_that_runs_dbt_is_in_the_dbt_projects_schema_on_a_warehouse() -
     assert "CALL SYSTEM$SET_RETURN_VALUE('test')" in root
     # Due in the first graph run of each window of gold_test_hours: within the first
     # run interval of the window.
-    assert "MOD(scheduled_s, 6 * 3600) < 30 * 60" in root
+    assert f"MOD(scheduled_s, 6 * 3600) < {DeployConfig().gold_refresh_minutes} * 60" in root
     assert root.index("ARGS = 'run") < root.index("SYSTEM$SET_RETURN_VALUE")
     suspend = "\n".join(rendered_statements(plan.step("suspend"), OTHER))
     resume = "\n".join(rendered_statements(plan.step("resume"), OTHER))

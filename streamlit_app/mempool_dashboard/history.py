@@ -20,12 +20,14 @@ RANGES = {
 }
 
 
-# One statement per bucket: the bucket is chosen from RANGES, never typed in.
+# One statement per bucket: the bucket is chosen from RANGES, never typed in. The
+# mempool and the blocks come from GOLD.HISTORY_* (the mart, then Live's view of SILVER
+# within its window), so these charts reach the current minute between two gold runs.
 MEMPOOL_HISTORY = {
     bucket: f"SELECT DATE_TRUNC('{bucket}', MINUTE_AT) AS AT, AVG(VSIZE) / 1000000 AS VSIZE_MVB, "
     "AVG(FASTEST_FEE_SAT_PER_VB) AS FASTEST, AVG(HALF_HOUR_FEE_SAT_PER_VB) AS HALF_HOUR, "
     "AVG(HOUR_FEE_SAT_PER_VB) AS HOUR, AVG(ECONOMY_FEE_SAT_PER_VB) AS ECONOMY "
-    "FROM GOLD.FCT_MEMPOOL_MINUTELY WHERE MINUTE_AT >= ? GROUP BY 1 ORDER BY 1"
+    "FROM GOLD.HISTORY_MEMPOOL_MINUTELY WHERE MINUTE_AT >= ? GROUP BY 1 ORDER BY 1"
     for bucket in ("MINUTE", "HOUR")
 }
 
@@ -39,7 +41,7 @@ def history() -> None:
     mempool = query(MEMPOOL_HISTORY[bucket], (start,))
     blocks = query(
         "SELECT HEIGHT, MINED_AT, TOTAL_FEES_BTC, SECONDS_SINCE_PREVIOUS_BLOCK / 60 AS "
-        "INTERVAL_MINUTES FROM GOLD.FCT_BLOCKS WHERE MINED_AT >= ? ORDER BY HEIGHT",
+        "INTERVAL_MINUTES FROM GOLD.HISTORY_BLOCKS WHERE MINED_AT >= ? ORDER BY HEIGHT",
         (start,),
     )
     left, right = st.columns(2)
@@ -155,7 +157,7 @@ def price_and_congestion(start: datetime) -> None:
     hourly = query(
         "SELECT p.HOUR_AT, p.CLOSE_USD_PER_BTC, m.VSIZE_MVB FROM GOLD.FCT_PRICES_HOURLY p "
         "LEFT JOIN (SELECT DATE_TRUNC('HOUR', MINUTE_AT) AS HOUR_AT, AVG(VSIZE) / 1000000 AS "
-        "VSIZE_MVB FROM GOLD.FCT_MEMPOOL_MINUTELY WHERE MINUTE_AT >= ? GROUP BY 1) m "
+        "VSIZE_MVB FROM GOLD.HISTORY_MEMPOOL_MINUTELY WHERE MINUTE_AT >= ? GROUP BY 1) m "
         "ON m.HOUR_AT = p.HOUR_AT WHERE p.HOUR_AT >= ? ORDER BY 1",
         (start, start),
     )
