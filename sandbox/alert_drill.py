@@ -66,7 +66,7 @@ POISON_RECORDS = 20
 # The SILVER tables only the streamers feed, and the freshness target the drill gives
 # them while it holds the streamers (OPS.FRESHNESS_TARGETS; the deploy's is 5 minutes).
 STREAMER_TABLES = ("MEMPOOL_BLOCKS", "PROJECTED_BLOCK_STATES", "VBYTES_PER_SECOND")
-DRILL_FRESHNESS_MINUTES = 2.0
+DRILL_FRESHNESS_MINUTES = 2
 FRESHNESS_TARGET_S = DRILL_FRESHNESS_MINUTES * 60
 # Minutes in each alert's SCHEDULE (80_alerts.sql).
 SCHEDULE_MINUTES = {
