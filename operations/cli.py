@@ -173,16 +173,9 @@ def _budget(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from pathlib import Path
 
-    from operations.bill import (
-        Prices,
-        Usage,
-        compute,
-        read_settings,
-        render_markdown,
-        render_text,
-        splice,
-    )
+    from operations.bill import Prices, Usage, compute, read_settings, render_text, splice
     from operations.budget import Assumptions, gold_stages, render, silver_stages
+    from operations.tradeoffs import cost_section, render_profiles
 
     assume = Assumptions(
         pipe_latency_s=args.pipe_latency,
@@ -203,27 +196,27 @@ def _budget(args: argparse.Namespace) -> int:
         settings = replace(
             settings, streamer_count=args.streamer_count, streamer_count_source="--streamer-count"
         )
-    bill = compute(
-        settings,
-        Prices(credit_usd=args.credit_price, ec2_hourly_usd=args.ec2_hourly),
-        Usage(
-            stream_gb_per_day=args.stream_gb_per_day,
-            task_compute_s=args.task_compute,
-            dbt_run_s=args.dbt_run,
-            dbt_test_s=args.dbt_test,
-            dashboard_hours_per_day=args.dashboard_hours,
-        ),
+    prices = Prices(credit_usd=args.credit_price, ec2_hourly_usd=args.ec2_hourly)
+    usage = Usage(
+        stream_gb_per_day=args.stream_gb_per_day,
+        task_compute_s=args.task_compute,
+        dbt_run_s=args.dbt_run,
+        dbt_test_s=args.dbt_test,
+        dashboard_hours_per_day=args.dashboard_hours,
     )
+    bill = compute(settings, prices, usage)
     if args.update_doc is not None:
         path = Path(args.update_doc)
-        path.write_text(splice(path.read_text(), render_markdown(bill)))
+        path.write_text(splice(path.read_text(), cost_section(bill, assume, prices, usage)))
         print(f"wrote the cost table into {path}")
         return 0
     if args.format == "markdown":
-        print(render_markdown(bill))
+        print(cost_section(bill, assume, prices, usage))
         return 0
     print(render(silver_stages(assume, trigger), gold_stages(assume, refresh)))
     print(render_text(bill))
+    print()
+    print(render_profiles(assume, prices, usage))
     return 0
 
 

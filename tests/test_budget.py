@@ -17,7 +17,6 @@ from operations.bill import (
     compute,
     parse_alerts,
     read_settings,
-    render_markdown,
     splice,
 )
 from operations.budget import TF_DIR
@@ -39,7 +38,9 @@ def lines(bill: object) -> dict[str, object]:
 
 def test_the_deploy_guides_cost_table_is_the_budgets_output() -> None:
     doc = DEPLOY_DOC.read_text()
-    table = render_markdown(compute(read_settings(gold_minutes())))
+    from operations.tradeoffs import cost_section
+
+    table = cost_section(compute(read_settings(gold_minutes())))
     shown = doc.split(DOC_BEGIN, 1)[1].split(DOC_END, 1)[0].strip()
     assert shown == table, (
         "docs/deploy.md's cost table differs from what the settings give: run "
@@ -183,3 +184,21 @@ def test_the_credits_alert_budget_is_above_what_the_bill_plans() -> None:
     alerts = sum(ln.credits for ln in bill.lines if ln.part.startswith("Alert ") and ln.credits)
     per_day = max(tasks, alerts) / DAYS_PER_MONTH
     assert threshold >= 1.5 * per_day, f"threshold {threshold} vs {per_day:.2f} planned a day"
+
+
+def test_each_step_toward_cheaper_is_a_step_toward_staler() -> None:
+    """The trade-off table's promise: waiting longer between runs never costs more, and
+    never makes anything fresher; the deploy's defaults are its first row."""
+    from operations.deploy import DeployConfig
+    import itertools
+
+    from operations.tradeoffs import PROFILES, profile
+
+    config = DeployConfig()
+    assert PROFILES[0] == (config.silver_trigger_seconds, config.gold_refresh_minutes)
+    rows = sorted((profile(t, g) for t, g in PROFILES), key=lambda p: (p.trigger_s, p.gold_minutes))
+    for fresher, cheaper in itertools.pairwise(rows):
+        assert cheaper.snowflake_credits < fresher.snowflake_credits
+        assert cheaper.live_worst_s >= fresher.live_worst_s
+        assert cheaper.history_chart_worst_s >= fresher.history_chart_worst_s
+        assert cheaper.marts_worst_s > fresher.marts_worst_s
