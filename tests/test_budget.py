@@ -189,9 +189,9 @@ def test_the_credits_alert_budget_is_above_what_the_bill_plans() -> None:
 def test_each_step_toward_cheaper_is_a_step_toward_staler() -> None:
     """The trade-off table's promise: waiting longer between runs never costs more, and
     never makes anything fresher; the deploy's defaults are its first row."""
-    from operations.deploy import DeployConfig
     import itertools
 
+    from operations.deploy import DeployConfig
     from operations.tradeoffs import PROFILES, profile
 
     config = DeployConfig()
