@@ -205,35 +205,36 @@ def render(silver: list[Stage], gold: list[Stage], live: list[Stage] | None = No
 
         return f"{one('worst', worst, target_worst)}, {one('typical', typical, target_typical)}"
 
+    def path(heading: str, stages: list[Stage], label: str, targets: tuple[float, float]) -> None:
+        """A path from SILVER on: its heading, its stages, and its total from the event,
+        against its (typical, worst) targets."""
+        lines.append(heading)
+        rows(stages)
+        whole = silver + stages
+        worst, typical = sum(s.worst_s for s in whole), sum(s.typical_s for s in whole)
+        total(label, whole, "target: " + verdict(worst, typical, targets[1], targets[0]))
+
     rows(silver)
     worst, typical = sum(s.worst_s for s in silver), sum(s.typical_s for s in silver)
     total("event to SILVER", silver, "target: " + verdict(worst, typical, TARGET_S, TARGET_S))
-    lines.append("  Live tab (views over SILVER; no REFRESH_GOLD wait):")
-    rows(live)
-    worst, typical = sum(s.worst_s for s in silver + live), sum(s.typical_s for s in silver + live)
-    total(
+    history = (HISTORY_TARGET_S, HISTORY_TARGET_S)
+    path(
+        "  Live tab (views over SILVER; no REFRESH_GOLD wait):",
+        live,
         "event to Live tile",
-        silver + live,
-        "target: " + verdict(worst, typical, LIVE_TARGET_S[1], LIVE_TARGET_S[0]),
+        LIVE_TARGET_S,
     )
-    lines.append(
+    path(
         "  History's mempool and block charts (GOLD.HISTORY_*: the mart, then the Live"
-        " view within its window; the page reruns when used):"
-    )
-    tail = [s for s in live if s.name != "Live page refresh"]
-    rows(tail)
-    worst, typical = sum(s.worst_s for s in silver + tail), sum(s.typical_s for s in silver + tail)
-    total(
+        " view within its window; the page reruns when used):",
+        [s for s in live if s.name != "Live page refresh"],
         "event to History chart",
-        silver + tail,
-        "target: " + verdict(worst, typical, HISTORY_TARGET_S, HISTORY_TARGET_S),
+        history,
     )
-    lines.append("  History's other charts (prices, accuracy, stale blocks: GOLD marts):")
-    rows(gold)
-    worst, typical = sum(s.worst_s for s in silver + gold), sum(s.typical_s for s in silver + gold)
-    total(
+    path(
+        "  History's other charts (prices, accuracy, stale blocks: GOLD marts):",
+        gold,
         "event to History (GOLD)",
-        silver + gold,
-        "target: " + verdict(worst, typical, HISTORY_TARGET_S, HISTORY_TARGET_S),
+        history,
     )
     return "\n".join(lines)
