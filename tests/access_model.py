@@ -61,6 +61,8 @@ section of its page in Snowflake's SQL reference:
                          owner holds EXECUTE ALERT (+ EXECUTE MANAGED ALERT when serverless);
                          only ACCOUNTADMIN grants EXECUTE ALERT)
   INSERT                 https://docs.snowflake.com/en/sql-reference/sql/insert
+  MERGE                  https://docs.snowflake.com/en/sql-reference/sql/merge (INSERT and
+                         UPDATE on the target for its WHEN NOT MATCHED / WHEN MATCHED clauses)
   Task owner's rights    https://docs.snowflake.com/en/user-guide/tasks-intro (task security)
   Serverless tasks       https://docs.snowflake.com/en/user-guide/tasks-intro (EXECUTE MANAGED TASK)
   Streamlit owner's rights
@@ -301,6 +303,10 @@ def statement_needs(account: Account, role: str, statement: str) -> tuple[list[N
 
     if m := re.match(r"^UPDATE (\S+) SET ", s):
         return [Need("UPDATE", ("TABLE", m[1]), s)], lambda: None
+
+    if m := re.match(r"^MERGE INTO (\S+) ", s):
+        target = ("TABLE", m[1])
+        return [Need("INSERT", target, s), Need("UPDATE", target, s)], lambda: None
 
     if m := re.match(r"^DROP TASK (IF EXISTS )?(\S+)$", s):
         exists = ("TASK", m[2]) in account.owners

@@ -223,15 +223,15 @@ def test_credits_over_the_budget_fire_the_credits_alert(rt: LocalSnowflake) -> N
     db = rt.database
     rt.execute(
         f"INSERT INTO {db}.OPS.CREDIT_USAGE VALUES ('serverless tasks', "
-        "DATEADD(HOUR, -1, SYSDATE()), 0.75), "
+        "DATEADD(HOUR, -1, SYSDATE()), 2.75), "
         "('serverless tasks', DATEADD(HOUR, -2, SYSDATE()), 0.5)"
     )
     try:
         body = fire(rt, "CREDITS_ALERT")
     finally:
         rt.execute(f"DELETE FROM {db}.OPS.CREDIT_USAGE")
-    # (Snowflake writes the FLOAT budget as 1, fakesnow as 1.0)
-    assert body["message"].startswith("serverless tasks: 1.25 credits in the last day (budget 1")
+    # (Snowflake writes the FLOAT budget as 3, fakesnow as 3.0)
+    assert body["message"].startswith("serverless tasks: 3.25 credits in the last day (budget 3")
 
 
 def test_alerts_run_on_their_schedule_and_only_when_resumed(rt: LocalSnowflake) -> None:

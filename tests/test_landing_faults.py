@@ -383,3 +383,52 @@ def test_a_failing_stage_fails_the_run_and_every_other_stage_still_runs(
     fees = q(rt, "SELECT FASTEST_FEE_SAT_PER_VB FROM SILVER.RECOMMENDED_FEES ORDER BY 1")
     assert fees == [(7.0,), (8.0,)]
     assert q(rt, "SELECT COUNT(*) FROM OPS.CONSUMER_BATCH") == [(0,)]
+
+
+def test_two_overlapping_runs_of_a_builder_lose_nothing(rt: LocalSnowflake) -> None:
+    """A builder called by hand while the task runs it (or an older release's run still
+    finishing during an upgrade): run B takes new events from the stream after run A
+    merged a table and before A released its batch. A must release only what it held,
+    so B's events stay held until a run finishes them, and every mempoolInfo sample
+    reaches SILVER.MEMPOOL_INFO once."""
+    from sandbox.snowflake_local.streams import TaskKilled
+
+    def sample(seq: int) -> bytes:
+        return rec("mempoolInfo", {"size": seq + 1, "bytes": 1000, "usage": 2000}, seq).to_line()
+
+    land(rt, contract.PREFIX_STREAM, sample(0))
+    rt.drain_notifications()
+    rt.call("SILVER.LOAD_EVENTS")
+    interleaved: list[int] = []
+
+    def between(text: str, _number: int) -> None:
+        if interleaved or not text.lstrip().upper().startswith("MERGE"):
+            return
+        if "SILVER.MEMPOOL_INFO" not in text:
+            return
+        # Run B, in the middle of run A: a new sample loaded, then B takes it from the
+        # stream and ends there (killed after its take).
+        interleaved.append(1)
+        rt.between_statements = None
+        land(rt, contract.PREFIX_STREAM, sample(1))
+        rt.drain_notifications()
+        rt.call("SILVER.LOAD_EVENTS")
+        rt.kill_switch = lambda procedure: 1 if procedure == "SILVER.BUILD_STATS" else None
+        try:
+            rt.call("SILVER.BUILD_STATS")
+        except TaskKilled:
+            pass
+        finally:
+            rt.kill_switch = None
+
+    rt.between_statements = between
+    try:
+        rt.call("SILVER.BUILD_STATS")  # run A
+    finally:
+        rt.between_statements = None
+    assert interleaved
+    # B's batch outlived A's release; the next run finishes it.
+    assert q(rt, "SELECT COUNT(*) FROM OPS.CONSUMER_BATCH WHERE CONSUMER = 'stats'") == [(1,)]
+    rt.call("SILVER.BUILD_STATS")
+    assert q(rt, "SELECT TX_COUNT FROM SILVER.MEMPOOL_INFO ORDER BY 1") == [(1,), (2,)]
+    assert q(rt, "SELECT COUNT(*) FROM OPS.CONSUMER_BATCH") == [(0,)]

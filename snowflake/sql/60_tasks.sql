@@ -26,11 +26,16 @@ DROP TASK IF EXISTS <% database %>.OPS.BUILD_PRICES;
 DROP TASK IF EXISTS <% database %>.OPS.BUILD_PROJECTED;
 DROP TASK IF EXISTS <% database %>.OPS.LOAD_EVENTS;
 
+-- SUSPEND_TASK_AFTER_NUM_FAILURES = 0: never suspended for failing. A run fails when
+-- any stage fails, and the other stages still do their work in it; suspending the task
+-- after a few such runs would stop all of SILVER for one poisoned builder. TASKS_ALERT
+-- (a failed run) and BACKLOG_ALERT (the events that builder holds) say which stage and
+-- why, and a task that keeps running picks up again the moment the cause is fixed.
 CREATE OR REPLACE TASK <% database %>.OPS.REFRESH_SILVER
   TARGET_COMPLETION_INTERVAL = '1 MINUTES'
   USER_TASK_MINIMUM_TRIGGER_INTERVAL_IN_SECONDS = <% silver_trigger_seconds %>
   OVERLAP_POLICY = NO_OVERLAP
-  SUSPEND_TASK_AFTER_NUM_FAILURES = 5
+  SUSPEND_TASK_AFTER_NUM_FAILURES = 0
   ERROR_INTEGRATION = <% error_integration %>
   WHEN SYSTEM$STREAM_HAS_DATA('<% database %>.RAW.STREAM_EVENTS_STRM')
     OR SYSTEM$STREAM_HAS_DATA('<% database %>.RAW.CONVERSIONS_STRM')

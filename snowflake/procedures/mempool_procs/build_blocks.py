@@ -15,8 +15,8 @@ from typing import Any
 
 from mempool_procs.chain import BlockLink, canonical_hashes, clusters, missing_runs
 from mempool_procs.common import (
+    Held,
     json_param,
-    pending_events,
     quarantine,
     release,
     sql,
@@ -124,10 +124,10 @@ def admitted(rows: str, reason: str) -> str:
 
 
 def run(session: Any) -> str:
-    pending = take_from_stream(session, CONSUMER, STREAM, TOPICS)
-    if pending == 0:
+    held = take_from_stream(session, CONSUMER, STREAM, TOPICS)
+    if held.count == 0:
         return "BUILD_BLOCKS: nothing new"
-    source = pending_events(CONSUMER)
+    source = held.events()
     rows = block_rows(source)
     reason, ceiling = BLOCK_REASON, [highest_plausible(session)]
     # The ceiling moves with the clock and the tip: a run killed half-way and retried must
@@ -196,19 +196,19 @@ def run(session: Any) -> str:
             ceiling,
         )
     ]
-    load_txids(session)
+    load_txids(session, held)
     canonical = stale = 0
     # Each neighbourhood of new blocks is re-derived on its own, the highest first.
     for low, high in clusters(heights, 2 * REORG_WINDOW):
         c, s_ = resolve_chain(session, low - REORG_WINDOW, high + REORG_WINDOW)
         canonical, stale = canonical + c, stale + s_
-    release(session, CONSUMER)
+    release(session, held)
     summary = f"{canonical} canonical, {stale} stale re-derived" if heights else "no new block"
-    return f"BUILD_BLOCKS: {pending} events; {summary}"
+    return f"BUILD_BLOCKS: {held.count} events; {summary}"
 
 
-def load_txids(session: Any) -> None:
-    source = f"(SELECT * FROM {pending_events(CONSUMER)} x WHERE x.TOPIC = 'block-txids')"
+def load_txids(session: Any, held: Held) -> None:
+    source = f"(SELECT * FROM {held.events()} x WHERE x.TOPIC = 'block-txids')"
     quarantine(
         session,
         "blocks",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mempool_procs.common import pending_events, quarantine, release, sql, take_from_stream
+from mempool_procs.common import quarantine, release, sql, take_from_stream
 from mempool_procs.plausible import (
     MAX_MEASURE,
     array_or_null,
@@ -39,10 +39,10 @@ REASON = (
 
 
 def run(session: Any) -> str:
-    pending = take_from_stream(session, CONSUMER, STREAM, TOPICS)
-    if pending == 0:
+    held = take_from_stream(session, CONSUMER, STREAM, TOPICS)
+    if held.count == 0:
         return "BUILD_PRICES: nothing new"
-    source = pending_events(CONSUMER)
+    source = held.events()
     cols = ", ".join(f"NULLIF(P:{c}::FLOAT, -1) AS {c}" for c in CURRENCIES)
     rows = f"""(SELECT e.PAYLOAD AS P, e.TOPIC, e.EVENT_KEY, e.RECEIVED_AT, e.SOURCE_FILE,
                        e.SOURCE_ROW, e.LOADED_AT AS EVENT_LOADED_AT
@@ -85,5 +85,5 @@ def run(session: Any) -> str:
         VALUES (s.PRICE_TIME_S, s.SOURCE_TOPIC, {", ".join("s." + c for c in CURRENCIES)},
                 s.OTHER_CURRENCIES, s.EVENT_KEY, s.RECEIVED_AT, s.LOADED_AT)""",
     )
-    release(session, CONSUMER)
-    return f"BUILD_PRICES: {pending} events"
+    release(session, held)
+    return f"BUILD_PRICES: {held.count} events"

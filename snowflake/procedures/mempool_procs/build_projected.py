@@ -18,7 +18,6 @@ from typing import Any
 from mempool_procs.build_blocks import highest_plausible
 from mempool_procs.common import (
     json_param,
-    pending_events,
     quarantine,
     release,
     sql,
@@ -360,15 +359,15 @@ def write_txs(session: Any, origin: str, txs: list[Tx], as_of: int) -> None:
 
 
 def run(session: Any) -> str:
-    pending = take_from_stream(session, CONSUMER, STREAM, [TOPIC, BLOCK_TOPIC])
-    if pending == 0:
+    held = take_from_stream(session, CONSUMER, STREAM, [TOPIC, BLOCK_TOPIC])
+    if held.count == 0:
         return "BUILD_PROJECTED: nothing new"
     # Blocks from the poller or a backfill belong to no connection's projections.
     affected = sql(
         session,
-        f"""SELECT ORIGIN_ID, MIN(FRAME_SEQ) FROM {pending_events(CONSUMER)} e
+        f"""SELECT ORIGIN_ID, MIN(FRAME_SEQ) FROM {held.events()} e
             WHERE e.SOURCE = 'ws' GROUP BY ORIGIN_ID ORDER BY ORIGIN_ID""",
     )
     written = sum(rebuild_origin(session, str(origin), int(first)) for origin, first in affected)
-    release(session, CONSUMER)
-    return f"BUILD_PROJECTED: {pending} events, {len(affected)} connections, {written} states"
+    release(session, held)
+    return f"BUILD_PROJECTED: {held.count} events, {len(affected)} connections, {written} states"

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mempool_procs.common import pending_events, quarantine, release, sql, take_from_stream
+from mempool_procs.common import quarantine, release, sql, take_from_stream
 from mempool_procs.plausible import (
     GENESIS_TIME_S,
     MAX_AMOUNT,
@@ -257,12 +257,12 @@ def merge_sql(spec: Spec, source: str) -> str:
 
 
 def run(session: Any) -> str:
-    pending = take_from_stream(session, CONSUMER, STREAM, TOPICS)
-    if pending == 0:
+    held = take_from_stream(session, CONSUMER, STREAM, TOPICS)
+    if held.count == 0:
         return "BUILD_STATS: nothing new"
-    source = pending_events(CONSUMER)
+    source = held.events()
     for spec in SPECS:
         quarantine(session, "stats", rejected_rows(spec, source))
         sql(session, merge_sql(spec, source))
-    release(session, CONSUMER)
-    return f"BUILD_STATS: {pending} events into {len(SPECS)} tables"
+    release(session, held)
+    return f"BUILD_STATS: {held.count} events into {len(SPECS)} tables"

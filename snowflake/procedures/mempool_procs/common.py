@@ -13,6 +13,7 @@ import re
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,9 +53,39 @@ def placeholders(count: int) -> str:
     return ", ".join("?" for _ in range(count))
 
 
-def take_from_stream(session: Any, consumer: str, stream: str, topics: list[str]) -> int:
-    """Move the stream's new event keys for `topics` into OPS.CONSUMER_BATCH; return how
-    many keys the consumer now holds (0: nothing to do this run).
+@dataclass(frozen=True)
+class Held:
+    """What one run of a consumer works on: the batches it found in OPS.CONSUMER_BATCH
+    right after its own take (its new batch, and any a run before it left unfinished),
+    and how many event keys they hold.
+
+    A run reads and releases only these batches. Two runs of one consumer can overlap (a
+    procedure called by hand while the task runs it): without this, one run's release
+    would delete the keys the other took from the stream after the first had merged, and
+    those events would never reach SILVER. Two runs holding the same batch both merge
+    it, which changes nothing for the builders that merge by key; each leaves what it
+    did not hold to its owner. What this does not make safe: BUILD_PROJECTED's rebuild
+    of a connection (delete from a frame on, insert) run twice at once can leave a gap
+    until that connection's next rebuild, and a run of a release before this one still
+    releases every batch; no lease keeps two runs of one consumer apart.
+    """
+
+    consumer: str
+    batches: tuple[str, ...]
+    count: int
+
+    def events(self) -> str:
+        """The held events, as a subquery (batch ids are this package's, checked)."""
+        ids = ", ".join(f"'{name(b)}'" for b in self.batches) or "NULL"
+        return f"""(SELECT e.* FROM SILVER.EVENTS e
+        WHERE e.EVENT_KEY IN (SELECT EVENT_KEY FROM OPS.CONSUMER_BATCH
+                              WHERE CONSUMER = '{name(self.consumer)}'
+                                AND BATCH_ID IN ({ids})))"""
+
+
+def take_from_stream(session: Any, consumer: str, stream: str, topics: list[str]) -> Held:
+    """Move the stream's new event keys for `topics` into OPS.CONSUMER_BATCH under a new
+    batch; return what this run holds (a count of 0: nothing to do this run).
 
     This INSERT is the DML that consumes the stream: when it commits, the stream's offset
     moves past everything it held. Keys stay in CONSUMER_BATCH until the consumer has
@@ -68,23 +99,23 @@ def take_from_stream(session: Any, consumer: str, stream: str, topics: list[str]
         FROM {name(stream)} WHERE TOPIC IN ({placeholders(len(topics))})""",
         [consumer, new_batch_id(), *topics],
     )
-    return count_pending(session, consumer)
+    rows = sql(
+        session,
+        "SELECT BATCH_ID, COUNT(*) FROM OPS.CONSUMER_BATCH WHERE CONSUMER = ? "
+        "GROUP BY BATCH_ID ORDER BY BATCH_ID",
+        [consumer],
+    )
+    return Held(consumer, tuple(str(r[0]) for r in rows), sum(int(r[1]) for r in rows))
 
 
-def pending_events(consumer: str) -> str:
-    """The events a consumer holds, as a subquery (the consumer is a name of this code)."""
-    return f"""(SELECT e.* FROM SILVER.EVENTS e
-        WHERE e.EVENT_KEY IN (SELECT EVENT_KEY FROM OPS.CONSUMER_BATCH
-                              WHERE CONSUMER = '{name(consumer)}'))"""
-
-
-def count_pending(session: Any, consumer: str) -> int:
-    rows = sql(session, "SELECT COUNT(*) FROM OPS.CONSUMER_BATCH WHERE CONSUMER = ?", [consumer])
-    return int(rows[0][0])
-
-
-def release(session: Any, consumer: str) -> None:
-    sql(session, "DELETE FROM OPS.CONSUMER_BATCH WHERE CONSUMER = ?", [consumer])
+def release(session: Any, held: Held) -> None:
+    """The run is done with its batches: only those leave OPS.CONSUMER_BATCH."""
+    sql(
+        session,
+        "DELETE FROM OPS.CONSUMER_BATCH WHERE CONSUMER = ? AND BATCH_ID IN "
+        "(SELECT VALUE::VARCHAR FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?))))",
+        [held.consumer, json_param(held.batches)],
+    )
 
 
 @contextmanager

@@ -1,9 +1,10 @@
--- History's blocks: fct_blocks below the heights Live shows, Live's view of SILVER's
--- canonical tip (`live_block_count` heights) from there up. A block mined after the
--- last REFRESH_GOLD run is on History's charts as soon as it is in SILVER, and a reorg
--- of the tip since that run shows the new chain, not the mart's orphan. More blocks
--- than the tip's count between two gold runs leave the heights in between out until
--- the next run (FRESHNESS_ALERT names FCT_BLOCKS once that is late).
+-- History's blocks: fct_blocks below the heights SILVER is read for, and those heights
+-- as SILVER's canonical chain has them now (the macros fct_blocks and Live's view
+-- share). SILVER is read from `live_block_count` below the mart's highest block (the
+-- lowest height read is only the predecessor of the next): however many blocks came
+-- since the last REFRESH_GOLD run, none is missing, and a reorg of up to that depth
+-- since then shows the new chain, not the mart's orphans. An empty mart (before gold's
+-- first run) leaves the tip Live shows.
 {% set columns = [
     'height', 'block_hash', 'previous_block_hash', 'mined_at', 'first_seen_at',
     'tx_count', 'size_bytes', 'weight_wu', 'vsize', 'total_fees_sat', 'total_fees_btc',
@@ -11,19 +12,34 @@
     'max_fee_rate_sat_per_vb', 'reward_sat', 'reward_btc', 'pool_name', 'pool_slug',
     'match_rate_pct', 'seconds_since_previous_block', 'silver_updated_at',
 ] %}
+{% set depth = var('live_block_count') %}
 
-with live as (
+with bounds as (
 
-    select {{ columns | join(', ') }} from {{ ref('live_blocks') }}
+    select coalesce(
+        (select max(height) from {{ ref('fct_blocks') }}),
+        (select max(height) from {{ ref('stg_silver__blocks') }} where is_canonical)
+    ) - {{ depth }} as lowest_read
+
+),
+
+canonical as (
+
+    {{ canonical_blocks('and height >= (select lowest_read from bounds)') }}
+
+),
+
+fresh as (
+
+    select * from canonical
+    where height > (select lowest_read from bounds)
 
 )
 
-select {{ columns | join(', ') }}, false as is_live
-from {{ ref('fct_blocks') }}
--- An empty tip (no canonical block in SILVER yet) takes nothing from the mart away.
-where height < coalesce((select min(height) from live), height + 1)
+{{ blocks_with_previous('fresh', 'canonical') }}
 
 union all
 
-select {{ columns | join(', ') }}, true as is_live
-from live
+select {{ columns | join(', ') }}
+from {{ ref('fct_blocks') }}
+where height <= (select lowest_read from bounds)
