@@ -177,32 +177,40 @@ def dashboard_section(data: dict[str, Any], command: str) -> list[str]:
 
 def freshness_section(data: dict[str, Any], command: str) -> list[str]:
     p50, p95 = data["p50_s"], data["p95_s"]
+    names = {
+        "silver": "SILVER (PROJECTED_BLOCK_STATES)",
+        "live": "Live view (GOLD.LIVE_PROJECTED_BLOCK)",
+        "live tile": "Live tile (the view through the app's cache and refresh)",
+        "history": "History chart (GOLD.HISTORY_MEMPOOL_MINUTELY, newest minute's start)",
+        "gold": "mart (GOLD.FCT_PROJECTED_BLOCK)",
+    }
     rows = [
-        f"| {layer.upper()} | {p50.get(layer, 'n/a')} | {p95.get(layer, 'n/a')} | "
-        f"{data['samples'][layer]} |"
-        for layer in ("silver", "live", "gold")
+        f"| {label} | {p50.get(layer, 'n/a')} | {p95.get(layer, 'n/a')} | "
+        f"{data['samples'].get(layer, 0)} |"
+        for layer, label in names.items()
     ]
-    gold, live = p95.get("gold"), p95.get("live")
+    tile, history = p95.get("live tile"), p95.get("history")
     return [
         "## Local freshness at speed 1",
         "",
         f"`{command}`: `mempool demo --speed 1` for a minute of warm-up, then "
-        f"{data['seconds']:g} s of sampling, once a second, of how old the newest "
-        "projected-block state is in each layer (the simulator sends one every 2 s).",
+        f"{data['seconds']:g} s of sampling, once a second, of how old the newest row is "
+        "in each layer (the simulator sends a projected-block state every 2 s).",
         "",
         "| layer | p50 s | p95 s | samples |",
         "|---|---:|---:|---:|",
         *rows,
         "",
-        f"Event to the Live view (GOLD.LIVE_PROJECTED_BLOCK) p95: **{live} s** (target "
-        f"<= 15 s: {'meets' if live is not None and live <= 15 else 'misses'}); a Live "
-        "tile adds the app's query cache and page refresh (`mempool budget`). Event to "
-        f"the History mart (GOLD.FCT_PROJECTED_BLOCK) p95: **{gold} s**. The local "
-        "runtime loads and runs the task graph every 5 s but builds gold with `dbt build` "
-        "(the whole project, its tests included) at most every 30 s, as production builds "
-        "it on a schedule rather than per batch; a mart row therefore trails by up to "
-        "that interval plus the build. The Live view reads SILVER when queried, so it "
-        "trails by SILVER's lag alone.",
+        f"Event to Live tile p95: **{tile} s** (target <= 15 s: "
+        f"{'meets' if tile is not None and tile <= 15 else 'misses'}). The tile is the "
+        "view as the app last fetched it: up to a page refresh (15 s) after the fetch, "
+        "and the fetch up to SILVER's lag behind the event; the local runtime loads and "
+        "runs the silver task every 5 s. Event to History's mempool chart p95: "
+        f"**{history} s**, read from its newest minute's start (a minute's samples "
+        "count from their minute's start, so up to 60 s of it is the minute itself); it "
+        "does not wait for gold. The mart trails by up to the demo's gold interval "
+        "(the deploy's `gold_refresh_minutes` at this speed: an hour at speed 1, so in "
+        "this run it is only as fresh as the demo's first gold build).",
         "",
     ]
 

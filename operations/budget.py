@@ -6,7 +6,7 @@ variables, the task definitions, the deploy's settings), or, where Snowflake set
 a stated assumption the caller may change. From SILVER two paths part: the Live tab's
 views read SILVER when the page queries them (the app's query cache and the Live
 fragment's refresh are the only waits). History's mempool and block charts read
-GOLD.HISTORY_* views (the mart before Live's window, the Live view within it): as fresh
+GOLD.HISTORY_* views (the mart, then SILVER from where the mart ends): as fresh
 as SILVER, less the page refresh (History reruns when used). Its other charts read the
 marts REFRESH_GOLD updates on its schedule (`dbt run`; the tests, TEST_GOLD, follow on
 their own cadence and change no mart). Worst case: every buffer and interval waits in full. Typical:
@@ -225,8 +225,8 @@ def render(silver: list[Stage], gold: list[Stage], live: list[Stage] | None = No
         LIVE_TARGET_S,
     )
     path(
-        "  History's mempool and block charts (GOLD.HISTORY_*: the mart, then the Live"
-        " view within its window; the page reruns when used):",
+        "  History's mempool and block charts (GOLD.HISTORY_*: the mart, then SILVER"
+        " from where it ends; the page reruns when used):",
         [s for s in live if s.name != "Live page refresh"],
         "event to History chart",
         history,

@@ -348,7 +348,7 @@ def test_live_is_as_fresh_as_silver_without_a_gold_refresh(
 ) -> None:
     """A sample that reached SILVER after gold's last build is on Live at once; the mart
     still has the one before it until REFRESH_GOLD runs, and History's charts, which
-    read GOLD.HISTORY_MEMPOOL_MINUTELY (the mart, then Live's view within its window),
+    read GOLD.HISTORY_MEMPOOL_MINUTELY (the mart, then SILVER from its newest minute),
     have both minutes, each once."""
     rt = new_runtime(landing, fakesnow_server)
     try:

@@ -21,8 +21,8 @@ RANGES = {
 
 
 # One statement per bucket: the bucket is chosen from RANGES, never typed in. The
-# mempool and the blocks come from GOLD.HISTORY_* (the mart, then Live's view of SILVER
-# within its window), so these charts reach the current minute between two gold runs.
+# mempool and the blocks come from GOLD.HISTORY_* (the mart, then SILVER from where the
+# mart ends), so these charts reach the current minute between two gold runs.
 MEMPOOL_HISTORY = {
     bucket: f"SELECT DATE_TRUNC('{bucket}', MINUTE_AT) AS AT, AVG(VSIZE) / 1000000 AS VSIZE_MVB, "
     "AVG(FASTEST_FEE_SAT_PER_VB) AS FASTEST, AVG(HALF_HOUR_FEE_SAT_PER_VB) AS HALF_HOUR, "
