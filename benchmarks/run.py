@@ -133,6 +133,13 @@ def procedures_section(data: dict[str, Any], command: str) -> list[str]:
     return lines
 
 
+def cache_ttl_s() -> float:
+    """The app's query cache TTL, as `mempool budget` reads it."""
+    from operations.budget import Assumptions, live_stages
+
+    return next(s.worst_s for s in live_stages(Assumptions()) if s.name == "app query cache")
+
+
 def dashboard_section(data: dict[str, Any], command: str) -> list[str]:
     loading, runs = data["loading"], data["app_runs_s"]
     gold = ", ".join(f"{t} {n:,}" for t, n in loading["gold_rows"].items())
@@ -150,7 +157,7 @@ def dashboard_section(data: dict[str, Any], command: str) -> list[str]:
         "| run | seconds |",
         "|---|---:|",
         f"| first (nothing cached) | {median['first']:.2f} |",
-        f"| rerun (cached, 20 s TTL) | {median['rerun']:.2f} |",
+        f"| rerun (cached, {cache_ttl_s():g} s TTL) | {median['rerun']:.2f} |",
         f"| History switched to 30 days | {median['history_30_days']:.2f} |",
     ]
     browser = data.get("browser_loads_s")
@@ -270,6 +277,7 @@ def budget_section() -> list[str]:
     from operations.bill import compute, read_settings, render_text
     from operations.budget import Assumptions, gold_stages, render, silver_stages
     from operations.deploy import DeployConfig
+    from operations.tradeoffs import render_profiles
 
     assume = Assumptions()
     config = DeployConfig()
@@ -283,8 +291,9 @@ def budget_section() -> list[str]:
         "where Snowflake sets it, a stated assumption. From SILVER the paths part: the Live "
         "tab reads the GOLD.LIVE_* views (snowflake/dbt/models/live/), computed from "
         "SILVER's last hours when queried, so it waits only for the app's query cache and "
-        "its own refresh, never for REFRESH_GOLD; History reads the marts REFRESH_GOLD "
-        "rebuilds on its schedule.",
+        "its own refresh, never for REFRESH_GOLD; History's mempool, fee and block charts "
+        "read GOLD.HISTORY_* (each mart, then SILVER from where it ends), its other charts "
+        "the marts REFRESH_GOLD rebuilds on its schedule.",
         "",
         "```",
         table,
@@ -297,6 +306,8 @@ def budget_section() -> list[str]:
         "```",
         bill,
         "```",
+        "",
+        render_profiles(assume),
         "",
     ]
 
