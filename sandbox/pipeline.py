@@ -645,6 +645,11 @@ class SnowflakeRuntimeComponent:
                 # Alerts do not wait on the task graph: a killed run is what they watch.
                 self.runtime.run_alerts()
                 return
+            except Exception as exc:
+                # A failed run is in the task history, as on Snowflake, whose scheduler
+                # still runs gold and the alerts on their own schedules (TASKS_ALERT is
+                # what watches for this).
+                log.warning("a task run failed (OPS.TASK_RUNS has it): %s", exc)
             finally:
                 self.runtime.kill_switch = None
                 self.runtime.fail_switch = None
