@@ -53,7 +53,10 @@ log = logging.getLogger("mempool.demo")
 
 DRILL_FILE = "alert-drill.json"
 WARMUP_S = 30.0
-SLACK_S = 30.0
+# A runtime cycle and a gold build, which run in the same thread as the alerts: the
+# drill's gold builds took up to 65 s on two busy cores (fct_block_projection_accuracy
+# re-reads every height each run), so an alert due during one runs after it.
+SLACK_S = 90.0
 BASELINE_MAX_S = 60.0
 CONFIRM_S = 60.0
 # The builder the drill makes fail: the first of the silver builders, fed every poller
