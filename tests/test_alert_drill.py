@@ -27,7 +27,7 @@ SPEED = 30
 
 @pytest.mark.stack
 @pytest.mark.slow
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1500)
 def test_the_drill_fires_each_alert_in_its_window_and_the_pipeline_recovers(
     tmp_path: Path,
 ) -> None:
@@ -48,15 +48,16 @@ def test_the_drill_fires_each_alert_in_its_window_and_the_pipeline_recovers(
             # minutes) to pass it; the drill starts after its warm-up and baseline (up
             # to 90 s) and ends with a confirmation a minute after the streamers are back
             # (about 380 s in, estimated from the 560 s a 5-minute target took; the rest
-            # is margin). The demo's last pass then runs gold and its tests: up to a few
-            # minutes on two busy cores (the timeout's margin).
+            # is margin). Gold builds run in the runtime's thread and take up to a minute
+            # each on two busy cores (fct_block_projection_accuracy), and the demo's last
+            # pass runs gold and its tests: minutes more under CI's load (the margin).
             "--duration",
             "460",
         ],
         env={**os.environ, "MEMPOOL_HOME": str(home)},
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1300,
     )
     assert out.returncode == 0, out.stderr[-4000:]
     record = json.loads((home / "alert-drill.json").read_text())

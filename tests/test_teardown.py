@@ -119,8 +119,13 @@ def test_a_deploy_contains_none_of_the_teardown() -> None:
         for s in rendered_statements(step, CONFIG)
         if norm(s).startswith("DROP ")
     ]
-    # The one DROP a deploy sends: the gold task older releases made in OPS.
-    assert drops == [f"DROP TASK IF EXISTS {CONFIG.database}.OPS.REFRESH_GOLD"]
+    # The only DROPs a deploy sends: the tasks older releases made and this one does not
+    # (the silver graph's five before REFRESH_SILVER, the gold task once in OPS).
+    older = ["BUILD_STATS", "BUILD_BLOCKS", "BUILD_PRICES", "BUILD_PROJECTED", "LOAD_EVENTS"]
+    assert drops == [
+        *(f"DROP TASK IF EXISTS {CONFIG.database}.OPS.{task}" for task in older),
+        f"DROP TASK IF EXISTS {CONFIG.database}.OPS.REFRESH_GOLD",
+    ]
 
 
 def test_teardown_dry_run_renders_every_statement_and_connects_to_nothing(
