@@ -133,6 +133,8 @@ def test_unit_tests_run_and_stale_sources_fail_freshness(
     out = dbt(rt, tmp_path, "build")
     passed_unit_tests = re.findall(r"PASS ((?:fct|live|history)_\w+::\w+)", out)
     assert sorted(passed_unit_tests) == [
+        "fct_block_projection_accuracy::"
+        "accuracy_counts_the_overlap_again_only_when_its_inputs_changed",
         "fct_block_projection_accuracy::accuracy_uses_the_projection_each_block_ended",
         "fct_daily_summary::daily_percentiles_and_peaks",
         "fct_fee_recommendation_accuracy::minutes_are_scored_against_the_next_block_seen",

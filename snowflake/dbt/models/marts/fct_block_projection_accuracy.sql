@@ -5,6 +5,7 @@
     on_schema_change='append_new_columns',
     pre_hook=[
         "{{ ensure_column('source_loaded_at', 'timestamp_ntz') }}",
+        "{{ ensure_column('projection_loaded_at', 'timestamp_ntz') }}",
         "{{ drop_rows_of_replaced_blocks() }}",
     ]
 ) }}
@@ -90,23 +91,53 @@ projection_for_block as (
 
 ),
 
+{% if is_incremental() %}
+previous as (
+
+    -- What the last run counted, per height: the overlap depends only on the projection
+    -- compared (its state, as last written) and the mined block's txids, which never
+    -- change once loaded.
+    select height, block_hash, projected_state_id, projection_loaded_at, matched_tx_count
+    from {{ this }}
+    where is_mined_txids_known and matched_tx_count is not null
+
+),
+{% endif %}
+
+to_count as (
+
+    -- Heights whose overlap is counted in this run: a projection and the mined txids,
+    -- and no count yet for this very pair. Counting flattens thousands of txids a block,
+    -- the costly part of the model; a height re-examined for anything else (a neighbour
+    -- re-flagged, a row in the watermark's lookback) keeps the count it had.
+    select p.height, p.txids as projected, t.txids as mined
+    from projection_for_block as p
+    inner join in_scope as b on b.height = p.height
+    inner join block_txids as t on t.block_hash = b.block_hash
+    {% if is_incremental() %}
+    left join previous
+        on previous.height = p.height
+        and previous.block_hash = b.block_hash
+        and previous.projected_state_id = p.projected_state_id
+        and previous.projection_loaded_at = p.loaded_at
+    where previous.height is null
+    {% endif %}
+
+),
+
 projected_txids as (
 
-    select p.height, tx.value::varchar as txid
-    from projection_for_block as p,
-        lateral flatten(input => p.txids) as tx
+    select c.height, tx.value::varchar as txid
+    from to_count as c,
+        lateral flatten(input => c.projected) as tx
 
 ),
 
 mined_txids as (
 
-    -- Only where there is a projection to compare with: flattening every block's txids
-    -- (thousands each) would cost the most and match nothing.
-    select b.height, tx.value::varchar as txid
-    from in_scope as b
-    inner join projection_for_block as p on p.height = b.height
-    inner join block_txids as t on t.block_hash = b.block_hash,
-        lateral flatten(input => t.txids) as tx
+    select c.height, tx.value::varchar as txid
+    from to_count as c,
+        lateral flatten(input => c.mined) as tx
 
 ),
 
@@ -118,6 +149,30 @@ overlap as (
         on mined_txids.height = projected_txids.height
         and mined_txids.txid = projected_txids.txid
     group by 1
+
+),
+
+matched as (
+
+    -- A height counted now and matching nothing has no overlap row: zero, not the old count.
+    select
+        b.height,
+        case when c.height is not null then coalesce(o.matched_tx_count, 0)
+        {%- if is_incremental() %}
+             else previous.matched_tx_count
+        {%- endif %}
+        end as matched_tx_count
+    from in_scope as b
+    inner join projection_for_block as p on p.height = b.height
+    left join to_count as c on c.height = b.height
+    left join overlap as o on o.height = b.height
+    {% if is_incremental() %}
+    left join previous
+        on previous.height = b.height
+        and previous.block_hash = b.block_hash
+        and previous.projected_state_id = p.projected_state_id
+        and previous.projection_loaded_at = p.loaded_at
+    {% endif %}
 
 )
 
@@ -139,14 +194,15 @@ select
          then (b.total_fees_sat - p.total_fees_sat) * 100.0 / p.total_fees_sat end as fee_diff_pct,
     t.block_hash is not null as is_mined_txids_known,
     case when p.block_projection_id is not null and t.block_hash is not null
-         then coalesce(o.matched_tx_count, 0) end as matched_tx_count,
+         then m.matched_tx_count end as matched_tx_count,
     -- Our own audit: the share of the projected transactions that this block mined.
     case when p.tx_count > 0 and t.block_hash is not null
-         then round(coalesce(o.matched_tx_count, 0) * 100.0 / p.tx_count, 2) end as tx_overlap_pct,
+         then round(m.matched_tx_count * 100.0 / p.tx_count, 2) end as tx_overlap_pct,
     -- mempool.space's own score, for comparison.
     b.match_rate_pct,
+    p.loaded_at as projection_loaded_at,
     {{ latest('b.silver_updated_at', 'p.loaded_at', 't.loaded_at') }} as source_loaded_at
 from in_scope as b
 left join projection_for_block as p on p.ended_by_hash = b.block_hash
 left join block_txids as t on t.block_hash = b.block_hash
-left join overlap as o on o.height = b.height
+left join matched as m on m.height = b.height
