@@ -18,7 +18,13 @@ from typing import Any
 
 import pytest
 
-from sandbox.alert_drill import SCHEDULE_MINUTES, DrillRecord, Provocation, check_drill
+from sandbox.alert_drill import (
+    SCHEDULE_MINUTES,
+    AlertDrill,
+    DrillRecord,
+    Provocation,
+    check_drill,
+)
 from tests.conftest import run_verify
 
 SEED = 5
@@ -48,9 +54,9 @@ def test_the_drill_fires_each_alert_in_its_window_and_the_pipeline_recovers(
             # minutes) to pass it; the drill starts after its warm-up and baseline (up
             # to 90 s) and ends with a confirmation a minute after the streamers are back
             # (about 380 s in, estimated from the 560 s a 5-minute target took; the rest
-            # is margin). Gold builds run in the runtime's thread and take up to a minute
-            # each on two busy cores (fct_block_projection_accuracy), and the demo's last
-            # pass runs gold and its tests: minutes more under CI's load (the margin).
+            # is margin). Gold builds run in the runtime's thread (up to 20 s each on two
+            # busy cores), and the demo's last pass runs gold and its tests: minutes more
+            # under CI's load (the margin).
             "--duration",
             "460",
         ],
@@ -194,3 +200,79 @@ def test_the_check_fails_a_firing_before_the_provocation_but_not_one_for_another
     early = ("OPS.PIPES_ALERT", '{"message": "RAW.PRICES_PIPE: PAUSED"}', at(5))
     _, wrong = check_drill(FakeConn(runs, [early, NOTE]), record_of(PIPES))
     assert any("before its provocation" in w for w in wrong), wrong
+
+
+class LandedObjects:
+    """The runtime's side of `hold_blocks`: objects announced on the queue in order,
+    their bodies in S3, and which ones the drill let the pipes load."""
+
+    bucket = "landing"
+    queue_url = "queue"
+
+    def __init__(self, objects: list[tuple[str, list[dict[str, Any]]]]) -> None:
+        self.bodies = {
+            key: "".join(json.dumps(r) + "\n" for r in records) for key, records in objects
+        }
+        self.queue = [
+            {
+                "ReceiptHandle": key,
+                "Body": json.dumps({"Records": [created(key)]}),
+            }
+            for key, _ in objects
+        ]
+        self.loaded: list[str] = []
+        self.s3, self.sqs = self, self
+
+    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:
+        body = self.bodies[Key].encode()
+        return {"Body": type("Body", (), {"read": lambda _self: body})()}
+
+    def receive_message(self, **_: Any) -> dict[str, Any]:
+        return {"Messages": self.queue[:10]}
+
+    def delete_message(self, QueueUrl: str, ReceiptHandle: str) -> None:
+        self.queue = [m for m in self.queue if m["ReceiptHandle"] != ReceiptHandle]
+
+    def load_object(self, key: str) -> None:
+        self.loaded.append(key)
+
+
+def created(key: str) -> dict[str, Any]:
+    return {"eventName": "ObjectCreated:Put", "s3": {"object": {"key": key}}}
+
+
+def block(height: int) -> dict[str, Any]:
+    return {"topic": "block", "payload": {"id": f"h{height}", "height": height}}
+
+
+def test_the_drill_opens_its_gap_only_with_blocks_above_the_held_ones(tmp_path: Path) -> None:
+    """A txids-only object under blocks/ is not held (it opens no gap), and the gap is
+    provoked by the first later object whose blocks are all above the held ones, not by
+    one that carries a held height again."""
+    runtime = LandedObjects(
+        [
+            ("mempool-data/blocks/a-txids.ndjson", [{"topic": "block-txids", "payload": {}}]),
+            ("mempool-data/blocks/b-blocks.ndjson", [block(100)]),
+            ("mempool-data/stream/c.ndjson", [{"topic": "stats", "payload": {}}]),
+            ("mempool-data/blocks/d-blocks.ndjson", [block(100), block(101)]),
+        ]
+    )
+    drill = AlertDrill(speed=SPEED, fleet=None)
+    drill.start(tmp_path)
+    drill.hold_blocks(runtime)
+    assert drill.held_block == "mempool-data/blocks/b-blocks.ndjson"
+    assert runtime.loaded == [
+        "mempool-data/blocks/a-txids.ndjson",
+        "mempool-data/stream/c.ndjson",
+        "mempool-data/blocks/d-blocks.ndjson",
+    ]
+    assert drill.record.provoked("HEIGHT_GAPS_ALERT") is None
+    assert runtime.queue == []
+
+    later = LandedObjects([("mempool-data/blocks/e-blocks.ndjson", [block(102)])])
+    drill.hold_blocks(later)
+    assert later.loaded == ["mempool-data/blocks/e-blocks.ndjson"]
+    gap = drill.record.provoked("HEIGHT_GAPS_ALERT")
+    assert gap is not None
+    assert "b-blocks" in gap.what
+    assert drill.held_block == "mempool-data/blocks/b-blocks.ndjson"
