@@ -15,8 +15,9 @@ clear (then one more run of the 15-minute alerts, inside the range the check rea
   data's own clock, so this provocation takes real minutes whatever the speed: the drill
   tightens those tables' targets in OPS.FRESHNESS_TARGETS from 5 minutes to
   DRILL_FRESHNESS_MINUTES for the provocation, as an operator may, and puts them back);
-- a block delivered late: a blocks object held back until a later block is loaded, which
-  opens a gap (HEIGHT_GAPS_ALERT), then delivered, which closes it.
+- a block delivered late: while the streamers are held (they deliver every block too), a
+  poller's blocks object held back until a later block is loaded, which opens a gap
+  (HEIGHT_GAPS_ALERT), then delivered, which closes it; the streamers come back after.
 
 Two alerts are not provoked. STREAMS_ALERT: its condition is DATEADD(DAY, -<threshold>,
 ...), whole days (the local engine drops a fraction: a threshold of a minute, tried, made
@@ -301,10 +302,16 @@ class AlertDrill:
             key, self.held_block, self.holding_blocks = self.held_block, None, False
             runtime.load_object(key)
             self.undo("HEIGHT_GAPS_ALERT")
+        # The streamers come back only once the gap is closed too: their first message
+        # lists the latest blocks, the held one among them, which would close the gap
+        # before the alert's next run (and a streamer running delivers every new block,
+        # so no late poller object could open one).
         if (
             self.hold_streamers.is_set()
             and not self.release_streamers.is_set()
             and self.done_with(runtime, "FRESHNESS_ALERT")
+            and gap is not None
+            and gap.undone_at is not None
         ):
             self.restore_freshness(runtime)
             self.release_streamers.set()

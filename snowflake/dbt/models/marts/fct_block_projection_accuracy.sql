@@ -104,24 +104,41 @@ previous as (
 ),
 {% endif %}
 
-to_count as (
+compared as (
 
-    -- Heights whose overlap is counted in this run: a projection and the mined txids,
-    -- and no count yet for this very pair. Counting flattens thousands of txids a block,
-    -- the costly part of the model; a height re-examined for anything else (a neighbour
-    -- re-flagged, a row in the watermark's lookback) keeps the count it had.
-    select p.height, p.txids as projected, t.txids as mined
-    from projection_for_block as p
-    inner join in_scope as b on b.height = p.height
-    inner join block_txids as t on t.block_hash = b.block_hash
+    -- Each height with a projection, and the count already made for this very pair
+    -- (the block, and the projection as last written), if any.
+    select
+        b.height,
+        b.block_hash,
+        p.txids as projected,
+        {% if is_incremental() -%}
+        previous.matched_tx_count as previous_matched_tx_count
+        {%- else -%}
+        cast(null as number) as previous_matched_tx_count
+        {%- endif %}
+    from in_scope as b
+    inner join projection_for_block as p on p.height = b.height
     {% if is_incremental() %}
     left join previous
-        on previous.height = p.height
+        on previous.height = b.height
         and previous.block_hash = b.block_hash
         and previous.projected_state_id = p.projected_state_id
         and previous.projection_loaded_at = p.loaded_at
-    where previous.height is null
     {% endif %}
+
+),
+
+to_count as (
+
+    -- Heights whose overlap is counted in this run: the mined txids are known and this
+    -- pair has no count yet. Counting flattens thousands of txids a block, the costly
+    -- part of the model; a height re-examined for anything else (a neighbour
+    -- re-flagged, a row in the watermark's lookback) keeps the count it had.
+    select c.height, c.projected, t.txids as mined
+    from compared as c
+    inner join block_txids as t on t.block_hash = c.block_hash
+    where c.previous_matched_tx_count is null
 
 ),
 
@@ -156,23 +173,12 @@ matched as (
 
     -- A height counted now and matching nothing has no overlap row: zero, not the old count.
     select
-        b.height,
-        case when c.height is not null then coalesce(o.matched_tx_count, 0)
-        {%- if is_incremental() %}
-             else previous.matched_tx_count
-        {%- endif %}
-        end as matched_tx_count
-    from in_scope as b
-    inner join projection_for_block as p on p.height = b.height
-    left join to_count as c on c.height = b.height
-    left join overlap as o on o.height = b.height
-    {% if is_incremental() %}
-    left join previous
-        on previous.height = b.height
-        and previous.block_hash = b.block_hash
-        and previous.projected_state_id = p.projected_state_id
-        and previous.projection_loaded_at = p.loaded_at
-    {% endif %}
+        c.height,
+        case when n.height is not null then coalesce(o.matched_tx_count, 0)
+             else c.previous_matched_tx_count end as matched_tx_count
+    from compared as c
+    left join to_count as n on n.height = c.height
+    left join overlap as o on o.height = c.height
 
 )
 
