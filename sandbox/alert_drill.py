@@ -587,11 +587,10 @@ def block_heights(runtime: Any, key: str) -> set[int]:
     """The heights of the blocks records in a landed object (none in one of txids alone)."""
     body = runtime.s3.get_object(Bucket=runtime.bucket, Key=key)["Body"].read()
     heights = set()
-    for line in body.decode().splitlines():
-        record = json.loads(line) if line.strip() else {}
-        if record.get("topic") not in BLOCK_TOPICS:
+    for record in contract.iter_ndjson(body):
+        if record.topic not in BLOCK_TOPICS:
             continue
-        payload = record.get("payload")
+        payload = record.payload
         for block in payload if isinstance(payload, list) else [payload]:
             height = block.get("height") if isinstance(block, dict) else None
             if isinstance(height, int):

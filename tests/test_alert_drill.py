@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from ingest import contract
 from sandbox.alert_drill import (
     SCHEDULE_MINUTES,
     AlertDrill,
@@ -209,10 +210,8 @@ class LandedObjects:
     bucket = "landing"
     queue_url = "queue"
 
-    def __init__(self, objects: list[tuple[str, list[dict[str, Any]]]]) -> None:
-        self.bodies = {
-            key: "".join(json.dumps(r) + "\n" for r in records) for key, records in objects
-        }
+    def __init__(self, objects: list[tuple[str, list[contract.Record]]]) -> None:
+        self.bodies = {key: contract.encode_ndjson(records) for key, records in objects}
         self.queue = [
             {
                 "ReceiptHandle": key,
@@ -224,7 +223,7 @@ class LandedObjects:
         self.s3, self.sqs = self, self
 
     def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:
-        body = self.bodies[Key].encode()
+        body = self.bodies[Key]
         return {"Body": type("Body", (), {"read": lambda _self: body})()}
 
     def receive_message(self, **_: Any) -> dict[str, Any]:
@@ -241,8 +240,14 @@ def created(key: str) -> dict[str, Any]:
     return {"eventName": "ObjectCreated:Put", "s3": {"object": {"key": key}}}
 
 
-def block(height: int) -> dict[str, Any]:
-    return {"topic": "block", "payload": {"id": f"h{height}", "height": height}}
+def records(topic: str, *payloads: Any) -> list[contract.Record]:
+    return contract.rest_records(
+        topic, list(payloads), origin_id="poll-1", received_at="2026-01-01T12:00:00.000Z"
+    )
+
+
+def blocks(*heights: int) -> list[contract.Record]:
+    return records(contract.TOPIC_BLOCK, *({"id": f"h{h}", "height": h} for h in heights))
 
 
 def test_the_drill_opens_its_gap_only_with_blocks_above_the_held_ones(tmp_path: Path) -> None:
@@ -251,10 +256,10 @@ def test_the_drill_opens_its_gap_only_with_blocks_above_the_held_ones(tmp_path: 
     one that carries a held height again."""
     runtime = LandedObjects(
         [
-            ("mempool-data/blocks/a-txids.ndjson", [{"topic": "block-txids", "payload": {}}]),
-            ("mempool-data/blocks/b-blocks.ndjson", [block(100)]),
-            ("mempool-data/stream/c.ndjson", [{"topic": "stats", "payload": {}}]),
-            ("mempool-data/blocks/d-blocks.ndjson", [block(100), block(101)]),
+            ("mempool-data/blocks/a-txids.ndjson", records(contract.TOPIC_BLOCK_TXIDS, {})),
+            ("mempool-data/blocks/b-blocks.ndjson", blocks(100)),
+            ("mempool-data/stream/c.ndjson", records("stats", {})),
+            ("mempool-data/blocks/d-blocks.ndjson", blocks(100, 101)),
         ]
     )
     drill = AlertDrill(speed=SPEED, fleet=None)
@@ -269,7 +274,7 @@ def test_the_drill_opens_its_gap_only_with_blocks_above_the_held_ones(tmp_path: 
     assert drill.record.provoked("HEIGHT_GAPS_ALERT") is None
     assert runtime.queue == []
 
-    later = LandedObjects([("mempool-data/blocks/e-blocks.ndjson", [block(102)])])
+    later = LandedObjects([("mempool-data/blocks/e-blocks.ndjson", blocks(102))])
     drill.hold_blocks(later)
     assert later.loaded == ["mempool-data/blocks/e-blocks.ndjson"]
     gap = drill.record.provoked("HEIGHT_GAPS_ALERT")

@@ -171,13 +171,13 @@ overlap as (
 
 matched as (
 
-    -- A height counted now and matching nothing has no overlap row: zero, not the old count.
+    -- The count already made, else this run's: a height counted now and matching nothing
+    -- has no overlap row (zero). A height whose mined txids are unknown gets no count in
+    -- the final select, whatever this says.
     select
         c.height,
-        case when n.height is not null then coalesce(o.matched_tx_count, 0)
-             else c.previous_matched_tx_count end as matched_tx_count
+        coalesce(c.previous_matched_tx_count, o.matched_tx_count, 0) as matched_tx_count
     from compared as c
-    left join to_count as n on n.height = c.height
     left join overlap as o on o.height = c.height
 
 )
