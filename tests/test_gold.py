@@ -16,6 +16,8 @@ from tests.warehouse_helpers import T0, cycle, land, q, rec
 
 pytestmark = [pytest.mark.stack, pytest.mark.dbt]
 
+MODEL = "fct_block_projection_accuracy"
+
 
 def dbt(rt: LocalSnowflake, tmp_path: Path, *args: str) -> str:
     result = run_dbt(rt.warehouse, *args, target_dir=tmp_path / "dbt-target")
@@ -288,6 +290,24 @@ def test_each_block_gets_the_projection_made_for_its_height_and_our_own_overlap(
         assert overlap == pytest.approx(block.seen_overlap_pct, abs=0.01)
         assert match_rate == pytest.approx(block.match_rate)
     assert len({rows[b.height][0] for b in mined}) == len(mined)
+
+    # The overlap is counted once per pair of block and projection: a run with nothing
+    # new, every height still inside the watermark's lookback, re-examines them all,
+    # counts none again (the costly CTE is empty) and keeps every count.
+    assert summary(dbt(rt, tmp_path, "run", "--select", MODEL))["error"] == 0
+    compiled = tmp_path / "dbt-target" / "compiled" / "mempool" / "models" / "marts"
+    sql = (compiled / f"{MODEL}.sql").read_text()
+    ctes = sql[: sql.index("projected_txids as (")].rstrip().rstrip(",")
+    assert q(rt, f"{ctes}\nselect count(*) from compared")[0][0] >= len(mined)
+    assert q(rt, f"{ctes}\nselect count(*) from to_count") == [(0,)]
+    assert {
+        r[0]: r[1:]
+        for r in q(
+            rt,
+            "SELECT HEIGHT, PROJECTED_STATE_ID, TX_OVERLAP_PCT, MATCH_RATE_PCT "
+            "FROM GOLD.FCT_BLOCK_PROJECTION_ACCURACY",
+        )
+    } == rows
 
 
 def test_history_older_than_gold_still_lands_in_fct_blocks(
