@@ -46,6 +46,7 @@ def load(rt: LocalSnowflake, days: float) -> dict[str, Any]:
     landed = time.perf_counter()
     while rt.drain_notifications():
         pass
+    rt.request_silver("BENCHMARK")
     rt.run_graph()
     loaded = time.perf_counter()
     print(f"  loaded {records:,} records into SILVER in {loaded - landed:.0f} s", flush=True)

@@ -103,6 +103,8 @@ class Usage:
     # of a few statements each. Measure it in SNOWFLAKE.ACCOUNT_USAGE.
     # SERVERLESS_TASK_HISTORY and pass --task-compute.
     task_compute_s: float = 4.0
+    # One SILVER_TICK run: a one-row INSERT on serverless compute.
+    tick_compute_s: float = 1.0
     # One serverless alert check: its condition, one query over an OPS view (billed as a
     # serverless task run is).
     alert_compute_s: float = 2.0
@@ -141,6 +143,7 @@ class Settings:
     auto_suspend_s: float
     serverless_tasks: tuple[str, ...]
     silver_trigger_s: float
+    silver_idle_minutes: float
     gold_refresh_minutes: int
     gold_test_hours: int
     alerts: tuple[Alert, ...]
@@ -252,6 +255,7 @@ def read_settings(
     gold_test_hours: int | None = None,
     silver_trigger_seconds: int | None = None,
     sql_dir: Path = SQL_DIR,
+    silver_idle_minutes: int | None = None,
     app_config: Path = APP_CONFIG,
     live_py: Path = LIVE_PY,
 ) -> Settings:
@@ -282,6 +286,8 @@ def read_settings(
         gold_test_hours = DeployConfig().gold_test_hours
     if silver_trigger_seconds is None:
         silver_trigger_seconds = DeployConfig().silver_trigger_seconds
+    if silver_idle_minutes is None:
+        silver_idle_minutes = DeployConfig().silver_idle_minutes
     return Settings(
         streamer_count=int(count) if count is not None else 1,  # type: ignore[call-overload]
         streamer_count_source=(
@@ -299,6 +305,7 @@ def read_settings(
         auto_suspend_s=float(suspend[1]),
         serverless_tasks=serverless,
         silver_trigger_s=float(silver_trigger_seconds),
+        silver_idle_minutes=float(silver_idle_minutes),
         gold_refresh_minutes=gold_refresh_minutes,
         gold_test_hours=gold_test_hours,
         alerts=parse_alerts(sql_dir),
@@ -398,20 +405,31 @@ def compute(settings: Settings, prices: Prices | None = None, usage: Usage | Non
         f"{landed_gb_month:,.0f} GB",
     )
     # Something lands more often than once a minute (each Firehose stream flushes every
-    # buffer interval, the poller writes every run), so the graph runs about once per
-    # trigger interval, the most USER_TASK_MINIMUM_TRIGGER_INTERVAL_IN_SECONDS allows.
-    runs_month = 86400 / s.silver_trigger_s * DAYS_PER_MONTH
+    # buffer interval, the poller writes every run), so with nobody watching the graph
+    # runs once per idle tick: SILVER_TICK's request meets data already waiting.
+    idle_s = max(s.silver_idle_minutes * 60, s.silver_trigger_s)
+    runs_month = 86400 / idle_s * DAYS_PER_MONTH
     task_hours = runs_month * len(s.serverless_tasks) * u.task_compute_s / 3600
     add(
         "Serverless tasks",
-        f"{len(s.serverless_tasks)} task(s) a run ({', '.join(s.serverless_tasks)}), at most "
-        f"one run every {s.silver_trigger_s:g} s (deploy silver_trigger_seconds)",
+        f"{len(s.serverless_tasks)} task(s) a run ({', '.join(s.serverless_tasks)}), with "
+        f"nobody watching one run every {idle_s / 60:g} min (deploy silver_idle_minutes)",
         f"XSMALL-sized compute x {p.serverless_task_multiplier} a second; "
         f"~{u.task_compute_s:g} s a task run",
         task_hours * p.serverless_task_multiplier,
         0,
         True,
         f"{runs_month * len(s.serverless_tasks):,.0f} task runs",
+    )
+    add(
+        "Silver tick",
+        f"SILVER_TICK every {idle_s / 60:g} min (deploy silver_idle_minutes)",
+        f"serverless, ~{u.tick_compute_s:g} s x {p.serverless_task_multiplier} a run "
+        "(a one-row INSERT)",
+        runs_month * u.tick_compute_s / 3600 * p.serverless_task_multiplier,
+        0,
+        True,
+        f"{runs_month:,.0f} runs",
     )
     # A run wakes the warehouse, runs dbt, and keeps it up for AUTO_SUSPEND after; a
     # resume bills at least 60 s.
@@ -471,7 +489,17 @@ def compute(settings: Settings, prices: Prices | None = None, usage: Usage | Non
     )
     # The dashboard (warehouse runtime): the warehouse runs while a tab is open, and
     # the Live page's refresh is shorter than AUTO_SUSPEND, so it never suspends then.
-    hour_credits = float(wh_credits_h)
+    # And the open Live page requests a silver run at each refresh: runs at the trigger
+    # interval instead of the idle tick's, for as long as it is open.
+    watched_runs_h = 3600 / s.silver_trigger_s - 3600 / idle_s
+    silver_hour_credits = (
+        watched_runs_h
+        * len(s.serverless_tasks)
+        * u.task_compute_s
+        / 3600
+        * p.serverless_task_multiplier
+    )
+    hour_credits = float(wh_credits_h) + silver_hour_credits
     tail_min = s.sleep_minutes + s.auto_suspend_s / 60
     month_credits = u.dashboard_hours_per_day * DAYS_PER_MONTH * hour_credits
     container = p.compute_pool_xs_credits_per_hour * HOURS_PER_MONTH + month_credits

@@ -100,17 +100,31 @@ def firehose_buffer_seconds(tf_dir: Path = TF_DIR) -> float:
 
 
 def silver_stages(
-    assume: Assumptions, trigger_seconds: float, tf_dir: Path | None = None
+    assume: Assumptions,
+    trigger_seconds: float,
+    tf_dir: Path | None = None,
+    idle_minutes: float | None = None,
 ) -> list[Stage]:
     """A frame to a SILVER row. `trigger_seconds`: the deploy's silver_trigger_seconds
-    (REFRESH_SILVER's USER_TASK_MINIMUM_TRIGGER_INTERVAL_IN_SECONDS): data that lands
-    just after a run started waits that long for the next."""
+    (REFRESH_SILVER's USER_TASK_MINIMUM_TRIGGER_INTERVAL_IN_SECONDS): while the Live page
+    is open it requests a run at each refresh, and data that lands just after a run
+    started waits that long for the next. `idle_minutes`, for the path with nobody
+    watching: the deploy's silver_idle_minutes, SILVER_TICK's schedule, is the wait."""
     from ingest.streamer import StreamerOptions
 
     flush = StreamerOptions().flush_interval_s
     buffer = firehose_buffer_seconds(tf_dir or TF_DIR)
     run = completion_interval_s("REFRESH_SILVER", TASKS_SQL.read_text())
     trigger = max(trigger_seconds, assume.trigger_latency_s)
+    wait = Stage(
+        "task trigger",
+        trigger,
+        trigger / 2,
+        "deploy silver_trigger_seconds (or --trigger-latency, if longer)",
+    )
+    if idle_minutes is not None:
+        idle = max(idle_minutes * 60.0, trigger)
+        wait = Stage("idle tick", idle, idle / 2, "deploy silver_idle_minutes (SILVER_TICK)")
     return [
         Stage("streamer batch", flush, flush / 2, "ingest/streamer.py flush_interval_s"),
         Stage("Firehose buffer", buffer, buffer / 2, "terraform firehose_buffer_seconds"),
@@ -120,12 +134,7 @@ def silver_stages(
             assume.pipe_latency_s / 2,
             "assumed (--pipe-latency)",
         ),
-        Stage(
-            "task trigger",
-            trigger,
-            trigger / 2,
-            "deploy silver_trigger_seconds (or --trigger-latency, if longer)",
-        ),
+        wait,
         Stage(
             "REFRESH_SILVER run",
             run,
@@ -175,12 +184,45 @@ def minutes(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
 
 
-def render(silver: list[Stage], gold: list[Stage], live: list[Stage] | None = None) -> str:
-    """The stages to SILVER, then SILVER to the Live tab (`live`, the app's own settings
-    unless given) and SILVER to the History marts (`gold`), each path with its total."""
+def catch_up_stages(assume: Assumptions, live: list[Stage]) -> list[Stage]:
+    """Opening Live after nobody watched: the page's first run requests a silver run,
+    which starts when Snowflake notices the request (the last run was an idle tick's,
+    longer ago than the trigger interval), takes everything landed since, and shows at
+    the page's next query after the cache."""
+    run = completion_interval_s("REFRESH_SILVER", TASKS_SQL.read_text())
+    return [
+        Stage(
+            "request -> trigger",
+            assume.trigger_latency_s,
+            assume.trigger_latency_s / 2,
+            "assumed (--trigger-latency)",
+        ),
+        Stage(
+            "REFRESH_SILVER run",
+            run,
+            min(run, assume.procedure_run_s),
+            "60_tasks.sql TARGET_COMPLETION_INTERVAL; typical --procedure-run",
+        ),
+        *live,
+    ]
+
+
+def render(
+    silver: list[Stage],
+    gold: list[Stage],
+    live: list[Stage] | None = None,
+    idle: list[Stage] | None = None,
+    assume: Assumptions | None = None,
+) -> str:
+    """The stages to SILVER while Live is open (`silver`), then SILVER to the Live tab
+    (`live`, the app's own settings unless given); with nobody watching (`idle`, the
+    stages to SILVER at the idle tick, when given), SILVER to History's charts and to
+    the marts (`gold`), each path with its total; and how soon Live catches up once
+    opened after nobody watched (`assume`'s trigger latency and run)."""
     if live is None:
-        live = live_stages(Assumptions())
-    width = max(len(s.name) for s in silver + gold + live) + 2
+        live = live_stages(assume or Assumptions())
+    unwatched = idle if idle is not None else silver
+    width = max(len(s.name) for s in silver + gold + live + unwatched) + 2
     lines = [f"  {'stage':<{width}}  {'worst':>9}  {'typical':>9}  from"]
 
     def rows(stages: list[Stage]) -> None:
@@ -205,12 +247,20 @@ def render(silver: list[Stage], gold: list[Stage], live: list[Stage] | None = No
 
         return f"{one('worst', worst, target_worst)}, {one('typical', typical, target_typical)}"
 
-    def path(heading: str, stages: list[Stage], label: str, targets: tuple[float, float]) -> None:
-        """A path from SILVER on: its heading, its stages, and its total from the event,
-        against its (typical, worst) targets."""
+    def path(
+        heading: str,
+        stages: list[Stage],
+        label: str,
+        targets: tuple[float, float],
+        start: list[Stage] = silver,
+    ) -> None:
+        """A path from SILVER on: its heading, its stages, and its total from the event
+        (reaching SILVER by `start`), against its (typical, worst) targets."""
         lines.append(heading)
+        if start is not silver:
+            rows([s for s in start if s not in silver])
         rows(stages)
-        whole = silver + stages
+        whole = start + stages
         worst, typical = sum(s.worst_s for s in whole), sum(s.typical_s for s in whole)
         total(label, whole, "target: " + verdict(worst, typical, targets[1], targets[0]))
 
@@ -224,17 +274,25 @@ def render(silver: list[Stage], gold: list[Stage], live: list[Stage] | None = No
         "event to Live tile",
         LIVE_TARGET_S,
     )
+    nobody = " with nobody watching Live (SILVER at the idle tick)" if idle is not None else ""
     path(
         "  History's mempool and block charts (GOLD.HISTORY_*: the mart, then SILVER"
-        " from where it ends; the page reruns when used):",
+        f" from where it ends; the page reruns when used){nobody}:",
         [s for s in live if s.name != "Live page refresh"],
         "event to History chart",
         history,
+        unwatched,
     )
     path(
-        "  History's other charts (prices, accuracy, stale blocks: GOLD marts):",
+        f"  History's other charts (prices, accuracy, stale blocks: GOLD marts){nobody}:",
         gold,
         "event to History (GOLD)",
         history,
+        unwatched,
     )
+    if idle is not None:
+        catch_up = catch_up_stages(assume or Assumptions(), live)
+        lines.append("  Opening Live after nobody watched (its first refresh requests a run):")
+        rows(catch_up)
+        total("Live caught up", catch_up)
     return "\n".join(lines)

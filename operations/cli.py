@@ -191,7 +191,10 @@ def _budget(args: argparse.Namespace) -> int:
     trigger = args.silver_trigger_seconds
     if trigger is None:
         trigger = DeployConfig().silver_trigger_seconds
-    settings = read_settings(refresh, silver_trigger_seconds=trigger)
+    idle = args.silver_idle_minutes
+    if idle is None:
+        idle = DeployConfig().silver_idle_minutes
+    settings = read_settings(refresh, silver_trigger_seconds=trigger, silver_idle_minutes=idle)
     if args.streamer_count is not None:
         settings = replace(
             settings, streamer_count=args.streamer_count, streamer_count_source="--streamer-count"
@@ -213,7 +216,14 @@ def _budget(args: argparse.Namespace) -> int:
     if args.format == "markdown":
         print(cost_section(bill, assume, prices, usage))
         return 0
-    print(render(silver_stages(assume, trigger), gold_stages(assume, refresh)))
+    print(
+        render(
+            silver_stages(assume, trigger),
+            gold_stages(assume, refresh),
+            idle=silver_stages(assume, trigger, idle_minutes=idle),
+            assume=assume,
+        )
+    )
     print(render_text(bill))
     print()
     print(render_profiles(assume, prices, usage))
@@ -248,6 +258,13 @@ def _add_budget(sub: Any) -> None:
         default=None,
         help="REFRESH_SILVER's minimum trigger interval, as passed to `mempool deploy` "
         "(default: the deploy's)",
+    )
+    p.add_argument(
+        "--silver-idle-minutes",
+        type=int,
+        default=None,
+        help="SILVER_TICK's schedule (REFRESH_SILVER's pace with nobody watching Live), as "
+        "passed to `mempool deploy` (default: the deploy's)",
     )
     for flag, value, what in (
         ("--pipe-latency", defaults.pipe_latency_s, "S3 event to rows loaded by Snowpipe"),
@@ -493,6 +510,7 @@ def _deploy(args: argparse.Namespace) -> int:
         gold_refresh_minutes=args.gold_refresh_minutes,
         gold_test_hours=args.gold_test_hours,
         silver_trigger_seconds=args.silver_trigger_seconds,
+        silver_idle_minutes=args.silver_idle_minutes,
         bucket=args.bucket,
         storage_role_arn=args.storage_role_arn,
         error_topic_arn=args.error_topic_arn,
@@ -564,7 +582,11 @@ DEPLOY_SETTINGS = (
 def _add_deploy(sub: Any) -> None:
     from operations.deploy import DBT_VERSION, DeployConfig, build_plan, build_teardown_plan
 
-    env = os.environ.get
+    def env(name: str, default: str) -> str:
+        # A variable set but empty is unset: GitHub Actions passes a repository variable
+        # nobody defined as "", and the deploy workflow names every one it may pass.
+        return os.environ.get(name) or default
+
     steps = ", ".join(build_plan(DeployConfig()).names())
     teardown_steps = ", ".join(build_teardown_plan(DeployConfig()).names())
     variables = ", ".join(
@@ -573,6 +595,7 @@ def _add_deploy(sub: Any) -> None:
             *(var for _, var, _, _ in DEPLOY_SETTINGS),
             "MEMPOOL_GOLD_REFRESH_MINUTES",
             "MEMPOOL_SILVER_TRIGGER_SECONDS",
+            "MEMPOOL_SILVER_IDLE_MINUTES",
         ]
     )
     p = sub.add_parser(
@@ -650,6 +673,14 @@ def _add_deploy(sub: Any) -> None:
         help="at most one REFRESH_SILVER run this often (its minimum trigger interval): "
         "fewer runs cost less, and Live is staler by as much "
         "[env MEMPOOL_SILVER_TRIGGER_SECONDS; default 60]",
+    )
+    p.add_argument(
+        "--silver-idle-minutes",
+        type=int,
+        default=int(env("MEMPOOL_SILVER_IDLE_MINUTES", "10")),
+        help="with nobody watching Live, REFRESH_SILVER runs about this often (SILVER_TICK); "
+        "while the Live page is open it runs at the trigger interval "
+        "[env MEMPOOL_SILVER_IDLE_MINUTES; default 10]",
     )
     p.set_defaults(func=_deploy)
 

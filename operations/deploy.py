@@ -96,6 +96,11 @@ class DeployConfig:
     # run this often (60_tasks.sql). Fewer runs bill less; each second adds to how stale
     # Live can be (`mempool budget` shows both).
     silver_trigger_seconds: int = 60
+    # SILVER_TICK's schedule: with nobody watching Live, REFRESH_SILVER runs about this
+    # often (a tick requests a run; the page requests one at each refresh while open).
+    # The silver runs are most of the bill: one every 10 minutes instead of every minute
+    # is a tenth of it, and History's minute-level charts are at most this much older.
+    silver_idle_minutes: int = 10
     bucket: str = ""
     storage_role_arn: str = ""
     error_topic_arn: str = ""
@@ -136,6 +141,12 @@ class DeployConfig:
         # longer live and History is better served by the gold schedule alone.
         if not 10 <= self.silver_trigger_seconds <= 3600:
             raise DeployError("silver_trigger_seconds must be between 10 and 3600")
+        # An idle tick more often than a watched run would only add ticks to the bill.
+        if not self.silver_trigger_seconds <= 60 * self.silver_idle_minutes <= 3600:
+            raise DeployError(
+                "silver_idle_minutes must be at least silver_trigger_seconds and at most 60 "
+                "(past an hour, SILVER is no stream with nobody watching)"
+            )
         if not re.match(r"^\d+\.\d+\.\d+$", self.dbt_version):
             raise DeployError(f"dbt_version {self.dbt_version!r} is not a version like 1.10.15")
 

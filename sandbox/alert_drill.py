@@ -424,24 +424,26 @@ class AlertDrill:
         self.release_streamers.set()
 
     def tighten_freshness(self, runtime: Any) -> None:
-        """The streamer-only tables' targets down to the drill's, the deploy's kept."""
+        """The streamer-only tables' targets down to the drill's, with no idle allowance
+        (the drill's viewer is watching), the deploy's kept."""
         table = f"{runtime.database}.OPS.FRESHNESS_TARGETS"
         names = ", ".join(f"'{n}'" for n in STREAMER_TABLES)
         where = f"TABLE_SCHEMA = 'SILVER' AND TABLE_NAME IN ({names})"
         self.freshness_targets = runtime.execute(
-            f"SELECT TABLE_NAME, TARGET_MINUTES FROM {table} WHERE {where}"
+            f"SELECT TABLE_NAME, TARGET_MINUTES, IDLE_MINUTES FROM {table} WHERE {where}"
         )
         runtime.execute(
-            f"UPDATE {table} SET TARGET_MINUTES = {DRILL_FRESHNESS_MINUTES} WHERE {where}"
+            f"UPDATE {table} SET TARGET_MINUTES = {DRILL_FRESHNESS_MINUTES}, IDLE_MINUTES = 0 "
+            f"WHERE {where}"
         )
 
     def restore_freshness(self, runtime: Any) -> None:
         table = f"{runtime.database}.OPS.FRESHNESS_TARGETS"
-        for name, minutes in self.freshness_targets:
+        for name, minutes, idle in self.freshness_targets:
             runtime.execute(
-                f"UPDATE {table} SET TARGET_MINUTES = ? "
+                f"UPDATE {table} SET TARGET_MINUTES = ?, IDLE_MINUTES = ? "
                 f"WHERE TABLE_SCHEMA = 'SILVER' AND TABLE_NAME = ?",
-                [minutes, name],
+                [minutes, idle, name],
             )
         self.freshness_targets = []
 

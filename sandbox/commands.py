@@ -96,6 +96,13 @@ def _add_demo(sub: Any) -> None:
         "in its window and cleared after (needs about 10 minutes: see docs/runbook.md)",
     )
     p.add_argument("--no-dashboard", action="store_true", help="do not start Streamlit")
+    p.add_argument(
+        "--unwatched",
+        action="store_true",
+        help="run as production does with nobody watching: SILVER refreshes every "
+        "silver_idle_minutes on the demo's clock, or at each Live refresh while the page is "
+        "open (default: the runtime stands in for a viewer and requests a run each cycle)",
+    )
     p.add_argument("--moto-port", type=port_number, default=0, help="port for moto (0: a free one)")
     p.add_argument(
         "--fakesnow-port",

@@ -56,6 +56,10 @@ class DemoOptions:
     streamers: int = DEFAULT_STREAMERS
     streamer_chaos: str = "none"
     alert_drill: bool = False
+    # Someone watching Live: the runtime requests a silver run each cycle, as the open
+    # page does at each refresh. Unwatched, SILVER refreshes at SILVER_TICK's schedule
+    # (the deploy's silver_idle_minutes on the demo's clock) unless the page is open.
+    watched: bool = True
 
     @property
     def time_scale(self) -> float:
@@ -84,6 +88,7 @@ class DemoOptions:
                 args.chaos, args.streamer_chaos, args.seed, args.streamers
             ),
             alert_drill=getattr(args, "alert_drill", False),
+            watched=not getattr(args, "unwatched", False),
         )
 
 

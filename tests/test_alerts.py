@@ -83,7 +83,7 @@ def test_a_stale_table_fires_the_freshness_alert(rt: LocalSnowflake) -> None:
         body = fire(rt, "FRESHNESS_ALERT")
     finally:
         rt.execute(f"UPDATE {db}.SILVER.PRICES SET RECEIVED_AT = DATEADD(DAY, 2, RECEIVED_AT)")
-    assert "SILVER.PRICES: 28" in body["message"] and "(target 30 min)" in body["message"]
+    assert "SILVER.PRICES: 28" in body["message"] and "(target 40 min)" in body["message"]
 
 
 def test_a_builder_backlog_fires_the_backlog_alert(

@@ -86,12 +86,23 @@ def test_the_gold_interval_and_the_task_compute_move_their_rows() -> None:
     slow = compute(read_settings(30), usage=Usage(task_compute_s=2 * Usage().task_compute_s))
     tasks, slower = lines(every30)["Serverless tasks"], lines(slow)["Serverless tasks"]
     assert slower.credits == pytest.approx(2 * tasks.credits)  # type: ignore[attr-defined]
-    # The silver graph runs at most once per trigger interval: twice the interval, half
-    # the runs.
-    sparse = compute(read_settings(30, silver_trigger_seconds=120))
-    assert lines(sparse)["Serverless tasks"].credits == pytest.approx(  # type: ignore[attr-defined]
-        tasks.credits / 2  # type: ignore[attr-defined]
+    # With nobody watching, the silver graph runs once per idle tick: twice the idle
+    # interval, half the runs and half the ticks.
+    sparse = compute(read_settings(30, silver_idle_minutes=20))
+    for part in ("Serverless tasks", "Silver tick"):
+        assert lines(sparse)[part].credits == pytest.approx(  # type: ignore[attr-defined]
+            lines(every30)[part].credits / 2  # type: ignore[attr-defined]
+        )
+    # While the Live page is open it runs once per trigger interval instead: the hour
+    # open costs the warehouse plus those runs, fewer at a longer trigger interval.
+    warehouse_hour = 1.0
+    watched = every30.dashboard_hour_credits - warehouse_hour
+    assert watched == pytest.approx((60 - 6) * Usage().task_compute_s * 0.9 / 3600)
+    slower_trigger = compute(read_settings(30, silver_trigger_seconds=120))
+    assert slower_trigger.dashboard_hour_credits - warehouse_hour == pytest.approx(
+        (30 - 6) * Usage().task_compute_s * 0.9 / 3600
     )
+    assert lines(slower_trigger)["Serverless tasks"] == tasks
     assert tasks.estimated and not lines(every30)["EC2 streamer"].estimated  # type: ignore[attr-defined]
 
 
@@ -195,8 +206,15 @@ def test_each_step_toward_cheaper_is_a_step_toward_staler() -> None:
     from operations.tradeoffs import PROFILES, profile
 
     config = DeployConfig()
-    assert PROFILES[0] == (config.silver_trigger_seconds, config.gold_refresh_minutes)
-    rows = sorted((profile(t, g) for t, g in PROFILES), key=lambda p: (p.trigger_s, p.gold_minutes))
+    assert PROFILES[0] == (
+        config.silver_trigger_seconds,
+        config.silver_idle_minutes,
+        config.gold_refresh_minutes,
+    )
+    rows = sorted(
+        (profile(*settings) for settings in PROFILES),
+        key=lambda p: (p.trigger_s, p.idle_minutes, p.gold_minutes),
+    )
     for fresher, cheaper in itertools.pairwise(rows):
         assert cheaper.snowflake_credits < fresher.snowflake_credits
         assert cheaper.live_worst_s >= fresher.live_worst_s

@@ -57,9 +57,12 @@ def live_2h_frames(minutes: int = 130) -> bytes:
 
 
 def drain(rt: LocalSnowflake) -> None:
-    """What Snowpipe and the task graph do, until nothing is left to load."""
+    """What Snowpipe and the task graph do while the page is open, until nothing is left
+    to load."""
     while rt.drain_notifications():
+        rt.request_silver("TEST")
         rt.run_graph()
+    rt.request_silver("TEST")
     rt.run_graph()
 
 

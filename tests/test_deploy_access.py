@@ -293,9 +293,24 @@ def test_the_dashboard_owner_sees_the_history_of_every_task() -> None:
     app = next(name for kind, name in account.owners if kind == "STREAMLIT")
     app_owner = account.owners[("STREAMLIT", app)]
     tasks = [name for kind, name in account.owners if kind == "TASK"]
-    assert len(tasks) == 3  # the silver graph's one, the gold graph's run and tests
+    # The silver graph's one and its idle tick, the gold graph's run and tests.
+    assert len(tasks) == 4
     assert {account.owners[("TASK", t)] for t in tasks} == {app_owner}
     assert account.owners[("VIEW", f"{CONFIG.database}.OPS.TASK_RUNS")] == app_owner
+
+
+def test_the_live_page_may_request_a_silver_run_and_nothing_upstream() -> None:
+    """The Live page asks for a silver run at each refresh (an INSERT into
+    OPS.SILVER_REQUESTS, which REFRESH_SILVER's WHEN needs): the app runs with its owner's
+    rights, so its owner must own that table; a READ user, who only opens the app, may
+    write nothing there itself.
+    https://docs.snowflake.com/en/developer-guide/streamlit/owners-rights"""
+    account, problems = replay(build_plan(CONFIG))
+    assert problems == []
+    app = next(name for kind, name in account.owners if kind == "STREAMLIT")
+    requests = f"{CONFIG.database}.OPS.SILVER_REQUESTS"
+    assert account.owners[("TABLE", requests)] == account.owners[("STREAMLIT", app)]
+    assert not account.allows(CONFIG.read_role, Need("INSERT", ("TABLE", requests), "t"))
 
 
 def test_the_account_task_privileges_are_granted_as_accountadmin() -> None:

@@ -16,14 +16,25 @@ from sandbox.snowflake_local.plan import REPO
 FRESHNESS_SQL = REPO / "snowflake" / "dbt" / "models" / "ops" / "table_freshness.sql"
 
 
-def targets(config: DeployConfig) -> dict[tuple[str, str], float]:
-    """(schema, table) -> minutes, as the deploy's MERGE writes them for `config`."""
+def merge_statement(config: DeployConfig) -> str:
     step = next(s for s in build_plan(config).sql_steps() if s.sql_file == "30_silver.sql")
-    merge = next(
+    return next(
         s
         for s in rendered_statements(step, config)
         if "OPS.FRESHNESS_TARGETS" in s and "MERGE" in s
     )
+
+
+def idle_allowance(config: DeployConfig) -> float:
+    """The minutes every target allows on top with nobody watching, as the MERGE writes."""
+    found = re.findall(r"(\d+) AS IDLE_MINUTES", merge_statement(config))
+    assert len(found) == 1, merge_statement(config)
+    return float(found[0])
+
+
+def targets(config: DeployConfig) -> dict[tuple[str, str], float]:
+    """(schema, table) -> minutes, as the deploy's MERGE writes them for `config`."""
+    merge = merge_statement(config)
     rows = re.findall(
         r"SELECT '(\w+)'(?: AS TABLE_SCHEMA)?, '(\w+)'(?: AS TABLE_NAME)?, ([\d +]+)", merge
     )
@@ -59,3 +70,27 @@ def test_a_mart_waiting_for_its_next_scheduled_run_is_never_stale(minutes: int) 
             assert target >= worst, f"{table}: {target} min < {worst:.1f} min between runs"
         else:
             assert target == default[(schema, table)]
+
+
+@pytest.mark.parametrize(("gold_minutes", "idle_minutes"), [(60, 10), (240, 10), (60, 30)])
+def test_with_nobody_watching_a_table_waiting_for_the_idle_tick_is_never_stale(
+    gold_minutes: int, idle_minutes: int
+) -> None:
+    """With nobody watching Live, SILVER refreshes at SILVER_TICK's schedule: a table
+    only waiting for the next tick (and a mart for the gold run after it) must not read
+    as stale to the alert, whose target adds the idle allowance; and while Live is open,
+    SILVER's own target alone (what the page warns against) must hold a watched run's
+    worst case."""
+    assume = Assumptions()
+    config = DeployConfig(gold_refresh_minutes=gold_minutes, silver_idle_minutes=idle_minutes)
+    trigger = config.silver_trigger_seconds
+    watched = sum(s.worst_s for s in silver_stages(assume, trigger)) / 60
+    idle = sum(s.worst_s for s in silver_stages(assume, trigger, idle_minutes=idle_minutes)) / 60
+    gold = sum(s.worst_s for s in gold_stages(assume, gold_minutes)) / 60
+    allowance = idle_allowance(config)
+    assert allowance == idle_minutes
+    for (schema, table), target in targets(config).items():
+        worst = idle + (gold if schema == "GOLD" else 0.0)
+        assert target + allowance >= worst, f"{table}: {target} + {allowance} < {worst:.1f}"
+        if schema == "SILVER":
+            assert target >= watched, f"{table}: {target} min < {watched:.1f} while watched"

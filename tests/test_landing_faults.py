@@ -318,6 +318,7 @@ def test_a_task_graph_killed_half_way_and_rerun_loses_and_doubles_nothing(
         rt.kill_switch = lambda name, p=procedure, k=kill_after: (
             k if name.endswith(f".{p}") else None
         )
+        rt.request_silver("TEST")
         try:
             rt.run_graph()
         except TaskKilled:

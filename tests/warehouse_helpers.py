@@ -19,8 +19,10 @@ def land(rt: LocalSnowflake, prefix: str, body: bytes) -> str:
 
 
 def cycle(rt: LocalSnowflake) -> list[str]:
-    """What Snowpipe and the task graph do: load notified objects, run the graph."""
+    """What Snowpipe and the task graph do while someone watches Live: load notified
+    objects, request a silver run (as the open page does), run the graph."""
     rt.drain_notifications()
+    rt.request_silver("TEST")
     return rt.run_graph()
 
 

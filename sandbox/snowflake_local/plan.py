@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sandbox.snowflake_local.conditions import Condition
+
 REPO = Path(__file__).resolve().parents[2]
 SQL_DIR = REPO / "snowflake" / "sql"
 # The runtime's own bookkeeping (loaded files, load errors, stream offsets).
@@ -44,8 +46,11 @@ class Task:
     returns: tuple[str, float] | None = None
     # WHEN SYSTEM$GET_PREDECESSOR_RETURN_VALUE('<task>') = '<value>': (task, value).
     when_returned: tuple[str, str] | None = None
-    # A triggered root: the streams its WHEN SYSTEM$STREAM_HAS_DATA(...) names (SCHEMA.NAME).
-    trigger_streams: list[str] = field(default_factory=list)
+    # A triggered root's WHEN: SYSTEM$STREAM_HAS_DATA(...) calls (SCHEMA.NAME) joined by
+    # AND, OR, NOT and parentheses, parsed (sandbox.snowflake_local.conditions).
+    trigger: Condition | None = None
+    # A task whose body is one SQL statement (60_tasks.sql's SILVER_TICK: an INSERT).
+    statement: str = ""
     # Local scheduling (time.monotonic()): the last scheduled run, the window's start,
     # and the return value the last run set.
     last_run: float | None = None

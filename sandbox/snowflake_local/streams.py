@@ -18,6 +18,12 @@ STREAM_RE = re.compile(
 )
 
 
+# What a local stream's offset follows in a table that is not RAW's: SILVER's tables are
+# written a batch at a time, in BATCH_ID order; the requests for a silver run, one row
+# at a time, in the order of their REQUESTED_AT (one warehouse clock).
+OFFSET_COLUMNS = {"OPS.SILVER_REQUESTS": "REQUESTED_AT"}
+
+
 class StreamEmulation(RuntimeBase):
     def _declare_stream(self, statement: str) -> None:
         if m := STREAM_RE.search(statement):
@@ -55,6 +61,11 @@ class StreamEmulation(RuntimeBase):
                 f"SELECT FILE_NAME FROM {LOCAL_SCHEMA}.PIPE_FILES "
                 f"WHERE LPAD(ORDINAL::VARCHAR, 12, '0') > {offset})"
             )
+        if (column := OFFSET_COLUMNS.get(table.upper())) is not None:
+            return (
+                f"SELECT t.* FROM {table} t WHERE t.{column} > "
+                f"COALESCE(NULLIF({offset}, '')::TIMESTAMP_NTZ, '1970-01-01'::TIMESTAMP_NTZ)"
+            )
         return f"SELECT t.* FROM {table} t WHERE t.BATCH_ID > {offset}"
 
     def _stream_position(self, stream: str) -> str:
@@ -62,7 +73,8 @@ class StreamEmulation(RuntimeBase):
         if table.upper().startswith("RAW."):
             rows = self.execute(f"SELECT MAX(ORDINAL) FROM {LOCAL_SCHEMA}.PIPE_FILES")
             return f"{int(rows[0][0] or 0):012d}"
-        rows = self.execute(f"SELECT MAX(BATCH_ID) FROM {table}")
+        column = OFFSET_COLUMNS.get(table.upper(), "BATCH_ID")
+        rows = self.execute(f"SELECT MAX({column})::VARCHAR FROM {table}")
         return str(rows[0][0] or "")
 
     def stream_has_data(self, stream: str) -> bool:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from sandbox.snowflake_local import conditions
 from sandbox.snowflake_local.base import DbtRunner
 from sandbox.snowflake_local.plan import (
     DBT_TASK,
@@ -28,7 +29,7 @@ from sandbox.snowflake_local.task_history import TaskHistory
 TASK_RE = re.compile(
     r"CREATE\s+OR\s+REPLACE\s+TASK\s+(?P<task>\S+)(?P<body>.*?)\bAS\s+"
     r"(?:CALL\s+(?P<proc>[\w.]+)\(\)|(?P<dbt>EXECUTE\s+DBT\s+PROJECT)\b"
-    r"|EXECUTE\s+IMMEDIATE\s+\$\$(?P<block>.*)\$\$)",
+    r"|EXECUTE\s+IMMEDIATE\s+\$\$(?P<block>.*)\$\$|(?P<dml>INSERT\s+INTO\s.+))",
     re.I | re.S,
 )
 DBT_ARGS_RE = re.compile(r"EXECUTE\s+DBT\s+PROJECT\s+[\w.$]+\s+ARGS\s*=\s*'(?P<args>[^']*)'", re.I)
@@ -56,7 +57,10 @@ WHEN_RETURNED_RE = re.compile(
 INTERVAL_RE = re.compile(r"^\s*(\d+)\s+(HOUR|MINUTE|SECOND)S?\s*$", re.I)
 SECONDS = {"HOUR": 3600.0, "MINUTE": 60.0, "SECOND": 1.0}
 AFTER_RE = re.compile(r"\bAFTER\s+(?P<parents>[\w.$\s,]+?)\s*(?:\bWHEN\b|$)", re.I | re.S)
-STREAM_HAS_DATA_RE = re.compile(r"SYSTEM\$STREAM_HAS_DATA\(\s*'(?P<stream>[\w.$]+)'\s*\)", re.I)
+# The requests for a silver run (40_streams.sql), which the local viewer adds to.
+REQUESTS_STREAM = "OPS.SILVER_REQUESTS_STRM"
+# A triggered task's WHEN (sandbox.snowflake_local.conditions parses it).
+WHEN_STREAMS_RE = re.compile(r"\bWHEN\b(?P<when>.*SYSTEM\$STREAM_HAS_DATA.*)$", re.I | re.S)
 ALTER_TASK_RE = re.compile(
     r"^\s*ALTER\s+TASK\s+(?P<if_exists>IF\s+EXISTS\s+)?(?P<task>[\w.$]+)\s+"
     r"(?P<action>SUSPEND|RESUME)\s*$",
@@ -108,14 +112,21 @@ class TaskGraph(ProcedureCalls, TaskHistory):
             elif m["dbt"]:
                 args = DBT_ARGS_RE.search(statement)
                 task.dbt_args = args["args"] if args else ""
+            elif m["dml"]:
+                task.procedure = ""
+                task.statement = m["dml"].strip().rstrip(";")
             else:
                 task.procedure = strip_database(m["proc"], self.database).upper()
             if when := WHEN_RETURNED_RE.search(m["body"]):
                 task.when_returned = (when["task"].upper(), when["value"])
-            task.trigger_streams = [
-                strip_database(s["stream"], self.database).upper()
-                for s in STREAM_HAS_DATA_RE.finditer(m["body"])
-            ]
+            if when_streams := WHEN_STREAMS_RE.search(m["body"]):
+                try:
+                    task.trigger = conditions.parse(
+                        when_streams["when"],
+                        lambda stream: strip_database(stream, self.database).upper(),
+                    )
+                except conditions.ConditionError as exc:
+                    raise LocalDeployError(f"{name}: {exc}") from exc
             if task.schedule and not INTERVAL_RE.match(task.schedule):
                 raise LocalDeployError(f"{name}: the local runtime schedules only intervals")
             self._refuse_if_graph_started(name, parents)
@@ -216,7 +227,7 @@ class TaskGraph(ProcedureCalls, TaskHistory):
         results = []
         for root in roots:
             # A root with no WHEN runs only when executed by hand, locally never.
-            if not any(self.stream_has_data(s) for s in root.trigger_streams):
+            if root.trigger is None or not root.trigger.holds(self.stream_has_data):
                 continue
             done = {root.name}
             results.append(self._run_task(root, functools.partial(self.call, root.procedure)))
@@ -238,16 +249,27 @@ class TaskGraph(ProcedureCalls, TaskHistory):
             self.counters["graph_runs"] += 1
         return results
 
+    def request_silver(self, requested_by: str) -> None:
+        """What the Live page does at each refresh (OPS.SILVER_REQUESTS), once while a
+        request still waits: REFRESH_SILVER's WHEN needs one, and more add nothing."""
+        if not self.stream_has_data(REQUESTS_STREAM):
+            self.execute(
+                f"INSERT INTO {self.database}.OPS.SILVER_REQUESTS (REQUESTED_AT, REQUESTED_BY) "
+                "SELECT SYSDATE(), ?",
+                [requested_by],
+            )
+
     def run_scheduled(self) -> list[str]:
-        """The scheduled graphs that are due (REFRESH_GOLD, then TEST_GOLD when the run
-        says the tests are due): each on its SCHEDULE, on the demo's clock. Locally the
-        first run comes at the first pass after the resume (Snowflake's comes one
-        interval later), so GOLD's objects exist from the start of a demo."""
+        """The scheduled graphs that are due (SILVER_TICK; REFRESH_GOLD, then TEST_GOLD
+        when the run says the tests are due, when a dbt runner is set): each on its
+        SCHEDULE, on the demo's clock. Locally the first run comes at the first pass after
+        the resume (Snowflake's comes one interval later), so GOLD's objects exist from
+        the start of a demo."""
         runner = self.dbt_runner
-        if runner is None:
-            return []
         results = []
         for root in [t for t in self.plan.tasks if t.schedule and t.started]:
+            if root.procedure == DBT_TASK and runner is None:
+                continue
             now = time.monotonic()
             interval = self.local_interval_s(root.schedule)
             last = root.last_run
@@ -268,7 +290,7 @@ class TaskGraph(ProcedureCalls, TaskHistory):
         return max(self.min_schedule_s, seconds / max(self.schedule_scale, 1e-9))
 
     def _run_scheduled_graph(
-        self, root: Task, runner: DbtRunner, now: float, interval: float
+        self, root: Task, runner: DbtRunner | None, now: float, interval: float
     ) -> list[str]:
         """The root, then each started task after it whose predecessors have run; a child
         whose WHEN reads a return value its predecessor did not set is SKIPPED, as in
@@ -291,10 +313,18 @@ class TaskGraph(ProcedureCalls, TaskHistory):
                 results.append(self._run_task(task, self._runner_for(task, runner)))
         return results
 
-    def _runner_for(self, task: Task, runner: DbtRunner) -> Callable[[], str]:
+    def _runner_for(self, task: Task, runner: DbtRunner | None) -> Callable[[], str]:
+        if task.statement:
+            return functools.partial(self._run_statement, task.statement)
         if task.procedure == DBT_TASK:
+            if runner is None:
+                raise LocalDeployError(f"{task.name}: a dbt task runs only with a dbt runner")
             return functools.partial(runner, task.dbt_args)
         return functools.partial(self.call, task.procedure)
+
+    def _run_statement(self, statement: str) -> str:
+        self.execute(statement)
+        return statement.split(None, 3)[2]  # what a statement task touched: INSERT INTO <t>
 
     def _return_value(self, task: Task, now: float, interval: float) -> str | None:
         """What the run's block returns: its value in the first run of each window (on the

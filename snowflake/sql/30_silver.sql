@@ -23,10 +23,13 @@ CREATE TABLE IF NOT EXISTS <% database %>.OPS.LOAD_LEDGER (
 -- run, so a mart that is only waiting for its next scheduled run never reads as a stall,
 -- whatever the schedule. Every deploy writes them from its settings; an operator may
 -- loosen one for a while (UPDATE ... SET TARGET_MINUTES = ...) until the next deploy.
+-- IDLE_MINUTES: what each may add with nobody watching Live, when SILVER refreshes only
+-- every silver_idle_minutes (SILVER_TICK, 60_tasks.sql): the alert allows it, Live not.
 CREATE TABLE IF NOT EXISTS <% database %>.OPS.FRESHNESS_TARGETS (
-  TABLE_SCHEMA VARCHAR, TABLE_NAME VARCHAR, TARGET_MINUTES NUMBER);
+  TABLE_SCHEMA VARCHAR, TABLE_NAME VARCHAR, TARGET_MINUTES NUMBER, IDLE_MINUTES NUMBER);
+ALTER TABLE <% database %>.OPS.FRESHNESS_TARGETS ADD COLUMN IF NOT EXISTS IDLE_MINUTES NUMBER;
 MERGE INTO <% database %>.OPS.FRESHNESS_TARGETS t
-USING (
+USING (SELECT d.*, <% silver_idle_minutes %> AS IDLE_MINUTES FROM (
   SELECT 'SILVER' AS TABLE_SCHEMA, 'MEMPOOL_INFO' AS TABLE_NAME, 5 AS TARGET_MINUTES
   UNION ALL SELECT 'SILVER', 'RECOMMENDED_FEES', 5
   UNION ALL SELECT 'SILVER', 'VBYTES_PER_SECOND', 5
@@ -48,11 +51,21 @@ USING (
   UNION ALL SELECT 'GOLD', 'FCT_FEE_RECOMMENDATION_ACCURACY', 60 + <% gold_refresh_minutes %> + 5
   -- DAY is the day's start: up to a day older than its newest row.
   UNION ALL SELECT 'GOLD', 'FCT_DAILY_SUMMARY', 1440 + 45 + <% gold_refresh_minutes %> + 5
-) d
+) d) d
 ON t.TABLE_SCHEMA = d.TABLE_SCHEMA AND t.TABLE_NAME = d.TABLE_NAME
-WHEN MATCHED THEN UPDATE SET TARGET_MINUTES = d.TARGET_MINUTES
-WHEN NOT MATCHED THEN INSERT (TABLE_SCHEMA, TABLE_NAME, TARGET_MINUTES)
-  VALUES (d.TABLE_SCHEMA, d.TABLE_NAME, d.TARGET_MINUTES);
+WHEN MATCHED THEN UPDATE SET TARGET_MINUTES = d.TARGET_MINUTES, IDLE_MINUTES = d.IDLE_MINUTES
+WHEN NOT MATCHED THEN INSERT (TABLE_SCHEMA, TABLE_NAME, TARGET_MINUTES, IDLE_MINUTES)
+  VALUES (d.TABLE_SCHEMA, d.TABLE_NAME, d.TARGET_MINUTES, d.IDLE_MINUTES);
+
+-- Freshness on demand (60_tasks.sql): REFRESH_SILVER runs only when a run was requested
+-- since its last one, by the Live page at each refresh while it is open (the app runs
+-- with TRANSFORM's rights) or by SILVER_TICK every silver_idle_minutes. REFRESH_SILVER
+-- consumes the requests' stream first thing, logging how many it served and since when.
+CREATE TABLE IF NOT EXISTS <% database %>.OPS.SILVER_REQUESTS (
+  REQUESTED_AT TIMESTAMP_NTZ, REQUESTED_BY VARCHAR);
+CREATE TABLE IF NOT EXISTS <% database %>.OPS.SILVER_REFRESHES (
+  STARTED_AT TIMESTAMP_NTZ, REQUESTS NUMBER, TICK_REQUESTS NUMBER,
+  FIRST_REQUESTED_AT TIMESTAMP_NTZ, LAST_REQUESTED_AT TIMESTAMP_NTZ);
 
 -- Event keys a consumer has taken from its stream but not finished (crash-safe hand-off).
 CREATE TABLE IF NOT EXISTS <% database %>.OPS.CONSUMER_BATCH (

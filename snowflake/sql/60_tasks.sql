@@ -31,19 +31,41 @@ DROP TASK IF EXISTS <% database %>.OPS.LOAD_EVENTS;
 -- after a few such runs would stop all of SILVER for one poisoned builder. TASKS_ALERT
 -- (a failed run) and BACKLOG_ALERT (the events that builder holds) say which stage and
 -- why, and a task that keeps running picks up again the moment the cause is fixed.
+--
+-- Freshness on demand: a run needs data landed AND a request since the last run
+-- (OPS.SILVER_REQUESTS, consumed by the procedure). The Live page requests one at each
+-- refresh while it is open, so a viewer gets a run every trigger interval; SILVER_TICK
+-- requests one every silver_idle_minutes, so with nobody watching SILVER (and History's
+-- minute-level charts, the alerts) stays that fresh for a tenth of the runs. Landing
+-- never stops: the streams hold what arrives between runs, and one run takes it all.
+-- A WHEN may combine streams with AND and OR (the triggered-tasks page).
 CREATE OR REPLACE TASK <% database %>.OPS.REFRESH_SILVER
   TARGET_COMPLETION_INTERVAL = '1 MINUTES'
   USER_TASK_MINIMUM_TRIGGER_INTERVAL_IN_SECONDS = <% silver_trigger_seconds %>
   OVERLAP_POLICY = NO_OVERLAP
   SUSPEND_TASK_AFTER_NUM_FAILURES = 0
   ERROR_INTEGRATION = <% error_integration %>
-  WHEN SYSTEM$STREAM_HAS_DATA('<% database %>.RAW.STREAM_EVENTS_STRM')
+  WHEN SYSTEM$STREAM_HAS_DATA('<% database %>.OPS.SILVER_REQUESTS_STRM')
+    AND (SYSTEM$STREAM_HAS_DATA('<% database %>.RAW.STREAM_EVENTS_STRM')
     OR SYSTEM$STREAM_HAS_DATA('<% database %>.RAW.CONVERSIONS_STRM')
     OR SYSTEM$STREAM_HAS_DATA('<% database %>.RAW.BLOCKS_STRM')
     OR SYSTEM$STREAM_HAS_DATA('<% database %>.RAW.PRICES_STRM')
     OR SYSTEM$STREAM_HAS_DATA('<% database %>.RAW.REST_STATS_STRM')
-    OR SYSTEM$STREAM_HAS_DATA('<% database %>.RAW.OVERSIZE_STRM')
+    OR SYSTEM$STREAM_HAS_DATA('<% database %>.RAW.OVERSIZE_STRM'))
 AS CALL <% database %>.SILVER.REFRESH_SILVER();
+
+-- The idle request: one INSERT on serverless compute every silver_idle_minutes (its own
+-- graph, so it never waits on a silver run). A tick while nothing has landed leaves the
+-- request waiting, and the first landing after it is loaded at once.
+-- https://docs.snowflake.com/en/user-guide/tasks-intro (serverless tasks)
+CREATE OR REPLACE TASK <% database %>.OPS.SILVER_TICK
+  USER_TASK_MANAGED_INITIAL_WAREHOUSE_SIZE = 'XSMALL'
+  SCHEDULE = '<% silver_idle_minutes %> MINUTES'
+  OVERLAP_POLICY = NO_OVERLAP
+  SUSPEND_TASK_AFTER_NUM_FAILURES = 0
+  ERROR_INTEGRATION = <% error_integration %>
+AS INSERT INTO <% database %>.OPS.SILVER_REQUESTS (REQUESTED_AT, REQUESTED_BY)
+  SELECT SYSDATE(), 'SILVER_TICK';
 
 -- Gold: the dbt project on its own schedule, not after every silver run. A run each
 -- minute would keep the warehouse from ever suspending (about 24 XS credits a day);

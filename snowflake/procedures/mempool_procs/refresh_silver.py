@@ -23,6 +23,19 @@ from __future__ import annotations
 
 from typing import Any
 
+# Requests for a run (60_tasks.sql: the task runs only when one is waiting). Consumed
+# first, so a request made while this run works starts the next run.
+STREAM = "OPS.SILVER_REQUESTS_STRM"
+# One row a run: how many requests it served (how many from the idle tick) and since
+# when, so an operator sees how long a request waited and whether anyone was watching.
+# A DML statement that reads the stream moves its offset when it commits.
+SERVE_REQUESTS = f"""
+INSERT INTO OPS.SILVER_REFRESHES
+  (STARTED_AT, REQUESTS, TICK_REQUESTS, FIRST_REQUESTED_AT, LAST_REQUESTED_AT)
+SELECT SYSDATE(), COUNT(*), COALESCE(SUM(IFF(REQUESTED_BY = 'SILVER_TICK', 1, 0)), 0),
+  MIN(REQUESTED_AT), MAX(REQUESTED_AT)
+FROM {STREAM}
+"""
 # In order: the load first (the builders read what it commits), then the builders.
 STAGES = (
     "SILVER.LOAD_EVENTS",
@@ -51,6 +64,7 @@ def run_stages(session: Any, stages: tuple[str, ...] = STAGES) -> tuple[list[str
 
 
 def run(session: Any) -> str:
+    session.sql(SERVE_REQUESTS).collect()
     results, failures = run_stages(session)
     if failures:
         raise StagesFailed(
