@@ -282,8 +282,15 @@ def budget_section() -> list[str]:
     assume = Assumptions()
     config = DeployConfig()
     minutes, trigger = config.gold_refresh_minutes, config.silver_trigger_seconds
-    table = render(silver_stages(assume, trigger), gold_stages(assume, minutes))
-    bill = render_text(compute(read_settings(minutes, silver_trigger_seconds=trigger)))
+    idle = config.silver_idle_minutes
+    table = render(
+        silver_stages(assume, trigger),
+        gold_stages(assume, minutes),
+        idle=silver_stages(assume, trigger, idle_minutes=idle),
+        assume=assume,
+    )
+    settings = read_settings(minutes, silver_trigger_seconds=trigger, silver_idle_minutes=idle)
+    bill = render_text(compute(settings))
     return [
         "## Production freshness budget",
         "",
@@ -293,7 +300,9 @@ def budget_section() -> list[str]:
         "SILVER's last hours when queried, so it waits only for the app's query cache and "
         "its own refresh, never for REFRESH_GOLD; History's mempool, fee and block charts "
         "read GOLD.HISTORY_* (each mart, then SILVER from where it ends), its other charts "
-        "the marts REFRESH_GOLD rebuilds on its schedule.",
+        "the marts REFRESH_GOLD rebuilds on its schedule. SILVER refreshes on demand: at "
+        "the trigger interval while the Live page is open (the Live path), at the idle tick "
+        "with nobody watching (the History paths, and the bill).",
         "",
         "```",
         table,

@@ -25,7 +25,7 @@ from tests.conftest import landing_zone, new_runtime
 from tests.warehouse_helpers import land, q
 
 CONFIG = DeployConfig(database="ACME")
-REQUESTS = "OPS.SILVER_REQUESTS_STRM"
+REQUESTS = "SILVER.REQUESTS_STRM"
 RAW = (
     "RAW.STREAM_EVENTS_STRM",
     "RAW.CONVERSIONS_STRM",
@@ -200,3 +200,48 @@ def test_the_idle_tick_requests_the_run_nobody_else_asked_for(runtime: LocalSnow
         "ORDER BY STARTED_AT DESC LIMIT 1",
     )
     assert served == [(1, 1)]
+
+
+class Session:
+    """Snowpark's `sql(...).collect()`, recording each statement; `failing` ones raise."""
+
+    def __init__(self, *failing: str) -> None:
+        self.statements: list[str] = []
+        self.failing = failing
+
+    def sql(self, text: str) -> Session:
+        self.statements.append(text)
+        self._text = text
+        return self
+
+    def collect(self) -> list[tuple[str]]:
+        if any(part in self._text for part in self.failing):
+            raise RuntimeError(f"failed: {self._text.split()[0]}")
+        return [("ok",)]
+
+
+@pytest.mark.parametrize(
+    "failing", ["SILVER.REQUESTS_STRM", "DELETE FROM OPS.SILVER_REQUESTS", "BUILD_STATS"]
+)
+def test_a_failed_chore_or_stage_stops_no_stage_and_asks_for_the_next_run(failing: str) -> None:
+    """Serving the requests failing (a stale stream, say) must not stop SILVER: every stage
+    still runs; and a run that failed anywhere asks for the next one, since the request
+    that started it is consumed (else the retry would wait for the idle tick)."""
+    from mempool_procs import refresh_silver
+
+    session = Session(failing)
+    with pytest.raises(refresh_silver.StagesFailed, match="failed"):
+        refresh_silver.run(session)
+    calls = [s for s in session.statements if s.startswith("CALL ")]
+    assert calls == [f"CALL {stage}()" for stage in refresh_silver.STAGES]
+    assert session.statements[-1] == refresh_silver.RETRY
+
+
+def test_a_clean_run_serves_the_requests_first_and_asks_for_nothing() -> None:
+    from mempool_procs import refresh_silver
+
+    session = Session()
+    refresh_silver.run(session)
+    assert session.statements[0] == refresh_silver.SERVE_REQUESTS
+    assert refresh_silver.STREAM in refresh_silver.SERVE_REQUESTS
+    assert refresh_silver.RETRY not in session.statements

@@ -58,7 +58,7 @@ INTERVAL_RE = re.compile(r"^\s*(\d+)\s+(HOUR|MINUTE|SECOND)S?\s*$", re.I)
 SECONDS = {"HOUR": 3600.0, "MINUTE": 60.0, "SECOND": 1.0}
 AFTER_RE = re.compile(r"\bAFTER\s+(?P<parents>[\w.$\s,]+?)\s*(?:\bWHEN\b|$)", re.I | re.S)
 # The requests for a silver run (40_streams.sql), which the local viewer adds to.
-REQUESTS_STREAM = "OPS.SILVER_REQUESTS_STRM"
+REQUESTS_STREAM = "SILVER.REQUESTS_STRM"
 # A triggered task's WHEN (sandbox.snowflake_local.conditions parses it).
 WHEN_STREAMS_RE = re.compile(r"\bWHEN\b(?P<when>.*SYSTEM\$STREAM_HAS_DATA.*)$", re.I | re.S)
 ALTER_TASK_RE = re.compile(

@@ -21,8 +21,7 @@ GRANT USAGE, CREATE STREAM ON SCHEMA <% database %>.RAW TO ROLE <% transform_rol
 GRANT SELECT ON FUTURE TABLES IN SCHEMA <% database %>.RAW TO ROLE <% transform_role %>;
 GRANT USAGE, CREATE TABLE, CREATE VIEW, CREATE STREAM, CREATE PROCEDURE, CREATE STAGE
   ON SCHEMA <% database %>.SILVER TO ROLE <% transform_role %>;
--- CREATE STREAM on OPS: the stream over the requests for a silver run (40_streams.sql).
-GRANT USAGE, CREATE TABLE, CREATE VIEW, CREATE STREAM, CREATE TASK, CREATE ALERT
+GRANT USAGE, CREATE TABLE, CREATE VIEW, CREATE TASK, CREATE ALERT
   ON SCHEMA <% database %>.OPS TO ROLE <% transform_role %>;
 -- The pipes alert reads each pipe's SYSTEM$PIPE_STATUS, which answers the pipe's owner
 -- (INGEST) or a role with MONITOR on it; the grant on those there covers an earlier deploy's.

@@ -15,5 +15,7 @@ CREATE STREAM IF NOT EXISTS <% database %>.SILVER.EVENTS_PRICES_STRM ON TABLE <%
 CREATE STREAM IF NOT EXISTS <% database %>.SILVER.EVENTS_PROJECTED_STRM ON TABLE <% database %>.SILVER.EVENTS APPEND_ONLY = TRUE;
 
 -- Requests for a silver run (30_silver.sql): REFRESH_SILVER's WHEN reads it, and the
--- procedure consumes it at the start of each run.
-CREATE STREAM IF NOT EXISTS <% database %>.OPS.SILVER_REQUESTS_STRM ON TABLE <% database %>.OPS.SILVER_REQUESTS APPEND_ONLY = TRUE;
+-- procedure consumes it at the start of each run. In SILVER, beside the streams TRANSFORM
+-- consumes, though the table is in OPS: CREATE STREAM on OPS would be a grant, which only
+-- an administrator's deploy runs, and CI upgrades with --skip-admin.
+CREATE STREAM IF NOT EXISTS <% database %>.SILVER.REQUESTS_STRM ON TABLE <% database %>.OPS.SILVER_REQUESTS APPEND_ONLY = TRUE;

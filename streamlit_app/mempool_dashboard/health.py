@@ -124,6 +124,7 @@ def health() -> None:
         show_table(gaps, "height gaps")
 
     st.subheader("Task runs (last 24 hours)")
+    silver_runs()
     if runs.empty:
         empty_state("task runs")
     else:
@@ -153,6 +154,26 @@ def health() -> None:
             show_table(alerts.head(200), "alert runs")
     cost_panel()
     st.caption(TIME_ZONE_NOTE)
+
+
+def silver_runs() -> None:
+    """How SILVER was refreshed on demand (OPS.SILVER_REFRESHES, a row a REFRESH_SILVER
+    run): how many runs, how many a viewer asked for (the rest only the idle tick), and
+    the longest a request waited for its run."""
+    served = query(
+        "SELECT COUNT(*) AS RUNS, SUM(IFF(REQUESTS > TICK_REQUESTS, 1, 0)) AS WATCHED_RUNS, "
+        "MAX(DATEDIFF('second', FIRST_REQUESTED_AT, STARTED_AT)) AS LONGEST_WAIT_S "
+        "FROM OPS.SILVER_REFRESHES WHERE STARTED_AT >= ?",
+        (utc_now() - timedelta(days=1),),
+    )
+    cols = st.columns(3)
+    cols[0].metric("Silver runs", fmt(first(served, "runs"), "{:,}"))
+    cols[1].metric("Asked for by a viewer", fmt(first(served, "watched_runs"), "{:,.0f}"))
+    cols[2].metric("Longest wait for a run", fmt(first(served, "longest_wait_s"), "{:,.0f}", "s"))
+    st.caption(
+        "SILVER refreshes when data has landed and a run was asked for: by the Live page at "
+        "each refresh while it is open, or by the idle tick (docs/deploy.md, the choice)."
+    )
 
 
 def cost_panel() -> None:

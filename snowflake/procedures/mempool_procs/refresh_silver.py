@@ -25,7 +25,7 @@ from typing import Any
 
 # Requests for a run (60_tasks.sql: the task runs only when one is waiting). Consumed
 # first, so a request made while this run works starts the next run.
-STREAM = "OPS.SILVER_REQUESTS_STRM"
+STREAM = "SILVER.REQUESTS_STRM"
 # One row a run: how many requests it served (how many from the idle tick) and since
 # when, so an operator sees how long a request waited and whether anyone was watching.
 # A DML statement that reads the stream moves its offset when it commits.
@@ -36,6 +36,25 @@ SELECT SYSDATE(), COUNT(*), COALESCE(SUM(IFF(REQUESTED_BY = 'SILVER_TICK', 1, 0)
   MIN(REQUESTED_AT), MAX(REQUESTED_AT)
 FROM {STREAM}
 """
+# What each run does before the stages: serve the waiting requests; then, since the
+# Live page makes one at each refresh and they are only ever needed until served, drop
+# those older than a day (an append-only stream does not see deletes) and keep a month
+# of the log.
+HOUSEKEEPING = (
+    ("serving the requests", SERVE_REQUESTS),
+    (
+        "purging old requests",
+        "DELETE FROM OPS.SILVER_REQUESTS WHERE REQUESTED_AT < DATEADD('day', -1, SYSDATE())",
+    ),
+    (
+        "purging the log",
+        "DELETE FROM OPS.SILVER_REFRESHES WHERE STARTED_AT < DATEADD('day', -30, SYSDATE())",
+    ),
+)
+# A failed run asks for the next one at once, as a run used to follow whenever data
+# landed: what it left (in RAW, a stream or a hand-off table) is retried at the next
+# trigger interval, not at the next idle tick.
+RETRY = "INSERT INTO OPS.SILVER_REQUESTS (REQUESTED_AT, REQUESTED_BY) SELECT SYSDATE(), 'RETRY'"
 # In order: the load first (the builders read what it commits), then the builders.
 STAGES = (
     "SILVER.LOAD_EVENTS",
@@ -63,13 +82,31 @@ def run_stages(session: Any, stages: tuple[str, ...] = STAGES) -> tuple[list[str
     return results, failures
 
 
+def housekeeping(session: Any) -> list[str]:
+    """The housekeeping statements; return what failed. A failure here stops no stage:
+    the stages are what SILVER is for."""
+    failures = []
+    for what, statement in HOUSEKEEPING:
+        try:
+            session.sql(statement).collect()
+        except Exception as exc:  # the stages run whatever happened here
+            failures.append(f"{what}: {type(exc).__name__}: {exc}")
+    return failures
+
+
 def run(session: Any) -> str:
-    session.sql(SERVE_REQUESTS).collect()
+    chores = housekeeping(session)
     results, failures = run_stages(session)
-    if failures:
+    if failures or chores:
+        try:
+            session.sql(RETRY).collect()
+        except Exception as exc:  # the run fails with what failed, this included
+            chores.append(f"requesting a retry: {type(exc).__name__}: {exc}")
         raise StagesFailed(
-            f"{len(failures)} of {len(STAGES)} stages failed: "
-            + " | ".join(failures)
+            f"{len(failures)} of {len(STAGES)} stages failed"
+            + (f", and {len(chores)} housekeeping step(s)" if chores else "")
+            + ": "
+            + " | ".join(chores + failures)
             + (f" (the others ran: {' | '.join(results)})" if results else "")
         )
     return "REFRESH_SILVER: " + " | ".join(results)
