@@ -297,3 +297,51 @@ def test_every_deploy_flag_says_what_it_is_and_where_its_default_comes_from() ->
     ):
         if output in ("bucket", "storage_role_arn", "error_topic_arn", "error_role_arn"):
             assert f"terraform output {output}" in " ".join(text.split())
+
+
+def test_a_deploy_variable_the_workflow_passes_empty_takes_the_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """GitHub Actions passes `${{ vars.X }}` as "" when nobody defined the repository
+    variable, and the deploy workflow names every MEMPOOL_* variable it may pass: each
+    set but empty must read as unset (a number's int("") would stop the deploy, a name's
+    "" would be refused as an identifier), and one set must still win."""
+    import yaml
+
+    from operations.deploy import DeployConfig
+
+    workflow = yaml.safe_load(
+        (
+            Path(__file__).resolve().parent.parent / ".github/workflows/deploy-snowflake.yml"
+        ).read_text()
+    )
+    variables = {
+        name
+        for step in workflow["jobs"]["deploy"]["steps"]
+        for name in (step.get("env") or {})
+        if name.startswith("MEMPOOL_")
+    }
+    for name in variables:
+        monkeypatch.setenv(name, "")
+    args = build_parser().parse_args(["deploy", "--dry-run"])
+    defaults = DeployConfig()
+    assert (args.database, args.warehouse) == (defaults.database, defaults.warehouse)
+    assert (
+        args.gold_refresh_minutes,
+        args.silver_trigger_seconds,
+        args.silver_idle_minutes,
+    ) == (
+        defaults.gold_refresh_minutes,
+        defaults.silver_trigger_seconds,
+        defaults.silver_idle_minutes,
+    )
+    monkeypatch.setenv("MEMPOOL_SILVER_IDLE_MINUTES", "20")
+    assert build_parser().parse_args(["deploy", "--dry-run"]).silver_idle_minutes == 20
+
+
+def test_the_demo_stands_in_for_a_viewer_unless_told_nobody_watches() -> None:
+    from sandbox.stack import DemoOptions
+
+    watched = DemoOptions.from_args(build_parser().parse_args(["demo"]))
+    unwatched = DemoOptions.from_args(build_parser().parse_args(["demo", "--unwatched"]))
+    assert (watched.watched, unwatched.watched) == (True, False)
