@@ -287,6 +287,7 @@ def test_an_upgrade_in_place_loses_nothing_and_the_graph_runs_again(
         "GOLD.REFRESH_GOLD",
         "GOLD.TEST_GOLD",
         "OPS.REFRESH_SILVER",
+        "OPS.SILVER_TICK",
     ]
     assert all(t.started for t in rt.plan.tasks)
 

@@ -251,7 +251,11 @@ class TaskGraph(ProcedureCalls, TaskHistory):
 
     def request_silver(self, requested_by: str) -> None:
         """What the Live page does at each refresh (OPS.SILVER_REQUESTS), once while a
-        request still waits: REFRESH_SILVER's WHEN needs one, and more add nothing."""
+        request still waits: REFRESH_SILVER's WHEN needs one, and more add nothing. A
+        release before freshness on demand has no requests to make (its WHEN is data
+        alone)."""
+        if REQUESTS_STREAM not in self.plan.streams:
+            return
         if not self.stream_has_data(REQUESTS_STREAM):
             self.execute(
                 f"INSERT INTO {self.database}.OPS.SILVER_REQUESTS (REQUESTED_AT, REQUESTED_BY) "
