@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -476,3 +477,65 @@ def test_the_credit_views_owner_may_read_usage_history_and_without_the_grant_may
     assert any("OPS.CREDITS_BY_KIND" in p and "WAREHOUSE_METERING_HISTORY" in p for p in refused)
     assert any("OPS.CREDITS_BY_KIND" in p and "PIPE_USAGE_HISTORY" in p for p in refused)
     assert any("OPS.CREDIT_USAGE" in p for p in refused)
+
+
+# The release whose administrators' steps an account may still carry: CI upgrades with
+# --skip-admin, so the administrators re-run theirs only when the upgrade notes say so.
+ADMIN_BASELINE = "ee4b98f"
+
+
+def admin_sql_at(commit: str, plan: Plan) -> dict[str, str]:
+    """Each administrator step's SQL file as `commit` had it ("" where it had none)."""
+    out = {}
+    for step in plan.steps:
+        if step.is_admin and step.sql_file:
+            shown = subprocess.run(
+                ["git", "show", f"{commit}:snowflake/sql/{step.sql_file}"],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            out[step.sql_file] = shown.stdout if shown.returncode == 0 else ""
+    return out
+
+
+def test_a_ci_upgrade_needs_no_grant_the_administrators_have_not_made() -> None:
+    """A CI deploy (--skip-admin, as the deploy user) over an account whose roles, grants
+    and integrations an earlier release's administrators made: every statement of this
+    release's own steps is allowed by what they granted then. A new step that needs a new
+    grant (CREATE STREAM on OPS, say) would stop the upgrade half-way, after the suspend,
+    with SILVER stopped until an administrator acts; it fails here instead."""
+    plan = build_plan(CONFIG)
+    _, problems = replay(plan, sql_override=admin_sql_at(ADMIN_BASELINE, plan))
+    assert problems == []
+
+
+def test_the_upgrade_check_can_fail() -> None:
+    """The same replay, with a stream where the baseline's grants allow none."""
+    plan = build_plan(CONFIG)
+    streams = (REPO / "snowflake" / "sql" / "40_streams.sql").read_text()
+    moved = streams.replace(
+        "<% database %>.SILVER.REQUESTS_STRM", "<% database %>.OPS.REQUESTS_STRM"
+    )
+    assert moved != streams
+    _, problems = replay(
+        plan, sql_override={**admin_sql_at(ADMIN_BASELINE, plan), "40_streams.sql": moved}
+    )
+    assert any("needs CREATE STREAM on SCHEMA ACME_MEMPOOL.OPS" in p for p in problems), problems
+
+
+def test_ci_checks_out_the_history_the_release_checks_read() -> None:
+    """actions/checkout fetches one commit unless told otherwise: `git show` of an earlier
+    release (this module, tests/test_upgrade.py) would find nothing on GitHub's runners."""
+    ci = yaml.safe_load((REPO / ".github" / "workflows" / "ci.yml").read_text())
+    checkout = next(
+        step
+        for step in ci["jobs"]["test"]["steps"]
+        if str(step.get("uses", "")).startswith("actions/checkout@")
+    )
+    assert checkout["with"]["fetch-depth"] == 0
+    shown = subprocess.run(
+        ["git", "cat-file", "-e", f"{ADMIN_BASELINE}^{{commit}}"], cwd=REPO, check=False
+    )
+    assert shown.returncode == 0, f"{ADMIN_BASELINE} is not in this checkout's history"
