@@ -267,10 +267,26 @@ def test_mempool_sql_during_a_demos_start_says_to_wait(tmp_path: Path) -> None:
     assert local is not None and local.port == 1
 
 
+def deploy_workflow_variables() -> set[str]:
+    """The MEMPOOL_* variables the Snowflake deploy workflow passes `mempool deploy`."""
+    import yaml
+
+    workflow = yaml.safe_load(
+        (
+            Path(__file__).resolve().parent.parent / ".github/workflows/deploy-snowflake.yml"
+        ).read_text()
+    )
+    return {
+        name
+        for step in workflow["jobs"]["deploy"]["steps"]
+        for name in (step.get("env") or {})
+        if name.startswith("MEMPOOL_")
+    }
+
+
 def test_every_deploy_flag_says_what_it_is_and_where_its_default_comes_from() -> None:
     """docs/deploy.md sends people to `deploy --help` for the flags and the MEMPOOL_*
     variables the workflow sets: each is described there."""
-    import yaml
 
     parser = build_parser()
     sub: Any = next(a for a in parser._actions if a.dest == "command")
@@ -278,17 +294,7 @@ def test_every_deploy_flag_says_what_it_is_and_where_its_default_comes_from() ->
     undescribed = [a.option_strings for a in deploy._actions if not a.help]
     assert undescribed == []
     text = deploy.format_help()
-    workflow = yaml.safe_load(
-        (
-            Path(__file__).resolve().parent.parent / ".github/workflows/deploy-snowflake.yml"
-        ).read_text()
-    )
-    variables = {
-        name
-        for step in workflow["jobs"]["deploy"]["steps"]
-        for name in (step.get("env") or {})
-        if name.startswith("MEMPOOL_")
-    }
+    variables = deploy_workflow_variables()
     assert variables and [v for v in sorted(variables) if v not in text] == []
     for output in re.findall(
         r'^output "(\w+)"',
@@ -306,21 +312,10 @@ def test_a_deploy_variable_the_workflow_passes_empty_takes_the_default(
     variable, and the deploy workflow names every MEMPOOL_* variable it may pass: each
     set but empty must read as unset (a number's int("") would stop the deploy, a name's
     "" would be refused as an identifier), and one set must still win."""
-    import yaml
 
     from operations.deploy import DeployConfig
 
-    workflow = yaml.safe_load(
-        (
-            Path(__file__).resolve().parent.parent / ".github/workflows/deploy-snowflake.yml"
-        ).read_text()
-    )
-    variables = {
-        name
-        for step in workflow["jobs"]["deploy"]["steps"]
-        for name in (step.get("env") or {})
-        if name.startswith("MEMPOOL_")
-    }
+    variables = deploy_workflow_variables()
     for name in variables:
         monkeypatch.setenv(name, "")
     args = build_parser().parse_args(["deploy", "--dry-run"])
