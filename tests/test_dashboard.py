@@ -4,6 +4,7 @@ AppTest, and end to end in headless Chromium against `streamlit run`."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -312,6 +313,32 @@ def test_live_warns_when_its_data_is_older_than_its_target(
         "The mempool and fee figures: newest data 2.0 h old, past the 5-minute target. "
         "The pipeline may be behind (see Pipeline health)."
     ]
+
+
+def test_live_opened_after_nobody_watched_says_it_asked_for_a_refresh(
+    landing: Any, fakesnow_server: LocalWarehouse, tmp_path: Path
+) -> None:
+    """With nobody watching, SILVER refreshes at the idle tick: a page opened then finds
+    data past its target but within the idle allowance. It must still warn, and say why
+    and what it did about it (it requested a silver run), instead of calling it a stall."""
+    rt = deployed_with_empty_gold(landing, fakesnow_server, tmp_path)
+    q(
+        rt,
+        "INSERT INTO SILVER.MEMPOOL_INFO (EVENT_KEY, RECEIVED_AT, TX_COUNT, LOADED_AT) "
+        "VALUES ('idle', DATEADD('minute', -8, DATE_TRUNC('minute', SYSDATE())), 1234, "
+        "DATEADD('minute', -8, DATE_TRUNC('minute', SYSDATE())))",
+    )
+    try:
+        app = render(rt.warehouse, tmp_path / "home")
+        requests = q(rt, "SELECT REQUESTED_BY FROM OPS.SILVER_REQUESTS")
+    finally:
+        rt.close()
+    assert ("LIVE_PAGE",) in requests
+    [warning] = [w.value for w in app.warning]
+    # Eight minutes before this minute's start: 8 to 9 minutes old.
+    assert re.match(r"The mempool and fee figures: newest data [89] min old", warning), warning
+    assert "past the 5-minute target: with nobody watching, SILVER refreshes every 10" in warning
+    assert "asked for a refresh" in warning
 
 
 def fees_frame(seq: int, fastest: float, tx_count: int, seconds_ago: int) -> bytes:

@@ -102,20 +102,33 @@ def age_words(minutes: float) -> str:
     return f"{minutes / 60:.1f} h"
 
 
-def staleness_warning(what: str, age_minutes: float | None, target_minutes: float) -> str | None:
+def staleness_warning(
+    what: str, age_minutes: float | None, target_minutes: float, idle_minutes: float = 0.0
+) -> str | None:
     """The warning a Live section shows when its newest data is older than the target
-    OPS.TABLE_FRESHNESS holds for its table; None while it is fresh or has no data."""
+    OPS.FRESHNESS_TARGETS holds for its table; None while it is fresh or has no data.
+    Within the idle allowance, SILVER was only waiting for a viewer: the page says so
+    (it asked for a refresh as it opened), and warns plainly past it."""
     if age_minutes is None or age_minutes <= target_minutes:
         return None
+    if age_minutes <= target_minutes + idle_minutes:
+        return (
+            f"{what}: newest data {age_words(age_minutes)} old, past the "
+            f"{target_minutes:g}-minute target: with nobody watching, SILVER refreshes every "
+            f"{idle_minutes:g} minutes. This page has asked for a refresh, due within about "
+            "two minutes."
+        )
     return (
         f"{what}: newest data {age_words(age_minutes)} old, past the "
         f"{target_minutes:g}-minute target. The pipeline may be behind (see Pipeline health)."
     )
 
 
-def freshness_note(what: str, age_minutes: float | None, target_minutes: float) -> None:
+def freshness_note(
+    what: str, age_minutes: float | None, target_minutes: float, idle_minutes: float = 0.0
+) -> None:
     """Every Live section says how old its data is, and warns once it is stale."""
-    warning = staleness_warning(what, age_minutes, target_minutes)
+    warning = staleness_warning(what, age_minutes, target_minutes, idle_minutes)
     if warning:
         st.warning(warning, icon=":material/schedule:")
     elif age_minutes is not None:

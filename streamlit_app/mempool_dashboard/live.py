@@ -7,6 +7,7 @@ reads the marts."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import altair as alt
 import pandas as pd
@@ -33,6 +34,9 @@ FEE_LEVELS = (
     1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 30, 40, 50, 60, 70, 80, 90, 100, 125, 150, 175,
     200, 250, 300, 350, 400, 500, 600, 700, 800, 900, 1000, 1200, 1400, 1600, 1800, 2000,
 )  # fmt: skip
+# How long after the page opens the run it requested lands at worst (`mempool budget`:
+# "Live caught up", 1.9 min at the defaults), with a margin.
+CATCH_UP = timedelta(minutes=3)
 # The view that exposes SILVER.LIVE_2H_CHART to the app (dbt, models/live/). A deploy
 # creates dbt's views at the first REFRESH_GOLD build, so the page may run before it.
 FEE_BANDS_VIEW = "GOLD.LIVE_MEMPOOL_FEE_BANDS"
@@ -50,7 +54,8 @@ def freshness(tables: tuple[str, ...], what: str) -> float | None:
     # The deploy's target itself, without the idle allowance the view adds for the alert:
     # while this page is open it requests a silver run at each refresh.
     row = query(
-        "SELECT MAX(f.AGE_MINUTES) AS AGE_MINUTES, MIN(t.TARGET_MINUTES) AS TARGET_MINUTES "
+        "SELECT MAX(f.AGE_MINUTES) AS AGE_MINUTES, MIN(t.TARGET_MINUTES) AS TARGET_MINUTES, "
+        "MIN(t.IDLE_MINUTES) AS IDLE_MINUTES "
         "FROM OPS.TABLE_FRESHNESS f JOIN OPS.FRESHNESS_TARGETS t "
         "ON t.TABLE_SCHEMA = f.TABLE_SCHEMA AND t.TABLE_NAME = f.TABLE_NAME "
         "WHERE f.TABLE_SCHEMA = 'SILVER' AND f.TABLE_NAME IN (?, ?, ?)",
@@ -58,8 +63,13 @@ def freshness(tables: tuple[str, ...], what: str) -> float | None:
     )
     target, age = first(row, "target_minutes"), first(row, "age_minutes")
     age = None if age is None else float(age)
+    # SILVER as the idle tick left it is expected only until the run this page asked
+    # for as it opened has landed; after that, data past its target is a stall.
+    opened = st.session_state.setdefault("live_opened_at", utc_now())
+    catching_up = utc_now() - opened < CATCH_UP
+    idle = float(first(row, "idle_minutes") or 0) if catching_up else 0.0
     if target is not None:
-        freshness_note(what, age, float(target))
+        freshness_note(what, age, float(target), idle)
     return age
 
 
