@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from sandbox.pipeline import simulator_argv
 from sandbox.services import free_port, http_ok
@@ -94,3 +95,40 @@ def test_sigterm_completes_the_ground_truth_at_once(tmp_path: Path) -> None:
             proc.kill()
     lines = read_truth(truth)
     assert lines[-1]["kind"] == "final" and lines[-1]["canonical"]
+
+
+class Reentrant:
+    """A truth file caught mid-write by the stop signal, as a buffered file is when a
+    flush retried after EINTR runs the handler: it refuses the handler's write once."""
+
+    def __init__(self, file: Any) -> None:
+        self.file, self.refused = file, False
+
+    def write(self, text: str) -> int:
+        if not self.refused:
+            self.refused = True
+            raise RuntimeError("reentrant call inside <_io.BufferedWriter name='truth.jsonl'>")
+        return int(self.file.write(text))
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def test_a_stop_signal_during_a_truth_write_still_ends_the_truth_with_its_final_line(
+    tmp_path: Path,
+) -> None:
+    """The handler's close raised out of the signal handler: the event loop was never told
+    to stop, the supervisor killed the simulator, and the truth had no final line (the
+    bounded demo test failed on it). Now the handler stops serving whatever happens, and
+    the final line is written as serve() ends."""
+    opts = SimOptions(seed=4, speed=600.0, truth_path=tmp_path / "truth.jsonl", history_blocks=6)
+    sim = Simulator(opts)
+    sim.truth._file = Reentrant(sim.truth._file)  # type: ignore[assignment]
+    sim.stop()  # what the signal handler calls
+    assert sim.stopping
+    sim.truth.close(sim.model)  # what serve() does as it ends
+    kinds = [json.loads(line)["kind"] for line in opts.truth_path.read_text().splitlines()]
+    assert kinds[-1] == "final" and kinds.count("final") == 1

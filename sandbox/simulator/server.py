@@ -251,9 +251,14 @@ class Simulator:
 
     def stop(self) -> None:
         """From a signal handler, between two bytecodes: nothing is served after the
-        ground truth's final line, so the truth holds everything that went out."""
+        ground truth's final line, so the truth holds everything that went out. A signal
+        that lands while the main thread is itself writing the truth (a flush retried
+        after EINTR runs the handler) finds the buffered file refusing a reentrant write:
+        the final line is then written as serve() ends, nothing having been served since
+        (`stopping` turns requests away and ends the clock)."""
         self.stopping = True
-        self.truth.close(self.model)
+        with contextlib.suppress(RuntimeError):
+            self.truth.close(self.model)
 
     # -- WebSocket -----------------------------------------------------------------------
 
@@ -501,8 +506,10 @@ def run(opts: SimOptions) -> int:
             # loaded machine the supervisor's SIGKILL came first and the final line was
             # never written). Python runs this between two bytecodes of the main thread,
             # so never inside the write of another truth line.
-            sim.stop()
-            loop.call_soon_threadsafe(stop.set)
+            try:
+                sim.stop()
+            finally:
+                loop.call_soon_threadsafe(stop.set)
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, on_signal)
