@@ -149,6 +149,8 @@ class AlertDrill:
         self.freshness_targets: list[Any] = []  # the deploy's, while the drill's apply
         self.held_block: str | None = None
         self.held_heights: set[int] = set()
+        # The last moment SILVER.BLOCK_GAPS was seen without the held heights' gap.
+        self.gap_absent_at: datetime | None = None
         self.holding_blocks = False
         self.hold_streamers = threading.Event()
         self.release_streamers = threading.Event()
@@ -189,12 +191,14 @@ class AlertDrill:
         lead_s: float,
         expect: str,
         interval_s: float | None = None,
+        at: datetime | None = None,
         **kw: Any,
     ) -> None:
+        """Record a provocation, made now or (`at`) known to have begun after then."""
         interval = self.interval_s[alert] if interval_s is None else interval_s
         window = lead_s + interval + SLACK_S
         self.record.provocations.append(
-            Provocation(alert, what, now_utc().isoformat(), window, expect, **kw)
+            Provocation(alert, what, (at or now_utc()).isoformat(), window, expect, **kw)
         )
         log.warning("alert drill: %s (%s must fire within %.0fs)", what, alert, window)
         self.record.write(self.path)
@@ -297,6 +301,7 @@ class AlertDrill:
             self.holding_blocks = True  # the builders run again: a gap can be seen
         if self.holding_blocks:
             self.hold_blocks(runtime)
+        self.observe_gap(runtime)
         gap = provoked("HEIGHT_GAPS_ALERT")
         if gap is not None and self.held_block is not None and self.done_with(runtime, gap.alert):
             key, self.held_block, self.holding_blocks = self.held_block, None, False
@@ -367,10 +372,9 @@ class AlertDrill:
 
     def hold_blocks(self, runtime: Any) -> None:
         """Before the runtime drains its notifications: the first object with blocks in it
-        is held back; a later one whose blocks are all above the held ones is loaded now,
-        which opens the gap (the provocation's time). The blocks prefix also carries
-        objects of mined txids alone, and a later object may carry a held height again (a
-        reorg's refetch): neither opens a gap, so neither provokes."""
+        is held back (the blocks prefix also carries objects of mined txids alone, which
+        open no gap); every other object is loaded, and the first later block opens the
+        gap, which `observe_gap` sees in SILVER."""
         while True:
             resp = runtime.sqs.receive_message(
                 QueueUrl=runtime.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
@@ -390,24 +394,37 @@ class AlertDrill:
                     )
                     if heights and self.held_block is None:
                         self.held_block, self.held_heights = key, heights
+                        self.gap_absent_at = now_utc()  # nothing loaded can open it yet
                         log.warning("alert drill: %s held back", key)
                         continue
                     runtime.load_object(key)
-                    if (
-                        heights
-                        and self.held_block is not None
-                        and min(heights) > max(self.held_heights)
-                        and not self.record.provoked("HEIGHT_GAPS_ALERT")
-                    ):
-                        self.provoke(
-                            "HEIGHT_GAPS_ALERT",
-                            f"a block delivered late ({self.held_block}), a later one loaded",
-                            0.0,
-                            "SILVER.BLOCK_GAPS",
-                        )
                 runtime.sqs.delete_message(
                     QueueUrl=runtime.queue_url, ReceiptHandle=message["ReceiptHandle"]
                 )
+
+    def observe_gap(self, runtime: Any) -> None:
+        """HEIGHT_GAPS_ALERT's provocation is the gap itself, seen in SILVER.BLOCK_GAPS over
+        a held height, not the drill's act: whatever opened it (a later poller object, a
+        streamer's block, an object that repeats one held height and not another), the
+        alert cannot have seen it before the last check that found it absent, which is
+        the provocation's time. Runs at the cycle's start, before the graph and alerts."""
+        if self.held_block is None or self.record.provoked("HEIGHT_GAPS_ALERT"):
+            return
+        low, high = min(self.held_heights), max(self.held_heights)
+        rows = runtime.execute(
+            f"SELECT COUNT(*) FROM {runtime.database}.SILVER.BLOCK_GAPS "
+            f"WHERE HEIGHT <= {int(high)} AND LAST_HEIGHT >= {int(low)}"
+        )
+        if rows and rows[0][0]:
+            self.provoke(
+                "HEIGHT_GAPS_ALERT",
+                f"a block delivered late ({self.held_block}), a later one loaded",
+                0.0,
+                "SILVER.BLOCK_GAPS",
+                at=self.gap_absent_at,
+            )
+        else:
+            self.gap_absent_at = now_utc()
 
     def release_all(self, runtime: Any) -> None:
         """The demo's last pass: whatever the drill still holds is put back, so what

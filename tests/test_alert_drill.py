@@ -221,6 +221,13 @@ class LandedObjects:
         ]
         self.loaded: list[str] = []
         self.s3, self.sqs = self, self
+        self.gaps = 0  # rows of SILVER.BLOCK_GAPS over the held heights
+
+    database = "DB"
+
+    def execute(self, sql: str) -> list[tuple[int]]:
+        assert "SILVER.BLOCK_GAPS" in sql and "HEIGHT <= 100 AND LAST_HEIGHT >= 100" in sql
+        return [(self.gaps,)]
 
     def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:
         body = self.bodies[Key]
@@ -251,9 +258,10 @@ def blocks(*heights: int) -> list[contract.Record]:
 
 
 def test_the_drill_opens_its_gap_only_with_blocks_above_the_held_ones(tmp_path: Path) -> None:
-    """A txids-only object under blocks/ is not held (it opens no gap), and the gap is
-    provoked by the first later object whose blocks are all above the held ones, not by
-    one that carries a held height again."""
+    """A txids-only object under blocks/ is not held (it opens no gap); the provocation
+    is the gap itself, seen in SILVER over the held height, and its time the last check
+    that found no gap: an alert that saw the gap cannot have fired before it (a gap opened
+    by another object than the one the drill expected fired "before its provocation")."""
     runtime = LandedObjects(
         [
             ("mempool-data/blocks/a-txids.ndjson", records(contract.TOPIC_BLOCK_TXIDS, {})),
@@ -277,7 +285,14 @@ def test_the_drill_opens_its_gap_only_with_blocks_above_the_held_ones(tmp_path: 
     later = LandedObjects([("mempool-data/blocks/e-blocks.ndjson", blocks(102))])
     drill.hold_blocks(later)
     assert later.loaded == ["mempool-data/blocks/e-blocks.ndjson"]
+    # Loading is not the provocation: the gap in SILVER is, at the last check without it.
+    drill.observe_gap(later)
+    assert drill.record.provoked("HEIGHT_GAPS_ALERT") is None
+    absent = drill.gap_absent_at
+    assert absent is not None
+    later.gaps = 1  # the graph ran: the held height is a gap
+    drill.observe_gap(later)
     gap = drill.record.provoked("HEIGHT_GAPS_ALERT")
-    assert gap is not None
+    assert gap is not None and gap.at == absent.isoformat()
     assert "b-blocks" in gap.what
     assert drill.held_block == "mempool-data/blocks/b-blocks.ndjson"

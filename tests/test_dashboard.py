@@ -1,6 +1,9 @@
 """The dashboard people open: every tab on a warehouse loaded with six hours of
 simulated history (through the pipes, procedures and dbt), rendered by Streamlit's
-AppTest, and end to end in headless Chromium against `streamlit run`."""
+AppTest, and end to end in headless Chromium against `streamlit run`.
+
+Length: one module per app, since its tests share the loaded warehouse (the costliest
+fixture of the suite) and the rendering helpers; split, each part would load its own."""
 
 from __future__ import annotations
 
