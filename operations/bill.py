@@ -16,6 +16,7 @@ spread over modules that each hold a piece of the same sum.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -145,6 +146,7 @@ class Settings:
     silver_trigger_s: float
     silver_idle_minutes: float
     gold_refresh_minutes: int
+    gold_idle_minutes: int
     gold_test_hours: int
     alerts: tuple[Alert, ...]
     sleep_minutes: float
@@ -258,6 +260,7 @@ def read_settings(
     silver_idle_minutes: int | None = None,
     app_config: Path = APP_CONFIG,
     live_py: Path = LIVE_PY,
+    gold_idle_minutes: int | None = None,
 ) -> Settings:
     variables = hcl_blocks(tf_dir / "variables.tf", "variable")
     count = terraform_default("streamer_count", variables)
@@ -288,6 +291,8 @@ def read_settings(
         silver_trigger_seconds = DeployConfig().silver_trigger_seconds
     if silver_idle_minutes is None:
         silver_idle_minutes = DeployConfig().silver_idle_minutes
+    if gold_idle_minutes is None:
+        gold_idle_minutes = DeployConfig().gold_idle_minutes
     return Settings(
         streamer_count=int(count) if count is not None else 1,  # type: ignore[call-overload]
         streamer_count_source=(
@@ -307,6 +312,7 @@ def read_settings(
         silver_trigger_s=float(silver_trigger_seconds),
         silver_idle_minutes=float(silver_idle_minutes),
         gold_refresh_minutes=gold_refresh_minutes,
+        gold_idle_minutes=gold_idle_minutes,
         gold_test_hours=gold_test_hours,
         alerts=parse_alerts(sql_dir),
         sleep_minutes=float(sleep["streamlitSleepTimeoutMinutes"]),
@@ -431,14 +437,17 @@ def compute(settings: Settings, prices: Prices | None = None, usage: Usage | Non
         True,
         f"{runs_month:,.0f} runs",
     )
-    # A run wakes the warehouse, runs dbt, and keeps it up for AUTO_SUSPEND after; a
-    # resume bills at least 60 s.
-    gold_runs = 60 / s.gold_refresh_minutes * HOURS_PER_MONTH
+    # With nobody watching History, GOLD_TICK's request is the only one: REFRESH_GOLD's
+    # check runs dbt at the first schedule after it. A run wakes the warehouse, runs dbt,
+    # and keeps it up for AUTO_SUSPEND after; a resume bills at least 60 s. The checks
+    # that find no request run no warehouse (Snowflake's cloud services evaluate the WHEN).
+    gold_idle_min = gold_idle_minutes(s)
+    gold_runs = 60 / gold_idle_min * HOURS_PER_MONTH
     awake_s = max(u.dbt_run_s + s.auto_suspend_s, 60.0)
     add(
         "Gold run",
-        f"{s.warehouse_size}, REFRESH_GOLD (`dbt run`) every {s.gold_refresh_minutes} min, "
-        f"auto-suspend {s.auto_suspend_s:g} s",
+        f"{s.warehouse_size}, REFRESH_GOLD (`dbt run`) with nobody watching one run every "
+        f"{gold_idle_min:g} min (deploy gold_idle_minutes), auto-suspend {s.auto_suspend_s:g} s",
         f"{wh_credits_h} credit/h while awake, at least 60 s a resume; "
         f"~{u.dbt_run_s:g} s run + {s.auto_suspend_s:g} s idle a run",
         gold_runs * awake_s / 3600 * wh_credits_h,
@@ -446,13 +455,26 @@ def compute(settings: Settings, prices: Prices | None = None, usage: Usage | Non
         True,
         f"{gold_runs:,.0f} runs",
     )
+    add(
+        "Gold tick",
+        f"GOLD_TICK every {gold_idle_min:g} min (deploy gold_idle_minutes)",
+        f"serverless, ~{u.tick_compute_s:g} s x {p.serverless_task_multiplier} a run "
+        "(a one-row INSERT)",
+        gold_runs * u.tick_compute_s / 3600 * p.serverless_task_multiplier,
+        0,
+        True,
+        f"{gold_runs:,.0f} runs",
+    )
     # TEST_GOLD follows a run in its graph, on the warehouse the run woke: no resume of
     # its own, its time added to the run's awake time (AUTO_SUSPEND counts from the last
-    # query, already in the run's line).
-    test_runs = 24 / s.gold_test_hours * DAYS_PER_MONTH
+    # query, already in the run's line). The tests are due at the first run
+    # gold_test_hours after the last tested one: every so many idle runs.
+    runs_per_test = math.ceil(s.gold_test_hours * 60 / gold_idle_min - 1e-9)
+    test_runs = gold_runs / max(runs_per_test, 1)
     add(
         "Gold tests",
-        f"TEST_GOLD (`dbt test`) after the first REFRESH_GOLD run of every {s.gold_test_hours} h",
+        f"TEST_GOLD (`dbt test`) after the first REFRESH_GOLD run {s.gold_test_hours} h "
+        "after the last tested one (deploy gold_test_hours)",
         f"{wh_credits_h} credit/h while awake, on the run's warehouse (no resume); "
         f"~{u.dbt_test_s:g} s a test run",
         test_runs * u.dbt_test_s / 3600 * wh_credits_h,
@@ -490,7 +512,9 @@ def compute(settings: Settings, prices: Prices | None = None, usage: Usage | Non
     # The dashboard (warehouse runtime): the warehouse runs while a tab is open, and
     # the Live page's refresh is shorter than AUTO_SUSPEND, so it never suspends then.
     # And the open Live page requests a silver run at each refresh: runs at the trigger
-    # interval instead of the idle tick's, for as long as it is open.
+    # interval instead of the idle tick's, for as long as it is open. The gold runs the
+    # open History page requests run on that same warehouse (snowflake.yml's
+    # query_warehouse is the deploy's warehouse), already billed for the hour.
     watched_runs_h = 3600 / s.silver_trigger_s - 3600 / idle_s
     silver_hour_credits = (
         watched_runs_h
@@ -514,6 +538,12 @@ def compute(settings: Settings, prices: Prices | None = None, usage: Usage | Non
         prices=p,
         usage=u,
     )
+
+
+def gold_idle_minutes(s: Settings) -> float:
+    """How often gold runs with nobody watching: GOLD_TICK's request is served at the next
+    check of REFRESH_GOLD's schedule, so never more often than that schedule."""
+    return float(max(s.gold_idle_minutes, s.gold_refresh_minutes))
 
 
 def money(usd: float) -> str:

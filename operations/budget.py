@@ -3,14 +3,17 @@
 Each stage between a frame reaching the streamer and a row in SILVER is bounded by a
 setting of the project, read from where it is set (the streamer's options, Terraform's
 variables, the task definitions, the deploy's settings), or, where Snowflake sets it, by
-a stated assumption the caller may change. From SILVER two paths part: the Live tab's
-views read SILVER when the page queries them (the app's query cache and the Live
+a stated assumption the caller may change. SILVER and GOLD are refreshed on demand: the
+open dashboard requests the runs (Live at each refresh, History at each of its own), and
+idle ticks request them when nobody watches. From SILVER three paths part: the Live
+tab's views read SILVER when the page queries them (the app's query cache and the Live
 fragment's refresh are the only waits). History's mempool and block charts read
-GOLD.HISTORY_* views (the mart, then SILVER from where the mart ends): as fresh
-as SILVER, less the page refresh (History reruns when used). Its other charts read the
-marts REFRESH_GOLD updates on its schedule (`dbt run`; the tests, TEST_GOLD, follow on
-their own cadence and change no mart). Worst case: every buffer and interval waits in full. Typical:
-waits average half their interval and runs take what they usually take.
+GOLD.HISTORY_* views (the mart, then SILVER from where the mart ends): as fresh as
+SILVER, plus History's refresh. Its other charts read the marts REFRESH_GOLD rebuilds
+(`dbt run`) when its schedule finds a request; the tests, TEST_GOLD, follow on their
+own cadence and change no mart. Then how soon each catches up when the dashboard is
+opened after nobody watched. Worst case: every buffer and interval waits in full.
+Typical: waits average half their interval and runs take what they usually take.
 """
 
 from __future__ import annotations
@@ -144,12 +147,36 @@ def silver_stages(
     ]
 
 
-def gold_stages(assume: Assumptions, refresh_minutes: int) -> list[Stage]:
+def gold_stages(
+    assume: Assumptions, refresh_minutes: int, idle_minutes: float | None = None
+) -> list[Stage]:
+    """SILVER to a mart while the dashboard is open: a request always waits, so the next
+    check of REFRESH_GOLD's schedule runs dbt. With `idle_minutes` (the deploy's
+    gold_idle_minutes, for nobody watching): GOLD_TICK's request first, then that check."""
     refresh = refresh_minutes * 60.0
+    tick = []
+    if idle_minutes is not None:
+        idle = idle_minutes * 60.0
+        tick = [Stage("gold idle tick", idle, idle / 2, "deploy gold_idle_minutes (GOLD_TICK)")]
     return [
-        Stage("REFRESH_GOLD schedule", refresh, refresh / 2, "deploy gold_refresh_minutes"),
+        *tick,
+        Stage(
+            "REFRESH_GOLD check",
+            refresh,
+            refresh / 2,
+            "deploy gold_refresh_minutes (runs when a request waits)",
+        ),
         Stage("dbt run", assume.dbt_run_s, assume.dbt_run_s, "assumed (--dbt-run)"),
     ]
+
+
+def history_refresh_stage(app_dir: Path | None = None) -> Stage:
+    refresh = app_setting(
+        (app_dir or APP_DIR) / "history.py", r'HISTORY_REFRESH = "(\d+)s"', "HISTORY_REFRESH"
+    )
+    return Stage(
+        "History page refresh", refresh, refresh / 2, "mempool_dashboard/history.py HISTORY_REFRESH"
+    )
 
 
 def app_setting(path: Path, pattern: str, what: str) -> float:
@@ -184,11 +211,11 @@ def minutes(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
 
 
-def catch_up_stages(assume: Assumptions, live: list[Stage]) -> list[Stage]:
-    """Opening Live after nobody watched: the page's first run requests a silver run,
+def catch_up_stages(assume: Assumptions, then: list[Stage]) -> list[Stage]:
+    """Opening the dashboard after nobody watched: its first run requests a silver run,
     which starts when Snowflake notices the request (the last run was an idle tick's,
-    longer ago than the trigger interval), takes everything landed since, and shows at
-    the page's next query after the cache."""
+    longer ago than the trigger interval) and takes everything landed since; `then`, the
+    stages from SILVER to what the page shows."""
     run = completion_interval_s("REFRESH_SILVER", TASKS_SQL.read_text())
     return [
         Stage(
@@ -203,8 +230,17 @@ def catch_up_stages(assume: Assumptions, live: list[Stage]) -> list[Stage]:
             min(run, assume.procedure_run_s),
             "60_tasks.sql TARGET_COMPLETION_INTERVAL; typical --procedure-run",
         ),
-        *live,
+        *then,
     ]
+
+
+def history_paths(
+    live: list[Stage], gold: list[Stage], app_dir: Path | None = None
+) -> tuple[list[Stage], list[Stage]]:
+    """SILVER to History's mempool and block charts, and SILVER to its marts, while the
+    dashboard is open: the query and the cache as Live's, then History's own refresh."""
+    chart = [s for s in live if s.name != "Live page refresh"] + [history_refresh_stage(app_dir)]
+    return chart, gold + chart
 
 
 def render(
@@ -214,15 +250,16 @@ def render(
     idle: list[Stage] | None = None,
     assume: Assumptions | None = None,
 ) -> str:
-    """The stages to SILVER while Live is open (`silver`), then SILVER to the Live tab
-    (`live`, the app's own settings unless given); with nobody watching (`idle`, the
-    stages to SILVER at the idle tick, when given), SILVER to History's charts and to
-    the marts (`gold`), each path with its total; and how soon Live catches up once
-    opened after nobody watched (`assume`'s trigger latency and run)."""
+    """The stages to SILVER while the dashboard is open (`silver`), then SILVER to the
+    Live tab (`live`, the app's own settings unless given), to History's charts and to its
+    marts (`gold`), each path with its total; how soon each catches up once opened after
+    nobody watched (`assume`'s trigger latency and run); and, when `idle` (the stages to
+    SILVER at the idle tick) is given, how old History's charts are at that first look."""
     if live is None:
         live = live_stages(assume or Assumptions())
-    unwatched = idle if idle is not None else silver
-    width = max(len(s.name) for s in silver + gold + live + unwatched) + 2
+    chart, marts = history_paths(live, gold)
+    unwatched = idle or []
+    width = max(len(s.name) for s in silver + gold + live + chart + unwatched) + 2
     lines = [f"  {'stage':<{width}}  {'worst':>9}  {'typical':>9}  from"]
 
     def rows(stages: list[Stage]) -> None:
@@ -251,18 +288,19 @@ def render(
         heading: str,
         stages: list[Stage],
         label: str,
-        targets: tuple[float, float],
+        targets: tuple[float, float] | None,
         start: list[Stage] = silver,
     ) -> None:
         """A path from SILVER on: its heading, its stages, and its total from the event
-        (reaching SILVER by `start`), against its (typical, worst) targets."""
+        (reaching SILVER by `start`), against its (typical, worst) targets if any."""
         lines.append(heading)
         if start is not silver:
             rows([s for s in start if s not in silver])
         rows(stages)
         whole = start + stages
         worst, typical = sum(s.worst_s for s in whole), sum(s.typical_s for s in whole)
-        total(label, whole, "target: " + verdict(worst, typical, targets[1], targets[0]))
+        note = "target: " + verdict(worst, typical, targets[1], targets[0]) if targets else ""
+        total(label, whole, note)
 
     rows(silver)
     worst, typical = sum(s.worst_s for s in silver), sum(s.typical_s for s in silver)
@@ -274,25 +312,35 @@ def render(
         "event to Live tile",
         LIVE_TARGET_S,
     )
-    nobody = " with nobody watching Live (SILVER at the idle tick)" if idle is not None else ""
     path(
         "  History's mempool and block charts (GOLD.HISTORY_*: the mart, then SILVER"
-        f" from where it ends; the page reruns when used){nobody}:",
-        [s for s in live if s.name != "Live page refresh"],
+        " from where it ends), the dashboard open:",
+        chart,
         "event to History chart",
         history,
-        unwatched,
     )
     path(
-        f"  History's other charts (prices, accuracy, stale blocks: GOLD marts){nobody}:",
-        gold,
+        "  History's other charts (prices, accuracy, stale blocks: GOLD marts), the "
+        "dashboard open (History requests gold runs):",
+        marts,
         "event to History (GOLD)",
         history,
-        unwatched,
     )
+    a = assume or Assumptions()
+    catch_up = catch_up_stages(a, live)
+    lines.append("  Opening the dashboard after nobody watched (its first run requests runs):")
+    rows(catch_up)
+    total("Live caught up", catch_up)
+    marts_catch_up = catch_up_stages(a, marts)
+    rows([s for s in marts_catch_up if s not in catch_up])
+    total("History marts caught up", marts_catch_up)
     if idle is not None:
-        catch_up = catch_up_stages(assume or Assumptions(), live)
-        lines.append("  Opening Live after nobody watched (its first refresh requests a run):")
-        rows(catch_up)
-        total("Live caught up", catch_up)
+        lines.append(
+            "  History's mempool and block charts at that first look, before the runs it "
+            "requests (SILVER at the idle tick):"
+        )
+        rows([s for s in idle if s not in silver])
+        first_look = idle + [s for s in chart if s.name != "History page refresh"]
+        rows([s for s in first_look if s not in idle])
+        total("event to History chart, first look", first_look)
     return "\n".join(lines)

@@ -194,7 +194,15 @@ def _budget(args: argparse.Namespace) -> int:
     idle = args.silver_idle_minutes
     if idle is None:
         idle = DeployConfig().silver_idle_minutes
-    settings = read_settings(refresh, silver_trigger_seconds=trigger, silver_idle_minutes=idle)
+    gold_idle = args.gold_idle_minutes
+    if gold_idle is None:
+        gold_idle = DeployConfig().gold_idle_minutes
+    settings = read_settings(
+        refresh,
+        silver_trigger_seconds=trigger,
+        silver_idle_minutes=idle,
+        gold_idle_minutes=gold_idle,
+    )
     if args.streamer_count is not None:
         settings = replace(
             settings, streamer_count=args.streamer_count, streamer_count_source="--streamer-count"
@@ -250,7 +258,15 @@ def _add_budget(sub: Any) -> None:
         "--gold-refresh-minutes",
         type=int,
         default=None,
-        help="REFRESH_GOLD's schedule, as passed to `mempool deploy` (default: the deploy's)",
+        help="REFRESH_GOLD's schedule (how often it checks for a requested run), as passed "
+        "to `mempool deploy` (default: the deploy's)",
+    )
+    p.add_argument(
+        "--gold-idle-minutes",
+        type=int,
+        default=None,
+        help="GOLD_TICK's schedule (REFRESH_GOLD's pace with nobody watching History), as "
+        "passed to `mempool deploy` (default: the deploy's)",
     )
     p.add_argument(
         "--silver-trigger-seconds",
@@ -508,6 +524,7 @@ def _deploy(args: argparse.Namespace) -> int:
         deploy_user=args.deploy_user,
         dbt_version=args.dbt_version,
         gold_refresh_minutes=args.gold_refresh_minutes,
+        gold_idle_minutes=args.gold_idle_minutes,
         gold_test_hours=args.gold_test_hours,
         silver_trigger_seconds=args.silver_trigger_seconds,
         silver_idle_minutes=args.silver_idle_minutes,
@@ -594,6 +611,7 @@ def _add_deploy(sub: Any) -> None:
             "MEMPOOL_SNOW_CONNECTION",
             *(var for _, var, _, _ in DEPLOY_SETTINGS),
             "MEMPOOL_GOLD_REFRESH_MINUTES",
+            "MEMPOOL_GOLD_IDLE_MINUTES",
             "MEMPOOL_SILVER_TRIGGER_SECONDS",
             "MEMPOOL_SILVER_IDLE_MINUTES",
         ]
@@ -655,9 +673,17 @@ def _add_deploy(sub: Any) -> None:
     p.add_argument(
         "--gold-refresh-minutes",
         type=int,
-        default=int(env("MEMPOOL_GOLD_REFRESH_MINUTES", "60")),
-        help="how often REFRESH_GOLD runs dbt (the incremental models and views); the "
-        "warehouse sleeps between [env MEMPOOL_GOLD_REFRESH_MINUTES; default 60]",
+        default=int(env("MEMPOOL_GOLD_REFRESH_MINUTES", "5")),
+        help="while the History page is open, REFRESH_GOLD runs dbt (the incremental "
+        "models and views) about this often; a check nobody asked for costs no warehouse "
+        "[env MEMPOOL_GOLD_REFRESH_MINUTES; default 5]",
+    )
+    p.add_argument(
+        "--gold-idle-minutes",
+        type=int,
+        default=int(env("MEMPOOL_GOLD_IDLE_MINUTES", "360")),
+        help="with nobody watching History, REFRESH_GOLD runs about this often (GOLD_TICK); "
+        "each run wakes the warehouse [env MEMPOOL_GOLD_IDLE_MINUTES; default 360]",
     )
     p.add_argument(
         "--gold-test-hours",

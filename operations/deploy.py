@@ -84,13 +84,16 @@ class DeployConfig:
     error_integration: str = ""
     dbt_project: str = "MEMPOOL_DBT"
     dbt_version: str = DBT_VERSION
-    # REFRESH_GOLD's schedule: `dbt run`, the incremental models and views. Hourly: the
-    # charts that change by the minute read GOLD.HISTORY_* (the mart, then Live's view
-    # within its window), so the marts' lag shows only on the slow-moving charts, and
-    # each run wakes the warehouse (a minute's bill at least) half as often as at 30.
-    gold_refresh_minutes: int = 60
-    # TEST_GOLD's cadence: `dbt test` after the first REFRESH_GOLD run of each window of
-    # this many hours (60_tasks.sql), four times a day by default.
+    # REFRESH_GOLD's schedule: how often it checks for a requested run (the History page
+    # asks while it is open), so a viewer's marts are at most this much behind SILVER. A
+    # check with no request is skipped without a warehouse (60_tasks.sql).
+    gold_refresh_minutes: int = 5
+    # GOLD_TICK's schedule: with nobody watching History, REFRESH_GOLD runs about this
+    # often. Every run wakes the warehouse for a minute's bill at least: hourly would be
+    # 21 credits a month, every 6 hours 3.5 (`mempool budget`).
+    gold_idle_minutes: int = 360
+    # TEST_GOLD's cadence: `dbt test` after the first REFRESH_GOLD run this many hours
+    # after the last tested one (60_tasks.sql), at most four times a day by default.
     gold_test_hours: int = 6
     # REFRESH_SILVER's USER_TASK_MINIMUM_TRIGGER_INTERVAL_IN_SECONDS: at most one silver
     # run this often (60_tasks.sql). Fewer runs bill less; each second adds to how stale
@@ -132,6 +135,11 @@ class DeployConfig:
                 raise DeployError(f"{name} {value!r} is not a valid {name.replace('_', ' ')}")
         if not 1 <= self.gold_refresh_minutes <= 11520:
             raise DeployError("gold_refresh_minutes must be between 1 and 11520 (8 days)")
+        # An idle tick more often than a watched run would only add runs to the bill.
+        if not self.gold_refresh_minutes <= self.gold_idle_minutes <= 11520:
+            raise DeployError(
+                "gold_idle_minutes must be at least gold_refresh_minutes and at most 11520 (8 days)"
+            )
         # A window shorter than the refresh interval would test after every run.
         if not self.gold_refresh_minutes <= 60 * self.gold_test_hours <= 11520:
             raise DeployError(

@@ -100,8 +100,9 @@ def _add_demo(sub: Any) -> None:
         "--unwatched",
         action="store_true",
         help="run as production does with nobody watching: SILVER refreshes every "
-        "silver_idle_minutes on the demo's clock, or at each Live refresh while the page is "
-        "open (default: the runtime stands in for a viewer and requests a run each cycle)",
+        "silver_idle_minutes and GOLD every gold_idle_minutes on the demo's clock, or as "
+        "the Live and History pages ask while they are open (default: the runtime stands "
+        "in for a viewer and requests both runs each cycle)",
     )
     p.add_argument("--moto-port", type=port_number, default=0, help="port for moto (0: a free one)")
     p.add_argument(

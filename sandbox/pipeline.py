@@ -493,10 +493,10 @@ class PollerComponent:
 
 
 # The demo's gold clock: the deploy's gold_refresh_minutes (REFRESH_GOLD's SCHEDULE, as
-# the local runtime reads it from 60_tasks.sql) divided by --speed, like every other
-# interval of the demo; never more often than every 30 s, the fixed cadence the demo had
-# before, so at high speeds dbt (seconds a run on a shared 2-core machine) does not run
-# back to back and starve the pipeline it reads.
+# the local runtime reads it from 60_tasks.sql; it runs when a run was requested) divided
+# by --speed, like every other interval of the demo; never more often than every 30 s,
+# the fixed cadence the demo had before, so at high speeds dbt (seconds a run on a
+# shared 2-core machine) does not run back to back and starve the pipeline it reads.
 MIN_GOLD_INTERVAL_S = 30.0
 
 
@@ -631,9 +631,11 @@ class SnowflakeRuntimeComponent:
                     drill.before_cycle(self.runtime)
             self.runtime.drain_notifications()
             if stack.opts.watched or last_pass:
-                # A viewer's Live page asks for a silver run at each refresh; the last pass
-                # asks too, so what landed before the stop reaches SILVER and GOLD.
+                # A viewer's Live page asks for a silver run at each refresh, and the History
+                # page for a gold run; the last pass asks too, so what landed before the stop
+                # reaches SILVER and GOLD.
                 self.runtime.request_silver("LOCAL_VIEWER")
+                self.runtime.request_gold("LOCAL_VIEWER")
             if active:
                 self.runtime.kill_switch = active.kill_switch
                 self.runtime.between_statements = active.between_statements

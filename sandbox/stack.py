@@ -56,9 +56,10 @@ class DemoOptions:
     streamers: int = DEFAULT_STREAMERS
     streamer_chaos: str = "none"
     alert_drill: bool = False
-    # Someone watching Live: the runtime requests a silver run each cycle, as the open
-    # page does at each refresh. Unwatched, SILVER refreshes at SILVER_TICK's schedule
-    # (the deploy's silver_idle_minutes on the demo's clock) unless the page is open.
+    # Someone watching: the runtime requests a silver and a gold run each cycle, as the
+    # open Live and History pages do. Unwatched, SILVER and GOLD refresh at their ticks'
+    # schedules (the deploy's silver_idle_minutes and gold_idle_minutes on the demo's
+    # clock) unless a page is open.
     watched: bool = True
 
     @property

@@ -495,6 +495,11 @@ def statement_needs(account: Account, role: str, statement: str) -> tuple[list[N
             owner_needs = [Need("EXECUTE TASK", ACCOUNT, s + " (the task's owner)")]
             if warehouse:
                 owner_needs.append(Need("USAGE", ("WAREHOUSE", warehouse), s + " (the owner)"))
+            else:
+                # A serverless task's run bills the owner's serverless compute.
+                owner_needs.append(
+                    Need("EXECUTE MANAGED TASK", ACCOUNT, s + " (the serverless task's owner)")
+                )
             needs += [
                 Need(f"{n.privilege} held by {owner}", n.obj, n.why)
                 for n in owner_needs

@@ -77,12 +77,24 @@ def test_the_credit_price_scales_the_snowflake_dollars_only() -> None:
 
 
 def test_the_gold_interval_and_the_task_compute_move_their_rows() -> None:
-    every30, every60 = compute(read_settings(30)), compute(read_settings(60))
+    """With nobody watching, gold runs at GOLD_TICK's pace (gold_idle_minutes), never
+    more often than REFRESH_GOLD's checks; the schedule alone bills nothing, its checks
+    needing no warehouse."""
+    every30 = compute(read_settings(30, gold_idle_minutes=360))
+    every60 = compute(read_settings(30, gold_idle_minutes=720))
     gold30, gold60 = lines(every30)["Gold run"], lines(every60)["Gold run"]
     assert gold60.credits == pytest.approx(gold30.credits / 2)  # type: ignore[attr-defined]
-    # The tests follow their own cadence, not the run's.
+    for part in ("Gold run", "Gold tick"):
+        assert lines(compute(read_settings(5, gold_idle_minutes=360)))[part] == lines(every30)[part]
+    # An idle tick more often than the checks is served at the checks' pace.
+    assert lines(compute(read_settings(60, gold_idle_minutes=30)))["Gold run"].credits == (  # type: ignore[attr-defined]
+        pytest.approx(lines(compute(read_settings(60, gold_idle_minutes=60)))["Gold run"].credits)  # type: ignore[attr-defined]
+    )
+    # The tests follow their own cadence while every run is one: every 6 h either way.
     tests30, tests60 = lines(every30)["Gold tests"], lines(every60)["Gold tests"]
-    assert tests60.credits == tests30.credits > 0  # type: ignore[attr-defined]
+    assert tests60.credits == pytest.approx(tests30.credits / 2)  # type: ignore[attr-defined]
+    hourly = lines(compute(read_settings(30, gold_idle_minutes=60)))["Gold tests"]
+    assert hourly.credits == pytest.approx(tests30.credits)  # type: ignore[attr-defined]
     slow = compute(read_settings(30), usage=Usage(task_compute_s=2 * Usage().task_compute_s))
     tasks, slower = lines(every30)["Serverless tasks"], lines(slow)["Serverless tasks"]
     assert slower.credits == pytest.approx(2 * tasks.credits)  # type: ignore[attr-defined]
@@ -160,21 +172,28 @@ def test_the_command_prints_freshness_then_the_bill(capsys: pytest.CaptureFixtur
 
 
 def test_the_gold_run_and_tests_are_priced_apart() -> None:
-    """REFRESH_GOLD runs `dbt run` every gold_refresh_minutes and wakes the warehouse each
-    time (at least 60 s a resume, then AUTO_SUSPEND); TEST_GOLD runs `dbt test` every
-    gold_test_hours on the warehouse the run woke, so it adds its own time and no resume."""
-    settings = read_settings(30, gold_test_hours=6)
+    """REFRESH_GOLD runs `dbt run` every gold_idle_minutes with nobody watching and wakes
+    the warehouse each time (at least 60 s a resume, then AUTO_SUSPEND); TEST_GOLD runs
+    `dbt test` after the first run gold_test_hours after the last tested one, on the
+    warehouse the run woke, so it adds its own time and no resume."""
+    settings = read_settings(5, gold_test_hours=6, gold_idle_minutes=120)
     assert settings.gold_test_hours == 6
     usage = Usage(dbt_run_s=45.0, dbt_test_s=75.0)
     priced = lines(compute(settings, usage=usage))
-    runs = 2 * 730.0
+    runs = 12 * 730.0 / 24
     assert priced["Gold run"].credits == pytest.approx(  # type: ignore[attr-defined]
         runs * (45.0 + settings.auto_suspend_s) / 3600
     )
     tests = 4 * 730.0 / 24
     assert priced["Gold tests"].credits == pytest.approx(tests * 75.0 / 3600)  # type: ignore[attr-defined]
-    twice = lines(compute(replace(settings, gold_test_hours=3), usage=usage))
-    assert twice["Gold tests"].credits == pytest.approx(2 * priced["Gold tests"].credits)  # type: ignore[attr-defined]
+    twice = lines(compute(replace(settings, gold_test_hours=2), usage=usage))
+    assert twice["Gold tests"].credits == pytest.approx(3 * priced["Gold tests"].credits)  # type: ignore[attr-defined]
+    # A window that is not a whole number of runs waits for the run after it ends: a
+    # 3 h window tests every second 2-hour run, a 5 h one every third.
+    three = lines(compute(replace(settings, gold_test_hours=3), usage=usage))
+    assert three["Gold tests"].credits == pytest.approx(1.5 * priced["Gold tests"].credits)  # type: ignore[attr-defined]
+    uneven = lines(compute(replace(settings, gold_test_hours=5), usage=usage))
+    assert uneven["Gold tests"].credits == pytest.approx(priced["Gold tests"].credits)  # type: ignore[attr-defined]
     # A run shorter than a resume's minimum still bills the minute.
     short = lines(compute(replace(settings, auto_suspend_s=0), usage=Usage(dbt_run_s=10.0)))
     assert short["Gold run"].credits == pytest.approx(runs * 60 / 3600)  # type: ignore[attr-defined]
@@ -210,13 +229,21 @@ def test_each_step_toward_cheaper_is_a_step_toward_staler() -> None:
         config.silver_trigger_seconds,
         config.silver_idle_minutes,
         config.gold_refresh_minutes,
+        config.gold_idle_minutes,
     )
     rows = sorted(
         (profile(*settings) for settings in PROFILES),
-        key=lambda p: (p.trigger_s, p.idle_minutes, p.gold_minutes),
+        key=lambda p: (p.trigger_s, p.idle_minutes, p.gold_minutes, p.gold_idle_minutes),
     )
     for fresher, cheaper in itertools.pairwise(rows):
         assert cheaper.snowflake_credits < fresher.snowflake_credits
         assert cheaper.live_worst_s >= fresher.live_worst_s
         assert cheaper.history_chart_worst_s >= fresher.history_chart_worst_s
-        assert cheaper.marts_worst_s > fresher.marts_worst_s
+        assert cheaper.marts_worst_s >= fresher.marts_worst_s
+        assert cheaper.marts_catch_up_worst_s >= fresher.marts_catch_up_worst_s
+        # What the saving is paid with: a longer wait somewhere.
+        assert (cheaper.idle_minutes, cheaper.gold_idle_minutes, cheaper.gold_minutes) != (
+            fresher.idle_minutes,
+            fresher.gold_idle_minutes,
+            fresher.gold_minutes,
+        )

@@ -294,8 +294,8 @@ def test_the_dashboard_owner_sees_the_history_of_every_task() -> None:
     app = next(name for kind, name in account.owners if kind == "STREAMLIT")
     app_owner = account.owners[("STREAMLIT", app)]
     tasks = [name for kind, name in account.owners if kind == "TASK"]
-    # The silver graph's one and its idle tick, the gold graph's run and tests.
-    assert len(tasks) == 4
+    # The silver graph's one and its idle tick, the gold graph's run and tests, its tick.
+    assert len(tasks) == 5
     assert {account.owners[("TASK", t)] for t in tasks} == {app_owner}
     assert account.owners[("VIEW", f"{CONFIG.database}.OPS.TASK_RUNS")] == app_owner
 
@@ -381,8 +381,9 @@ def gold_workflow_statement(config: DeployConfig) -> tuple[str, str]:
 
 def test_the_gold_workflow_may_run_refresh_gold_and_nothing_else() -> None:
     """The gold workflow's key is not the deploy's: its own service user holds one role,
-    which may run and watch REFRESH_GOLD (EXECUTE TASK needs OPERATE on the task; the run
-    uses the owner's warehouse and EXECUTE TASK) and reaches no data, code or warehouse.
+    which may run GOLD_TICK (a request for a gold run) and watch REFRESH_GOLD (EXECUTE TASK
+    needs OPERATE on the task; the run uses the owner's EXECUTE TASK and serverless
+    compute) and reaches no data, code or warehouse.
     The statement is the workflow's own, replayed as the role it names, after a deploy
     and after a second deploy replaced the task (the future grant reaches the new one).
     https://docs.snowflake.com/en/sql-reference/sql/execute-task"""
@@ -394,11 +395,12 @@ def test_the_gold_workflow_may_run_refresh_gold_and_nothing_else() -> None:
     assert account.users[CONFIG.gold_user] == {gold}
     assert gold not in account.users[CONFIG.deploy_user]
     role, statement = gold_workflow_statement(CONFIG)
-    assert (role, statement) == (gold, f"EXECUTE TASK {db}.GOLD.REFRESH_GOLD")
+    assert (role, statement) == (gold, f"EXECUTE TASK {db}.GOLD.GOLD_TICK")
     assert apply(account, role, statement) == []
-    # Every task in GOLD is what the future grant reaches: the gold graph alone, the run
-    # the workflow triggers and the tests that follow it (whose runs it may watch).
+    # Every task in GOLD is what the future grant reaches: the tick the workflow runs (a
+    # request), the run that serves it and the tests that follow (whose runs it may watch).
     assert sorted(n for k, n in account.owners if k == "TASK" and n.startswith(f"{db}.GOLD.")) == [
+        f"{db}.GOLD.GOLD_TICK",
         f"{db}.GOLD.REFRESH_GOLD",
         f"{db}.GOLD.TEST_GOLD",
     ]
@@ -438,7 +440,7 @@ def test_without_the_future_grant_the_gold_workflow_is_refused() -> None:
     assert problems == []
     role, statement = gold_workflow_statement(CONFIG)
     assert apply(account, role, statement) == [
-        f"OPERATE on TASK {CONFIG.database}.GOLD.REFRESH_GOLD ({statement})"
+        f"OPERATE on TASK {CONFIG.database}.GOLD.GOLD_TICK ({statement})"
     ]
 
 

@@ -1,5 +1,5 @@
 """Freshness targets follow the deploy's schedules: a mart that is only waiting for its
-next scheduled REFRESH_GOLD run must never read as stale (FRESHNESS_ALERT, `mempool
+next REFRESH_GOLD run must never read as stale (FRESHNESS_ALERT, `mempool
 status`), whatever gold_refresh_minutes the deploy chose, and no table the health view
 watches is left without a target."""
 
@@ -25,11 +25,16 @@ def merge_statement(config: DeployConfig) -> str:
     )
 
 
-def idle_allowance(config: DeployConfig) -> float:
-    """The minutes every target allows on top with nobody watching, as the MERGE writes."""
-    found = re.findall(r"(\d+) AS IDLE_MINUTES", merge_statement(config))
+def idle_allowance(config: DeployConfig, schema: str) -> float:
+    """The minutes a schema's targets allow on top with nobody watching, as the MERGE
+    writes them: SILVER's idle tick, and for GOLD the gold idle tick besides."""
+    found = re.findall(
+        r"(\d+)\s*\+ IFF\(d\.TABLE_SCHEMA = 'GOLD', (\d+), 0\) AS IDLE_MINUTES",
+        merge_statement(config),
+    )
     assert len(found) == 1, merge_statement(config)
-    return float(found[0])
+    silver, gold = (float(n) for n in found[0])
+    return silver + (gold if schema == "GOLD" else 0.0)
 
 
 def targets(config: DeployConfig) -> dict[tuple[str, str], float]:
@@ -72,25 +77,34 @@ def test_a_mart_waiting_for_its_next_scheduled_run_is_never_stale(minutes: int) 
             assert target == default[(schema, table)]
 
 
-@pytest.mark.parametrize(("gold_minutes", "idle_minutes"), [(60, 10), (240, 10), (60, 30)])
+@pytest.mark.parametrize(
+    ("gold_minutes", "idle_minutes", "gold_idle_minutes"),
+    [(5, 10, 360), (60, 10, 60), (5, 30, 1440), (30, 10, 240)],
+)
 def test_with_nobody_watching_a_table_waiting_for_the_idle_tick_is_never_stale(
-    gold_minutes: int, idle_minutes: int
+    gold_minutes: int, idle_minutes: int, gold_idle_minutes: int
 ) -> None:
-    """With nobody watching Live, SILVER refreshes at SILVER_TICK's schedule: a table
-    only waiting for the next tick (and a mart for the gold run after it) must not read
-    as stale to the alert, whose target adds the idle allowance; and while Live is open,
-    SILVER's own target alone (what the page warns against) must hold a watched run's
-    worst case."""
+    """With nobody watching, SILVER refreshes at SILVER_TICK's schedule and GOLD at
+    GOLD_TICK's: a table only waiting for the next tick (a mart for its gold tick, then
+    REFRESH_GOLD's next check and run) must not read as stale to the alert, whose target
+    adds the idle allowance; and while the dashboard is open, the target alone (what Live
+    warns against) must hold a watched run's worst case."""
     assume = Assumptions()
-    config = DeployConfig(gold_refresh_minutes=gold_minutes, silver_idle_minutes=idle_minutes)
+    config = DeployConfig(
+        gold_refresh_minutes=gold_minutes,
+        silver_idle_minutes=idle_minutes,
+        gold_idle_minutes=gold_idle_minutes,
+    )
     trigger = config.silver_trigger_seconds
     watched = sum(s.worst_s for s in silver_stages(assume, trigger)) / 60
     idle = sum(s.worst_s for s in silver_stages(assume, trigger, idle_minutes=idle_minutes)) / 60
-    gold = sum(s.worst_s for s in gold_stages(assume, gold_minutes)) / 60
-    allowance = idle_allowance(config)
-    assert allowance == idle_minutes
+    gold_idle = sum(s.worst_s for s in gold_stages(assume, gold_minutes, gold_idle_minutes)) / 60
     for (schema, table), target in targets(config).items():
-        worst = idle + (gold if schema == "GOLD" else 0.0)
+        allowance = idle_allowance(config, schema)
+        worst = idle + (gold_idle if schema == "GOLD" else 0.0)
         assert target + allowance >= worst, f"{table}: {target} + {allowance} < {worst:.1f}"
         if schema == "SILVER":
+            assert allowance == idle_minutes
             assert target >= watched, f"{table}: {target} min < {watched:.1f} while watched"
+        else:
+            assert allowance == idle_minutes + gold_idle_minutes

@@ -1,8 +1,8 @@
-"""The local runtime runs the gold graph as 60_tasks.sql defines it: REFRESH_GOLD's
-`dbt run` on its SCHEDULE scaled by the demo's --speed, then TEST_GOLD's `dbt test` only
-when the run set the return value its WHEN reads (else SKIPPED), and a failing test is
-the test task's failure in the task history. Offline: the task definitions are parsed
-from the rendered SQL, the dbt runner and the history are recorders."""
+"""The local runtime reads the gold graph as 60_tasks.sql defines it: REFRESH_GOLD's
+check on its SCHEDULE scaled by the demo's --speed, its WHEN on the requests' stream, its
+body a scripting block the runtime runs statement by statement, and TEST_GOLD after it
+only when the run set the return value its WHEN reads. Offline: the task definitions are
+parsed from the rendered SQL (tests/test_gold_on_demand.py runs them on a warehouse)."""
 
 from __future__ import annotations
 
@@ -30,14 +30,15 @@ class Recorder:
         return "ok"
 
 
-def graph(runner: Recorder) -> tuple[TaskGraph, list[tuple[str, str, Any]]]:
-    """A task graph fed the deploy's tasks and resume statements, recording its runs."""
+def graph(runner: Recorder | None = None) -> tuple[TaskGraph, list[tuple[str, str, Any]]]:
+    """A task graph fed the deploy's tasks and resume statements, with no warehouse,
+    recording its runs."""
     rt = TaskGraph.__new__(TaskGraph)
     rt.plan, rt.database = Plan(), CONFIG.database
     rt.dbt_runner = runner
     records: list[tuple[str, str, Any]] = []
     rt._save_tasks = lambda: None  # type: ignore[method-assign]
-    # SILVER_TICK's INSERT, the one statement task, has no warehouse here.
+    # The ticks' INSERTs, the statement tasks, have no warehouse here.
     rt.execute = lambda statement, params=None: []  # type: ignore[method-assign]
     rt._record_run = lambda name, state, started, error: records.append((name, state, error))  # type: ignore[method-assign,assignment]
     for sql_file in ("60_tasks.sql", "90_resume.sql"):
@@ -52,18 +53,42 @@ def graph(runner: Recorder) -> tuple[TaskGraph, list[tuple[str, str, Any]]]:
 def test_the_gold_graph_is_parsed_from_the_deploys_sql() -> None:
     rt, _ = graph(Recorder())
     root, tests = rt.task("GOLD.REFRESH_GOLD"), rt.task("GOLD.TEST_GOLD")
-    assert root is not None and tests is not None
-    assert (root.schedule, root.dbt_args, root.returns) == (
-        "60 MINUTES",
+    tick = rt.task("GOLD.GOLD_TICK")
+    assert root is not None and tests is not None and tick is not None
+    assert (root.schedule, root.dbt_args) == (
+        f"{CONFIG.gold_refresh_minutes} MINUTES",
         "run --target prod",
-        ("test", 6 * 3600.0),
     )
+    # Checked on its schedule, run only when a request waits.
+    assert root.trigger is not None and root.trigger.streams() == ["SILVER.GOLD_REQUESTS_STRM"]
+    assert [st.kind for st in root.block.body] == ["sql", "dbt", "select_into", "if", "sql", "sql"]
     assert (tests.parents, tests.dbt_args, tests.when_returned) == (
         ["GOLD.REFRESH_GOLD"],
         "test --target prod",
         ("REFRESH_GOLD", "test"),
     )
-    assert root.started and tests.started  # the resume enables the whole graph
+    assert tick.schedule == f"{CONFIG.gold_idle_minutes} MINUTES"
+    assert tick.statement.startswith("INSERT INTO ACME.OPS.GOLD_REQUESTS")
+    assert root.started and tests.started and tick.started  # the resume enables them all
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "BEGIN EXECUTE DBT PROJECT P ARGS = 'run'; END;",  # no DECLARE
+        "DECLARE x BOOLEAN; BEGIN LET y := 1; END;",  # LET is not in the subset
+        "DECLARE x BOOLEAN; BEGIN IF (y) THEN CALL SYSTEM$SET_RETURN_VALUE('t'); END IF; END;",
+        "DECLARE x BOOLEAN; BEGIN IF (x) THEN CALL SYSTEM$SET_RETURN_VALUE('t'); END;",
+        "DECLARE x BOOLEAN; BEGIN SELECT 1 INTO :y FROM T; END;",
+    ],
+)
+def test_a_block_the_runtime_cannot_run_fails_the_deploy(body: str) -> None:
+    rt, _ = graph()
+    with pytest.raises(LocalDeployError, match=r"^GOLD\.X: "):
+        rt._declare_task(
+            f"CREATE OR REPLACE TASK ACME.GOLD.X WAREHOUSE = W SCHEDULE = '5 MINUTES' "
+            f"AS EXECUTE IMMEDIATE $$ {body} $$"
+        )
 
 
 def test_the_schedule_follows_the_demos_speed_with_a_floor() -> None:
@@ -76,24 +101,3 @@ def test_the_schedule_follows_the_demos_speed_with_a_floor() -> None:
         rt.local_interval_s("USING CRON 0 * * * * UTC")
     rt.schedule_override_s = 5.0
     assert rt.local_interval_s("30 MINUTES") == 5.0
-
-
-def test_tests_run_only_when_due_and_a_failure_is_the_test_tasks() -> None:
-    runner = Recorder(fail="test")
-    rt, records = graph(runner)
-    rt.schedule_scale = 3600.0  # 30 minutes in half a second, 6 hours in 6 seconds
-    rt.run_scheduled()  # the first run: the tests' first window starts here
-    assert runner.calls == ["run --target prod"]
-    assert [(n, s) for n, s, _ in records if n != "SILVER_TICK"] == [
-        ("REFRESH_GOLD", "SUCCEEDED"),
-        ("TEST_GOLD", "SKIPPED"),
-    ]
-    rt.run_scheduled()
-    assert runner.calls == ["run --target prod"]  # not due again within the interval
-    # The stop's last pass runs the whole graph: the tests fail, as TEST_GOLD's run.
-    rt.force_schedules = True
-    with pytest.raises(RuntimeError, match="dbt test"):
-        rt.run_scheduled()
-    assert runner.calls[-2:] == ["run --target prod", "test --target prod"]
-    name, state, error = records[-1]
-    assert (name, state) == ("TEST_GOLD", "FAILED") and "dbt test" in error

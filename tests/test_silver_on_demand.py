@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 
 from ingest import contract
-from operations.deploy import DeployConfig, render
-from operations.sql_text import split_statements
+from operations.deploy import DeployConfig
 from sandbox.snowflake_local import conditions
-from sandbox.snowflake_local.plan import SQL_DIR, LocalDeployError, Plan
+from sandbox.snowflake_local.plan import LocalDeployError
 from sandbox.snowflake_local.runtime import LocalSnowflake
 from sandbox.snowflake_local.tasks import TaskGraph
 from sandbox.warehouse import LocalWarehouse
 from tests.conftest import landing_zone, new_runtime
+from tests.test_gold_schedule import graph
 from tests.warehouse_helpers import land, q
 
 CONFIG = DeployConfig(database="ACME")
@@ -37,18 +37,7 @@ RAW = (
 
 
 def deployed_tasks() -> TaskGraph:
-    """A task graph fed the deploy's tasks and resume statements, with no warehouse."""
-    rt = TaskGraph.__new__(TaskGraph)
-    rt.plan, rt.database = Plan(), CONFIG.database
-    rt.dbt_runner = None
-    rt._save_tasks = lambda: None  # type: ignore[method-assign]
-    for sql_file in ("60_tasks.sql", "90_resume.sql"):
-        for statement in split_statements(
-            render((SQL_DIR / sql_file).read_text(), CONFIG.values())
-        ):
-            rt._declare_task(statement)
-            rt._task_state(statement)
-    return rt
+    return graph()[0]
 
 
 def test_refresh_silver_needs_a_request_and_landed_data() -> None:

@@ -494,10 +494,13 @@ def test_the_task_that_runs_dbt_is_in_the_dbt_projects_schema_on_a_warehouse() -
     assert "AFTER ACME_BTC.GOLD.REFRESH_GOLD" in tests and "SCHEDULE" not in tests
     assert "WHEN SYSTEM$GET_PREDECESSOR_RETURN_VALUE('REFRESH_GOLD') = 'test'" in tests
     assert "CALL SYSTEM$SET_RETURN_VALUE('test')" in root
-    # Due in the first graph run of each window of gold_test_hours: within the first
-    # run interval of the window.
-    assert f"MOD(scheduled_s, 6 * 3600) < {DeployConfig().gold_refresh_minutes} * 60" in root
+    # Due gold_test_hours after the last run that set them due, as the run's log says: a
+    # run on demand has no fixed place in a window.
+    assert "STARTED_AT > DATEADD(HOUR, -6, :started)" in root
     assert root.index("ARGS = 'run") < root.index("SYSTEM$SET_RETURN_VALUE")
+    # On demand: the schedule only checks for a request, which the run consumes first.
+    assert "WHEN SYSTEM$STREAM_HAS_DATA('ACME_BTC.SILVER.GOLD_REQUESTS_STRM')" in root
+    assert root.index("FROM ACME_BTC.SILVER.GOLD_REQUESTS_STRM") < root.index("ARGS = 'run")
     suspend = "\n".join(rendered_statements(plan.step("suspend"), OTHER))
     resume = "\n".join(rendered_statements(plan.step("resume"), OTHER))
     assert suspend.index("ALTER TASK IF EXISTS ACME_BTC.GOLD.REFRESH_GOLD SUSPEND") < suspend.index(
@@ -505,8 +508,10 @@ def test_the_task_that_runs_dbt_is_in_the_dbt_projects_schema_on_a_warehouse() -
     )
     # The resume enables the whole graph (the root alone would leave the tests suspended).
     assert "SYSTEM$TASK_DEPENDENTS_ENABLE('ACME_BTC.GOLD.REFRESH_GOLD')" in resume
+    # The gold workflow requests a run (the tick, serverless) rather than running dbt.
     gold = (REPO / ".github" / "workflows" / "gold.yml").read_text()
-    assert "EXECUTE TASK ${MEMPOOL_DATABASE}.GOLD.REFRESH_GOLD" in gold
+    assert "EXECUTE TASK ${MEMPOOL_DATABASE}.GOLD.GOLD_TICK" in gold
+    assert "SYSTEM$TASK_DEPENDENTS_ENABLE('ACME_BTC.GOLD.GOLD_TICK')" in resume
 
 
 def test_the_gold_blocks_split_into_whole_statements_as_snow_sql_splits_them() -> None:

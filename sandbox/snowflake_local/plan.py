@@ -41,9 +41,9 @@ class Task:
     schedule: str = ""  # a scheduled task (no WHEN, no AFTER): its SCHEDULE
     started: bool = False  # created suspended; ALTER TASK ... RESUME starts it
     dbt_args: str = ""  # EXECUTE DBT PROJECT's ARGS, as written ('run --target prod')
-    # A run that sets a return value in the first run of each window of so many seconds
-    # (60_tasks.sql's REFRESH_GOLD): (value, window seconds).
-    returns: tuple[str, float] | None = None
+    # A body that is a scripting block (60_tasks.sql's REFRESH_GOLD), parsed
+    # (sandbox.snowflake_local.scripting.Block).
+    block: Any = None
     # WHEN SYSTEM$GET_PREDECESSOR_RETURN_VALUE('<task>') = '<value>': (task, value).
     when_returned: tuple[str, str] | None = None
     # A triggered root's WHEN: SYSTEM$STREAM_HAS_DATA(...) calls (SCHEMA.NAME) joined by
@@ -51,10 +51,9 @@ class Task:
     trigger: Condition | None = None
     # A task whose body is one SQL statement (60_tasks.sql's SILVER_TICK: an INSERT).
     statement: str = ""
-    # Local scheduling (time.monotonic()): the last scheduled run, the window's start,
-    # and the return value the last run set.
+    # Local scheduling (time.monotonic()): the last scheduled check, and the return value
+    # the last run set.
     last_run: float | None = None
-    window_started: float | None = None
     return_value: str | None = None
 
 

@@ -19,9 +19,9 @@ STREAM_RE = re.compile(
 
 
 # What a local stream's offset follows in a table that is not RAW's: SILVER's tables are
-# written a batch at a time, in BATCH_ID order; the requests for a silver run, one row
-# at a time, in the order of their REQUESTED_AT (one warehouse clock).
-OFFSET_COLUMNS = {"OPS.SILVER_REQUESTS": "REQUESTED_AT"}
+# written a batch at a time, in BATCH_ID order; the requests for a silver or gold run, one
+# row at a time, in the order of their REQUESTED_AT (one warehouse clock).
+OFFSET_COLUMNS = {"OPS.SILVER_REQUESTS": "REQUESTED_AT", "OPS.GOLD_REQUESTS": "REQUESTED_AT"}
 
 
 class StreamEmulation(RuntimeBase):

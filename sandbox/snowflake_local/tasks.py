@@ -3,8 +3,9 @@ suspended, ALTER TASK ... SUSPEND/RESUME, SYSTEM$TASK_DEPENDENTS_ENABLE, DROP TA
 only a resumed root runs, replacing a task of a started graph fails as in Snowflake,
 and a graph run calls the same procedure handlers production's tasks call. Scheduled
 tasks run on their SCHEDULE scaled by the demo's clock (`schedule_scale`, its --speed),
-with their children: the gold graph's run, then its tests when the run says they are
-due (a return value and a WHEN, as 60_tasks.sql writes them)."""
+when their WHEN holds (else SKIPPED), with their children: the gold graph's run (its
+scripting block, sandbox.snowflake_local.scripting), then its tests when the run says
+they are due (a return value and a WHEN, as 60_tasks.sql writes them)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
-from sandbox.snowflake_local import conditions
+from sandbox.snowflake_local import conditions, scripting
 from sandbox.snowflake_local.base import DbtRunner
 from sandbox.snowflake_local.plan import (
     DBT_TASK,
@@ -24,6 +26,7 @@ from sandbox.snowflake_local.plan import (
     strip_database,
 )
 from sandbox.snowflake_local.procedures import ProcedureCalls
+from sandbox.snowflake_local.streams import DML
 from sandbox.snowflake_local.task_history import TaskHistory
 
 TASK_RE = re.compile(
@@ -33,32 +36,23 @@ TASK_RE = re.compile(
     re.I | re.S,
 )
 DBT_ARGS_RE = re.compile(r"EXECUTE\s+DBT\s+PROJECT\s+[\w.$]+\s+ARGS\s*=\s*'(?P<args>[^']*)'", re.I)
-# The one scripting block a task body may be locally (60_tasks.sql's REFRESH_GOLD): run
-# dbt, then set a return value in the graph run scheduled first in each window.
-RUN_THEN_RETURN_RE = re.compile(
-    r"^\s*DECLARE\s+scheduled_s\s+NUMBER\s*;\s*BEGIN\s+"
-    r"EXECUTE\s+DBT\s+PROJECT\s+[\w.$]+\s+ARGS\s*=\s*'(?P<args>[^']*)'\s*;\s*"
-    r"SELECT\s+DATE_PART\(\s*EPOCH_SECOND\s*,\s*SYSTEM\$TASK_RUNTIME_INFO\(\s*"
-    r"'CURRENT_TASK_GRAPH_ORIGINAL_SCHEDULED_TIMESTAMP'\s*\)::TIMESTAMP_LTZ\s*\)\s+"
-    r"INTO\s+:scheduled_s\s*;\s*"
-    r"IF\s*\(\s*MOD\(\s*scheduled_s\s*,\s*(?P<hours>\d+)\s*\*\s*3600\s*\)\s*<\s*"
-    r"(?P<minutes>\d+)\s*\*\s*60\s*\)\s*THEN\s+"
-    r"CALL\s+SYSTEM\$SET_RETURN_VALUE\(\s*'(?P<value>[^']*)'\s*\)\s*;\s*"
-    r"END\s+IF\s*;\s*END\s*;\s*$",
-    re.I | re.S,
-)
 WHEN_RETURNED_RE = re.compile(
     r"\bWHEN\s+SYSTEM\$GET_PREDECESSOR_RETURN_VALUE\(\s*'(?P<task>\w+)'\s*\)\s*=\s*"
     r"'(?P<value>[^']*)'",
     re.I,
 )
+# DATEADD(<unit>, -<n>, ...): a span back from a time, in a task's scripting block.
+DATEADD_BACK_RE = re.compile(
+    r"DATEADD\(\s*(?P<unit>DAY|HOUR|MINUTE|SECOND)S?\s*,\s*-(?P<n>\d+)\s*,", re.I
+)
 # '<num> { HOURS | MINUTES | SECONDS }' (releases before wrote the singular, which
 # Snowflake takes too).
 INTERVAL_RE = re.compile(r"^\s*(\d+)\s+(HOUR|MINUTE|SECOND)S?\s*$", re.I)
-SECONDS = {"HOUR": 3600.0, "MINUTE": 60.0, "SECOND": 1.0}
+SECONDS = {"DAY": 86400.0, "HOUR": 3600.0, "MINUTE": 60.0, "SECOND": 1.0}
 AFTER_RE = re.compile(r"\bAFTER\s+(?P<parents>[\w.$\s,]+?)\s*(?:\bWHEN\b|$)", re.I | re.S)
 # The requests for a silver run (40_streams.sql), which the local viewer adds to.
 REQUESTS_STREAM = "SILVER.REQUESTS_STRM"
+GOLD_REQUESTS_STREAM = "SILVER.GOLD_REQUESTS_STRM"
 # A triggered task's WHEN (sandbox.snowflake_local.conditions parses it).
 WHEN_STREAMS_RE = re.compile(r"\bWHEN\b(?P<when>.*SYSTEM\$STREAM_HAS_DATA.*)$", re.I | re.S)
 ALTER_TASK_RE = re.compile(
@@ -81,7 +75,7 @@ class TaskGraph(ProcedureCalls, TaskHistory):
     schedule_scale: float = 1.0
     min_schedule_s: float = 0.0
     schedule_override_s: float | None = None
-    # The stop's last pass: every scheduled graph runs now, its tests included.
+    # The stop's last pass: every scheduled graph is due now (and runs if its WHEN holds).
     force_schedules: bool = False
 
     def _declare_task(self, statement: str) -> None:
@@ -100,15 +94,11 @@ class TaskGraph(ProcedureCalls, TaskHistory):
             name = strip_database(m["task"], self.database)
             task = Task(name, DBT_TASK, parents, schedule[1] if schedule else "")
             if m["block"] is not None:
-                block = RUN_THEN_RETURN_RE.match(m["block"])
-                if block is None:
-                    raise LocalDeployError(
-                        f"{name}: the local runtime runs a scripting block only in "
-                        "60_tasks.sql's form (EXECUTE DBT PROJECT, then SYSTEM$SET_RETURN_VALUE "
-                        "in the first scheduled run of each window)"
-                    )
-                task.dbt_args = block["args"]
-                task.returns = (block["value"], float(block["hours"]) * 3600)
+                try:
+                    task.block = scripting.parse(m["block"])
+                except scripting.ScriptError as exc:
+                    raise LocalDeployError(f"{name}: {exc}") from exc
+                task.dbt_args = next((st.text for st in task.block.body if st.kind == "dbt"), "")
             elif m["dbt"]:
                 args = DBT_ARGS_RE.search(statement)
                 task.dbt_args = args["args"] if args else ""
@@ -213,7 +203,7 @@ class TaskGraph(ProcedureCalls, TaskHistory):
     def _set_started(task: Task, started: bool) -> None:
         """A resume starts the schedule afresh, as Snowflake's does."""
         if started and not task.started:
-            task.last_run = task.window_started = None
+            task.last_run = None
         task.started = started
 
     def run_graph(self) -> list[str]:
@@ -254,21 +244,29 @@ class TaskGraph(ProcedureCalls, TaskHistory):
         request still waits: REFRESH_SILVER's WHEN needs one, and more add nothing. A
         release before freshness on demand has no requests to make (its WHEN is data
         alone)."""
-        if REQUESTS_STREAM not in self.plan.streams:
-            return
-        if not self.stream_has_data(REQUESTS_STREAM):
+        self._request(REQUESTS_STREAM, requested_by)
+
+    def request_gold(self, requested_by: str) -> None:
+        """What the History page does while it is open (OPS.GOLD_REQUESTS), as
+        request_silver; a release before gold on demand runs gold on its schedule alone."""
+        self._request(GOLD_REQUESTS_STREAM, requested_by)
+
+    def _request(self, stream: str, requested_by: str) -> None:
+        table = self.plan.streams.get(stream)
+        if table is not None and not self.stream_has_data(stream):
             self.execute(
-                f"INSERT INTO {self.database}.OPS.SILVER_REQUESTS (REQUESTED_AT, REQUESTED_BY) "
+                f"INSERT INTO {self.database}.{table} (REQUESTED_AT, REQUESTED_BY) "
                 "SELECT SYSDATE(), ?",
                 [requested_by],
             )
 
     def run_scheduled(self) -> list[str]:
-        """The scheduled graphs that are due (SILVER_TICK; REFRESH_GOLD, then TEST_GOLD
-        when the run says the tests are due, when a dbt runner is set): each on its
-        SCHEDULE, on the demo's clock. Locally the first run comes at the first pass after
-        the resume (Snowflake's comes one interval later), so GOLD's objects exist from
-        the start of a demo."""
+        """The scheduled graphs that are due (SILVER_TICK, GOLD_TICK; REFRESH_GOLD, then
+        TEST_GOLD when the run says the tests are due, when a dbt runner is set): each on
+        its SCHEDULE, on the demo's clock, and only when its WHEN holds (a run it skips is
+        SKIPPED in the history, as Snowflake's). Locally the first check comes at the first
+        pass after the resume (Snowflake's comes one interval later), so GOLD's objects
+        exist from the start of a demo."""
         runner = self.dbt_runner
         results = []
         for root in [t for t in self.plan.tasks if t.schedule and t.started]:
@@ -280,7 +278,11 @@ class TaskGraph(ProcedureCalls, TaskHistory):
             if not self.force_schedules and last is not None and now - last < interval:
                 continue
             root.last_run = now
-            results += self._run_scheduled_graph(root, runner, now, interval)
+            if root.trigger is not None and not root.trigger.holds(self.stream_has_data):
+                started = datetime.now(UTC).replace(tzinfo=None)
+                self._record_run(root.name.rsplit(".", 1)[-1], "SKIPPED", started, None)
+                continue
+            results += self._run_scheduled_graph(root, runner, interval)
         return results
 
     def local_interval_s(self, schedule: str) -> float:
@@ -294,13 +296,17 @@ class TaskGraph(ProcedureCalls, TaskHistory):
         return max(self.min_schedule_s, seconds / max(self.schedule_scale, 1e-9))
 
     def _run_scheduled_graph(
-        self, root: Task, runner: DbtRunner | None, now: float, interval: float
+        self, root: Task, runner: DbtRunner | None, interval: float
     ) -> list[str]:
         """The root, then each started task after it whose predecessors have run; a child
         whose WHEN reads a return value its predecessor did not set is SKIPPED, as in
         Snowflake's task history. A failed task ends the graph run (the error goes on)."""
-        results = [self._run_task(root, self._runner_for(root, runner))]
-        root.return_value = self._return_value(root, now, interval)
+        root.return_value = None
+        if root.block is not None:
+            run: Callable[[], str] = functools.partial(self._run_block, root, runner, interval)
+        else:
+            run = self._runner_for(root, runner)
+        results = [self._run_task(root, run)]
         done, pending = {root.name}, [t for t in self.dependents(root)[1:] if t.started]
         while ready := [t for t in pending if all(p in done for p in t.parents)]:
             for task in ready:
@@ -330,24 +336,42 @@ class TaskGraph(ProcedureCalls, TaskHistory):
         self.execute(statement)
         return statement.split(None, 3)[2]  # what a statement task touched: INSERT INTO <t>
 
-    def _return_value(self, task: Task, now: float, interval: float) -> str | None:
-        """What the run's block returns: its value in the first run of each window (on the
-        demo's clock, at least one run interval long), and at the stop's last pass."""
-        if task.returns is None:
-            return None
-        value, window_s = task.returns
-        window = max(interval, window_s / max(self.schedule_scale, 1e-9))
+    def _run_block(self, task: Task, runner: DbtRunner | None, interval: float) -> str:
+        """A scripting block, statement by statement (sandbox.snowflake_local.scripting):
+        its DML statements that read a stream consume it, as autocommitted statements do,
+        and the intervals it measures back from a time run on the demo's clock."""
+        if runner is None:
+            raise LocalDeployError(f"{task.name}: a dbt task runs only with a dbt runner")
+        block = task.block
+        assert block is not None
+        task.return_value = scripting.Run(
+            functools.partial(self._block_statement, interval), runner
+        )(block)
+        return task.return_value or "ok"
+
+    def _block_statement(self, interval: float, statement: str, params: list[Any]) -> list[Any]:
+        statement = DATEADD_BACK_RE.sub(
+            lambda m: "DATEADD(SECOND, -{:d},".format(
+                self.local_window_s(float(m["n"]) * SECONDS[m["unit"].upper()], interval)
+            ),
+            statement,
+        )
+        is_dml = statement.lstrip().upper().startswith(DML)
+        consumed = [s for s in self.plan.streams if is_dml and s in statement]
+        positions = {s: self._stream_position(s) for s in consumed}
+        rows = self.execute(statement, params)
+        for stream, position in positions.items():
+            self.set_stream_offset(stream, position)
+        return rows
+
+    def local_window_s(self, seconds: float, interval: float) -> int:
+        """A span a task's body measures back from a time (the tests' window, the purges),
+        on the demo's clock: scaled as the schedules are, and at least one run interval
+        long, so a window is never shorter than the time between two runs."""
+        window = max(interval, seconds / max(self.schedule_scale, 1e-9))
         if self.schedule_override_s is not None:
             window = max(window, self.schedule_override_s)
-        if self.force_schedules:
-            return value
-        if task.window_started is None:
-            task.window_started = now  # the first window starts with the first run
-            return None
-        if now - task.window_started >= window:
-            task.window_started = now
-            return value
-        return None
+        return max(1, round(window))
 
     def _run_task(self, task: Task, run: Callable[[], str]) -> str:
         """One task run, recorded as Snowflake's task history shows it: SUCCEEDED, or

@@ -47,8 +47,9 @@ GRANT SELECT ON FUTURE VIEWS IN SCHEMA <% database %>.OPS TO ROLE <% read_role %
 -- A future grant, not a grant on the task: every deploy's tasks step makes a new
 -- REFRESH_GOLD (CREATE OR REPLACE), which a grant on the old one would not reach, and
 -- the CI deploy user needs no grant privilege (nor this role to exist) to make it.
--- GOLD holds REFRESH_GOLD and its child TEST_GOLD alone (tests/test_deploy_access.py):
--- the workflow may watch the tests its run triggers, and nothing outside that graph.
+-- GOLD holds REFRESH_GOLD, its child TEST_GOLD and GOLD_TICK alone (tests/
+-- test_deploy_access.py): the workflow runs the tick (a request for a gold run) and may
+-- watch the run and the tests that follow, and nothing outside them.
 -- The grant on the tasks already there covers the ones an earlier deploy made, whatever
 -- the order.
 -- https://docs.snowflake.com/en/sql-reference/sql/execute-task (usage notes)

@@ -10,6 +10,7 @@
 -- https://docs.snowflake.com/en/sql-reference/sql/alter-task
 ALTER TASK IF EXISTS <% database %>.OPS.REFRESH_SILVER SUSPEND;
 ALTER TASK IF EXISTS <% database %>.OPS.SILVER_TICK SUSPEND;
+ALTER TASK IF EXISTS <% database %>.GOLD.GOLD_TICK SUSPEND;
 -- The silver graph's root in releases before REFRESH_SILVER (dropped by 60_tasks.sql).
 ALTER TASK IF EXISTS <% database %>.OPS.LOAD_EVENTS SUSPEND;
 ALTER TASK IF EXISTS <% database %>.GOLD.REFRESH_GOLD SUSPEND;

@@ -23,13 +23,16 @@ CREATE TABLE IF NOT EXISTS <% database %>.OPS.LOAD_LEDGER (
 -- run, so a mart that is only waiting for its next scheduled run never reads as a stall,
 -- whatever the schedule. Every deploy writes them from its settings; an operator may
 -- loosen one for a while (UPDATE ... SET TARGET_MINUTES = ...) until the next deploy.
--- IDLE_MINUTES: what each may add with nobody watching Live, when SILVER refreshes only
--- every silver_idle_minutes (SILVER_TICK, 60_tasks.sql): the alert allows it, Live not.
+-- IDLE_MINUTES: what each may add with nobody watching, when SILVER refreshes only
+-- every silver_idle_minutes (SILVER_TICK, 60_tasks.sql) and GOLD every gold_idle_minutes
+-- (GOLD_TICK): the alert allows it, Live not. A GOLD table's TARGET_MINUTES is then its
+-- freshness while the dashboard is open, when History requests gold runs.
 CREATE TABLE IF NOT EXISTS <% database %>.OPS.FRESHNESS_TARGETS (
   TABLE_SCHEMA VARCHAR, TABLE_NAME VARCHAR, TARGET_MINUTES NUMBER, IDLE_MINUTES NUMBER);
 ALTER TABLE <% database %>.OPS.FRESHNESS_TARGETS ADD COLUMN IF NOT EXISTS IDLE_MINUTES NUMBER;
 MERGE INTO <% database %>.OPS.FRESHNESS_TARGETS t
-USING (SELECT d.*, <% silver_idle_minutes %> AS IDLE_MINUTES FROM (
+USING (SELECT d.*, <% silver_idle_minutes %>
+    + IFF(d.TABLE_SCHEMA = 'GOLD', <% gold_idle_minutes %>, 0) AS IDLE_MINUTES FROM (
   SELECT 'SILVER' AS TABLE_SCHEMA, 'MEMPOOL_INFO' AS TABLE_NAME, 5 AS TARGET_MINUTES
   UNION ALL SELECT 'SILVER', 'RECOMMENDED_FEES', 5
   UNION ALL SELECT 'SILVER', 'VBYTES_PER_SECOND', 5
@@ -66,6 +69,15 @@ CREATE TABLE IF NOT EXISTS <% database %>.OPS.SILVER_REQUESTS (
 CREATE TABLE IF NOT EXISTS <% database %>.OPS.SILVER_REFRESHES (
   STARTED_AT TIMESTAMP_NTZ, REQUESTS NUMBER, TICK_REQUESTS NUMBER,
   FIRST_REQUESTED_AT TIMESTAMP_NTZ, LAST_REQUESTED_AT TIMESTAMP_NTZ);
+-- Gold on demand, the same way (60_tasks.sql): REFRESH_GOLD runs only when a run was
+-- requested since its last one, by the History page while it is open, or by GOLD_TICK
+-- every gold_idle_minutes (and when the gold workflow runs it by hand). Each run logs
+-- what it served, and whether it set its tests due: the next test run is due
+-- gold_test_hours after the last one that was.
+CREATE TABLE IF NOT EXISTS <% database %>.OPS.GOLD_REQUESTS (
+  REQUESTED_AT TIMESTAMP_NTZ, REQUESTED_BY VARCHAR);
+CREATE TABLE IF NOT EXISTS <% database %>.OPS.GOLD_REFRESHES (
+  STARTED_AT TIMESTAMP_NTZ, REQUESTS NUMBER, TICK_REQUESTS NUMBER, TESTS_DUE BOOLEAN);
 
 -- Event keys a consumer has taken from its stream but not finished (crash-safe hand-off).
 CREATE TABLE IF NOT EXISTS <% database %>.OPS.CONSUMER_BATCH (

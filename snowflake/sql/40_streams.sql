@@ -19,3 +19,6 @@ CREATE STREAM IF NOT EXISTS <% database %>.SILVER.EVENTS_PROJECTED_STRM ON TABLE
 -- consumes, though the table is in OPS: CREATE STREAM on OPS would be a grant, which only
 -- an administrator's deploy runs, and CI upgrades with --skip-admin.
 CREATE STREAM IF NOT EXISTS <% database %>.SILVER.REQUESTS_STRM ON TABLE <% database %>.OPS.SILVER_REQUESTS APPEND_ONLY = TRUE;
+-- Requests for a gold run (30_silver.sql; REFRESH_GOLD's WHEN, and its run consumes them):
+-- in SILVER for the same reason, TRANSFORM holding no CREATE STREAM in GOLD either.
+CREATE STREAM IF NOT EXISTS <% database %>.SILVER.GOLD_REQUESTS_STRM ON TABLE <% database %>.OPS.GOLD_REQUESTS APPEND_ONLY = TRUE;

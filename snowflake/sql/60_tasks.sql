@@ -67,15 +67,25 @@ CREATE OR REPLACE TASK <% database %>.OPS.SILVER_TICK
 AS INSERT INTO <% database %>.OPS.SILVER_REQUESTS (REQUESTED_AT, REQUESTED_BY)
   SELECT SYSDATE(), 'SILVER_TICK';
 
--- Gold: the dbt project on its own schedule, not after every silver run. A run each
--- minute would keep the warehouse from ever suspending (about 24 XS credits a day);
--- every `gold_refresh_minutes` it wakes, runs, and suspends 60 s later. The scheduled
--- run is `dbt run` alone (the incremental models merge what is new, the views are
+-- Gold: the dbt project, on demand. A warehouse task each minute would keep the
+-- warehouse from ever suspending (about 24 XS credits a day); an hourly one still wakes it
+-- 730 times a month for nobody (21 credits, most of the bill). So REFRESH_GOLD, like
+-- REFRESH_SILVER, runs only when a run was requested (OPS.GOLD_REQUESTS): the History page
+-- asks while it is open, so a viewer's marts are at most gold_refresh_minutes behind
+-- SILVER; GOLD_TICK asks every gold_idle_minutes, so with nobody watching the marts (and
+-- the tests) still advance, for a fraction of the runs. The schedule is only how often the
+-- WHEN is checked: Snowflake evaluates a WHEN in its cloud services layer, with no
+-- warehouse, and skips the run when it is false.
+-- https://docs.snowflake.com/en/sql-reference/sql/create-task (WHEN)
+-- The run is `dbt run` alone (the incremental models merge what is new, the views are
 -- replaced), so it stays within about a minute of the warehouse; the tests, which read
--- whole marts, run every `gold_test_hours` (TEST_GOLD, below). Runs never overlap (the
--- gold workflow runs this same task instead of its own dbt). The tasks must be in the
--- dbt project object's database and schema, on a warehouse (serverless tasks cannot
--- run dbt projects).
+-- whole marts, run after a run when gold_test_hours have passed since the last run that
+-- set them due (TEST_GOLD, below; OPS.GOLD_REFRESHES says when). A run that fails asks
+-- for no retry: the next request (the page's next refresh, the tick) is the retry, and a
+-- dbt failure cannot keep the warehouse awake; three in a row suspend the task, which
+-- TASKS_ALERT reports. Runs never overlap (the gold workflow runs this same task instead
+-- of its own dbt). The tasks must be in the dbt project object's database and schema, on
+-- a warehouse (serverless tasks cannot run dbt projects).
 -- https://docs.snowflake.com/en/user-guide/data-engineering/dbt-projects-on-snowflake-schedule-project-execution
 -- https://docs.snowflake.com/en/user-guide/data-engineering/dbt-projects-on-snowflake-limitations
 --
@@ -85,21 +95,20 @@ AS INSERT INTO <% database %>.OPS.SILVER_REQUESTS (REQUESTED_AT, REQUESTED_BY)
 -- root on its own schedule could start while REFRESH_GOLD runs (OVERLAP_POLICY keeps
 -- only one graph's runs apart); a child starts only after the run succeeded, on the
 -- state that run just built, while the warehouse is still awake (no resume of its own),
--- and NO_OVERLAP holds the next scheduled run until the child has finished.
+-- and NO_OVERLAP holds the next run until the child has finished.
 -- A child runs after every run of its root unless its WHEN says otherwise, and WHEN
 -- reads only what Snowflake lists (SYSTEM$GET_PREDECESSOR_RETURN_VALUE among them), so
--- the run says when tests are due: in the graph run scheduled first in each window of
--- `gold_test_hours` (its original scheduled time within the first interval of the
--- window: exactly one run of every window, runs being one interval apart) it sets the
--- return value 'test'. Every other run TEST_GOLD is SKIPPED, which the task history
--- tells apart from a run: a failed test stays the test task's last run (what `mempool
--- status` and TASKS_ALERT read) until the next test run, not the next gold run.
+-- the run says when tests are due with the return value 'test'. Every other run TEST_GOLD
+-- is SKIPPED, which the task history tells apart from a run: a failed test stays the test
+-- task's last run (what `mempool status` and TASKS_ALERT read) until the next test run,
+-- not the next gold run. Due-ness is read from the log, not from the run's scheduled
+-- time, because on demand most scheduled times are skipped.
 -- The bodies are scripting blocks in EXECUTE IMMEDIATE $$ ... $$, the form `snow sql -f`
--- keeps whole (as the alerts' actions).
+-- keeps whole (as the alerts' actions); the log's INSERT reads the requests' stream, which
+-- consumes it (an autocommitted DML statement).
 -- https://docs.snowflake.com/en/user-guide/tasks-graphs
--- https://docs.snowflake.com/en/sql-reference/sql/create-task (WHEN; Snowflake Scripting)
+-- https://docs.snowflake.com/en/developer-guide/snowflake-scripting/variables (SELECT ... INTO)
 -- https://docs.snowflake.com/en/sql-reference/functions/system_set_return_value
--- https://docs.snowflake.com/en/sql-reference/functions/system_task_runtime_info
 -- Releases before this one created it in OPS: that task goes (12_suspend.sql suspended it).
 DROP TASK IF EXISTS <% database %>.OPS.REFRESH_GOLD;
 CREATE OR REPLACE TASK <% database %>.GOLD.REFRESH_GOLD
@@ -108,18 +117,40 @@ CREATE OR REPLACE TASK <% database %>.GOLD.REFRESH_GOLD
   OVERLAP_POLICY = NO_OVERLAP
   SUSPEND_TASK_AFTER_NUM_FAILURES = 3
   ERROR_INTEGRATION = <% error_integration %>
+  WHEN SYSTEM$STREAM_HAS_DATA('<% database %>.SILVER.GOLD_REQUESTS_STRM')
 AS EXECUTE IMMEDIATE $$
   DECLARE
-    scheduled_s NUMBER;
+    started TIMESTAMP_NTZ DEFAULT SYSDATE();
+    tests_due BOOLEAN;
   BEGIN
+    INSERT INTO <% database %>.OPS.GOLD_REFRESHES (STARTED_AT, REQUESTS, TICK_REQUESTS, TESTS_DUE)
+      SELECT :started, COUNT(*), COALESCE(SUM(IFF(REQUESTED_BY = 'GOLD_TICK', 1, 0)), 0), FALSE
+      FROM <% database %>.SILVER.GOLD_REQUESTS_STRM;
     EXECUTE DBT PROJECT <% database %>.GOLD.<% dbt_project %> ARGS = 'run --target prod';
-    SELECT DATE_PART(EPOCH_SECOND, SYSTEM$TASK_RUNTIME_INFO('CURRENT_TASK_GRAPH_ORIGINAL_SCHEDULED_TIMESTAMP')::TIMESTAMP_LTZ)
-      INTO :scheduled_s;
-    IF (MOD(scheduled_s, <% gold_test_hours %> * 3600) < <% gold_refresh_minutes %> * 60) THEN
+    SELECT COUNT(*) = 0 INTO :tests_due FROM <% database %>.OPS.GOLD_REFRESHES
+      WHERE TESTS_DUE AND STARTED_AT > DATEADD(HOUR, -<% gold_test_hours %>, :started);
+    IF (tests_due) THEN
+      UPDATE <% database %>.OPS.GOLD_REFRESHES SET TESTS_DUE = TRUE WHERE STARTED_AT = :started;
       CALL SYSTEM$SET_RETURN_VALUE('test');
     END IF;
+    DELETE FROM <% database %>.OPS.GOLD_REQUESTS WHERE REQUESTED_AT < DATEADD(DAY, -1, :started);
+    DELETE FROM <% database %>.OPS.GOLD_REFRESHES WHERE STARTED_AT < DATEADD(DAY, -30, :started);
   END;
   $$;
+
+-- The idle request for gold, as SILVER_TICK's for silver, in its own graph. In GOLD, where
+-- the gold workflow's role may operate it (OPERATE on GOLD's tasks): the workflow runs
+-- this tick by hand, and REFRESH_GOLD's next check serves the request. Asking instead of
+-- running REFRESH_GOLD itself needs no warehouse for the workflow's role (an INSERT
+-- would), and holds whether or not a manual EXECUTE TASK of REFRESH_GOLD evaluates its WHEN.
+CREATE OR REPLACE TASK <% database %>.GOLD.GOLD_TICK
+  USER_TASK_MANAGED_INITIAL_WAREHOUSE_SIZE = 'XSMALL'
+  SCHEDULE = '<% gold_idle_minutes %> MINUTES'
+  OVERLAP_POLICY = NO_OVERLAP
+  SUSPEND_TASK_AFTER_NUM_FAILURES = 0
+  ERROR_INTEGRATION = <% error_integration %>
+AS INSERT INTO <% database %>.OPS.GOLD_REQUESTS (REQUESTED_AT, REQUESTED_BY)
+  SELECT SYSDATE(), 'GOLD_TICK';
 
 CREATE OR REPLACE TASK <% database %>.GOLD.TEST_GOLD
   WAREHOUSE = <% warehouse %>

@@ -133,6 +133,7 @@ FROM (
   UNION ALL SELECT 'SILVER.EVENTS_PRICES_STRM', '<% database %>.SILVER.EVENTS_PRICES_STRM'
   UNION ALL SELECT 'SILVER.EVENTS_PROJECTED_STRM', '<% database %>.SILVER.EVENTS_PROJECTED_STRM'
   UNION ALL SELECT 'SILVER.REQUESTS_STRM', '<% database %>.SILVER.REQUESTS_STRM'
+  UNION ALL SELECT 'SILVER.GOLD_REQUESTS_STRM', '<% database %>.SILVER.GOLD_REQUESTS_STRM'
 ) s;
 
 -- Serverless credits per hour over the last day: the serverless tasks', and the alerts'

@@ -26,6 +26,21 @@ def query(sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
     return frame
 
 
+# Where a page asks for a run (60_tasks.sql): REFRESH_SILVER and REFRESH_GOLD run only
+# when a request waits, so what a page shows is refreshed while it is open, and at the
+# idle ticks when nobody watches.
+REQUEST_TABLES = {"silver": "OPS.SILVER_REQUESTS", "gold": "OPS.GOLD_REQUESTS"}
+
+
+def request_run(layer: str, requested_by: str) -> None:
+    """Ask for a run of the layer's task (the app runs with its owner's rights, who owns
+    the requests' tables). The layer names one of two fixed tables, never typed in."""
+    session().sql(
+        f"INSERT INTO {REQUEST_TABLES[layer]} (REQUESTED_AT, REQUESTED_BY) SELECT SYSDATE(), ?",
+        params=[requested_by],
+    ).collect()
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 

@@ -9,7 +9,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from mempool_dashboard.data import query, utc_now
+from mempool_dashboard.data import first, query, request_run, since, utc_now
 from mempool_dashboard.display import TIME_ZONE_NOTE, chart, empty_state, show_table, time_axis
 
 RANGES = {
@@ -32,12 +32,50 @@ MEMPOOL_HISTORY = {
 }
 
 
+def request_runs() -> None:
+    """Ask for the runs this page waits on (60_tasks.sql): REFRESH_GOLD rebuilds the marts
+    only when a run was requested, every gold_refresh_minutes while this page asks and
+    every gold_idle_minutes when nobody does; the marts and the minute-level charts read
+    SILVER, refreshed on request too. The page asks at each rerun."""
+    try:
+        request_run("silver", "HISTORY_PAGE")
+        request_run("gold", "HISTORY_PAGE")
+    except Exception as exc:  # the page still shows what GOLD has; it says why it may age
+        st.warning(
+            "Could not request a refresh, so the charts below refresh only on their idle "
+            f"schedules: {type(exc).__name__}: {exc}"
+        )
+
+
+def gold_note() -> None:
+    """When the marts were last rebuilt, so a chart's age is never a surprise."""
+    runs = query("SELECT MAX(STARTED_AT) AS STARTED_AT FROM OPS.GOLD_REFRESHES")
+    last = first(runs, "started_at")
+    built = f"were last rebuilt {since(last)}" if last is not None else "have not been built yet"
+    st.caption(
+        f"The marts (prices, accuracy, stale blocks) {built}; a rebuild is requested while "
+        "this page is open. The mempool and block charts also read SILVER past the marts' end."
+    )
+
+
+# While the dashboard is open (any tab: Streamlit runs every tab's code), History asks for
+# runs and reruns this often: REFRESH_GOLD checks every gold_refresh_minutes, so a
+# minute is well inside that, and the warehouse Live keeps awake serves it.
+HISTORY_REFRESH = "60s"
+
+
+@st.fragment(run_every=HISTORY_REFRESH)
 def history() -> None:
+    request_runs()
     choice = st.selectbox("Time range", list(RANGES), index=1)
     start = utc_now() - RANGES[choice]
     # Long ranges are read hourly; the bucket comes from this fixed choice, not from text.
     bucket = "HOUR" if RANGES[choice] > timedelta(days=1) else "MINUTE"
-    st.caption(f"From {start:%Y-%m-%d %H:%M} UTC to now, by {bucket.lower()}. {TIME_ZONE_NOTE}")
+    st.caption(
+        f"From {start:%Y-%m-%d %H:%M} UTC to now, by {bucket.lower()}; refreshes every "
+        f"{HISTORY_REFRESH}. {TIME_ZONE_NOTE}"
+    )
+    gold_note()
     mempool = query(MEMPOOL_HISTORY[bucket], (start,))
     blocks = query(
         "SELECT HEIGHT, MINED_AT, TOTAL_FEES_BTC, SECONDS_SINCE_PREVIOUS_BLOCK / 60 AS "

@@ -13,7 +13,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from mempool_dashboard.data import first, fmt, query, session, since, utc_now
+from mempool_dashboard.data import first, fmt, query, request_run, since, utc_now
 from mempool_dashboard.display import (
     TIME_ZONE_NOTE,
     chart,
@@ -362,10 +362,7 @@ def request_silver() -> None:
     every silver_idle_minutes when nobody watches (60_tasks.sql). The trigger interval
     bounds the runs however many pages ask."""
     try:
-        session().sql(
-            "INSERT INTO OPS.SILVER_REQUESTS (REQUESTED_AT, REQUESTED_BY) "
-            "SELECT SYSDATE(), 'LIVE_PAGE'"
-        ).collect()
+        request_run("silver", "LIVE_PAGE")
     except Exception as exc:  # the page still shows what SILVER has; it says why it may age
         st.warning(
             "Could not request a silver refresh, so the figures below refresh only on "

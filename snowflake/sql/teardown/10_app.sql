@@ -20,10 +20,11 @@ DROP ALERT IF EXISTS <% database %>.OPS.STREAMS_ALERT;
 DROP ALERT IF EXISTS <% database %>.OPS.HEIGHT_GAPS_ALERT;
 DROP ALERT IF EXISTS <% database %>.OPS.CREDITS_ALERT;
 DROP STREAMLIT IF EXISTS <% database %>.GOLD.MEMPOOL_DASHBOARD;
--- The gold graph, its child (the dbt tests) before its root.
+-- The gold graph, its child (the dbt tests) before its root; then its idle tick.
 DROP TASK IF EXISTS <% database %>.GOLD.TEST_GOLD;
 DROP TASK IF EXISTS <% database %>.GOLD.REFRESH_GOLD;
 DROP TASK IF EXISTS <% database %>.OPS.REFRESH_GOLD;
+DROP TASK IF EXISTS <% database %>.GOLD.GOLD_TICK;
 DROP DBT PROJECT IF EXISTS <% database %>.GOLD.<% dbt_project %>;
 -- The silver graph; and the graph of releases before it, children before their root,
 -- so no task is left pointing at a dropped predecessor.
