@@ -183,7 +183,10 @@ def dashboard_section(data: dict[str, Any], command: str) -> list[str]:
 
 
 def freshness_section(data: dict[str, Any], command: str) -> list[str]:
+    from operations.budget import Assumptions, live_stages
+
     p50, p95 = data["p50_s"], data["p95_s"]
+    app = {s.name: s.worst_s for s in live_stages(Assumptions())}
     names = {
         "silver": "SILVER (PROJECTED_BLOCK_STATES)",
         "live": "Live view (GOLD.LIVE_PROJECTED_BLOCK)",
@@ -210,14 +213,15 @@ def freshness_section(data: dict[str, Any], command: str) -> list[str]:
         "",
         f"Event to Live tile p95: **{tile} s** (target <= 15 s: "
         f"{'meets' if tile is not None and tile <= 15 else 'misses'}). The tile is the "
-        "view as the app last fetched it: up to a page refresh (15 s) after the fetch, "
+        f"view as the app last fetched it: up to a page refresh ({app['Live page refresh']:g} "
+        f"s, through a {app['app query cache']:g} s cache) after the fetch, "
         "and the fetch up to SILVER's lag behind the event; the local runtime loads and "
         "runs the silver task every 5 s. Event to History's mempool chart p95: "
         f"**{history} s**, read from its newest minute's start (a minute's samples "
         "count from their minute's start, so up to 60 s of it is the minute itself); it "
-        "does not wait for gold. The mart trails by up to the demo's gold interval "
-        "(the deploy's `gold_refresh_minutes` at this speed: an hour at speed 1, so in "
-        "this run it is only as fresh as the demo's first gold build).",
+        "does not wait for gold. The marts trail by up to the demo's gold interval "
+        "(the deploy's `gold_refresh_minutes` at this speed, REFRESH_GOLD's checks, the "
+        "demo requesting a run as an open dashboard does).",
         "",
     ]
 
@@ -282,14 +286,19 @@ def budget_section() -> list[str]:
     assume = Assumptions()
     config = DeployConfig()
     minutes, trigger = config.gold_refresh_minutes, config.silver_trigger_seconds
-    idle = config.silver_idle_minutes
+    idle, gold_idle = config.silver_idle_minutes, config.gold_idle_minutes
     table = render(
         silver_stages(assume, trigger),
         gold_stages(assume, minutes),
         idle=silver_stages(assume, trigger, idle_minutes=idle),
         assume=assume,
     )
-    settings = read_settings(minutes, silver_trigger_seconds=trigger, silver_idle_minutes=idle)
+    settings = read_settings(
+        minutes,
+        silver_trigger_seconds=trigger,
+        silver_idle_minutes=idle,
+        gold_idle_minutes=gold_idle,
+    )
     bill = render_text(compute(settings))
     return [
         "## Production freshness budget",
@@ -300,9 +309,10 @@ def budget_section() -> list[str]:
         "SILVER's last hours when queried, so it waits only for the app's query cache and "
         "its own refresh, never for REFRESH_GOLD; History's mempool, fee and block charts "
         "read GOLD.HISTORY_* (each mart, then SILVER from where it ends), its other charts "
-        "the marts REFRESH_GOLD rebuilds on its schedule. SILVER refreshes on demand: at "
-        "the trigger interval while the Live page is open (the Live path), at the idle tick "
-        "with nobody watching (the History paths, and the bill).",
+        "the marts REFRESH_GOLD rebuilds. Both refresh on demand: while the dashboard is "
+        "open SILVER at the trigger interval and GOLD at REFRESH_GOLD's checks (the Live "
+        "and History paths), with nobody watching at their idle ticks (the bill, and the "
+        "first look before the dashboard's own requests catch it up).",
         "",
         "```",
         table,

@@ -17,8 +17,9 @@ def session():  # type: ignore[no-untyped-def]
 
 
 # Short: the cache spares the warehouse a rerun's repeated statements, not the Live
-# refresh its fresh rows (operations/budget.py counts it in the Live path).
-@st.cache_data(ttl=10, show_spinner=False)
+# refresh its fresh rows (operations/budget.py counts it in the Live path); no longer
+# than Live's refresh, so every refresh reads the warehouse.
+@st.cache_data(ttl=5, show_spinner=False)
 def query(sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
     """Rows of a fixed statement; anything the user chose is bound, never spliced in."""
     frame = session().sql(sql, params=list(params) or None).to_pandas()

@@ -125,6 +125,7 @@ def health() -> None:
 
     st.subheader("Task runs (last 24 hours)")
     silver_runs()
+    gold_runs()
     if runs.empty:
         empty_state("task runs")
     else:
@@ -173,6 +174,26 @@ def silver_runs() -> None:
     st.caption(
         "SILVER refreshes when data has landed and a run was asked for: by the Live page at "
         "each refresh while it is open, or by the idle tick (docs/deploy.md, the choice)."
+    )
+
+
+def gold_runs() -> None:
+    """How GOLD was rebuilt on demand (OPS.GOLD_REFRESHES, a row a REFRESH_GOLD run): how
+    many runs, how many a viewer asked for (the rest only the idle tick), and how many
+    ran the tests after them."""
+    served = query(
+        "SELECT COUNT(*) AS RUNS, SUM(IFF(REQUESTS > TICK_REQUESTS, 1, 0)) AS WATCHED_RUNS, "
+        "SUM(IFF(TESTS_DUE, 1, 0)) AS TESTED_RUNS "
+        "FROM OPS.GOLD_REFRESHES WHERE STARTED_AT >= ?",
+        (utc_now() - timedelta(days=1),),
+    )
+    cols = st.columns(3)
+    cols[0].metric("Gold runs", fmt(first(served, "runs"), "{:,}"))
+    cols[1].metric("Asked for by a viewer", fmt(first(served, "watched_runs"), "{:,.0f}"))
+    cols[2].metric("Followed by the dbt tests", fmt(first(served, "tested_runs"), "{:,.0f}"))
+    st.caption(
+        "GOLD is rebuilt when a run was asked for: by the History page while the dashboard "
+        "is open, or by the gold idle tick; the tests follow a run every few hours."
     )
 
 

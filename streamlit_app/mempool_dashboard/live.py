@@ -23,11 +23,12 @@ from mempool_dashboard.display import (
     time_axis,
 )
 
-# Four times a minute: SILVER changes at most once a minute while the page is open (each
-# refresh requests a silver run; REFRESH_SILVER's trigger interval bounds them), so a new
-# row shows within a quarter of its interval; the warehouse is awake for the visit either
-# way, and these are queries over SILVER's last hours.
-LIVE_REFRESH = "15s"
+# Every 5 s: a new SILVER row (at most one run a trigger interval while the page is open:
+# each refresh requests one) shows within seconds of its run, and the page's wait is a
+# small part of Live's budget (`mempool budget`). The warehouse is awake for the visit
+# either way (it bills by the second, not by the query), and these are queries over
+# SILVER's last hours, well within a second each.
+LIVE_REFRESH = "5s"
 # The fee levels of mempool.space's mempool chart: `vsizes[i]` of a `live-2h-chart`
 # statistic is the vsize paying from FEE_LEVELS[i] up to the next level (sat/vB).
 FEE_LEVELS = (
