@@ -540,10 +540,17 @@ def compute(settings: Settings, prices: Prices | None = None, usage: Usage | Non
     )
 
 
+# Snowflake runs a scheduled task whose WHEN reads a stream about every 12 hours even
+# without data, to keep the stream from going stale (the 2024_06 behaviour change,
+# https://docs.snowflake.com/release-notes/bcr-bundles/2024_06/bcr-1710).
+STALENESS_RUN_MINUTES = 720.0
+
+
 def gold_idle_minutes(s: Settings) -> float:
     """How often gold runs with nobody watching: GOLD_TICK's request is served at the next
-    check of REFRESH_GOLD's schedule, so never more often than that schedule."""
-    return float(max(s.gold_idle_minutes, s.gold_refresh_minutes))
+    check of REFRESH_GOLD's schedule, so never more often than that schedule, and never
+    less often than Snowflake's own run against staleness."""
+    return min(float(max(s.gold_idle_minutes, s.gold_refresh_minutes)), STALENESS_RUN_MINUTES)
 
 
 def money(usd: float) -> str:

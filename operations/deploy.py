@@ -76,8 +76,9 @@ class DeployConfig:
     read_role: str = ""
     # The service user CI deploys as (`--skip-admin`): it is granted INGEST and TRANSFORM.
     deploy_user: str = ""
-    # The gold workflow's own role and service user: it may run REFRESH_GOLD and watch it,
-    # nothing else, so the key that workflow holds cannot change what the deploy builds.
+    # The gold workflow's own role and service user: it may request a REFRESH_GOLD run (by
+    # running GOLD_TICK) and watch the gold tasks, nothing else, so the key that workflow
+    # holds cannot change what the deploy builds.
     gold_role: str = ""
     gold_user: str = ""
     storage_integration: str = ""

@@ -61,7 +61,7 @@ def test_the_gold_graph_is_parsed_from_the_deploys_sql() -> None:
     )
     # Checked on its schedule, run only when a request waits.
     assert root.trigger is not None and root.trigger.streams() == ["SILVER.GOLD_REQUESTS_STRM"]
-    assert [st.kind for st in root.block.body] == ["sql", "dbt", "select_into", "if", "sql", "sql"]
+    assert [st.kind for st in root.block.body] == ["sql", "sql", "dbt", "select_into", "if", "sql"]
     assert (tests.parents, tests.dbt_args, tests.when_returned) == (
         ["GOLD.REFRESH_GOLD"],
         "test --target prod",

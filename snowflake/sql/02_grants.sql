@@ -41,11 +41,12 @@ GRANT SELECT ON FUTURE TABLES IN SCHEMA <% database %>.GOLD TO ROLE <% read_role
 GRANT SELECT ON FUTURE VIEWS IN SCHEMA <% database %>.GOLD TO ROLE <% read_role %>;
 GRANT SELECT ON FUTURE VIEWS IN SCHEMA <% database %>.OPS TO ROLE <% read_role %>;
 
--- GOLD_REFRESH: EXECUTE TASK on REFRESH_GOLD needs OPERATE on that task (or ownership);
--- the run itself uses the owner's (TRANSFORM's) warehouse and EXECUTE TASK, so this role
--- holds no account privilege and no warehouse. MONITOR shows the task and its runs.
--- A future grant, not a grant on the task: every deploy's tasks step makes a new
--- REFRESH_GOLD (CREATE OR REPLACE), which a grant on the old one would not reach, and
+-- GOLD_REFRESH: EXECUTE TASK on GOLD_TICK (a request REFRESH_GOLD serves) needs OPERATE
+-- on that task (or ownership); the run itself uses the owner's (TRANSFORM's) serverless
+-- compute and EXECUTE TASK, so this role holds no account privilege and no warehouse.
+-- MONITOR shows the tasks and their runs.
+-- A future grant, not a grant on the task: every deploy's tasks step makes new gold
+-- tasks (CREATE OR REPLACE), which a grant on the old one would not reach, and
 -- the CI deploy user needs no grant privilege (nor this role to exist) to make it.
 -- GOLD holds REFRESH_GOLD, its child TEST_GOLD and GOLD_TICK alone (tests/
 -- test_deploy_access.py): the workflow runs the tick (a request for a gold run) and may

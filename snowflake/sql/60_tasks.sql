@@ -83,8 +83,8 @@ AS INSERT INTO <% database %>.OPS.SILVER_REQUESTS (REQUESTED_AT, REQUESTED_BY)
 -- set them due (TEST_GOLD, below; OPS.GOLD_REFRESHES says when). A run that fails asks
 -- for no retry: the next request (the page's next refresh, the tick) is the retry, and a
 -- dbt failure cannot keep the warehouse awake; three in a row suspend the task, which
--- TASKS_ALERT reports. Runs never overlap (the gold workflow runs this same task instead
--- of its own dbt). The tasks must be in the dbt project object's database and schema, on
+-- TASKS_ALERT reports. Runs never overlap (the gold workflow requests a run of this task
+-- instead of running its own dbt). The tasks must be in the dbt project object's database and schema, on
 -- a warehouse (serverless tasks cannot run dbt projects).
 -- https://docs.snowflake.com/en/user-guide/data-engineering/dbt-projects-on-snowflake-schedule-project-execution
 -- https://docs.snowflake.com/en/user-guide/data-engineering/dbt-projects-on-snowflake-limitations
@@ -105,7 +105,14 @@ AS INSERT INTO <% database %>.OPS.SILVER_REQUESTS (REQUESTED_AT, REQUESTED_BY)
 -- time, because on demand most scheduled times are skipped.
 -- The bodies are scripting blocks in EXECUTE IMMEDIATE $$ ... $$, the form `snow sql -f`
 -- keeps whole (as the alerts' actions); the log's INSERT reads the requests' stream, which
--- consumes it (an autocommitted DML statement).
+-- consumes it (an autocommitted DML statement). Old requests are purged before it, never
+-- after: a version of the table past the stream's offset may read as data to
+-- SYSTEM$STREAM_HAS_DATA, which avoids false negatives but not false positives.
+-- https://docs.snowflake.com/en/sql-reference/functions/system_stream_has_data
+-- With the 2024_06 behaviour change, a scheduled task whose WHEN reads a stream runs when
+-- the stream has data, and about every 12 hours regardless, to keep the stream from going
+-- stale; its false checks are mostly not recorded as SKIPPED.
+-- https://docs.snowflake.com/release-notes/bcr-bundles/2024_06/bcr-1710
 -- https://docs.snowflake.com/en/user-guide/tasks-graphs
 -- https://docs.snowflake.com/en/developer-guide/snowflake-scripting/variables (SELECT ... INTO)
 -- https://docs.snowflake.com/en/sql-reference/functions/system_set_return_value
@@ -121,19 +128,19 @@ CREATE OR REPLACE TASK <% database %>.GOLD.REFRESH_GOLD
 AS EXECUTE IMMEDIATE $$
   DECLARE
     started TIMESTAMP_NTZ DEFAULT SYSDATE();
-    tests_due BOOLEAN;
+    due BOOLEAN;
   BEGIN
+    DELETE FROM <% database %>.OPS.GOLD_REQUESTS WHERE REQUESTED_AT < DATEADD(DAY, -1, :started);
     INSERT INTO <% database %>.OPS.GOLD_REFRESHES (STARTED_AT, REQUESTS, TICK_REQUESTS, TESTS_DUE)
       SELECT :started, COUNT(*), COALESCE(SUM(IFF(REQUESTED_BY = 'GOLD_TICK', 1, 0)), 0), FALSE
       FROM <% database %>.SILVER.GOLD_REQUESTS_STRM;
     EXECUTE DBT PROJECT <% database %>.GOLD.<% dbt_project %> ARGS = 'run --target prod';
-    SELECT COUNT(*) = 0 INTO :tests_due FROM <% database %>.OPS.GOLD_REFRESHES
+    SELECT COUNT(*) = 0 INTO :due FROM <% database %>.OPS.GOLD_REFRESHES
       WHERE TESTS_DUE AND STARTED_AT > DATEADD(HOUR, -<% gold_test_hours %>, :started);
-    IF (tests_due) THEN
+    IF (due) THEN
       UPDATE <% database %>.OPS.GOLD_REFRESHES SET TESTS_DUE = TRUE WHERE STARTED_AT = :started;
       CALL SYSTEM$SET_RETURN_VALUE('test');
     END IF;
-    DELETE FROM <% database %>.OPS.GOLD_REQUESTS WHERE REQUESTED_AT < DATEADD(DAY, -1, :started);
     DELETE FROM <% database %>.OPS.GOLD_REFRESHES WHERE STARTED_AT < DATEADD(DAY, -30, :started);
   END;
   $$;

@@ -36,16 +36,19 @@ SELECT SYSDATE(), COUNT(*), COALESCE(SUM(IFF(REQUESTED_BY = 'SILVER_TICK', 1, 0)
   MIN(REQUESTED_AT), MAX(REQUESTED_AT)
 FROM {STREAM}
 """
-# What each run does before the stages: serve the waiting requests; then, since the
-# Live page makes one at each refresh and they are only ever needed until served, drop
-# those older than a day (an append-only stream does not see deletes) and keep a month
-# of the log.
+# What each run does before the stages: since the Live page makes a request at each
+# refresh and they are only ever needed until served, drop those older than a day; then
+# serve the waiting requests, and keep a month of the log. The purge comes first: a
+# DELETE after the statement that consumes the stream would leave a table version past
+# its offset, which SYSTEM$STREAM_HAS_DATA is "not guaranteed" not to count as data
+# (its page: it avoids false negatives, not false positives), a run nobody asked for.
+# https://docs.snowflake.com/en/sql-reference/functions/system_stream_has_data
 HOUSEKEEPING = (
-    ("serving the requests", SERVE_REQUESTS),
     (
         "purging old requests",
         "DELETE FROM OPS.SILVER_REQUESTS WHERE REQUESTED_AT < DATEADD('day', -1, SYSDATE())",
     ),
+    ("serving the requests", SERVE_REQUESTS),
     (
         "purging the log",
         "DELETE FROM OPS.SILVER_REFRESHES WHERE STARTED_AT < DATEADD('day', -30, SYSDATE())",
