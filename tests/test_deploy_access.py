@@ -300,18 +300,23 @@ def test_the_dashboard_owner_sees_the_history_of_every_task() -> None:
     assert account.owners[("VIEW", f"{CONFIG.database}.OPS.TASK_RUNS")] == app_owner
 
 
-def test_the_live_page_may_request_a_silver_run_and_nothing_upstream() -> None:
-    """The Live page asks for a silver run at each refresh (an INSERT into
-    OPS.SILVER_REQUESTS, which REFRESH_SILVER's WHEN needs): the app runs with its owner's
-    rights, so its owner must own that table; a READ user, who only opens the app, may
-    write nothing there itself.
+def test_the_pages_may_request_runs_and_nothing_upstream() -> None:
+    """Live asks for a silver run at each refresh and History for a silver and a gold run
+    (INSERTs into the tables REFRESH_SILVER's and REFRESH_GOLD's WHENs read): the app runs
+    with its owner's rights, so its owner must own every table the app's statements write;
+    a READ user, who only opens the app, may write nothing there itself. The tables are
+    read from the app's own statements (mempool_dashboard/data.py).
     https://docs.snowflake.com/en/developer-guide/streamlit/owners-rights"""
     account, problems = replay(build_plan(CONFIG))
     assert problems == []
     app = next(name for kind, name in account.owners if kind == "STREAMLIT")
-    requests = f"{CONFIG.database}.OPS.SILVER_REQUESTS"
-    assert account.owners[("TABLE", requests)] == account.owners[("STREAMLIT", app)]
-    assert not account.allows(CONFIG.read_role, Need("INSERT", ("TABLE", requests), "t"))
+    data_py = (REPO / "streamlit_app" / "mempool_dashboard" / "data.py").read_text()
+    written = sorted(set(re.findall(r"INSERT INTO (OPS\.\w+)", data_py)))
+    assert written == ["OPS.GOLD_REQUESTS", "OPS.SILVER_REQUESTS"]
+    for table in written:
+        requests = f"{CONFIG.database}.{table}"
+        assert account.owners[("TABLE", requests)] == account.owners[("STREAMLIT", app)]
+        assert not account.allows(CONFIG.read_role, Need("INSERT", ("TABLE", requests), "t"))
 
 
 def test_the_account_task_privileges_are_granted_as_accountadmin() -> None:

@@ -27,19 +27,19 @@ def query(sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
     return frame
 
 
-# Where a page asks for a run (60_tasks.sql): REFRESH_SILVER and REFRESH_GOLD run only
+# How a page asks for a run (60_tasks.sql): REFRESH_SILVER and REFRESH_GOLD run only
 # when a request waits, so what a page shows is refreshed while it is open, and at the
-# idle ticks when nobody watches.
-REQUEST_TABLES = {"silver": "OPS.SILVER_REQUESTS", "gold": "OPS.GOLD_REQUESTS"}
+# idle ticks when nobody watches. One fixed statement per layer.
+REQUESTS = {
+    "silver": "INSERT INTO OPS.SILVER_REQUESTS (REQUESTED_AT, REQUESTED_BY) SELECT SYSDATE(), ?",
+    "gold": "INSERT INTO OPS.GOLD_REQUESTS (REQUESTED_AT, REQUESTED_BY) SELECT SYSDATE(), ?",
+}
 
 
 def request_run(layer: str, requested_by: str) -> None:
     """Ask for a run of the layer's task (the app runs with its owner's rights, who owns
-    the requests' tables). The layer names one of two fixed tables, never typed in."""
-    session().sql(
-        f"INSERT INTO {REQUEST_TABLES[layer]} (REQUESTED_AT, REQUESTED_BY) SELECT SYSDATE(), ?",
-        params=[requested_by],
-    ).collect()
+    the requests' tables)."""
+    session().sql(REQUESTS[layer], params=[requested_by]).collect()
 
 
 def utc_now() -> datetime:

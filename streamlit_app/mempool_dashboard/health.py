@@ -124,8 +124,8 @@ def health() -> None:
         show_table(gaps, "height gaps")
 
     st.subheader("Task runs (last 24 hours)")
-    silver_runs()
-    gold_runs()
+    on_demand_runs("Silver")
+    on_demand_runs("Gold")
     if runs.empty:
         empty_state("task runs")
     else:
@@ -157,44 +157,38 @@ def health() -> None:
     st.caption(TIME_ZONE_NOTE)
 
 
-def silver_runs() -> None:
-    """How SILVER was refreshed on demand (OPS.SILVER_REFRESHES, a row a REFRESH_SILVER
-    run): how many runs, how many a viewer asked for (the rest only the idle tick), and
-    the longest a request waited for its run."""
-    served = query(
+# The two on-demand logs (a row a run, 60_tasks.sql), each read by one fixed statement:
+# its runs, how many a viewer asked for, and a third figure with how it reads; and what
+# asks for the layer's runs.
+ON_DEMAND = {
+    "Silver": (
         "SELECT COUNT(*) AS RUNS, SUM(IFF(REQUESTS > TICK_REQUESTS, 1, 0)) AS WATCHED_RUNS, "
-        "MAX(DATEDIFF('second', FIRST_REQUESTED_AT, STARTED_AT)) AS LONGEST_WAIT_S "
+        "MAX(DATEDIFF('second', FIRST_REQUESTED_AT, STARTED_AT)) AS THIRD "
         "FROM OPS.SILVER_REFRESHES WHERE STARTED_AT >= ?",
-        (utc_now() - timedelta(days=1),),
-    )
-    cols = st.columns(3)
-    cols[0].metric("Silver runs", fmt(first(served, "runs"), "{:,}"))
-    cols[1].metric("Asked for by a viewer", fmt(first(served, "watched_runs"), "{:,.0f}"))
-    cols[2].metric("Longest wait for a run", fmt(first(served, "longest_wait_s"), "{:,.0f}", "s"))
-    st.caption(
+        ("Longest wait for a run", "{:,.0f}", "s"),
         "SILVER refreshes when data has landed and a run was asked for: by the Live page at "
-        "each refresh while it is open, or by the idle tick (docs/deploy.md, the choice)."
-    )
-
-
-def gold_runs() -> None:
-    """How GOLD was rebuilt on demand (OPS.GOLD_REFRESHES, a row a REFRESH_GOLD run): how
-    many runs, how many a viewer asked for (the rest only the idle tick), and how many
-    ran the tests after them."""
-    served = query(
+        "each refresh while it is open, or by the idle tick (docs/deploy.md, the choice).",
+    ),
+    "Gold": (
         "SELECT COUNT(*) AS RUNS, SUM(IFF(REQUESTS > TICK_REQUESTS, 1, 0)) AS WATCHED_RUNS, "
-        "SUM(IFF(TESTS_DUE, 1, 0)) AS TESTED_RUNS "
-        "FROM OPS.GOLD_REFRESHES WHERE STARTED_AT >= ?",
-        (utc_now() - timedelta(days=1),),
-    )
-    cols = st.columns(3)
-    cols[0].metric("Gold runs", fmt(first(served, "runs"), "{:,}"))
-    cols[1].metric("Asked for by a viewer", fmt(first(served, "watched_runs"), "{:,.0f}"))
-    cols[2].metric("Followed by the dbt tests", fmt(first(served, "tested_runs"), "{:,.0f}"))
-    st.caption(
+        "SUM(IFF(TESTS_DUE, 1, 0)) AS THIRD FROM OPS.GOLD_REFRESHES WHERE STARTED_AT >= ?",
+        ("Followed by the dbt tests", "{:,.0f}", ""),
         "GOLD is rebuilt when a run was asked for: by the History page while the dashboard "
-        "is open, or by the gold idle tick; the tests follow a run every few hours."
-    )
+        "is open, or by the gold idle tick; the tests follow a run every few hours.",
+    ),
+}
+
+
+def on_demand_runs(layer: str) -> None:
+    """How a layer was refreshed on demand over the last day: how many runs, how many a
+    viewer asked for (the rest only the idle tick), and the layer's third figure."""
+    statement, (label, pattern, unit), caption = ON_DEMAND[layer]
+    served = query(statement, (utc_now() - timedelta(days=1),))
+    cols = st.columns(3)
+    cols[0].metric(f"{layer} runs", fmt(first(served, "runs"), "{:,}"))
+    cols[1].metric("Asked for by a viewer", fmt(first(served, "watched_runs"), "{:,.0f}"))
+    cols[2].metric(label, fmt(first(served, "third"), pattern, unit))
+    st.caption(caption)
 
 
 def cost_panel() -> None:
