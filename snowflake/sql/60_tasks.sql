@@ -84,8 +84,8 @@ AS INSERT INTO <% database %>.OPS.SILVER_REQUESTS (REQUESTED_AT, REQUESTED_BY)
 -- for no retry: the next request (the page's next refresh, the tick) is the retry, and a
 -- dbt failure cannot keep the warehouse awake; three in a row suspend the task, which
 -- TASKS_ALERT reports. Runs never overlap (the gold workflow requests a run of this task
--- instead of running its own dbt). The tasks must be in the dbt project object's database and schema, on
--- a warehouse (serverless tasks cannot run dbt projects).
+-- instead of running its own dbt). The tasks must be in the dbt project object's
+-- database and schema, on a warehouse (serverless tasks cannot run dbt projects).
 -- https://docs.snowflake.com/en/user-guide/data-engineering/dbt-projects-on-snowflake-schedule-project-execution
 -- https://docs.snowflake.com/en/user-guide/data-engineering/dbt-projects-on-snowflake-limitations
 --
