@@ -77,6 +77,13 @@ class StreamEmulation(RuntimeBase):
         rows = self.execute(f"SELECT MAX({column})::VARCHAR FROM {table}")
         return str(rows[0][0] or "")
 
+    def consumed_positions(self, statement: str, streams: list[str]) -> dict[str, str]:
+        """The streams (of `streams`) a DML statement reads, each with the position its
+        offset moves to when the statement commits; none for any other statement."""
+        if not statement.lstrip().upper().startswith(DML):
+            return {}
+        return {s: self._stream_position(s) for s in streams if s in statement}
+
     def stream_has_data(self, stream: str) -> bool:
         return bool(self.execute(f"SELECT 1 FROM {stream} LIMIT 1"))
 
@@ -153,9 +160,7 @@ class StreamConsumingSession:
             raise ProcedureFailed(f"failed after {self._fail_after} statement(s) (drill)")
         words = text.lstrip().upper().split(None, 1)
         control = TRANSACTION_CONTROL.get(words[0] if words else "")
-        is_dml = text.lstrip().upper().startswith(DML)
-        consumed = [s for s in self._streams if is_dml and s in text]
-        positions = {s: self._runtime._stream_position(s) for s in consumed}
+        positions = self._runtime.consumed_positions(text, self._streams)
         session = self._runtime.session
         query = session.sql(text, params=params) if params else session.sql(text)
         rows = list(query.collect())

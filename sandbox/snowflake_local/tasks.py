@@ -26,7 +26,6 @@ from sandbox.snowflake_local.plan import (
     strip_database,
 )
 from sandbox.snowflake_local.procedures import ProcedureCalls
-from sandbox.snowflake_local.streams import DML
 from sandbox.snowflake_local.task_history import TaskHistory
 
 TASK_RE = re.compile(
@@ -355,9 +354,7 @@ class TaskGraph(ProcedureCalls, TaskHistory):
             ),
             statement,
         )
-        is_dml = statement.lstrip().upper().startswith(DML)
-        consumed = [s for s in self.plan.streams if is_dml and s in statement]
-        positions = {s: self._stream_position(s) for s in consumed}
+        positions = self.consumed_positions(statement, list(self.plan.streams))
         rows = self.execute(statement, params)
         for stream, position in positions.items():
             self.set_stream_offset(stream, position)
