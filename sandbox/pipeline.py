@@ -528,12 +528,16 @@ class RefreshGold:
         self.log_file = log_file
         self.runs: Counter[str] = Counter()
         self.failures: Counter[str] = Counter()
+        # One dbt at a time: the runs share a target directory, and Snowflake does not
+        # overlap a task's runs (chaos may call this from the other lane).
+        self._one_at_a_time = threading.Lock()
 
     def __call__(self, args: str = "run --target prod") -> str:
         command = local_dbt_command(args)
-        result = run_dbt(
-            self.warehouse, *command, target_dir=self.target_dir, log_file=self.log_file
-        )
+        with self._one_at_a_time:
+            result = run_dbt(
+                self.warehouse, *command, target_dir=self.target_dir, log_file=self.log_file
+            )
         self.runs[command[0]] += 1
         if result.returncode != 0:
             self.failures[command[0]] += 1
@@ -545,7 +549,10 @@ class RefreshGold:
 
 class SnowflakeRuntimeComponent:
     """Deploys the SQL to the local warehouse, then on a short cadence loads new landing
-    objects (the pipes) and runs the task graph (the procedures)."""
+    objects (the pipes) and runs the task graph (the procedures). Two lanes, as Snowflake
+    has two kinds of compute: the pipes, the serverless tasks and the alerts in one; the
+    gold graph, on its warehouse, in the other, so SILVER keeps refreshing while dbt runs
+    (sandbox.snowflake_local.base.RuntimeLock)."""
 
     name = "snowflake runtime"
     stop_waits_for = "a last pass: loading what landed, the task graph, then gold's run and tests"
@@ -563,6 +570,7 @@ class SnowflakeRuntimeComponent:
         # that needs gold built at a given pace).
         self.dbt_interval_s = dbt_interval_s
         self.loop: PeriodicLoop | None = None
+        self.warehouse_loop: PeriodicLoop | None = None
         self.runtime: Any = None
         self.refresh: RefreshGold | None = None
         self.chaos: RuntimeChaos | None = None
@@ -614,6 +622,10 @@ class SnowflakeRuntimeComponent:
             (stack.ws.root / DRILL_FILE).unlink(missing_ok=True)
 
         def cycle() -> None:
+            with self.runtime.lock.held():
+                serverless_cycle()
+
+        def serverless_cycle() -> None:
             # The last pass after a stop runs clean: it finishes what chaos left half-done,
             # and delivers what it held back (a pipe refresh after an outage).
             last_pass = self.runtime.force_schedules
@@ -662,17 +674,27 @@ class SnowflakeRuntimeComponent:
                 self.runtime.kill_switch = None
                 self.runtime.fail_switch = None
                 self.runtime.between_statements = None
-            self.runtime.run_scheduled()
+            # The stop's last pass runs the warehouse's graphs too (its lane has stopped).
+            self.runtime.run_scheduled(None if last_pass else "serverless")
+
+        def warehouse_cycle() -> None:
+            with self.runtime.lock.held():
+                self.runtime.run_scheduled("warehouse")
 
         self.loop = PeriodicLoop("snowflake-runtime", self.interval_s, cycle)
+        self.warehouse_loop = PeriodicLoop("snowflake-warehouse", self.interval_s, warehouse_cycle)
         self.loop.start()
+        self.warehouse_loop.start()
 
     def pause(self) -> None:
-        """At the stop signal: no new cycle (or gold build) starts; the one under way ends."""
-        if self.loop:
-            self.loop.stop()
+        """At the stop signal: no new cycle (or gold build) starts; the ones under way end."""
+        for loop in (self.warehouse_loop, self.loop):
+            if loop:
+                loop.stop()
 
     def stop(self) -> None:
+        if self.warehouse_loop:
+            self.warehouse_loop.stop()
         if self.loop:
             self.loop.stop()
             # A last pass so everything that landed before the stop is in SILVER and GOLD.
@@ -691,7 +713,9 @@ class SnowflakeRuntimeComponent:
         return {
             **self.runtime.counters,
             **(self.chaos.counts() if self.chaos else {}),
-            "failed cycles": self.loop.failures if self.loop else 0,
+            "failed cycles": sum(
+                loop.failures for loop in (self.loop, self.warehouse_loop) if loop
+            ),
             "dbt runs": self.refresh.runs["run"] if self.refresh else 0,
             "failed dbt runs": self.refresh.failures["run"] if self.refresh else 0,
             "dbt tests": self.refresh.runs["test"] if self.refresh else 0,

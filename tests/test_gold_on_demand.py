@@ -7,16 +7,19 @@ project replaced by a recorder."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from ingest import contract
 from sandbox.snowflake_local.runtime import LocalSnowflake
+from sandbox.snowflake_local.tasks import Lane
 from sandbox.warehouse import LocalWarehouse
 from tests.conftest import landing_zone, new_runtime
 from tests.test_gold_schedule import Recorder
-from tests.warehouse_helpers import q
+from tests.warehouse_helpers import land, q, rec
 
 pytestmark = pytest.mark.stack
 
@@ -36,7 +39,7 @@ def runtime(moto_endpoint: str, fakesnow_server: LocalWarehouse) -> Iterator[Loc
             rt.close()
 
 
-def gold_runs(rt: LocalSnowflake) -> list[tuple[Any, ...]]:
+def gold_runs(rt: LocalSnowflake) -> list[Any]:
     """REFRESH_GOLD's runs as the task history has them, oldest first."""
     return [
         row[0]
@@ -123,3 +126,46 @@ def test_a_failed_run_asks_for_no_retry_and_runs_no_tests(runtime: LocalSnowflak
     assert not rt.stream_has_data("SILVER.GOLD_REQUESTS_STRM")
     rt.run_scheduled()
     assert runner.calls == [RUN] and gold_runs(rt) == ["FAILED"]
+
+
+def test_silver_refreshes_while_gold_builds_on_its_warehouse(runtime: LocalSnowflake) -> None:
+    """The demo's two lanes (sandbox.pipeline.SnowflakeRuntimeComponent), as Snowflake's
+    two kinds of compute: while REFRESH_GOLD's dbt runs, the serverless lane loads, runs
+    the silver task and its own schedules, and runs none of the warehouse's graphs."""
+    rt = runtime
+    without_tick(rt)
+    building, finish = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def slow_dbt(args: str = RUN) -> str:
+        calls.append(args)
+        building.set()
+        assert finish.wait(120)
+        return "ok"
+
+    def lane(name: Lane) -> None:
+        with rt.lock.held():
+            if name == "serverless":
+                rt.request_silver("TEST")
+                rt.drain_notifications()
+                rt.run_graph()
+            rt.run_scheduled(name)
+
+    rt.dbt_runner = slow_dbt
+    fees = {"fastestFee": 5.0, "halfHourFee": 4.0, "hourFee": 3.0}
+    land(rt, contract.PREFIX_STREAM, rec("fees", fees, 1).to_line())
+    gold = threading.Thread(target=lane, args=("warehouse",), daemon=True)
+    silver = threading.Thread(target=lane, args=("serverless",), daemon=True)
+    try:
+        gold.start()
+        assert building.wait(60), "the warehouse lane never reached dbt"
+        silver.start()
+        silver.join(60)
+        assert not silver.is_alive(), "the serverless lane waited for gold's dbt run"
+        runs = q(rt, f"SELECT TASK_NAME, STATE FROM {rt.database}.OPS.TASK_RUNS")
+        assert ("REFRESH_SILVER", "SUCCEEDED") in runs
+        assert calls == [RUN] and gold_runs(rt) == []  # gold's run is still under way
+    finally:
+        finish.set()
+        gold.join(60)
+    assert calls == [RUN, TEST] and gold_runs(rt) == ["SUCCEEDED"]

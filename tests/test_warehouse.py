@@ -170,3 +170,46 @@ def test_the_served_warehouse_reads_no_file_outside_its_directory(
             cur.execute(query.format(path=secret))
     log = (session_ws.logs / f"fakesnow-{fakesnow_server.port}.log").read_text()
     assert f'Cannot access file "{secret}" - file system operations are disabled' in log
+
+
+def test_a_repeated_statement_reads_its_sessions_schema_and_binds_each_time(
+    fakesnow_server: LocalWarehouse,
+) -> None:
+    """The served warehouse translates a query or DML text once and runs the translation
+    again (sandbox.fakesnow_server.reuse_translations): the same text must still read
+    the schema its session is in, take each run's bind values, see rows written between
+    runs, and fail as it did when what it reads is gone."""
+    from tests.conftest import next_database
+
+    warehouse = LocalWarehouse(fakesnow_server.host, fakesnow_server.port, next_database())
+    with snowflake.connector.connect(
+        **warehouse.connect_kwargs("PUBLIC"), paramstyle="qmark"
+    ) as conn:
+        cur = conn.cursor()
+        for schema, rows in (("A", [1, 2]), ("B", [10, 20, 30])):
+            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            cur.execute(f"CREATE OR REPLACE TABLE {schema}.T (N INT)")
+            for n in rows:
+                cur.execute(f"INSERT INTO {schema}.T (N) VALUES (?)", [n])
+        count = "SELECT COUNT(*), SUM(N) FROM T WHERE N >= ?"
+        answers = []
+        for schema, floor in (("A", 0), ("B", 0), ("A", 2), ("B", 15)):
+            cur.execute(f"USE SCHEMA {schema}")
+            answers.append(cur.execute(count, [floor]).fetchone())
+        assert answers == [(2, 3), (3, 60), (1, 2), (2, 50)]
+        cur.execute("USE SCHEMA A")
+        cur.execute("INSERT INTO T (N) VALUES (?)", [5])
+        cur.execute(
+            "MERGE INTO T USING (SELECT ? AS N) S ON T.N = S.N "
+            "WHEN NOT MATCHED THEN INSERT (N) VALUES (S.N)",
+            [7],
+        )
+        cur.execute(
+            "MERGE INTO T USING (SELECT ? AS N) S ON T.N = S.N "
+            "WHEN NOT MATCHED THEN INSERT (N) VALUES (S.N)",
+            [7],
+        )
+        assert cur.execute(count, [0]).fetchone() == (4, 15)
+        cur.execute("DROP TABLE A.T")
+        with pytest.raises(snowflake.connector.errors.ProgrammingError):
+            cur.execute(count, [0])

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import atexit
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
@@ -38,6 +40,42 @@ class DbtRunner(Protocol):
     def __call__(self, args: str = "run --target prod") -> str: ...
 
 
+class RuntimeLock:
+    """The runtime's state and its connection, one lane at a time. The demo runs two lanes,
+    as Snowflake runs two kinds of compute: the pipes, serverless tasks and alerts in one,
+    the gold graph on its warehouse in the other. A dbt run lets go of the lock while it
+    runs (dbt has its own connection and touches no emulated state), so SILVER goes on
+    refreshing while gold builds, as it does in production."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._lock:
+            self._owner = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._owner = None
+
+    @contextmanager
+    def released(self) -> Iterator[None]:
+        """Let go while the block runs, if this thread holds the lock (a test that drives
+        the runtime without lanes holds nothing)."""
+        if self._owner != threading.get_ident():
+            yield
+            return
+        self._owner = None
+        self._lock.release()
+        try:
+            yield
+        finally:
+            self._lock.acquire()
+            self._owner = threading.get_ident()
+
+
 class RuntimeBase:
     def __init__(
         self,
@@ -64,6 +102,8 @@ class RuntimeBase:
         self.plan = Plan()
         # What EXECUTE DBT PROJECT does locally (the sandbox sets it; None skips gold).
         self.dbt_runner: DbtRunner | None = None
+        # Held by each lane of the demo's runtime loop (sandbox.pipeline) for its work.
+        self.lock = RuntimeLock()
         # Chaos: given a procedure, after how many statements to kill its run (or None).
         self.kill_switch: Callable[[str], int | None] | None = None
         # Drills: given a procedure, after how many statements it fails with an error its

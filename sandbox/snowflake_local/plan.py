@@ -39,6 +39,8 @@ class Task:
     procedure: str  # SCHEMA.NAME of the procedure it calls, or DBT_TASK
     parents: list[str]
     schedule: str = ""  # a scheduled task (no WHEN, no AFTER): its SCHEDULE
+    # The warehouse it runs on (REFRESH_GOLD's, TEST_GOLD's), or "" for serverless compute.
+    warehouse: str = ""
     started: bool = False  # created suspended; ALTER TASK ... RESUME starts it
     dbt_args: str = ""  # EXECUTE DBT PROJECT's ARGS, as written ('run --target prod')
     # A body that is a scripting block (60_tasks.sql's REFRESH_GOLD), parsed

@@ -28,7 +28,7 @@ from sandbox.snowflake_local.alerts import METADATA, AlertEmulation
 from sandbox.snowflake_local.base import log
 from sandbox.snowflake_local.pipes import PipeEmulation
 from sandbox.snowflake_local.plan import LOCAL_SCHEMA, SQL_DIR, Plan, strip_database
-from sandbox.snowflake_local.tasks import TaskGraph
+from sandbox.snowflake_local.tasks import Lane, TaskGraph
 
 # Statement kinds fakesnow cannot run; each is provided here or meaningless locally.
 UNSUPPORTED = [
@@ -206,7 +206,9 @@ class LocalSnowflake(TaskGraph, PipeEmulation, AlertEmulation):
         self._setup_task_history()
         self._setup_alerts()
 
-    def run_scheduled(self) -> list[str]:
-        """The scheduled work: the gold refresh (TaskGraph), then every alert that is due,
-        each on its own schedule (the demo's runtime loop calls this every cycle)."""
-        return [*super().run_scheduled(), *self.run_alerts()]
+    def run_scheduled(self, lane: Lane | None = None) -> list[str]:
+        """The scheduled work: the scheduled graphs (TaskGraph), then every alert that is
+        due, each on its own schedule (the demo's runtime loops call this every cycle).
+        Alerts run on serverless compute: not in the warehouse's lane."""
+        graphs = super().run_scheduled(lane)
+        return graphs if lane == "warehouse" else [*graphs, *self.run_alerts()]

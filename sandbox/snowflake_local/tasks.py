@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sandbox.snowflake_local import conditions, scripting
 from sandbox.snowflake_local.base import DbtRunner
@@ -62,6 +62,9 @@ ALTER_TASK_RE = re.compile(
 DEPENDENTS_ENABLE_RE = re.compile(
     r"^\s*SELECT\s+SYSTEM\$TASK_DEPENDENTS_ENABLE\(\s*'(?P<task>[\w.$]+)'\s*\)\s*$", re.I
 )
+WAREHOUSE_RE = re.compile(r"\bWAREHOUSE\s*=\s*(?P<warehouse>[\w$]+)", re.I)
+# Which of the demo's runtime lanes runs a scheduled graph: its root's compute.
+Lane = Literal["serverless", "warehouse"]
 DROP_TASK_RE = re.compile(
     r"^\s*DROP\s+TASK\s+(?P<if_exists>IF\s+EXISTS\s+)?(?P<task>[\w.$]+)\s*$", re.I
 )
@@ -92,6 +95,8 @@ class TaskGraph(ProcedureCalls, TaskHistory):
             schedule = re.search(r"\bSCHEDULE\s*=\s*'([^']*)'", m["body"], re.I)
             name = strip_database(m["task"], self.database)
             task = Task(name, DBT_TASK, parents, schedule[1] if schedule else "")
+            if warehouse := WAREHOUSE_RE.search(m["body"]):
+                task.warehouse = warehouse["warehouse"].upper()
             if m["block"] is not None:
                 try:
                     task.block = scripting.parse(m["block"])
@@ -259,16 +264,19 @@ class TaskGraph(ProcedureCalls, TaskHistory):
                 [requested_by],
             )
 
-    def run_scheduled(self) -> list[str]:
+    def run_scheduled(self, lane: Lane | None = None) -> list[str]:
         """The scheduled graphs that are due (SILVER_TICK, GOLD_TICK; REFRESH_GOLD, then
         TEST_GOLD when the run says the tests are due, when a dbt runner is set): each on
         its SCHEDULE, on the demo's clock, and only when its WHEN holds. Locally the first
         check comes at the first pass after the resume (Snowflake's comes one interval
-        later), so GOLD's objects exist from the start of a demo."""
+        later), so GOLD's objects exist from the start of a demo. `lane`: only the graphs
+        whose root runs on a warehouse, or only the others; None, all of them."""
         runner = self.dbt_runner
         results = []
         for root in [t for t in self.plan.tasks if t.schedule and t.started]:
             if root.procedure == DBT_TASK and runner is None:
+                continue
+            if lane is not None and (lane == "warehouse") != bool(root.warehouse):
                 continue
             now = time.monotonic()
             interval = self.local_interval_s(root.schedule)
@@ -300,6 +308,8 @@ class TaskGraph(ProcedureCalls, TaskHistory):
         whose WHEN reads a return value its predecessor did not set is SKIPPED, as in
         Snowflake's task history. A failed task ends the graph run (the error goes on)."""
         root.return_value = None
+        if runner is not None:
+            runner = self._letting_go(runner)
         if root.block is not None:
             run: Callable[[], str] = functools.partial(self._run_block, root, runner, interval)
         else:
@@ -320,6 +330,15 @@ class TaskGraph(ProcedureCalls, TaskHistory):
                         continue
                 results.append(self._run_task(task, self._runner_for(task, runner)))
         return results
+
+    def _letting_go(self, runner: DbtRunner) -> DbtRunner:
+        """The dbt runner, letting go of the runtime's lock while dbt runs."""
+
+        def run(args: str = "run --target prod") -> str:
+            with self.lock.released():
+                return runner(args)
+
+        return run
 
     def _runner_for(self, task: Task, runner: DbtRunner | None) -> Callable[[], str]:
         if task.statement:
