@@ -30,12 +30,16 @@ def dbt_env(warehouse: LocalWarehouse, target_dir: Path | None = None) -> dict[s
     return env
 
 
+# The longest one dbt command may take before it counts as failed.
+DBT_TIMEOUT_S = 900.0
+
+
 def run_dbt(
     warehouse: LocalWarehouse,
     *args: str,
     target_dir: Path | None = None,
     log_file: Path | None = None,
-    timeout_s: float = 900,
+    timeout_s: float = DBT_TIMEOUT_S,
     target: str = "local",
     project_dir: Path = DBT_DIR,
 ) -> subprocess.CompletedProcess[str]:

@@ -99,19 +99,32 @@ def reuse_translations() -> None:
     """fakesnow parses and translates every statement it is sent to DuckDB's SQL, most of
     its time per statement (py-spy on the demo: parsing 15 %, translating 45 %, DuckDB
     37 %), while the procedures, dbt and the dashboard send the same texts again and again
-    with other bind values. A query or DML statement (what nothing but its text and the
-    session's database and schema translates: no catalog lookup, no stage, no session
-    variable left once inlined, no IDENTIFIER(?)) is translated once per text, database
-    and schema, and the translation run again after; anything else, and any statement
-    whose first run failed, goes through fakesnow each time as before."""
+    with other bind values. A statement sent as a query or DML (by its parse, before
+    translation: SET, PUT, LIST, CREATE STAGE and the like translate to a query too, and
+    act while translating), whose translation is queries and DML alone (no catalog
+    lookup: a MERGE, split around a temporary table, is not) and that has no IDENTIFIER(?),
+    is translated once per text (session variables inlined), database and schema, and
+    the translation run again after; anything else, and any statement whose first run
+    failed, goes through fakesnow each time as before."""
     import snowflake.connector
     import sqlglot.expressions as exp
 
-    cursor_class: Any = importlib.import_module("fakesnow.cursor").FakeSnowflakeCursor
-    translate_and_run, run = cursor_class.execute, cursor_class._execute
+    cursor_module: Any = importlib.import_module("fakesnow.cursor")
+    cursor_class = cursor_module.FakeSnowflakeCursor
+    translate_and_run, run, parse = (
+        cursor_class.execute,
+        cursor_class._execute,
+        cursor_module.parse_one,
+    )
     reusable = (exp.Query, exp.Insert, exp.Update, exp.Delete, exp.Merge)
     translations: dict[tuple[Any, ...], list[Any]] = {}
     recorder = threading.local()
+
+    def parse_recording(command: str) -> Any:
+        expression = parse(command)
+        if getattr(recorder, "ran", None) is not None:
+            recorder.sent = type(expression)
+        return expression
 
     def run_recording(self: Any, transformed: Any, params: Any = None) -> None:
         ran = getattr(recorder, "ran", None)
@@ -119,35 +132,44 @@ def reuse_translations() -> None:
             ran.append(transformed)
         run(self, transformed, params)
 
+    def translate_recording(self: Any, command: str, *args: Any, **kwargs: Any) -> Any:
+        """fakesnow's own execute; what it parsed and what it ran, when it succeeds."""
+        recorder.ran, recorder.sent = [], None
+        try:
+            translate_and_run(self, command, *args, **kwargs)
+            return recorder.sent, recorder.ran
+        finally:
+            recorder.ran = recorder.sent = None
+
     def execute(self: Any, command: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
         conn = self._conn
         if not kwargs.get("server") or conn.nop_regexes or "IDENTIFIER" in command.upper():
             return translate_and_run(self, command, params, *args, **kwargs)
-        key = (
-            conn.variables.inline_variables(command),
-            conn.database,
-            conn.schema,
-            conn.database_set,
-            conn.schema_set,
-        )
-        translated = translations.get(key)
-        if translated is None:
-            recorder.ran = []
-            try:
-                translate_and_run(self, command, params, *args, **kwargs)
-                ran = recorder.ran
-            finally:
-                recorder.ran = None
-            if ran and all(isinstance(statement, reusable) for statement in ran):
-                if len(translations) >= TRANSLATIONS_KEPT:
-                    translations.clear()
-                translations[key] = ran
-            return self
-        bound = kwargs.get("binding_params") or params
-        if bound is not None and not isinstance(bound, (list, dict)):
-            bound = list(bound)
         self._sqlstate = None
         try:
+            key = (
+                conn.variables.inline_variables(command),
+                conn.database,
+                conn.schema,
+                conn.database_set,
+                conn.schema_set,
+            )
+            translated = translations.get(key)
+            if translated is None:
+                sent, ran = translate_recording(self, command, params, *args, **kwargs)
+                if (
+                    sent is not None
+                    and issubclass(sent, reusable)
+                    and ran
+                    and all(isinstance(statement, reusable) for statement in ran)
+                ):
+                    if len(translations) >= TRANSLATIONS_KEPT:
+                        translations.clear()
+                    translations[key] = ran
+                return self
+            bound = kwargs.get("binding_params") or params
+            if bound is not None and not isinstance(bound, (list, dict)):
+                bound = list(bound)
             for statement in translated:
                 # As fakesnow does: a part of a split statement without placeholders
                 # takes no parameters.
@@ -157,6 +179,7 @@ def reuse_translations() -> None:
             raise
         return self
 
+    cursor_module.parse_one = parse_recording
     cursor_class._execute = run_recording
     cursor_class.execute = execute
 

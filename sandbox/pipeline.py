@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from operations.artifacts import build_dashboard
 from sandbox.alert_drill import DRILL_FILE, AlertDrill, AlertDrillComponent
-from sandbox.dbt_local import run_dbt
+from sandbox.dbt_local import DBT_TIMEOUT_S, run_dbt
 from sandbox.loops import PeriodicLoop
 from sandbox.runtime_chaos import RuntimeChaos
 from sandbox.services import Service, free_port, http_ok, port_open, preferred_port
@@ -538,9 +538,10 @@ class RefreshGold:
             result = run_dbt(
                 self.warehouse, *command, target_dir=self.target_dir, log_file=self.log_file
             )
-        self.runs[command[0]] += 1
+            self.runs[command[0]] += 1
+            if result.returncode != 0:
+                self.failures[command[0]] += 1
         if result.returncode != 0:
-            self.failures[command[0]] += 1
             raise RuntimeError(
                 f"dbt {' '.join(command)} exit {result.returncode} (see {self.log_file})"
             )
@@ -694,7 +695,10 @@ class SnowflakeRuntimeComponent:
 
     def stop(self) -> None:
         if self.warehouse_loop:
-            self.warehouse_loop.stop()
+            # The graph run under way ends first (a dbt run and its tests, each within
+            # dbt's limit), so the last pass never starts a second REFRESH_GOLD beside it
+            # (Snowflake's NO_OVERLAP).
+            self.warehouse_loop.stop(timeout_s=2 * DBT_TIMEOUT_S)
         if self.loop:
             self.loop.stop()
             # A last pass so everything that landed before the stop is in SILVER and GOLD.

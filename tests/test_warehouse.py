@@ -178,7 +178,8 @@ def test_a_repeated_statement_reads_its_sessions_schema_and_binds_each_time(
     """The served warehouse translates a query or DML text once and runs the translation
     again (sandbox.fakesnow_server.reuse_translations): the same text must still read
     the schema its session is in, take each run's bind values, see rows written between
-    runs, and fail as it did when what it reads is gone."""
+    runs, and fail as it did when what it reads is gone; a statement that acts while it
+    is translated (SET) must act each time."""
     from tests.conftest import next_database
 
     warehouse = LocalWarehouse(fakesnow_server.host, fakesnow_server.port, next_database())
@@ -210,6 +211,10 @@ def test_a_repeated_statement_reads_its_sessions_schema_and_binds_each_time(
             [7],
         )
         assert cur.execute(count, [0]).fetchone() == (4, 15)
+        # A statement that acts while it is translated is translated each time.
+        for value in (1, 2, 1):
+            cur.execute(f"SET LIMIT_N = {value}")
+            assert cur.execute("SELECT $LIMIT_N").fetchone() == (value,)
         cur.execute("DROP TABLE A.T")
         with pytest.raises(snowflake.connector.errors.ProgrammingError):
             cur.execute(count, [0])
