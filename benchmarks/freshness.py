@@ -16,6 +16,12 @@ the view as it was at the last refresh that reached the warehouse, aged since. I
 are computed from the view's samples with the app's own two settings (what `mempool
 budget` reads), not measured in a browser.
 
+Event to Live tile: the newest row's age counts, besides the pipeline, the time since the
+source last sent a state (up to its 2 s) and only the states a sample caught as the
+newest. So each event's latency is measured too: every projected-block state SILVER
+received during the run (its RECEIVED_AT), to the first sample at which SILVER, the view
+and the tile show a state at least that new (within the sampling's second).
+
     python -m benchmarks.freshness --seconds 180
 """
 
@@ -28,39 +34,65 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from benchmarks.stack import report
 
 WARMUP_S = 60.0
+# Each layer's newest row: (table or view, its time column).
 LAYERS = {
-    "silver": "SELECT DATEDIFF('millisecond', MAX(RECEIVED_AT), SYSDATE()) / 1000.0 "
-    "FROM SILVER.PROJECTED_BLOCK_STATES",
-    "live": "SELECT DATEDIFF('millisecond', MAX(PROJECTED_AT), SYSDATE()) / 1000.0 "
-    "FROM GOLD.LIVE_PROJECTED_BLOCK",
-    "gold": "SELECT DATEDIFF('millisecond', MAX(PROJECTED_AT), SYSDATE()) / 1000.0 "
-    "FROM GOLD.FCT_PROJECTED_BLOCK",
-    "history": "SELECT DATEDIFF('millisecond', MAX(MINUTE_AT), SYSDATE()) / 1000.0 "
-    "FROM GOLD.HISTORY_MEMPOOL_MINUTELY",
+    "silver": ("SILVER.PROJECTED_BLOCK_STATES", "RECEIVED_AT"),
+    "live": ("GOLD.LIVE_PROJECTED_BLOCK", "PROJECTED_AT"),
+    "gold": ("GOLD.FCT_PROJECTED_BLOCK", "PROJECTED_AT"),
+    "history": ("GOLD.HISTORY_MEMPOOL_MINUTELY", "MINUTE_AT"),
 }
+# The layers whose every event's latency is measured (the events: SILVER's rows).
+EVENT_LAYERS = ("silver", "live", "live tile")
 
 
-def tile_ages(view: list[tuple[float, float]], refresh_s: float, ttl_s: float) -> list[float]:
-    """The Live tile's age at each sample time, from the view's (time, age) samples: the
-    tile shows what the last fetch returned, a fetch being a refresh whose cached answer
-    had expired (older than the TTL), aged by the time since that fetch."""
+def tile_view(
+    view: list[tuple[float, float]], refresh_s: float, ttl_s: float
+) -> list[tuple[float, float]]:
+    """What the Live tile shows at each sample, from the view's (time, newest row's time)
+    samples: the newest row of the last fetch, a fetch being a refresh whose cached answer
+    had expired (older than the TTL)."""
     if not view:
         return []
     start = view[0][0]
-    fetched_at, fetched_age = start, view[0][1]
-    ages = []
-    for t, age in view:
+    fetched_at, fetched = start, view[0][1]
+    shown = []
+    for t, newest in view:
         last_refresh = start + (t - start) // refresh_s * refresh_s
-        if last_refresh - fetched_at >= ttl_s:
-            fetched_at, fetched_age = t, age  # this refresh queried the warehouse
-        ages.append(fetched_age + (t - fetched_at))
-    return ages
+        if last_refresh - fetched_at >= ttl_s - 1e-6:
+            # This refresh queried the warehouse; its answer is cached from the refresh
+            # on (the view as this sample, up to a second later, read it).
+            fetched_at, fetched = last_refresh, newest
+        shown.append((t, fetched))
+    return shown
+
+
+def event_latencies(events: list[float], shown: list[tuple[float, float]]) -> list[float]:
+    """Each event's latency to a layer: from its time to the first sample at which the
+    layer's newest row is at least as new (`shown`: (sample time, newest row's time), in
+    sample order, on one clock). Unlike the newest row's age, it counts every event, not
+    only those a sample caught as the newest, and not the time since the source last sent
+    one. Events before the first sample, or not shown by the last, are left out."""
+    if not shown:
+        return []
+    newest_so_far, latest = [], float("-inf")
+    for t, newest in shown:
+        latest = max(latest, newest)
+        newest_so_far.append((t, latest))
+    latencies, i = [], 0
+    for event in sorted(e for e in events if e > shown[0][1]):
+        while i < len(newest_so_far) and newest_so_far[i][1] < event:
+            i += 1
+        if i == len(newest_so_far):
+            break
+        latencies.append(newest_so_far[i][0] - event)
+    return latencies
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -68,7 +100,14 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def sample(home: Path, seconds: float) -> dict[str, list[float]]:
+def epoch_s(at: Any) -> float:
+    """A warehouse TIMESTAMP_NTZ (UTC) as seconds since the epoch."""
+    return float(at.replace(tzinfo=UTC).timestamp())
+
+
+def sample(home: Path, duration: float) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """The newest row's age in each layer, once a second, and each event's latency to
+    SILVER, the Live view and the Live tile."""
     import snowflake.connector
 
     from sandbox.paths import Workspace
@@ -86,35 +125,45 @@ def sample(home: Path, seconds: float) -> dict[str, list[float]]:
         except StackNotRunning:
             continue
     conn = snowflake.connector.connect(**local.connect_kwargs())
-    ages: dict[str, list[float]] = {name: [] for name in LAYERS}
-    view: list[tuple[float, float]] = []
+    newest: dict[str, list[tuple[float, float]]] = {name: [] for name in LAYERS}
     started = time.monotonic()
     try:
-        while time.monotonic() - started < WARMUP_S + seconds:
+        while time.monotonic() - started < WARMUP_S + duration:
             tick = time.monotonic()
             warm = tick - started >= WARMUP_S
-            for name, sql in LAYERS.items():
+            for name, (table, column) in LAYERS.items():
                 try:
                     cur = conn.cursor()
-                    cur.execute(sql)
-                    (age,) = cur.fetchone() or (None,)
+                    cur.execute(f"SELECT MAX({column}), SYSDATE() FROM {table}")
+                    row = cur.fetchone()
                 except Exception:
-                    age = None  # gold's table may not exist before the first dbt build
-                if warm and age is not None:
-                    ages[name].append(float(age))
-                    if name == "live":
-                        view.append((tick, float(age)))
+                    row = None  # gold's table may not exist before the first dbt build
+                if warm and row is not None and row[0] is not None:
+                    newest[name].append((epoch_s(row[1]), epoch_s(row[0])))
             time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
+        since = min((t for t, _ in newest["silver"]), default=0.0)
+        cur = conn.cursor()
+        # A time this code made: no value from outside is spliced in.
+        since_at = datetime.fromtimestamp(since - 60, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        cur.execute(
+            "SELECT DISTINCT RECEIVED_AT FROM SILVER.PROJECTED_BLOCK_STATES "
+            f"WHERE RECEIVED_AT >= '{since_at}'::TIMESTAMP_NTZ"
+        )
+        events = [epoch_s(at) for (at,) in cur.fetchall()]
     finally:
         conn.close()
     from operations.budget import Assumptions, live_stages
 
     app = {stage.name: stage.worst_s for stage in live_stages(Assumptions())}
-    ages["live tile"] = tile_ages(view, app["Live page refresh"], app["app query cache"])
-    return ages
+    newest["live tile"] = tile_view(
+        newest["live"], app["Live page refresh"], app["app query cache"]
+    )
+    ages = {name: [t - at for t, at in shown] for name, shown in newest.items()}
+    latencies = {name: event_latencies(events, newest[name]) for name in EVENT_LAYERS}
+    return ages, latencies
 
 
-def run(seconds: float) -> dict[str, Any]:
+def run(duration: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-freshness-") as tmp:
         home = Path(tmp) / "home"
         env = {**os.environ, "MEMPOOL_HOME": str(home)}
@@ -135,15 +184,18 @@ def run(seconds: float) -> dict[str, Any]:
             stderr=subprocess.DEVNULL,
         )
         try:
-            ages = sample(home, seconds)
+            ages, latencies = sample(home, duration)
         finally:
             demo.send_signal(signal.SIGINT)
             demo.wait(timeout=300)
     return {
-        "seconds": seconds,
+        "seconds": duration,
         "samples": {name: len(values) for name, values in ages.items()},
         "p50_s": {n: round(percentile(v, 50), 1) for n, v in ages.items() if v},
         "p95_s": {n: round(percentile(v, 95), 1) for n, v in ages.items() if v},
+        "events": {name: len(values) for name, values in latencies.items()},
+        "latency_p50_s": {n: round(percentile(v, 50), 1) for n, v in latencies.items() if v},
+        "latency_p95_s": {n: round(percentile(v, 95), 1) for n, v in latencies.items() if v},
     }
 
 

@@ -101,8 +101,8 @@ def reuse_translations() -> None:
     37 %), while the procedures, dbt and the dashboard send the same texts again and again
     with other bind values. A statement sent as a query or DML (by its parse, before
     translation: SET, PUT, LIST, CREATE STAGE and the like translate to a query too, and
-    act while translating), whose translation is queries and DML alone (no catalog
-    lookup: a MERGE, split around a temporary table, is not) and that has no IDENTIFIER(?),
+    act while translating), whose translation is queries and DML alone (a MERGE's also
+    makes a temporary table from a query: no catalog lookup) and that has no IDENTIFIER(?),
     is translated once per text (session variables inlined), database and schema, and
     the translation run again after; anything else, and any statement whose first run
     failed, goes through fakesnow each time as before."""
@@ -119,6 +119,21 @@ def reuse_translations() -> None:
     reusable = (exp.Query, exp.Insert, exp.Update, exp.Delete, exp.Merge)
     translations: dict[tuple[Any, ...], list[Any]] = {}
     recorder = threading.local()
+
+    def reusable_translation(sent: type | None, ran: list[Any]) -> bool:
+        if sent is None or not issubclass(sent, reusable) or not ran:
+            return False
+        return all(
+            isinstance(statement, reusable)
+            # fakesnow splits a MERGE around a temporary table made from a query: with no
+            # column list, nothing about it is looked up in the catalog.
+            or (
+                sent is exp.Merge
+                and isinstance(statement, exp.Create)
+                and not isinstance(statement.this, exp.Schema)
+            )
+            for statement in ran
+        )
 
     def parse_recording(command: str) -> Any:
         expression = parse(command)
@@ -157,12 +172,7 @@ def reuse_translations() -> None:
             translated = translations.get(key)
             if translated is None:
                 sent, ran = translate_recording(self, command, params, *args, **kwargs)
-                if (
-                    sent is not None
-                    and issubclass(sent, reusable)
-                    and ran
-                    and all(isinstance(statement, reusable) for statement in ran)
-                ):
+                if reusable_translation(sent, ran):
                     if len(translations) >= TRANSLATIONS_KEPT:
                         translations.clear()
                     translations[key] = ran
