@@ -107,16 +107,23 @@ def silver_stages(
     trigger_seconds: float,
     tf_dir: Path | None = None,
     idle_minutes: float | None = None,
+    buffer_s: float | None = None,
 ) -> list[Stage]:
     """A frame to a SILVER row. `trigger_seconds`: the deploy's silver_trigger_seconds
     (REFRESH_SILVER's USER_TASK_MINIMUM_TRIGGER_INTERVAL_IN_SECONDS): while the Live page
     is open it requests a run at each refresh, and data that lands just after a run
     started waits that long for the next. `idle_minutes`, for the path with nobody
-    watching: the deploy's silver_idle_minutes, SILVER_TICK's schedule, is the wait."""
+    watching: the deploy's silver_idle_minutes, SILVER_TICK's schedule, is the wait.
+    `buffer_s`: the landing streams' buffering interval, when not Terraform's default."""
     from ingest.streamer import StreamerOptions
 
     flush = StreamerOptions().flush_interval_s
-    buffer = firehose_buffer_seconds(tf_dir or TF_DIR)
+    buffer, buffer_source = buffer_s, "--firehose-buffer-seconds"
+    if buffer is None:
+        buffer, buffer_source = (
+            firehose_buffer_seconds(tf_dir or TF_DIR),
+            "terraform firehose_buffer_seconds",
+        )
     run = completion_interval_s("REFRESH_SILVER", TASKS_SQL.read_text())
     trigger = max(trigger_seconds, assume.trigger_latency_s)
     wait = Stage(
@@ -130,7 +137,7 @@ def silver_stages(
         wait = Stage("idle tick", idle, idle / 2, "deploy silver_idle_minutes (SILVER_TICK)")
     return [
         Stage("streamer batch", flush, flush / 2, "ingest/streamer.py flush_interval_s"),
-        Stage("Firehose buffer", buffer, buffer / 2, "terraform firehose_buffer_seconds"),
+        Stage("Firehose buffer", buffer, buffer / 2, buffer_source),
         Stage(
             "S3 event -> Snowpipe load",
             assume.pipe_latency_s,

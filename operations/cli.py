@@ -207,6 +207,9 @@ def _budget(args: argparse.Namespace) -> int:
         settings = replace(
             settings, streamer_count=args.streamer_count, streamer_count_source="--streamer-count"
         )
+    buffer = args.firehose_buffer_seconds
+    if buffer is not None:
+        settings = replace(settings, firehose_buffer_s=float(buffer))
     prices = Prices(credit_usd=args.credit_price, ec2_hourly_usd=args.ec2_hourly)
     usage = Usage(
         stream_gb_per_day=args.stream_gb_per_day,
@@ -226,9 +229,9 @@ def _budget(args: argparse.Namespace) -> int:
         return 0
     print(
         render(
-            silver_stages(assume, trigger),
+            silver_stages(assume, trigger, buffer_s=buffer),
             gold_stages(assume, refresh),
-            idle=silver_stages(assume, trigger, idle_minutes=idle),
+            idle=silver_stages(assume, trigger, idle_minutes=idle, buffer_s=buffer),
             assume=assume,
         )
     )
@@ -236,6 +239,13 @@ def _budget(args: argparse.Namespace) -> int:
     print()
     print(render_profiles(assume, prices, usage))
     return 0
+
+
+def buffer_seconds(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 900:
+        raise argparse.ArgumentTypeError("Firehose buffers between 1 and 900 seconds here")
+    return value
 
 
 def _add_budget(sub: Any) -> None:
@@ -274,6 +284,13 @@ def _add_budget(sub: Any) -> None:
         default=None,
         help="REFRESH_SILVER's minimum trigger interval, as passed to `mempool deploy` "
         "(default: the deploy's)",
+    )
+    p.add_argument(
+        "--firehose-buffer-seconds",
+        type=buffer_seconds,
+        default=None,
+        help="the landing streams' buffering interval, Terraform's firehose_buffer_seconds "
+        "(1 to 900; default: variables.tf's; zero buffering is not modelled)",
     )
     p.add_argument(
         "--silver-idle-minutes",

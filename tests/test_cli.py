@@ -342,3 +342,27 @@ def test_the_demo_stands_in_for_a_viewer_unless_told_nobody_watches() -> None:
     watched = DemoOptions.from_args(build_parser().parse_args(["demo"]))
     unwatched = DemoOptions.from_args(build_parser().parse_args(["demo", "--unwatched"]))
     assert (watched.watched, unwatched.watched) == (True, False)
+
+
+def test_the_budget_prices_a_shorter_firehose_buffer(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--firehose-buffer-seconds`: what Terraform's firehose_buffer_seconds would do to
+    the Live tile and to the bill (more, smaller objects: more S3 PUTs)."""
+
+    def run(*flags: str) -> tuple[float, str]:
+        assert main(["budget", *flags]) == 0
+        out = capsys.readouterr().out
+        live = next(line for line in out.splitlines() if "= event to Live tile" in line)
+        worst = float(live.split("target: worst ")[1].split(" s")[0])
+        s3 = next(line for line in out.splitlines() if line.lstrip().startswith("S3 landing"))
+        return worst, s3
+
+    default_worst, default_s3 = run()
+    worst, s3 = run("--firehose-buffer-seconds", "15")
+    assert default_worst - worst == 45  # the buffer's worst wait: 60 s to 15 s
+    puts = [
+        int(re.search(r"([\d,]+) PUTs \(", line)[1].replace(",", ""))  # type: ignore[index]
+        for line in (default_s3, s3)
+    ]
+    assert puts[1] > 3 * puts[0] / 2
+    with pytest.raises(SystemExit):
+        main(["budget", "--firehose-buffer-seconds", "0"])
