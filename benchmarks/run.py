@@ -135,9 +135,9 @@ def procedures_section(data: dict[str, Any], command: str) -> list[str]:
 
 def cache_ttl_s() -> float:
     """The app's query cache TTL, as `mempool budget` reads it."""
-    from operations.budget import Assumptions, live_stages
+    from operations.budget import APP_CACHE, Assumptions, live_stages
 
-    return next(s.worst_s for s in live_stages(Assumptions()) if s.name == "app query cache")
+    return next(s.worst_s for s in live_stages(Assumptions()) if s.name == APP_CACHE)
 
 
 def dashboard_section(data: dict[str, Any], command: str) -> list[str]:
@@ -183,7 +183,7 @@ def dashboard_section(data: dict[str, Any], command: str) -> list[str]:
 
 
 def freshness_section(data: dict[str, Any], command: str) -> list[str]:
-    from operations.budget import Assumptions, live_stages
+    from operations.budget import APP_CACHE, LIVE_REFRESH, Assumptions, live_stages
 
     p50, p95 = data["p50_s"], data["p95_s"]
     app = {s.name: s.worst_s for s in live_stages(Assumptions())}
@@ -229,8 +229,8 @@ def freshness_section(data: dict[str, Any], command: str) -> list[str]:
         f"Event to Live tile p95: **{tile} s** (target <= 15 s: "
         f"{'meets' if tile is not None and tile <= 15 else 'misses'}; the tile's age p95 "
         f"{tile_age} s). The tile is the "
-        f"view as the app last fetched it: up to a page refresh ({app['Live page refresh']:g} "
-        f"s, through a {app['app query cache']:g} s cache) after the fetch, "
+        f"view as the app last fetched it: up to a page refresh ({app[LIVE_REFRESH]:g} "
+        f"s, through a {app[APP_CACHE]:g} s cache) after the fetch, "
         "and the fetch up to SILVER's lag behind the event; the local runtime loads and "
         "runs the silver task every 5 s (or as soon as its last run ends), while gold's "
         "dbt runs in a lane of its own, as on its warehouse in production. Event to "

@@ -34,6 +34,10 @@ TARGET_S = 150.0
 LIVE_TARGET_S = (120.0, 180.0)
 # Event to a History chart, worst (issue 22).
 HISTORY_TARGET_S = 15 * 60.0
+# The app's own stages, by name: the paths and the freshness benchmark pick them out.
+APP_CACHE = "app query cache"
+LIVE_REFRESH = "Live page refresh"
+HISTORY_REFRESH = "History page refresh"
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +186,7 @@ def history_refresh_stage(app_dir: Path | None = None) -> Stage:
         (app_dir or APP_DIR) / "history.py", r'HISTORY_REFRESH = "(\d+)s"', "HISTORY_REFRESH"
     )
     return Stage(
-        "History page refresh", refresh, refresh / 2, "mempool_dashboard/history.py HISTORY_REFRESH"
+        HISTORY_REFRESH, refresh, refresh / 2, "mempool_dashboard/history.py HISTORY_REFRESH"
     )
 
 
@@ -207,8 +211,8 @@ def live_stages(assume: Assumptions, app_dir: Path | None = None) -> list[Stage]
             assume.live_query_s,
             "assumed (GOLD.LIVE_* views over SILVER)",
         ),
-        Stage("app query cache", ttl, ttl / 2, "mempool_dashboard/data.py cache_data ttl"),
-        Stage("Live page refresh", refresh, refresh / 2, "mempool_dashboard/live.py LIVE_REFRESH"),
+        Stage(APP_CACHE, ttl, ttl / 2, "mempool_dashboard/data.py cache_data ttl"),
+        Stage(LIVE_REFRESH, refresh, refresh / 2, "mempool_dashboard/live.py LIVE_REFRESH"),
     ]
 
 
@@ -246,7 +250,7 @@ def history_paths(
 ) -> tuple[list[Stage], list[Stage]]:
     """SILVER to History's mempool and block charts, and SILVER to its marts, while the
     dashboard is open: the query and the cache as Live's, then History's own refresh."""
-    chart = [s for s in live if s.name != "Live page refresh"] + [history_refresh_stage(app_dir)]
+    chart = [s for s in live if s.name != LIVE_REFRESH] + [history_refresh_stage(app_dir)]
     return chart, gold + chart
 
 
@@ -347,7 +351,7 @@ def render(
             "requests (SILVER at the idle tick):"
         )
         rows([s for s in idle if s not in silver])
-        first_look = idle + [s for s in chart if s.name != "History page refresh"]
+        first_look = idle + [s for s in chart if s.name != HISTORY_REFRESH]
         rows([s for s in first_look if s not in idle])
         total("event to History chart, first look", first_look)
     return "\n".join(lines)
