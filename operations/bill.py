@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from operations.budget import REPO, TASKS_SQL, TF_DIR, app_setting, hcl_blocks
+from operations.budget import REPO, TASKS_SQL, TF_DIR, app_setting, hcl_blocks, silver_idle_s
 
 DATABASE_SQL = REPO / "snowflake" / "sql" / "01_database.sql"
 SQL_DIR = REPO / "snowflake" / "sql"
@@ -411,9 +411,8 @@ def compute(settings: Settings, prices: Prices | None = None, usage: Usage | Non
         f"{landed_gb_month:,.0f} GB",
     )
     # Something lands more often than once a minute (each Firehose stream flushes every
-    # buffer interval, the poller writes every run), so with nobody watching the graph
-    # runs once per idle tick: SILVER_TICK's request meets data already waiting.
-    idle_s = max(s.silver_idle_minutes * 60, s.silver_trigger_s)
+    # buffer interval, the poller writes every run).
+    idle_s = silver_idle_s(s.silver_idle_minutes, s.silver_trigger_s)
     runs_month = 86400 / idle_s * DAYS_PER_MONTH
     task_hours = runs_month * len(s.serverless_tasks) * u.task_compute_s / 3600
     add(

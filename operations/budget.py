@@ -106,6 +106,13 @@ def firehose_buffer_seconds(tf_dir: Path = TF_DIR) -> float:
     return float(variable["default"])
 
 
+def silver_idle_s(idle_minutes: float, trigger_s: float) -> float:
+    """How often silver runs with nobody watching: at each SILVER_TICK (something lands
+    more often than that, so its request meets data already waiting), and never more
+    often than the trigger interval allows."""
+    return max(idle_minutes * 60.0, trigger_s)
+
+
 def silver_stages(
     assume: Assumptions,
     trigger_seconds: float,
@@ -137,7 +144,7 @@ def silver_stages(
         "deploy silver_trigger_seconds (or --trigger-latency, if longer)",
     )
     if idle_minutes is not None:
-        idle = max(idle_minutes * 60.0, trigger)
+        idle = silver_idle_s(idle_minutes, trigger)
         wait = Stage("idle tick", idle, idle / 2, "deploy silver_idle_minutes (SILVER_TICK)")
     return [
         Stage("streamer batch", flush, flush / 2, "ingest/streamer.py flush_interval_s"),
