@@ -56,20 +56,22 @@ def tile_view(
     view: list[tuple[float, float]], refresh_s: float, ttl_s: float
 ) -> list[tuple[float, float]]:
     """What the Live tile shows at each sample, from the view's (time, newest row's time)
-    samples: the newest row of the last fetch, a fetch being a refresh whose cached answer
-    had expired (older than the TTL)."""
+    samples: the newest row of the last fetch. A refresh fetches when the cached answer
+    has expired (its age, from the refresh that fetched it, at least the TTL), and reads
+    the view as the last sample at or before the refresh saw it."""
     if not view:
         return []
     start = view[0][0]
     fetched_at, fetched = start, view[0][1]
+    before = view[0]
     shown = []
     for t, newest in view:
         last_refresh = start + (t - start) // refresh_s * refresh_s
         if last_refresh - fetched_at >= ttl_s - 1e-6:
-            # This refresh queried the warehouse; its answer is cached from the refresh
-            # on (the view as this sample, up to a second later, read it).
-            fetched_at, fetched = last_refresh, newest
+            fetched_at = last_refresh
+            fetched = newest if t <= last_refresh else before[1]
         shown.append((t, fetched))
+        before = (t, newest)
     return shown
 
 

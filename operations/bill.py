@@ -335,7 +335,9 @@ def compute(settings: Settings, prices: Prices | None = None, usage: Usage | Non
     landed_gb_month = (n * u.stream_gb_per_day + u.poll_gb_per_day) * DAYS_PER_MONTH
     stream_gb_month = n * u.stream_gb_per_day * DAYS_PER_MONTH
     polls_month = s.poll_per_hour * HOURS_PER_MONTH
-    flushes_month = s.firehose_streams * n * 86400 / s.firehose_buffer_s * DAYS_PER_MONTH
+    # The streamers share the delivery streams: an object per stream and buffer interval
+    # (at most: conversions' stream writes only when one arrives), whoever sends.
+    flushes_month = s.firehose_streams * 86400 / s.firehose_buffer_s * DAYS_PER_MONTH
     lines = []
 
     def add(

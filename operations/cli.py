@@ -237,7 +237,7 @@ def _budget(args: argparse.Namespace) -> int:
     )
     print(render_text(bill))
     print()
-    print(render_profiles(assume, prices, usage))
+    print(render_profiles(assume, prices, usage, buffer_s=buffer))
     return 0
 
 

@@ -68,11 +68,13 @@ def profile(
     assume: Assumptions | None = None,
     prices: Prices | None = None,
     usage: Usage | None = None,
+    buffer_s: float | None = None,
 ) -> Profile:
     """Live and History with the dashboard open, the marts when it is opened after nobody
-    watched, and the bill with nobody watching."""
+    watched, and the bill with nobody watching; `buffer_s`, the landing's buffer when not
+    Terraform's."""
     a = assume or Assumptions()
-    silver = silver_stages(a, trigger_s)
+    silver = silver_stages(a, trigger_s, buffer_s=buffer_s)
     live = live_stages(a)
     chart, marts = history_paths(live, gold_stages(a, gold_minutes))
     settings = read_settings(
@@ -103,7 +105,10 @@ def minutes_text(seconds: float) -> str:
 
 
 def render_profiles(
-    assume: Assumptions | None = None, prices: Prices | None = None, usage: Usage | None = None
+    assume: Assumptions | None = None,
+    prices: Prices | None = None,
+    usage: Usage | None = None,
+    buffer_s: float | None = None,
 ) -> str:
     rows = [
         "| `--silver-trigger-seconds` | `--silver-idle-minutes` | `--gold-refresh-minutes` | "
@@ -113,7 +118,7 @@ def render_profiles(
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for settings in PROFILES:
-        p = profile(*settings, assume=assume, prices=prices, usage=usage)
+        p = profile(*settings, assume=assume, prices=prices, usage=usage, buffer_s=buffer_s)
         default = " (default)" if settings == PROFILES[0] else ""
         cells = " | ".join(f"{value}{default}" for value in settings)
         rows.append(
@@ -129,7 +134,8 @@ def render_profiles(
             "assumptions unchanged): Live and History with the dashboard open, the marts "
             "once it is opened after nobody watched, and the bill with nobody watching. The "
             "silver task's and the gold run's estimates (`--task-compute`, `--dbt-run`) are "
-            "the figures to measure first.",
+            "the figures to measure first."
+            + (f" Every row lands with a {buffer_s:g} s Firehose buffer." if buffer_s else ""),
             "",
             *rows,
         ]

@@ -25,13 +25,13 @@ def test_a_layer_that_goes_back_does_not_unshow_an_event() -> None:
 
 def test_the_tile_shows_the_last_fetch_until_its_cache_expires() -> None:
     view = [(float(t), float(t)) for t in range(0, 12)]  # the view is always current
-    # Refresh every 5 s through a 5 s cache: fetched at 0, 5 and 10.
-    assert tile_view(view, 5.0, 5.0) == [(float(t), float(t // 5 * 5)) for t in range(0, 12)]
-    # Samples between refreshes: the cache's age counts from the refresh that filled it,
-    # so each refresh still finds it expired.
+    # Refresh every 5 s through the app's 3 s cache: fetched at 0, 5 and 10.
+    assert tile_view(view, 5.0, 3.0) == [(float(t), float(t // 5 * 5)) for t in range(0, 12)]
+    # Samples between refreshes: a refresh reads the view as the last sample before it
+    # saw it (not the later one), and the cache's age counts from that refresh.
     drifting = [(t * 1.3, t * 1.3) for t in range(0, 10)]  # 0, 1.3, ... 11.7
-    assert [round(at, 1) for _, at in tile_view(drifting, 5.0, 5.0)] == (
-        [0.0] * 4 + [5.2] * 4 + [10.4] * 2
+    assert [round(at, 1) for _, at in tile_view(drifting, 5.0, 3.0)] == (
+        [0.0] * 4 + [3.9] * 4 + [9.1] * 2
     )
-    # A 10 s cache: the refresh at 5 s is served from it.
+    # A cache as long as two refreshes: the refresh at 5 s is served from it.
     assert [at for _, at in tile_view(view, 5.0, 10.0)] == [0.0] * 10 + [10.0, 10.0]

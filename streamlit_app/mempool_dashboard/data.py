@@ -17,9 +17,11 @@ def session():  # type: ignore[no-untyped-def]
 
 
 # Short: the cache spares the warehouse a rerun's repeated statements, not the Live
-# refresh its fresh rows (operations/budget.py counts it in the Live path); no longer
-# than Live's refresh, so every refresh reads the warehouse.
-@st.cache_data(ttl=5, show_spinner=False)
+# refresh its fresh rows (operations/budget.py counts it in the Live path). Shorter than
+# Live's refresh (5 s), so every refresh reads the warehouse: an entry's age counts from
+# when its query returned, and the next refresh comes one refresh after the last began, so
+# an entry as long as the refresh could still be fresh then (a fetch every other refresh).
+@st.cache_data(ttl=3, show_spinner=False)
 def query(sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
     """Rows of a fixed statement; anything the user chose is bound, never spliced in."""
     frame = session().sql(sql, params=list(params) or None).to_pandas()
