@@ -19,7 +19,7 @@ from sandbox.snowflake_local.tasks import Lane
 from sandbox.warehouse import LocalWarehouse
 from tests.conftest import landing_zone, new_runtime
 from tests.test_gold_schedule import Recorder
-from tests.warehouse_helpers import land, q, rec
+from tests.warehouse_helpers import cycle, land, q, rec
 
 pytestmark = pytest.mark.stack
 
@@ -146,9 +146,7 @@ def test_silver_refreshes_while_gold_builds_on_its_warehouse(runtime: LocalSnowf
     def lane(name: Lane) -> None:
         with rt.lock.held():
             if name == "serverless":
-                rt.request_silver("TEST")
-                rt.drain_notifications()
-                rt.run_graph()
+                cycle(rt)
             rt.run_scheduled(name)
 
     rt.dbt_runner = slow_dbt

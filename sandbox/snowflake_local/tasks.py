@@ -233,7 +233,8 @@ class TaskGraph(ProcedureCalls, TaskHistory):
                 for task in ready:
                     if task.procedure == DBT_TASK:
                         if self.dbt_runner is not None:
-                            results.append(self._run_task(task, self.dbt_runner))
+                            dbt = self._letting_go(self.dbt_runner)
+                            results.append(self._run_task(task, dbt))
                     else:
                         results.append(
                             self._run_task(task, functools.partial(self.call, task.procedure))
