@@ -8,12 +8,14 @@ project replaced by a recorder."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from ingest import contract
+from sandbox.snowflake_local.base import RuntimeLock
 from sandbox.snowflake_local.runtime import LocalSnowflake
 from sandbox.snowflake_local.tasks import Lane
 from sandbox.warehouse import LocalWarehouse
@@ -167,3 +169,26 @@ def test_silver_refreshes_while_gold_builds_on_its_warehouse(runtime: LocalSnowf
         finish.set()
         gold.join(60)
     assert calls == [RUN, TEST] and gold_runs(rt) == ["SUCCEEDED"]
+
+
+def test_a_lane_that_lets_go_and_asks_again_waits_behind_the_lane_already_waiting() -> None:
+    """The serverless lane's cycles run back to back while it is behind: each time it lets
+    go, the warehouse lane waiting (a dbt run that finished, to record its end) goes first."""
+    lock = RuntimeLock()
+    order: list[str] = []
+
+    def warehouse() -> None:
+        with lock.held():
+            order.append("warehouse")
+
+    waiter = threading.Thread(target=warehouse, daemon=True)
+    with lock.held():
+        waiter.start()
+        deadline = time.monotonic() + 10
+        while lock.waiting == 0:
+            assert time.monotonic() < deadline, "the warehouse lane never asked"
+            time.sleep(0.01)
+    with lock.held():
+        order.append("serverless")
+    waiter.join(10)
+    assert order == ["warehouse", "serverless"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,20 +46,45 @@ class RuntimeLock:
     as Snowflake runs two kinds of compute: the pipes, serverless tasks and alerts in one,
     the gold graph on its warehouse in the other. A dbt run lets go of the lock while it
     runs (dbt has its own connection and touches no emulated state), so SILVER goes on
-    refreshing while gold builds, as it does in production."""
+    refreshing while gold builds, as it does in production.
+
+    First come, first served: a lane that lets go and asks again at once (the serverless
+    lane, whose cycles run back to back while it is behind) queues behind the lane already
+    waiting. A plain lock hands itself back to the thread that just released it, and a
+    finished dbt run waited cycles of the other lane to record its end."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._turns = threading.Condition()
+        self._queue: deque[object] = deque()
         self._owner: int | None = None
+
+    @property
+    def waiting(self) -> int:
+        """How many lanes wait for the lock."""
+        with self._turns:
+            return len(self._queue)
+
+    def _acquire(self) -> None:
+        ticket = object()
+        with self._turns:
+            self._queue.append(ticket)
+            while self._owner is not None or self._queue[0] is not ticket:
+                self._turns.wait()
+            self._queue.popleft()
+            self._owner = threading.get_ident()
+
+    def _release(self) -> None:
+        with self._turns:
+            self._owner = None
+            self._turns.notify_all()
 
     @contextmanager
     def held(self) -> Iterator[None]:
-        with self._lock:
-            self._owner = threading.get_ident()
-            try:
-                yield
-            finally:
-                self._owner = None
+        self._acquire()
+        try:
+            yield
+        finally:
+            self._release()
 
     @contextmanager
     def released(self) -> Iterator[None]:
@@ -67,13 +93,11 @@ class RuntimeLock:
         if self._owner != threading.get_ident():
             yield
             return
-        self._owner = None
-        self._lock.release()
+        self._release()
         try:
             yield
         finally:
-            self._lock.acquire()
-            self._owner = threading.get_ident()
+            self._acquire()
 
 
 class RuntimeBase:
