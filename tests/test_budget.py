@@ -3,6 +3,7 @@ is its output (regenerated here: a changed setting with an unchanged page fails)
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -36,6 +37,27 @@ def lines(bill: object) -> dict[str, object]:
     return {ln.part: ln for ln in bill.lines}  # type: ignore[attr-defined]
 
 
+def puts(bill_lines: dict[str, object]) -> int:
+    """S3 landing's PUTs a month, as its line says them."""
+    note = bill_lines["S3 landing"].note  # type: ignore[attr-defined]
+    found = re.search(r"([\d,]+) PUTs", note)
+    assert found, note
+    return int(found.group(1).replace(",", ""))
+
+
+def test_a_shorter_firehose_buffer_puts_more_objects_whatever_the_streamers() -> None:
+    """Each delivery stream writes an object per buffer interval: a quarter of the buffer
+    is four times Firehose's PUTs (the poller's stay), for one streamer or three."""
+    for streamers in (1, 3):
+        at60 = replace(read_settings(30), streamer_count=streamers, firehose_buffer_s=60)
+        at15 = replace(at60, firehose_buffer_s=15)
+        polls = replace(at60, firehose_streams=0)
+        poller = puts(lines(compute(polls)))
+        firehose60 = puts(lines(compute(at60))) - poller
+        assert firehose60 == round(at60.firehose_streams * 86400 / 60 * 365 / 12)
+        assert puts(lines(compute(at15))) - poller == pytest.approx(4 * firehose60, abs=1)
+
+
 def test_the_deploy_guides_cost_table_is_the_budgets_output() -> None:
     doc = DEPLOY_DOC.read_text()
     from operations.tradeoffs import cost_section
@@ -57,7 +79,9 @@ def test_doubling_the_streamers_doubles_what_each_streamer_costs() -> None:
     # Each streamer lands the whole feed: Firehose carries it twice.
     assert b["Firehose"].usd == pytest.approx(2 * a["Firehose"].usd)  # type: ignore[attr-defined]
     assert b["Snowpipe"].credits > a["Snowpipe"].credits  # type: ignore[attr-defined]
-    # What does not depend on the streamers stays.
+    # What does not depend on the streamers stays. Firehose writes one object per stream
+    # each buffer interval, whoever sent the records: the PUTs stay, the bytes double.
+    assert puts(b) == puts(a)
     assert b["Gold run"].usd == a["Gold run"].usd  # type: ignore[attr-defined]
     assert b["Gold tests"].usd == a["Gold tests"].usd  # type: ignore[attr-defined]
     assert b["Lambda poller"].usd == a["Lambda poller"].usd  # type: ignore[attr-defined]
