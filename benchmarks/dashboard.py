@@ -6,8 +6,9 @@ tracked for the last day), the pipe emulation and the procedures load it, and db
 builds gold. Then the app, from the bundle the deploy uploads, is run with Streamlit's
 AppTest: every run executes all three tabs, so a run is what opening the page costs.
 Measured: the first run (empty cache: every query goes to the warehouse), a rerun (the
-cache answers), and switching History to 30 days; with Chromium present, also the time
-from opening the page in the browser to the app's "not running" state.
+cache answers), switching History to 30 days, and the Live page alone; with Chromium
+present, also the time from opening the page in the browser to the app's "not running"
+state.
 
     python -m benchmarks.dashboard --days 30
 """
@@ -72,7 +73,8 @@ def load(rt: LocalSnowflake, days: float) -> dict[str, Any]:
 
 
 def app_runs(warehouse: LocalWarehouse, home: Path) -> dict[str, list[float]]:
-    """Seconds per AppTest run: the first (nothing cached), a rerun, History at 30 days."""
+    """Seconds per AppTest run: the first (nothing cached), a rerun, History at 30 days;
+    then Live alone, first and rerun."""
     import streamlit as st
 
     times: dict[str, list[float]] = {"first": [], "rerun": [], "history_30_days": []}
@@ -88,6 +90,17 @@ def app_runs(warehouse: LocalWarehouse, home: Path) -> dict[str, list[float]]:
                 if app.exception:
                     raise RuntimeError([e.value for e in app.exception])
             app.selectbox[0].set_value("Last 24 hours")
+    # Live by itself, as its own refresh reruns it every few seconds (a fragment).
+    times["live_first"], times["live_rerun"] = [], []
+    with app_test(warehouse, home / "live", timeout_s=300, page="live") as live:
+        for _ in range(ROUNDS):
+            st.cache_data.clear()
+            for name in ("live_first", "live_rerun"):
+                started = time.perf_counter()
+                live.run()
+                times[name].append(time.perf_counter() - started)
+                if live.exception:
+                    raise RuntimeError([e.value for e in live.exception])
     return times
 
 

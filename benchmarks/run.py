@@ -160,6 +160,12 @@ def dashboard_section(data: dict[str, Any], command: str) -> list[str]:
         f"| rerun (cached, {cache_ttl_s():g} s TTL) | {median['rerun']:.2f} |",
         f"| History switched to 30 days | {median['history_30_days']:.2f} |",
     ]
+    live = median.get("live_first")
+    if live is not None:
+        lines += [
+            f"| Live alone, first (nothing cached) | {live:.2f} |",
+            f"| Live alone, rerun | {median['live_rerun']:.2f} |",
+        ]
     browser = data.get("browser_loads_s")
     if browser:
         lines.append(
@@ -171,6 +177,11 @@ def dashboard_section(data: dict[str, Any], command: str) -> list[str]:
         f"Every page renders in **{slowest:.2f} s** at most on the server (target <= 2 s: "
         f"{'meets' if slowest <= 2 else 'misses'}).",
     ]
+    if live is not None:
+        lines.append(
+            f"Live alone renders in **{live:.2f} s** with nothing cached (target <= 1 s: "
+            f"{'meets' if live <= 1 else 'misses'})."
+        )
     if browser:
         lines.append(
             f"In the browser, reloads take {min(browser[1:] or browser):.2f} to "

@@ -52,10 +52,17 @@ def close_snowpark_sessions() -> None:
             log.debug("closing the app's session: %s", exc)
 
 
+# The dashboard's pages: each is a module of the bundle with a function of its name.
+PAGES = ("live", "history", "health")
+
+
 @contextmanager
-def app_test(warehouse: LocalWarehouse, home: Path, timeout_s: float = 120) -> Iterator[Any]:
+def app_test(
+    warehouse: LocalWarehouse, home: Path, timeout_s: float = 120, page: str | None = None
+) -> Iterator[Any]:
     """An AppTest of the deploy bundle (built in `home`), connected through Streamlit's
-    own connection settings, as `streamlit run` in `home` would be."""
+    own connection settings, as `streamlit run` in `home` would be. `page` ("live",
+    "history", "health") runs that page of the bundle alone, to time it by itself."""
     import streamlit as st
     from streamlit.runtime.secrets import secrets_singleton
     from streamlit.testing.v1 import AppTest
@@ -73,6 +80,12 @@ def app_test(warehouse: LocalWarehouse, home: Path, timeout_s: float = 120) -> I
     sys.path.insert(0, str(main_file.parent))
     for name in [m for m in sys.modules if m.split(".")[0] == "mempool_dashboard"]:
         del sys.modules[name]
+    if page is not None:
+        if page not in PAGES:
+            raise ValueError(f"no page {page!r}: one of {', '.join(PAGES)}")
+        script = main_file.with_name(f"page_{page}.py")
+        script.write_text(f"from mempool_dashboard.{page} import {page}\n\n{page}()\n")
+        main_file = script
     try:
         yield AppTest.from_file(str(main_file), default_timeout=timeout_s)
     finally:
@@ -108,16 +121,28 @@ def headless_chromium(profile: Path) -> Iterator[Any]:
 
 def app_is_idle(browser: Any) -> bool:
     """Whether the page shows a finished run: Streamlit marks its root element with the
-    script's state, and the first metrics are drawn."""
+    script's state, and the first metrics are drawn. Live redraws itself every few
+    seconds: an element redrawn between its lookup and its read is asked for again."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    app = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stApp"]')
-    drawn = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stMetricLabel"]')
-    return bool(app and drawn) and app[0].get_attribute("data-test-script-state") == "notRunning"
+    try:
+        app = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stApp"]')
+        drawn = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stMetricLabel"]')
+        state = app[0].get_attribute("data-test-script-state") if app else None
+    except StaleElementReferenceException:
+        return False
+    return bool(drawn) and state == "notRunning"
 
 
 def metric_labels(browser: Any) -> set[str]:
-    """The labels of the metrics on show (those of hidden tabs have no text)."""
+    """The labels of the metrics on show (those of hidden tabs have no text); empty while
+    a redraw replaced one under the read (a wait asks again)."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    return {e.text for e in browser.find_elements(By.CSS_SELECTOR, '[data-testid="stMetricLabel"]')}
+    try:
+        labels = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stMetricLabel"]')
+        return {e.text for e in labels}
+    except StaleElementReferenceException:
+        return set()

@@ -16,6 +16,21 @@ def session():  # type: ignore[no-untyped-def]
     return st.connection("snowflake").session()
 
 
+class NotBuiltYet(Exception):
+    """A statement read an object that does not exist. What dbt makes (GOLD's views and
+    marts, OPS.TABLE_FRESHNESS) appears at a deploy's first REFRESH_GOLD run, minutes
+    after the deploy (and a new model at the first run after the deploy that adds it): a
+    page opened before then says so section by section (display.until_built) instead of
+    failing whole. Snowflake words a missing grant the same way ("does not exist or not
+    authorized"), so the message keeps the error."""
+
+
+# Snowflake's error 002003, "Object '...' does not exist or not authorized" (Snowpark's
+# exceptions carry the connector's number). A missing column (000904), a view whose base
+# table went (002037) or no warehouse (000606) are faults, not a build to wait for.
+OBJECT_DOES_NOT_EXIST = 2003
+
+
 # Short: the cache spares the warehouse a rerun's repeated statements, not the Live
 # refresh its fresh rows (operations/budget.py counts it in the Live path). Shorter than
 # Live's refresh (5 s), so every refresh reads the warehouse: an entry's age counts from
@@ -23,8 +38,15 @@ def session():  # type: ignore[no-untyped-def]
 # an entry as long as the refresh could still be fresh then (a fetch every other refresh).
 @st.cache_data(ttl=3, show_spinner=False)
 def query(sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
-    """Rows of a fixed statement; anything the user chose is bound, never spliced in."""
-    frame = session().sql(sql, params=list(params) or None).to_pandas()
+    """Rows of a fixed statement; anything the user chose is bound, never spliced in.
+    Raises NotBuiltYet when the statement reads an object that does not exist (or that
+    the role may not read)."""
+    try:
+        frame = session().sql(sql, params=list(params) or None).to_pandas()
+    except Exception as exc:
+        if getattr(exc, "sql_error_code", None) == OBJECT_DOES_NOT_EXIST:
+            raise NotBuiltYet(str(exc)) from exc
+        raise
     frame.columns = [c.lower() for c in frame.columns]
     return frame
 

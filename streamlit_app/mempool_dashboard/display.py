@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import altair as alt
 import pandas as pd
 import streamlit as st
+
+from mempool_dashboard.data import NotBuiltYet
 
 TIME_ZONE_NOTE = "All times are UTC."
 # Column names as people read them: words, with units.
@@ -61,6 +66,25 @@ NUMBER_FORMATS = {
 
 def empty_state(what: str, why: str = "it appears once the pipeline has loaded some") -> None:
     st.info(f"No {what} yet: {why}.")
+
+
+def not_built(what: str, error: NotBuiltYet) -> None:
+    st.info(
+        f"{what}: not built yet. A deploy's first gold run (REFRESH_GOLD, within minutes of "
+        "the deploy) makes what this reads; Pipeline health shows the task's runs. "
+        f"If it stays, the error was: {error}",
+        icon=":material/construction:",
+    )
+
+
+@contextmanager
+def until_built(what: str) -> Iterator[None]:
+    """One section of a page: one that reads what dbt has not made yet says so, and the
+    sections after it still render."""
+    try:
+        yield
+    except NotBuiltYet as error:
+        not_built(what, error)
 
 
 def show_table(frame: pd.DataFrame, what: str, why_empty: str | None = None) -> None:

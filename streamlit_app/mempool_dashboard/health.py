@@ -9,18 +9,33 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from mempool_dashboard.data import first, fmt, query, utc_now
-from mempool_dashboard.display import TIME_ZONE_NOTE, chart, empty_state, show_table, time_axis
+from mempool_dashboard.data import NotBuiltYet, first, fmt, query, utc_now
+from mempool_dashboard.display import (
+    TIME_ZONE_NOTE,
+    chart,
+    empty_state,
+    not_built,
+    show_table,
+    time_axis,
+    until_built,
+)
 
 
 def health() -> None:
     since_day = utc_now() - timedelta(days=1)
     recon = query("SELECT * FROM OPS.RECONCILIATION ORDER BY RAW_ROWS DESC")
     backlog = query("SELECT * FROM OPS.BUILDER_BACKLOG ORDER BY PENDING_EVENTS DESC")
-    freshness = query(
-        "SELECT TABLE_SCHEMA, TABLE_NAME, NEWEST_ROW_AT, AGE_MINUTES, TARGET_MINUTES, IS_FRESH "
-        "FROM OPS.TABLE_FRESHNESS ORDER BY IS_FRESH, TABLE_SCHEMA, TABLE_NAME"
-    )
+    # dbt makes OPS.TABLE_FRESHNESS: before a deploy's first gold run the rest of this
+    # page (loads, task runs, alerts: what tells why gold is not there) still shows.
+    freshness: pd.DataFrame | None = None
+    unbuilt: NotBuiltYet | None = None
+    try:
+        freshness = query(
+            "SELECT TABLE_SCHEMA, TABLE_NAME, NEWEST_ROW_AT, AGE_MINUTES, TARGET_MINUTES, "
+            "IS_FRESH FROM OPS.TABLE_FRESHNESS ORDER BY IS_FRESH, TABLE_SCHEMA, TABLE_NAME"
+        )
+    except NotBuiltYet as error:
+        unbuilt = error
     runs = query(
         "SELECT TASK_NAME, STATE, STARTED_AT, COMPLETED_AT, "
         "DATEDIFF('millisecond', STARTED_AT, COMPLETED_AT) / 1000 AS SECONDS, ERROR_MESSAGE "
@@ -28,7 +43,13 @@ def health() -> None:
         (since_day,),
     )
     balanced = bool(recon["is_balanced"].all()) if not recon.empty else True
-    stale = int((~freshness["is_fresh"].astype(bool)).sum()) if not freshness.empty else 0
+    stale = (
+        "–"
+        if freshness is None
+        else int((~freshness["is_fresh"].astype(bool)).sum())
+        if not freshness.empty
+        else 0
+    )
     failed = int((runs["state"] == "FAILED").sum()) if not runs.empty else 0
     cols = st.columns(4)
     cols[0].metric("Every raw record accounted for", "yes" if balanced else "no")
@@ -40,10 +61,15 @@ def health() -> None:
     cols[3].metric("Failed task runs (24 h)", failed)
 
     st.subheader("Freshness")
-    if not freshness.empty:
-        freshness["status"] = ["Fresh" if ok else "Behind target" for ok in freshness["is_fresh"]]
-        freshness = freshness.drop(columns=["is_fresh"])
-    show_table(freshness, "tables")
+    if unbuilt is not None:
+        not_built("Freshness", unbuilt)
+    elif freshness is not None:
+        if not freshness.empty:
+            freshness["status"] = [
+                "Fresh" if ok else "Behind target" for ok in freshness["is_fresh"]
+            ]
+            freshness = freshness.drop(columns=["is_fresh"])
+        show_table(freshness, "tables")
 
     st.subheader("Records loaded per hour")
     loads = query(
@@ -106,22 +132,8 @@ def health() -> None:
     )
 
     st.subheader("Sequence gaps, reorgs and missing heights")
-    continuity = query(
-        "SELECT (SELECT COUNT(*) FROM GOLD.FCT_PROJECTED_BLOCK "
-        "WHERE FLAGS LIKE '%sequence_gap%') AS SEQUENCE_GAPS, "
-        "(SELECT COUNT(*) FROM GOLD.FCT_STALE_BLOCKS) AS STALE_BLOCKS"
-    )
-    gaps = query(
-        "SELECT PREVIOUS_HEIGHT + 1 AS MISSING_FROM, HEIGHT - 1 AS MISSING_TO FROM ("
-        "SELECT HEIGHT, LAG(HEIGHT) OVER (ORDER BY HEIGHT) AS PREVIOUS_HEIGHT "
-        "FROM GOLD.FCT_BLOCKS) WHERE HEIGHT - PREVIOUS_HEIGHT > 1 ORDER BY 1 DESC LIMIT 20"
-    )
-    cols = st.columns(3)
-    cols[0].metric("Projected-block sequence gaps", fmt(first(continuity, "sequence_gaps"), "{:,}"))
-    cols[1].metric("Stale blocks (reorgs)", fmt(first(continuity, "stale_blocks"), "{:,}"))
-    cols[2].metric("Height gaps in the chain", f"{len(gaps):,}")
-    if not gaps.empty:
-        show_table(gaps, "height gaps")
+    with until_built("Sequence gaps, reorgs and missing heights"):
+        continuity_section()
 
     st.subheader("Task runs (last 24 hours)")
     on_demand_runs("Silver")
@@ -242,3 +254,23 @@ def cost_panel() -> None:
         ),
         "Credits per day by kind (the dashboard runs on the warehouse; Snowpipe keeps 14 days)",
     )
+
+
+def continuity_section() -> None:
+    """What GOLD says of the chain's continuity (dbt's marts)."""
+    continuity = query(
+        "SELECT (SELECT COUNT(*) FROM GOLD.FCT_PROJECTED_BLOCK "
+        "WHERE FLAGS LIKE '%sequence_gap%') AS SEQUENCE_GAPS, "
+        "(SELECT COUNT(*) FROM GOLD.FCT_STALE_BLOCKS) AS STALE_BLOCKS"
+    )
+    gaps = query(
+        "SELECT PREVIOUS_HEIGHT + 1 AS MISSING_FROM, HEIGHT - 1 AS MISSING_TO FROM ("
+        "SELECT HEIGHT, LAG(HEIGHT) OVER (ORDER BY HEIGHT) AS PREVIOUS_HEIGHT "
+        "FROM GOLD.FCT_BLOCKS) WHERE HEIGHT - PREVIOUS_HEIGHT > 1 ORDER BY 1 DESC LIMIT 20"
+    )
+    cols = st.columns(3)
+    cols[0].metric("Projected-block sequence gaps", fmt(first(continuity, "sequence_gaps"), "{:,}"))
+    cols[1].metric("Stale blocks (reorgs)", fmt(first(continuity, "stale_blocks"), "{:,}"))
+    cols[2].metric("Height gaps in the chain", f"{len(gaps):,}")
+    if not gaps.empty:
+        show_table(gaps, "height gaps")

@@ -10,7 +10,14 @@ import pandas as pd
 import streamlit as st
 
 from mempool_dashboard.data import first, query, request_run, since, utc_now
-from mempool_dashboard.display import TIME_ZONE_NOTE, chart, empty_state, show_table, time_axis
+from mempool_dashboard.display import (
+    TIME_ZONE_NOTE,
+    chart,
+    empty_state,
+    show_table,
+    time_axis,
+    until_built,
+)
 
 RANGES = {
     "Last 6 hours": timedelta(hours=6),
@@ -76,6 +83,12 @@ def history() -> None:
         f"{HISTORY_REFRESH}. {TIME_ZONE_NOTE}"
     )
     gold_note()
+    with until_built("History"):
+        charts(start, bucket)
+
+
+def charts(start: datetime, bucket: str) -> None:
+    """The range's charts and tables: every one reads what dbt makes."""
     mempool = query(MEMPOOL_HISTORY[bucket], (start,))
     blocks = query(
         "SELECT HEIGHT, MINED_AT, TOTAL_FEES_BTC, SECONDS_SINCE_PREVIOUS_BLOCK / 60 AS "

@@ -21,6 +21,7 @@ from mempool_dashboard.display import (
     freshness_note,
     show_table,
     time_axis,
+    until_built,
 )
 
 # Every 5 s: a new SILVER row (at most one run a trigger interval while the page is open:
@@ -38,9 +39,6 @@ FEE_LEVELS = (
 # How long after the page opens the run it requested lands at worst (`mempool budget`:
 # "Live caught up", 1.9 min at the defaults), with a margin.
 CATCH_UP = timedelta(minutes=3)
-# The view that exposes SILVER.LIVE_2H_CHART to the app (dbt, models/live/). A deploy
-# creates dbt's views at the first REFRESH_GOLD build, so the page may run before it.
-FEE_BANDS_VIEW = "GOLD.LIVE_MEMPOOL_FEE_BANDS"
 
 
 def freshness(tables: tuple[str, ...], what: str) -> float | None:
@@ -184,49 +182,40 @@ def mempool_by_fee_band() -> None:
     band (the `live-2h-chart` statistics), and the incoming vB/s over the same window."""
     st.subheader("The mempool over the last two hours")
     left, right = st.columns(2)
-    with left:
-        try:
-            stats = query(
-                "SELECT STAT_AT, VSIZES FROM GOLD.LIVE_MEMPOOL_FEE_BANDS "
-                "WHERE STAT_AT >= DATEADD('hour', -2, SYSDATE()) ORDER BY STAT_AT"
-            )
-        except Exception as exc:
-            # Only a missing view is expected (see FEE_BANDS_VIEW); anything else is a fault.
-            if "does not exist" not in str(exc).lower():
-                raise
-            st.info(
-                f"No fee bands yet: {FEE_BANDS_VIEW} appears at the first gold build after "
-                "the deploy that adds it."
-            )
+    # Each chart on its own: a release's new view is missing only until its first gold run.
+    with left, until_built("Mempool by fee rate"):
+        stats = query(
+            "SELECT STAT_AT, VSIZES FROM GOLD.LIVE_MEMPOOL_FEE_BANDS "
+            "WHERE STAT_AT >= DATEADD('hour', -2, SYSDATE()) ORDER BY STAT_AT"
+        )
+        bands = fee_bands(stats)
+        if bands.empty:
+            empty_state("mempool statistics in the last two hours")
         else:
-            bands = fee_bands(stats)
-            if bands.empty:
-                empty_state("mempool statistics in the last two hours")
-            else:
-                order = sorted(set(zip(bands["low"], bands["band"], strict=True)))
-                chart(
-                    alt.Chart(bands)
-                    .mark_area()
-                    .encode(
-                        x=time_axis("stat_at", "Time (UTC)"),
-                        y=alt.Y("vsize_mvb:Q", stack="zero", title="Mempool (vMB)"),
-                        color=alt.Color(
-                            "band:N",
-                            title="Fee rate (sat/vB)",
-                            sort=[b for _, b in order],
-                            scale=alt.Scale(scheme="turbo"),
-                        ),
-                        # Low fees at the bottom of the stack, as mempool.space draws it.
-                        order=alt.Order("low:Q", sort="ascending"),
-                        tooltip=[
-                            alt.Tooltip("stat_at:T", title="Time (UTC)", format="%H:%M"),
-                            alt.Tooltip("band:N", title="Fee rate (sat/vB)"),
-                            alt.Tooltip("vsize_mvb:Q", title="vMB", format=",.3f"),
-                        ],
+            order = sorted(set(zip(bands["low"], bands["band"], strict=True)))
+            chart(
+                alt.Chart(bands)
+                .mark_area()
+                .encode(
+                    x=time_axis("stat_at", "Time (UTC)"),
+                    y=alt.Y("vsize_mvb:Q", stack="zero", title="Mempool (vMB)"),
+                    color=alt.Color(
+                        "band:N",
+                        title="Fee rate (sat/vB)",
+                        sort=[b for _, b in order],
+                        scale=alt.Scale(scheme="turbo"),
                     ),
-                    "Mempool by fee rate (vMB)",
-                )
-    with right:
+                    # Low fees at the bottom of the stack, as mempool.space draws it.
+                    order=alt.Order("low:Q", sort="ascending"),
+                    tooltip=[
+                        alt.Tooltip("stat_at:T", title="Time (UTC)", format="%H:%M"),
+                        alt.Tooltip("band:N", title="Fee rate (sat/vB)"),
+                        alt.Tooltip("vsize_mvb:Q", title="vMB", format=",.3f"),
+                    ],
+                ),
+                "Mempool by fee rate (vMB)",
+            )
+    with right, until_built("Incoming transactions"):
         inflow = query(
             "SELECT MINUTE_AT, VBYTES_PER_SECOND FROM GOLD.LIVE_MEMPOOL_MINUTELY "
             "WHERE MINUTE_AT >= DATEADD('hour', -2, SYSDATE()) AND VBYTES_PER_SECOND IS NOT NULL "
@@ -374,9 +363,13 @@ def request_silver() -> None:
 @st.fragment(run_every=LIVE_REFRESH)
 def live() -> None:
     request_silver()
-    live_headline()
-    mempool_by_fee_band()
-    projected_blocks()
-    next_block_distribution()
-    latest_blocks()
+    for what, section in (
+        ("Recommended fees now", live_headline),
+        ("The mempool over the last two hours", mempool_by_fee_band),
+        ("Projected blocks", projected_blocks),
+        ("Fee rates in the projected next block", next_block_distribution),
+        ("Latest blocks", latest_blocks),
+    ):
+        with until_built(what):
+            section()
     st.caption(f"Refreshes every {LIVE_REFRESH}. {TIME_ZONE_NOTE}")
