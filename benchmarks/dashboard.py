@@ -72,6 +72,16 @@ def load(rt: LocalSnowflake, days: float) -> dict[str, Any]:
     }
 
 
+def timed_run(app: Any) -> float:
+    """Seconds for one AppTest run; a run that raised is no figure."""
+    started = time.perf_counter()
+    app.run()
+    seconds = time.perf_counter() - started
+    if app.exception:
+        raise RuntimeError([e.value for e in app.exception])
+    return seconds
+
+
 def app_runs(warehouse: LocalWarehouse, home: Path) -> dict[str, list[float]]:
     """Seconds per AppTest run: the first (nothing cached), a rerun, History at 30 days;
     then Live alone, first and rerun."""
@@ -84,23 +94,15 @@ def app_runs(warehouse: LocalWarehouse, home: Path) -> dict[str, list[float]]:
             for name in times:
                 if name == "history_30_days":
                     app.selectbox[0].set_value("Last 30 days")
-                started = time.perf_counter()
-                app.run()
-                times[name].append(time.perf_counter() - started)
-                if app.exception:
-                    raise RuntimeError([e.value for e in app.exception])
+                times[name].append(timed_run(app))
             app.selectbox[0].set_value("Last 24 hours")
     # Live by itself, as its own refresh reruns it every few seconds (a fragment).
     times["live_first"], times["live_rerun"] = [], []
     with app_test(warehouse, home / "live", timeout_s=300, page="live") as live:
         for _ in range(ROUNDS):
             st.cache_data.clear()
-            for name in ("live_first", "live_rerun"):
-                started = time.perf_counter()
-                live.run()
-                times[name].append(time.perf_counter() - started)
-                if live.exception:
-                    raise RuntimeError([e.value for e in live.exception])
+            times["live_first"].append(timed_run(live))
+            times["live_rerun"].append(timed_run(live))
     return times
 
 

@@ -154,9 +154,9 @@ def sample(home: Path, duration: float) -> tuple[dict[str, list[float]], dict[st
         events = [epoch_s(at) for (at,) in cur.fetchall()]
     finally:
         conn.close()
-    from operations.budget import APP_CACHE, LIVE_REFRESH, Assumptions, live_stages
+    from operations.budget import APP_CACHE, LIVE_REFRESH, app_seconds
 
-    app = {stage.name: stage.worst_s for stage in live_stages(Assumptions())}
+    app = app_seconds()
     newest["live tile"] = tile_view(newest["live"], app[LIVE_REFRESH], app[APP_CACHE])
     ages = {name: [t - at for t, at in shown] for name, shown in newest.items()}
     latencies = {name: event_latencies(events, newest[name]) for name in EVENT_LAYERS}

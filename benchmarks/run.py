@@ -135,9 +135,9 @@ def procedures_section(data: dict[str, Any], command: str) -> list[str]:
 
 def cache_ttl_s() -> float:
     """The app's query cache TTL, as `mempool budget` reads it."""
-    from operations.budget import APP_CACHE, Assumptions, live_stages
+    from operations.budget import APP_CACHE, app_seconds
 
-    return next(s.worst_s for s in live_stages(Assumptions()) if s.name == APP_CACHE)
+    return app_seconds()[APP_CACHE]
 
 
 def dashboard_section(data: dict[str, Any], command: str) -> list[str]:
@@ -194,10 +194,10 @@ def dashboard_section(data: dict[str, Any], command: str) -> list[str]:
 
 
 def freshness_section(data: dict[str, Any], command: str) -> list[str]:
-    from operations.budget import APP_CACHE, LIVE_REFRESH, Assumptions, live_stages
+    from operations.budget import APP_CACHE, LIVE_REFRESH, app_seconds
 
     p50, p95 = data["p50_s"], data["p95_s"]
-    app = {s.name: s.worst_s for s in live_stages(Assumptions())}
+    app = app_seconds()
     names = {
         "silver": "SILVER (PROJECTED_BLOCK_STATES)",
         "live": "Live view (GOLD.LIVE_PROJECTED_BLOCK)",

@@ -252,6 +252,12 @@ def catch_up_stages(assume: Assumptions, then: list[Stage]) -> list[Stage]:
     ]
 
 
+def app_seconds(app_dir: Path | None = None) -> dict[str, float]:
+    """The app's own stages' worst seconds by name (APP_CACHE, LIVE_REFRESH), read from
+    the app as `mempool budget` reads them."""
+    return {s.name: s.worst_s for s in live_stages(Assumptions(), app_dir)}
+
+
 def history_paths(
     live: list[Stage], gold: list[Stage], app_dir: Path | None = None
 ) -> tuple[list[Stage], list[Stage]]:
